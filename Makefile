@@ -1,0 +1,47 @@
+# branchlink: `make run` and `make test` are all a newcomer needs (Python 3.11 + pip + make).
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: run test lint format openapi openapi-check migrations-check bench clean
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev]'
+	@touch $(STAMP)
+
+## Serve the API on 127.0.0.1:8000 with the embedded PostgreSQL (or DATABASE_URL) and demo data.
+run: $(STAMP)
+	$(PY) -m app dev
+
+## The whole suite on a throwaway embedded PostgreSQL (or a scratch database on DATABASE_URL).
+test: $(STAMP)
+	@$(PY) -m pytest -q -p no:cacheprovider; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: that is a failure here"; exit 1; fi; \
+	exit $$rc
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+format: $(STAMP)
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+openapi: $(STAMP)
+	$(PY) -m scripts.openapi
+
+openapi-check: $(STAMP)
+	$(PY) -m scripts.openapi --check
+
+migrations-check: $(STAMP)
+	$(PY) -m scripts.check_migrations
+
+bench: $(STAMP)
+	$(PY) -m bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

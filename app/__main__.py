@@ -1,0 +1,125 @@
+"""Command line: ``python -m app serve|migrate|create-admin|seed-demo|worker|dev``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+from app.core.config import Settings, get_settings
+
+
+def database_url(settings: Settings) -> str:
+    """The external server's URL, or the embedded server's (started if needed)."""
+    if settings.database_url:
+        return settings.database_url
+    from app.core import embedded
+
+    url = embedded.start(settings.data_dir)
+    # Child processes (uvicorn workers, alembic) use the same server.
+    os.environ["DATABASE_URL"] = url
+    get_settings.cache_clear()
+    return url
+
+
+def migrate(url: str, revision: str = "head") -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config(str(Path(__file__).resolve().parent.parent / "alembic.ini"))
+    config.attributes["database_url"] = url
+    command.upgrade(config, revision)
+
+
+async def _with_session(url: str, fn: str, **kwargs: object) -> object:
+    from app.core.db import create_engine, make_sessionmaker
+
+    settings = get_settings()
+    engine = create_engine(settings, url)
+    try:
+        async with make_sessionmaker(engine)() as session:
+            if fn == "create_admin":
+                from app.organization.bootstrap import create_admin
+
+                result: object = await create_admin(session, settings, **kwargs)
+            else:
+                from app.demo import seed_demo
+
+                result = await seed_demo(session, settings)
+            await session.commit()
+            return result
+    finally:
+        await engine.dispose()
+
+
+def serve(settings: Settings, url: str) -> None:
+    import uvicorn
+
+    os.environ["DATABASE_URL"] = url
+    uvicorn.run(
+        "app.main:create_app",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        proxy_headers=True,
+        log_config=None,
+        access_log=False,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m app", description="branchlink")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("serve", help="serve the API (APP_HOST, APP_PORT, APP_WORKERS)")
+    sub.add_parser("migrate", help="alembic upgrade head")
+    admin = sub.add_parser("create-admin", help="root organisation + superadmin for an openid")
+    admin.add_argument("--openid", required=True)
+    admin.add_argument("--name", required=True)
+    admin.add_argument("--org-name", default="县委组织部")
+    admin.add_argument("--region-code", default=None)
+    sub.add_parser("seed-demo", help="demo organisations, members and content (once)")
+    sub.add_parser("worker", help="run the outbox worker and the scheduled jobs")
+    sub.add_parser("dev", help="migrate, seed demo data once, serve with the worker (make run)")
+    args = parser.parse_args(argv)
+
+    settings = get_settings()
+    url = database_url(settings)
+    settings = get_settings()
+    if args.command == "migrate":
+        migrate(url)
+    elif args.command == "create-admin":
+        result = asyncio.run(
+            _with_session(
+                url,
+                "create_admin",
+                openid=args.openid,
+                name=args.name,
+                org_name=args.org_name,
+                region_code=args.region_code,
+            )
+        )
+        print(result)
+    elif args.command == "seed-demo":
+        print(asyncio.run(_with_session(url, "seed_demo")))
+    elif args.command == "worker":
+        from app.notify.worker import run_worker
+
+        asyncio.run(run_worker(settings, url))
+    elif args.command == "serve":
+        serve(settings, url)
+    elif args.command == "dev":
+        migrate(url)
+        print(asyncio.run(_with_session(url, "seed_demo")))
+        os.environ["APP_WORKER_IN_PROCESS"] = "true"
+        get_settings.cache_clear()
+        settings = get_settings()
+        print(f"\n  branchlink is running: http://{settings.host}:{settings.port}/docs\n")
+        serve(settings, url)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,5 @@
+"""HTTP endpoints of the activity domain."""
+
+from fastapi import APIRouter
+
+router = APIRouter(tags=["activity"])

@@ -1,0 +1,27 @@
+"""All domain routers under ``/api/v1``."""
+
+from fastapi import APIRouter
+
+from app.activity.router import router as activity_router
+from app.audit.router import router as audit_router
+from app.identity.router import router as identity_router
+from app.members.router import router as members_router
+from app.mobility.router import router as mobility_router
+from app.notify.router import router as notify_router
+from app.orders.router import router as orders_router
+from app.organization.router import router as organization_router
+from app.study.router import router as study_router
+
+api_router = APIRouter()
+for router in (
+    identity_router,
+    organization_router,
+    members_router,
+    audit_router,
+    mobility_router,
+    study_router,
+    activity_router,
+    orders_router,
+    notify_router,
+):
+    api_router.include_router(router)

@@ -1,0 +1,5 @@
+"""HTTP endpoints of the audit domain."""
+
+from fastapi import APIRouter
+
+router = APIRouter(tags=["audit"])

@@ -1,0 +1,127 @@
+"""Settings: one object, read from the environment (prefix ``APP_``) and ``.env``.
+
+Outside ``dev``/``test`` the placeholder secrets are refused, so a production
+deployment cannot start with the keys that are published in this repository.
+"""
+
+from __future__ import annotations
+
+import base64
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_JWT_SECRET = "dev-only-jwt-secret-change-me-0123456789abcdef"
+# 32 zero-ish bytes, urlsafe base64: fine for a laptop, refused in prod.
+DEV_PII_KEY = base64.urlsafe_b64encode(b"branchlink-dev-only-pii-key-32b!").decode()
+DEV_PII_INDEX_KEY = base64.urlsafe_b64encode(b"branchlink-dev-only-index-key-32").decode()
+DEV_WECHAT_APPID = "wx-dev-simulator"
+DEV_WECHAT_SECRET = "dev-simulator-secret"
+
+Env = Literal["dev", "test", "prod"]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="APP_", env_file=".env", extra="ignore", populate_by_name=True
+    )
+
+    env: Env = "dev"
+    data_dir: Path = Path("./.data")
+    database_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("APP_DATABASE_URL", "DATABASE_URL")
+    )
+    db_pool_size: int = 10
+    db_max_overflow: int = 5
+    # How long a request waits for a pooled connection before it is told 503.
+    db_pool_timeout_s: float = 3.0
+    db_statement_timeout_ms: int = 15_000
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1
+    public_base_url: str | None = None
+    cors_origins: list[str] = []
+    docs_enabled: bool | None = None  # default: on outside prod
+    # Run the outbox worker inside the API process (single-machine mode).
+    worker_in_process: bool = False
+
+    # Access tokens: HS256 with a kid -> secret map; the current kid signs.
+    jwt_secret: str = DEV_JWT_SECRET
+    jwt_keys: dict[str, str] = {}
+    jwt_current_kid: str = "k1"
+    jwt_issuer: str = "branchlink"
+    jwt_audience: str = "branchlink-api"
+    access_token_ttl_s: int = 600
+    refresh_token_ttl_s: int = 30 * 24 * 3600
+
+    # Personal data at rest: "1:<b64>,2:<b64>"; the current version encrypts.
+    pii_key: str = DEV_PII_KEY
+    pii_keys: str | None = None
+    pii_key_version: int = 1
+    pii_algorithm: Literal["sm4-gcm", "aes-256-gcm"] = "sm4-gcm"
+    pii_index_key: str = DEV_PII_INDEX_KEY
+
+    wechat_appid: str = DEV_WECHAT_APPID
+    wechat_secret: str = DEV_WECHAT_SECRET
+    wechat_api_base: str = "https://api.weixin.qq.com"
+    wechat_timeout_s: float = 5.0
+    # Mount the WeChat simulator at /_wechat and point the client at it.
+    wechat_simulator: bool | None = None  # default: on in dev when no real appid is set
+
+    demo_data: bool = True
+    qr_secret: str = DEV_JWT_SECRET + "-qr"
+
+    @model_validator(mode="after")
+    def _refuse_placeholders_in_prod(self) -> Settings:
+        if self.env != "prod":
+            return self
+        problems = []
+        if self.jwt_secret == DEV_JWT_SECRET and not self.jwt_keys:
+            problems.append("APP_JWT_SECRET")
+        if DEV_JWT_SECRET in self.jwt_keys.values():
+            problems.append("APP_JWT_KEYS")
+        if self.pii_key == DEV_PII_KEY and not self.pii_keys:
+            problems.append("APP_PII_KEY")
+        if self.pii_keys and DEV_PII_KEY in self.pii_keys:
+            problems.append("APP_PII_KEYS")
+        if self.pii_index_key == DEV_PII_INDEX_KEY:
+            problems.append("APP_PII_INDEX_KEY")
+        if self.qr_secret == DEV_JWT_SECRET + "-qr":
+            problems.append("APP_QR_SECRET")
+        if self.wechat_appid == DEV_WECHAT_APPID or self.wechat_secret == DEV_WECHAT_SECRET:
+            problems.append("APP_WECHAT_APPID/APP_WECHAT_SECRET")
+        if self.wechat_simulator:
+            problems.append("APP_WECHAT_SIMULATOR (the simulator cannot run in prod)")
+        if problems:
+            raise ValueError("prod refuses development defaults for: " + ", ".join(problems))
+        self.demo_data = False
+        return self
+
+    @property
+    def simulator_enabled(self) -> bool:
+        if self.env == "prod":
+            return False
+        if self.wechat_simulator is not None:
+            return self.wechat_simulator
+        return self.env == "dev" and self.wechat_appid == DEV_WECHAT_APPID
+
+    @property
+    def docs_on(self) -> bool:
+        return self.docs_enabled if self.docs_enabled is not None else self.env != "prod"
+
+    @property
+    def signing_keys(self) -> dict[str, str]:
+        return dict(self.jwt_keys) if self.jwt_keys else {self.jwt_current_kid: self.jwt_secret}
+
+    @property
+    def pii_keyring_spec(self) -> str:
+        return self.pii_keys or f"{self.pii_key_version}:{self.pii_key}"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

