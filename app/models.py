@@ -1,20 +1,28 @@
 """Every table, imported once so that ``Base.metadata`` is complete (alembic, tests)."""
 
+from app.activity import models as activity_models
 from app.audit import models as audit_models
 from app.core import idempotency, ratelimit
 from app.identity import models as identity_models
 from app.members import models as member_models
+from app.mobility import models as mobility_models
 from app.notify import models as notify_models
+from app.orders import models as orders_models
 from app.organization import models as organization_models
+from app.study import models as study_models
 from app.wechat import models as wechat_models
 
 __all__ = [
+    "activity_models",
     "audit_models",
-    "idempotency",
     "identity_models",
+    "idempotency",
     "member_models",
+    "mobility_models",
     "notify_models",
+    "orders_models",
     "organization_models",
     "ratelimit",
+    "study_models",
     "wechat_models",
 ]

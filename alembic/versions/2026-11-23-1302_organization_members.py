@@ -1,14 +1,14 @@
-"""orders tables
+"""organization members tables
 
-Revision ID: 0007
-Revises: 0006
+Revision ID: 0003
+Revises: 0002
 Create Date: 2026-11-23
 """
 
 from collections.abc import Sequence
 
-revision: str = "0007"
-down_revision: str | None = "0006"
+revision: str = "0003"
+down_revision: str | None = "0002"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
