@@ -17,18 +17,22 @@ from app.members.service import create_member
 from app.organization.models import Organization, RoleAssignment
 from app.organization.service import create_organization
 
-DEMO_COUNTY = "岳池县委（演示）"
+DEMO_COUNTY = "吴川市委（演示）"
+DEMO_TOWN = "吴阳镇党委"
+DEMO_VILLAGE = "吴阳镇蛤岭村党支部"
+DEMO_CHAMBER = "吴川商会（广州）党支部"
+DEMO_DISTRICT = "广州天河商圈党委"
 
 LOGIN_HELP = """\
 Demo logins (WeChat simulator; POST /api/v1/auth/wechat/login {"code": ...}):
   county admin      code "demo-admin.1"      (org_admin of the county)
-  branch secretary  code "demo-secretary.1"  (branch_admin of 石垭镇花园村党支部)
-  member            code "demo-member.1"     (王建国, working in Shenzhen)
+  branch secretary  code "demo-secretary.1"  (branch_admin of 吴阳镇蛤岭村党支部)
+  member            code "demo-member.1"     (王建国, home branch 蛤岭村)
   resident          code "demo-resident.1"
 Each code works once, like a real wx.login code: change the suffix (.2, .3, ...) to log in again."""
 
 
-def _id_number(birth: date, order: int, region: str = "511621") -> str:
+def _id_number(birth: date, order: int, region: str = "440883") -> str:
     first17 = f"{region}{birth:%Y%m%d}{order:03d}"
     return first17 + id_check_digit(first17)
 
@@ -42,39 +46,42 @@ async def seed_demo(session: AsyncSession, settings: Settings) -> str:
     if exists:
         return "demo data already present\n\n" + LOGIN_HELP
     county = await create_organization(
-        session, name=DEMO_COUNTY, kind="committee", parent_id=None, region_code="511621"
+        session, name=DEMO_COUNTY, kind="committee", parent_id=None, region_code="440883"
     )
     town = await create_organization(
-        session, name="石垭镇党委", kind="committee", parent_id=county.id, region_code="511621"
+        session, name=DEMO_TOWN, kind="committee", parent_id=county.id, region_code="440883"
     )
     village = await create_organization(
         session,
-        name="石垭镇花园村党支部",
+        name=DEMO_VILLAGE,
         kind="branch",
         parent_id=town.id,
-        region_code="511621",
-        lat=30.5392,
-        lon=106.4405,
-        address="四川省广安市岳池县石垭镇花园村",
+        region_code="440883",
+        lat=21.4283,
+        lon=110.7790,
+        address="广东省湛江市吴川市吴阳镇",
     )
-    shenzhen = await create_organization(
+    chamber = await create_organization(
         session,
-        name="岳池县驻深圳流动党员党支部",
+        name=DEMO_CHAMBER,
         kind="branch",
         parent_id=county.id,
-        host="mobile",
-        region_code="440305",
-        lat=22.5333,
-        lon=113.9305,
-        address="广东省深圳市南山区",
+        host="chamber_of_commerce",
+        region_code="440106",
+        lat=23.1247,
+        lon=113.3612,
+        address="广东省广州市天河区",
     )
     await create_organization(
         session,
-        name="深圳南山商圈党委",
+        name=DEMO_DISTRICT,
         kind="committee",
         parent_id=None,
         host="business_district",
-        region_code="440305",
+        region_code="440106",
+        lat=23.1310,
+        lon=113.3270,
+        address="广东省广州市天河区天河路商圈",
     )
 
     people = [
@@ -82,7 +89,7 @@ async def seed_demo(session: AsyncSession, settings: Settings) -> str:
         ("张秀英", date(1980, 9, 21), 22, village, "branch_admin", "demo-secretary"),
         ("王建国", date(1988, 5, 2), 33, village, None, "demo-member"),
         ("刘芳", date(1992, 11, 30), 44, village, None, None),
-        ("陈志强", date(1985, 1, 17), 55, shenzhen, None, None),
+        ("陈志强", date(1985, 1, 17), 55, chamber, None, None),
     ]
     for index, (name, birth, order, home, role, openid) in enumerate(people):
         member = await create_member(

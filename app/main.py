@@ -23,6 +23,7 @@ from app.core.errors import AppError, app_error_response, problem_response
 from app.core.health import router as health_router
 from app.core.logging import configure_logging
 from app.core.middleware import RequestContextMiddleware
+from app.core.openapi import install_openapi
 from app.wechat.client import WeChatClient
 from app.wechat.simulator import WeChatSimulator
 
@@ -168,7 +169,7 @@ def create_app(
     wechat_transport: httpx.AsyncBaseTransport | None = None,
 ) -> FastAPI:
     settings = settings or get_settings()
-    configure_logging(json=settings.env != "dev" or True)
+    configure_logging()
     app = FastAPI(
         title="branchlink API",
         version="1.0.0",
@@ -188,6 +189,7 @@ def create_app(
         app.mount("/_wechat", app.state.wechat_simulator.asgi())
 
     install_error_handlers(app)
+    install_openapi(app)
     app.include_router(health_router)
     from app.api import api_router
 

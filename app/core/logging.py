@@ -35,10 +35,13 @@ def configure_logging(level: str = "INFO", *, json: bool = True) -> None:
             renderer,
         ],
     )
+    root = logging.getLogger()
+    # Idempotent: replace only our own handler, keep others (e.g. a test's capture).
+    root.handlers[:] = [h for h in root.handlers if not getattr(h, "_branchlink", False)]
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(formatter)
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
+    handler._branchlink = True  # type: ignore[attr-defined]
+    root.addHandler(handler)
     root.setLevel(level)
     for noisy in ("uvicorn.access",):
         logging.getLogger(noisy).setLevel(logging.WARNING)

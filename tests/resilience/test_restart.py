@@ -1,0 +1,131 @@
+"""Restart survival: PostgreSQL restarts under write load; the app copes by itself.
+
+* every request that got a 2xx is in the database afterwards;
+* during the outage, errors are 503 problem+json with ``Retry-After`` (no 500, no hang);
+* the same process serves normally again within seconds of the database coming back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core import embedded
+from app.core.config import Settings
+from app.core.db import create_engine
+from tests import factories
+from tests.conftest import run_alembic
+from tests.live import live_server
+
+pytestmark = pytest.mark.slow
+
+WRITERS = 8
+OUTAGE_S = 2.0
+
+
+async def _seed(url: str) -> dict[str, str]:
+    settings = Settings(env="test", database_url=url, access_token_ttl_s=3600)
+    engine = create_engine(settings, url)
+    try:
+        async with AsyncSession(engine, expire_on_commit=False) as db:
+            county = await factories.org(db, "重启测试县委")
+            admin = await factories.admin_actor(db, settings, county)
+            await db.commit()
+            return {"admin": admin.token, "county_id": str(county.id)}
+    finally:
+        await engine.dispose()
+
+
+async def _writer(
+    client: httpx.AsyncClient,
+    n: int,
+    tokens: dict[str, str],
+    stop: asyncio.Event,
+    results: list[tuple[str, int, float, httpx.Response | None]],
+) -> None:
+    i = 0
+    while not stop.is_set():
+        i += 1
+        name = f"重启-{n}-{i}"
+        started = time.monotonic()
+        try:
+            response = await client.post(
+                "/api/v1/orgs",
+                json={"name": name, "kind": "branch", "parent_id": int(tokens["county_id"])},
+                headers={"Authorization": f"Bearer {tokens['admin']}"},
+            )
+            results.append((name, response.status_code, started, response))
+        except httpx.TimeoutException:
+            results.append((name, -1, started, None))
+        await asyncio.sleep(0.01)
+
+
+async def test_writes_survive_a_database_restart() -> None:
+    tmp = Path(tempfile.mkdtemp(prefix="branchlink-restart-"))
+    os.environ.setdefault("XDG_RUNTIME_DIR", str(tmp))
+    url = embedded.start(tmp, database="restart", cleanup_mode="delete")
+    try:
+        await asyncio.to_thread(run_alembic, url, "upgrade", "head")
+        tokens = await _seed(url)
+        results: list[tuple[str, int, float, httpx.Response | None]] = []
+        restart_window: dict[str, float] = {}
+        with live_server(url, {"APP_DB_POOL_TIMEOUT_S": "2"}) as base_url:
+            async with httpx.AsyncClient(base_url=base_url, timeout=10) as client:
+                stop = asyncio.Event()
+                writers = [
+                    asyncio.create_task(_writer(client, n, tokens, stop, results))
+                    for n in range(WRITERS)
+                ]
+                await asyncio.sleep(1.5)
+
+                def _restart() -> None:
+                    restart_window["down"] = time.monotonic()
+                    embedded.restart(tmp, pause_s=OUTAGE_S)
+                    restart_window["up"] = time.monotonic()
+
+                thread = threading.Thread(target=_restart)
+                thread.start()
+                while thread.is_alive():
+                    await asyncio.sleep(0.05)
+                await asyncio.sleep(4)
+                stop.set()
+                await asyncio.gather(*writers)
+
+        ok = [r for r in results if 200 <= r[1] < 300]
+        failed = [r for r in results if not 200 <= r[1] < 300]
+        assert ok and failed, f"the restart should have been felt: {len(ok)} ok, {len(failed)} failed"
+        for _name, status, _, response in failed:
+            assert status == 503, f"expected 503 during the outage, got {status}"
+            assert response is not None
+            assert response.headers["content-type"].startswith("application/problem+json")
+            assert response.headers.get("retry-after")
+        # Recovery: the first success after the database was back, within seconds.
+        after = [r for r in ok if r[2] >= restart_window["up"]]
+        assert after, "no successful write after the restart"
+        recovery = min(r[2] for r in after) - restart_window["up"]
+        assert recovery < 5, f"recovered only after {recovery:.1f}s"
+        # Every acknowledged write is in the database.
+        conn = await asyncpg.connect(url)
+        try:
+            names = {r["name"] for r in await conn.fetch("SELECT name FROM organizations")}
+        finally:
+            await conn.close()
+        missing = [r[0] for r in ok if r[0] not in names]
+        assert not missing, f"acknowledged writes lost: {missing[:5]}"
+        print(
+            f"restart: {len(ok)} acknowledged writes kept, {len(failed)} answered 503, "
+            f"recovered {recovery:.2f}s after the database came back"
+        )
+    finally:
+        embedded.stop(tmp)
+        shutil.rmtree(tmp, ignore_errors=True)
