@@ -1,0 +1,1 @@
+"""Benchmarks: each module is runnable as ``python -m bench.<name>``; ``make bench`` runs all."""
