@@ -90,10 +90,34 @@ def run_alembic(url: str, *args: str) -> None:
     getattr(command, args[0])(config, *args[1:])
 
 
+# Tables that migrations fill with reference data (default credit rules, order
+# categories...): ``truncate_all`` keeps them.
+SEEDED_TABLES: set[str] = {"alembic_version"}
+
+
 @pytest.fixture(scope="session")
 def migrated_url(database_url: str) -> str:
     run_alembic(database_url, "upgrade", "head")
+    SEEDED_TABLES.update(asyncio.run(_tables_with_rows(database_url)))
     return database_url
+
+
+async def _tables_with_rows(url: str) -> set[str]:
+    import asyncpg
+
+    conn = await asyncpg.connect(url)
+    try:
+        tables = [
+            r["tablename"]
+            for r in await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname='public'")
+        ]
+        seeded = set()
+        for table in tables:
+            if await conn.fetchval(f'SELECT EXISTS (SELECT 1 FROM "{table}")'):
+                seeded.add(table)
+        return seeded
+    finally:
+        await conn.close()
 
 
 @pytest.fixture(scope="session")
@@ -160,13 +184,16 @@ async def app(settings: Settings, engine: AsyncEngine, db: AsyncSession) -> Asyn
     application = _build_app(settings, engine)
 
     async def _session() -> AsyncIterator[AsyncSession]:
+        # One savepoint per request: a failing request undoes only its own writes, as its
+        # transaction would in production, and the test's setup survives.
+        savepoint = await db.begin_nested()
         try:
             yield db
         except BaseException:
-            await db.rollback()
+            await savepoint.rollback()
             raise
         else:
-            await db.commit()
+            await savepoint.commit()
 
     application.dependency_overrides[get_session] = _session
     async with application.router.lifespan_context(application):
@@ -186,15 +213,12 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
         yield c
 
 
-TABLES_TO_KEEP = {"alembic_version"}
-
-
 async def truncate_all(engine: AsyncEngine) -> None:
     async with engine.begin() as conn:
         rows = await conn.execute(
             text("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
         )
-        tables = [r[0] for r in rows if r[0] not in TABLES_TO_KEEP]
+        tables = [r[0] for r in rows if r[0] not in SEEDED_TABLES]
         if tables:
             await conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
 

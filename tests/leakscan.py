@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 ID_NUMBER = re.compile(
-    r"(?<![0-9])[1-9][0-9]{5}(?:19|20)[0-9]{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])[0-9]{3}[0-9Xx](?![0-9])"
+    r"(?<![0-9A-Za-z])[1-9][0-9]{5}(?:19|20)[0-9]{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])[0-9]{3}[0-9Xx](?![0-9A-Za-z])"
 )
-PHONE = re.compile(r"(?<![0-9])1[3-9][0-9]{9}(?![0-9])")
+# Not inside a longer alphanumeric run (hex request ids, tokens).
+PHONE = re.compile(r"(?<![0-9A-Za-z])1[3-9][0-9]{9}(?![0-9A-Za-z])")
 SESSION_KEY = re.compile(r"session_key")
 TRACEBACK = re.compile(r"Traceback \(most recent call last\)")
 

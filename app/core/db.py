@@ -87,6 +87,33 @@ _UNAVAILABLE_DRIVER_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
+def _causes(error: BaseException) -> list[BaseException]:
+    chain: list[BaseException] = []
+    current: BaseException | None = error
+    while current is not None and current not in chain and len(chain) < 6:
+        chain.append(current)
+        orig = getattr(current, "orig", None)
+        current = orig if isinstance(orig, BaseException) else current.__cause__
+    return chain
+
+
+def is_invalid_input(error: BaseException) -> bool:
+    """A value the database cannot take (an id beyond bigint, a year 0 timestamp...).
+
+    Request models should reject these first; this keeps any that slip through a 422
+    instead of a 500. Client-side asyncpg encoding errors and SQLSTATE class 22.
+    """
+    for cause in _causes(error):
+        if isinstance(cause, asyncpg.exceptions._base.DataError):
+            return True
+        sqlstate = getattr(cause, "sqlstate", None)
+        if isinstance(sqlstate, str) and sqlstate.startswith("22"):
+            return True
+        if isinstance(cause, OverflowError):
+            return True
+    return False
+
+
 def is_database_unavailable(error: BaseException) -> bool:
     if isinstance(error, exc.TimeoutError):  # pool exhausted
         return True

@@ -16,7 +16,7 @@ from prometheus_client import Counter, Gauge, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.core.context import set_request_meta
-from app.core.db import is_database_unavailable
+from app.core.db import is_database_unavailable, is_invalid_input
 from app.core.errors import AppError, app_error_response, problem_response
 
 log = structlog.stdlib.get_logger("app.request")
@@ -142,6 +142,11 @@ class RequestContextMiddleware:
             )
         if isinstance(error, AppError):
             return app_error_response(error)
+        if is_invalid_input(error):
+            log.warning("invalid input reached the database", error=type(error).__name__)
+            return problem_response(
+                "validation.out_of_range", 422, "提交的数值或日期超出允许范围"
+            )
         if is_database_unavailable(error):
             log.warning("database unavailable", error=type(error).__name__)
             return problem_response(
