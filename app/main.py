@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -157,6 +159,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     finally:
         if worker_task is not None:
             worker_task.cancel()
+            # Let it finish rolling back before the engine goes away.
+            with contextlib.suppress(asyncio.CancelledError):
+                await worker_task
         await http.aclose()
         if owns_engine:
             await engine.dispose()

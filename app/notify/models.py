@@ -1,11 +1,22 @@
-"""In-app inbox and the transactional outbox of background jobs."""
+"""In-app inbox, the transactional outbox, subscribe-message grants and scheduled runs."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, CheckConstraint, DateTime, ForeignKey, Index, String, Text, text
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    func,
+    text,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -13,13 +24,27 @@ from app.core.db import Base
 from app.core.models import created_at, pk
 
 JOB_STATUSES = ("pending", "done", "dead")
+# What happened to a notification's WeChat subscribe message (the inbox row always exists).
+DELIVERY_STATES = ("pending", "sent", "skipped", "unsubscribed", "failed")
 
 
 class Notification(Base):
-    """One message in a user's in-app inbox (``GET /api/v1/me/notifications``)."""
+    """One message in a user's in-app inbox (``GET /api/v1/me/notifications``).
+
+    ``delivery`` records the WeChat push: the worker sends only while it is ``pending``
+    and sets it in the same transaction as the job, so a notification is pushed once.
+    """
 
     __tablename__ = "notifications"
-    __table_args__ = (Index("ix_notifications_account_id_id", "account_id", "id"),)
+    __table_args__ = (
+        Index("ix_notifications_account_id_id", "account_id", "id"),
+        Index(
+            "ix_notifications_account_unread",
+            "account_id",
+            postgresql_where=text("read_at IS NULL"),
+        ),
+        CheckConstraint(f"delivery IN {DELIVERY_STATES}", name="delivery"),
+    )
 
     id: Mapped[int] = pk()
     account_id: Mapped[int] = mapped_column(
@@ -32,6 +57,8 @@ class Notification(Base):
     page: Mapped[str | None] = mapped_column(String(200))
     read_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = created_at()
+    delivery: Mapped[str] = mapped_column(String(12), server_default=text("'pending'"))
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class OutboxJob(Base):
@@ -59,3 +86,38 @@ class OutboxJob(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = created_at()
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class SubscriptionGrant(Base):
+    """One-time subscribe-message grants an account gave us, per template.
+
+    Every ``accept`` reported by ``wx.requestSubscribeMessage`` allows one send; a send
+    uses one up; WeChat's 43101 ("not subscribed") zeroes the count.
+    """
+
+    __tablename__ = "subscription_grants"
+    __table_args__ = (CheckConstraint("remaining >= 0", name="remaining_not_negative"),)
+
+    account_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True
+    )
+    template: Mapped[str] = mapped_column(String(40), primary_key=True)
+    remaining: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    accepted_count: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    rejected_count: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    last_decision: Mapped[str | None] = mapped_column(String(10))
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
+    )
+
+
+class ScheduledRun(Base):
+    """A scheduled job's run for one period: the primary key makes it once per period."""
+
+    __tablename__ = "scheduled_runs"
+
+    job: Mapped[str] = mapped_column(String(80), primary_key=True)
+    period: Mapped[str] = mapped_column(String(40), primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    result: Mapped[str | None] = mapped_column(Text)

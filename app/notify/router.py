@@ -1,5 +1,71 @@
-"""HTTP endpoints of the notify domain."""
+"""HTTP endpoints of the notify domain: the in-app inbox and subscribe-message grants."""
 
-from fastapi import APIRouter
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
+from starlette.responses import Response
+
+from app.core.db import SessionDep
+from app.core.idempotency import IdempotencyDep
+from app.core.pagination import DEFAULT_LIMIT, CursorParam, LimitParam
+from app.identity.scope import PrincipalDep
+from app.notify import service
+from app.notify.schemas import (
+    NotificationOut,
+    NotificationPage,
+    ReadAllOut,
+    SubscriptionIn,
+    SubscriptionList,
+    SubscriptionOut,
+)
 
 router = APIRouter(tags=["notify"])
+
+NotificationId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+
+
+@router.post(
+    "/me/subscriptions",
+    response_model=SubscriptionOut,
+    summary="记录用户对订阅消息模板的选择（wx.requestSubscribeMessage 的结果）",
+)
+async def record_subscription(
+    body: SubscriptionIn, principal: PrincipalDep, session: SessionDep, idem: IdempotencyDep
+) -> Response:
+    return await idem.run(
+        lambda: service.record_subscription(
+            session, principal.account_id, body.template, body.accepted
+        )
+    )
+
+
+@router.get("/me/subscriptions", summary="各模板剩余的一次性订阅条数")
+async def list_subscriptions(principal: PrincipalDep, session: SessionDep) -> SubscriptionList:
+    return await service.subscriptions(session, principal.account_id)
+
+
+@router.get("/me/notifications", summary="站内消息（最新在前）")
+async def list_notifications(
+    principal: PrincipalDep,
+    session: SessionDep,
+    limit: LimitParam = DEFAULT_LIMIT,
+    cursor: CursorParam = None,
+    unread: Annotated[bool, Query(description="只看未读")] = False,
+) -> NotificationPage:
+    return await service.inbox(
+        session, principal.account_id, unread_only=unread, limit=limit, cursor=cursor
+    )
+
+
+@router.post("/me/notifications/read-all", summary="全部标为已读")
+async def read_all_notifications(principal: PrincipalDep, session: SessionDep) -> ReadAllOut:
+    return await service.read_all(session, principal.account_id)
+
+
+@router.post("/me/notifications/{notification_id}/read", summary="标为已读")
+async def read_notification(
+    notification_id: NotificationId, principal: PrincipalDep, session: SessionDep
+) -> NotificationOut:
+    return await service.read(session, principal.account_id, notification_id)

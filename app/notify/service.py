@@ -3,18 +3,33 @@
 Domains call :func:`notify` (or :func:`notify_member`) from their services; nothing
 is sent inline. The worker delivers the WeChat subscribe message later, so a crash
 after commit loses nothing and a rollback sends nothing.
+
+Template names and the ``data`` keys each template reads are in
+:mod:`app.notify.templates` (e.g. ``order_status`` reads ``order_no``, ``order_title``,
+``status``, ``updated_at``, ``note``; missing keys fall back to the title and body).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.pagination import decode_cursor, invalid_cursor, page_of
 from app.identity.models import Account
-from app.notify.models import Notification, OutboxJob
+from app.notify import repository
+from app.notify.errors import notification_not_found
+from app.notify.models import Notification, OutboxJob, SubscriptionGrant
+from app.notify.schemas import (
+    NotificationOut,
+    NotificationPage,
+    ReadAllOut,
+    SubscriptionList,
+    SubscriptionOut,
+)
+from app.notify.templates import TEMPLATE_NAMES
 
 SUBSCRIBE_SEND = "wechat.subscribe_send"
 
@@ -44,28 +59,58 @@ async def notify(
     page: str | None = None,
     dedupe_key: str | None = None,
 ) -> int:
-    """Put a message in the account's inbox and queue its WeChat subscribe message."""
-    notification_id = (
-        await session.execute(
-            insert(Notification)
-            .values(
-                account_id=account_id,
-                template=template,
-                title=title,
-                body=body,
-                data=data or {},
-                page=page,
+    """Put a message in the account's inbox and queue its WeChat subscribe message.
+
+    With ``dedupe_key`` the whole notification is idempotent: a second call with the
+    same key (a re-run scheduled job, a retried request, even a concurrent transaction,
+    which waits on the unique index) adds neither an inbox row nor a job and returns
+    the first notification's id.
+    """
+    job_id: int | None = None
+    if dedupe_key is not None:
+        job_id = (
+            await session.execute(
+                insert(OutboxJob)
+                .values(kind=SUBSCRIBE_SEND, payload={}, dedupe_key=dedupe_key)
+                .on_conflict_do_nothing(index_elements=[OutboxJob.dedupe_key])
+                .returning(OutboxJob.id)
             )
-            .returning(Notification.id)
-        )
-    ).scalar_one()
-    await enqueue(
-        session,
-        SUBSCRIBE_SEND,
-        {"notification_id": notification_id},
-        dedupe_key=dedupe_key or f"notification:{notification_id}",
+        ).scalar_one_or_none()
+        if job_id is None:
+            first = (
+                await session.execute(
+                    select(OutboxJob.payload).where(OutboxJob.dedupe_key == dedupe_key)
+                )
+            ).scalar_one_or_none()
+            if first and isinstance(first.get("notification_id"), int):
+                return int(first["notification_id"])
+    notification_id = int(
+        (
+            await session.execute(
+                insert(Notification)
+                .values(
+                    account_id=account_id,
+                    template=template,
+                    title=title[:100],
+                    body=body[:500],
+                    data=data or {},
+                    page=page,
+                )
+                .returning(Notification.id)
+            )
+        ).scalar_one()
     )
-    return int(notification_id)
+    payload = {"notification_id": notification_id}
+    if job_id is not None:
+        # The job row was ours (uncommitted, so no worker has seen it): fill it in.
+        await session.execute(
+            update(OutboxJob).where(OutboxJob.id == job_id).values(payload=payload)
+        )
+    else:
+        await enqueue(
+            session, SUBSCRIBE_SEND, payload, dedupe_key=f"notification:{notification_id}"
+        )
+    return notification_id
 
 
 async def notify_member(
@@ -94,4 +139,96 @@ async def notify_member(
         data=data,
         page=page,
         dedupe_key=dedupe_key,
+    )
+
+
+# -- inbox -----------------------------------------------------------------------------
+
+
+def _out(n: Notification) -> NotificationOut:
+    return NotificationOut(
+        id=n.id,
+        template=n.template,
+        title=n.title,
+        body=n.body,
+        data=dict(n.data or {}),
+        page=n.page,
+        read=n.read_at is not None,
+        read_at=n.read_at,
+        created_at=n.created_at,
+    )
+
+
+async def inbox(
+    session: AsyncSession,
+    account_id: int,
+    *,
+    unread_only: bool,
+    limit: int,
+    cursor: str | None,
+) -> NotificationPage:
+    after = decode_cursor(cursor, 1)
+    before_id: int | None = None
+    if after is not None:
+        if not isinstance(after[0], int) or isinstance(after[0], bool):
+            raise invalid_cursor()
+        before_id = after[0]
+    rows = await repository.notifications_page(
+        session, account_id, unread_only=unread_only, limit=limit, before_id=before_id
+    )
+    page, next_cursor = page_of(rows, limit, lambda n: (n.id,))
+    return NotificationPage(
+        items=[_out(n) for n in page],
+        next_cursor=next_cursor,
+        unread_count=await repository.unread_count(session, account_id),
+    )
+
+
+async def read(session: AsyncSession, account_id: int, notification_id: int) -> NotificationOut:
+    notification = await repository.mark_read(session, account_id, notification_id)
+    if notification is None:
+        raise notification_not_found()
+    return _out(notification)
+
+
+async def read_all(session: AsyncSession, account_id: int) -> ReadAllOut:
+    updated = await repository.mark_all_read(session, account_id)
+    return ReadAllOut(
+        updated=updated, unread_count=await repository.unread_count(session, account_id)
+    )
+
+
+# -- subscribe-message grants ----------------------------------------------------------
+
+
+def _grant_out(grant: SubscriptionGrant) -> SubscriptionOut:
+    return SubscriptionOut(
+        template=grant.template,
+        accepted=None if grant.last_decision is None else grant.last_decision == "accept",
+        remaining=grant.remaining,
+        updated_at=grant.updated_at,
+    )
+
+
+async def record_subscription(
+    session: AsyncSession, account_id: int, template: str, accepted: bool
+) -> SubscriptionOut:
+    """Record what ``wx.requestSubscribeMessage`` reported for one template.
+
+    WeChat's one-time subscriptions allow one message per ``accept``; a ``reject``
+    grants nothing new but does not take back grants already given.
+    """
+    grant = await repository.record_decision(session, account_id, template, accepted)
+    return _grant_out(grant)
+
+
+async def subscriptions(session: AsyncSession, account_id: int) -> SubscriptionList:
+    known = {g.template: g for g in await repository.grants_of(session, account_id)}
+    return SubscriptionList(
+        items=[
+            _grant_out(known[name])
+            if name in known
+            else SubscriptionOut(template=name, remaining=0)
+            for name in TEMPLATE_NAMES
+        ]
     )

@@ -9,7 +9,9 @@ single-flight across processes through an advisory lock.
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -25,6 +27,28 @@ from app.wechat.errors import BUSY, INVALID_TOKEN, TOKEN_EXPIRED, WeChatError, W
 from app.wechat.models import WeChatAccessToken
 
 log = structlog.stdlib.get_logger("app.wechat")
+
+# WeChat wants credentials in the query string (access_token, secret, js_code), and httpx
+# logs every request URL at INFO: redact them on httpx's logger, before any handler.
+_CREDENTIALS = re.compile(r"((?:access_token|secret|js_code|appsecret)=)[^&\s\"']+")
+
+
+def redact(text: str) -> str:
+    return _CREDENTIALS.sub(r"\1***", text)
+
+
+class RedactCredentials(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and record.args:
+            record.args = tuple(redact(str(a)) if "=" in str(a) else a for a in record.args)
+        elif isinstance(record.msg, str) and "=" in record.msg:
+            record.msg = redact(record.msg)
+        return True
+
+
+_httpx_log = logging.getLogger("httpx")
+if not any(isinstance(f, RedactCredentials) for f in _httpx_log.filters):
+    _httpx_log.addFilter(RedactCredentials())
 
 TOKEN_LOCK_KEY = 0x77656368  # "wech": advisory lock id for the token refresh
 REFRESH_MARGIN = timedelta(minutes=5)
@@ -61,6 +85,8 @@ class WeChatClient:
         self.engine = engine
         self.retries = retries
         self.backoff_s = backoff_s
+        # This process's copy of the shared token: saves a database round trip per call.
+        self._cached: tuple[str, datetime] | None = None
 
     # -- transport ---------------------------------------------------------------------
 
@@ -155,6 +181,9 @@ class WeChatClient:
             token, _ = await self._fetch_stable_token()
             return token
         now = datetime.now(UTC)
+        cached = self._cached
+        if cached and cached[1] - REFRESH_MARGIN > now and cached[0] != invalidate:
+            return cached[0]
         async with self.engine.connect() as conn:
             row = (
                 await conn.execute(
@@ -162,6 +191,7 @@ class WeChatClient:
                 )
             ).first()
         if row and row.expires_at - REFRESH_MARGIN > now and row.access_token != invalidate:
+            self._cached = (str(row.access_token), row.expires_at)
             return str(row.access_token)
         async with self.engine.begin() as conn:
             # Single flight: one process refreshes, the others wait and read its result.
@@ -176,6 +206,7 @@ class WeChatClient:
                 and row.expires_at - REFRESH_MARGIN > datetime.now(UTC)
                 and row.access_token != invalidate
             ):
+                self._cached = (str(row.access_token), row.expires_at)
                 return str(row.access_token)
             # stable_token without force_refresh returns the current token, or a new one
             # when it is about to expire: force_refresh is limited (20/day) and never used.
@@ -190,6 +221,7 @@ class WeChatClient:
                 )
             )
             log.info("wechat access token refreshed", expires_in=expires_in)
+            self._cached = (token, expires_at)
             return token
 
     async def _with_token(self, path: str, payload: dict[str, Any]) -> dict[str, Any]:

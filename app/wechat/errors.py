@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from app.core.errors import AppError
+
 BUSY = -1
 INVALID_CODE = 40029
 CODE_USED = 40163
@@ -10,6 +12,7 @@ USER_BLOCKED = 40226
 INVALID_TOKEN = 40001
 TOKEN_EXPIRED = 42001
 NOT_SUBSCRIBED = 43101
+QUOTA_EXCEEDED = 45009  # daily API quota used up
 
 
 class WeChatError(Exception):
@@ -27,3 +30,8 @@ class WeChatError(Exception):
 
 class WeChatUnavailable(Exception):
     """WeChat could not be reached or answered garbage (network, 5xx, timeout)."""
+
+
+def content_risky() -> AppError:
+    """User text that WeChat's content check judged risky (422 ``content.risky``)."""
+    return AppError("content.risky", 422, "提交的内容含有不当信息，请修改后重试")

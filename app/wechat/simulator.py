@@ -7,12 +7,22 @@ against it in both. It can never be enabled in ``prod`` (see ``Settings``).
 Login codes: ``<openid>`` or ``<openid>.<anything>``; each exact code works once
 (WeChat's codes are single-use: 40163 on reuse). Codes that start with ``bad`` give
 40029, ``blocked`` 40226. Tests can queue errors with :meth:`WeChatSimulator.fail_next`.
+
+Subscribe messages: while nobody was registered with :meth:`WeChatSimulator.subscribe`
+the simulator accepts every send (handy in ``dev``: the app's own grant bookkeeping
+still decides what is sent); once a test registers grants it is strict like WeChat
+(one send per grant, 43101 otherwise). ``strict_subscriptions`` forces either mode.
+``before_send`` lets a test hold a send mid-flight (to kill a worker there).
+``GET /_debug/subscribe-messages`` (not a WeChat API) lists what was "delivered", so a
+developer running ``make run`` can see the pushes at ``/_wechat/_debug/...``.
 """
 
 from __future__ import annotations
 
+import re
 import secrets
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +31,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+TIME_VALUE = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}")
 RISKY_WORDS = ("违禁", "risky-text")
 REVIEW_WORDS = ("待审", "review-text")
 
@@ -40,6 +51,19 @@ class WeChatSimulator:
     sent: list[dict[str, Any]] = field(default_factory=list)
     calls: dict[str, int] = field(default_factory=dict)
     phone_codes: dict[str, str] = field(default_factory=dict)
+    # None: strict once any subscription was registered, accept-all before that.
+    strict_subscriptions: bool | None = None
+    before_send: Callable[[dict[str, Any]], Awaitable[None]] | None = None
+
+    def subscribe(self, openid: str, template_id: str, times: int = 1) -> None:
+        """The user accepted ``template_id`` in wx.requestSubscribeMessage ``times`` times."""
+        self.subscriptions.setdefault(openid, []).extend([template_id] * times)
+
+    @property
+    def strict(self) -> bool:
+        if self.strict_subscriptions is not None:
+            return self.strict_subscriptions
+        return bool(self.subscriptions)
 
     def fail_next(self, endpoint: str, *errors: Any) -> None:
         self.failures.setdefault(endpoint, []).extend(errors)
@@ -138,11 +162,20 @@ class WeChatSimulator:
                 return JSONResponse({"errcode": 47003, "errmsg": f"argument invalid! {key}"})
             if key.startswith("phrase") and len(text) > 5:
                 return JSONResponse({"errcode": 47003, "errmsg": f"argument invalid! {key}"})
+            if key.startswith("character_string") and (len(text) > 32 or not text.isascii()):
+                return JSONResponse({"errcode": 47003, "errmsg": f"argument invalid! {key}"})
+            if key.startswith("time") and not TIME_VALUE.fullmatch(text):
+                return JSONResponse({"errcode": 47003, "errmsg": f"argument invalid! {key}"})
+        if not body.get("touser") or not body.get("template_id"):
+            return JSONResponse({"errcode": 47001, "errmsg": "data format error"})
+        if self.before_send is not None:
+            await self.before_send(body)
         touser, template = body.get("touser"), body.get("template_id")
-        granted = self.subscriptions.get(touser, [])
-        if template not in granted:
-            return JSONResponse({"errcode": 43101, "errmsg": "user refuse to accept the msg"})
-        granted.remove(template)  # one-time subscription: used up by one send
+        if self.strict:
+            granted = self.subscriptions.get(touser, [])
+            if template not in granted:
+                return JSONResponse({"errcode": 43101, "errmsg": "user refuse to accept the msg"})
+            granted.remove(template)  # one-time subscription: used up by one send
         self.sent.append(body)
         return JSONResponse({"errcode": 0, "errmsg": "ok", "msgid": len(self.sent)})
 
@@ -171,6 +204,14 @@ class WeChatSimulator:
             }
         )
 
+    async def debug_sent(self, request: Request) -> JSONResponse:
+        """Not a WeChat API: what the simulator "delivered", newest first (for ``make run``)."""
+        try:
+            limit = max(1, min(int(request.query_params.get("limit", "50")), 500))
+        except ValueError:
+            limit = 50
+        return JSONResponse({"items": list(reversed(self.sent[-limit:])), "total": len(self.sent)})
+
     def asgi(self) -> Starlette:
         return Starlette(
             routes=[
@@ -179,5 +220,6 @@ class WeChatSimulator:
                 Route("/wxa/msg_sec_check", self.msg_sec_check, methods=["POST"]),
                 Route("/cgi-bin/message/subscribe/send", self.subscribe_send, methods=["POST"]),
                 Route("/wxa/business/getuserphonenumber", self.phone_number, methods=["POST"]),
+                Route("/_debug/subscribe-messages", self.debug_sent, methods=["GET"]),
             ]
         )

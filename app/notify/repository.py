@@ -1,0 +1,200 @@
+"""All queries of the notify domain: inbox, grants, outbox claims, scheduled runs.
+
+The inbox is per account: every read filters on the caller's ``account_id``, so another
+account's notification is simply not found (404), never revealed.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.identity.models import Account
+from app.notify.models import Notification, OutboxJob, ScheduledRun, SubscriptionGrant
+
+# One account cannot bank more one-time grants than this per template.
+MAX_GRANTS = 100
+
+
+# -- inbox -----------------------------------------------------------------------------
+
+
+async def notifications_page(
+    session: AsyncSession,
+    account_id: int,
+    *,
+    unread_only: bool,
+    limit: int,
+    before_id: int | None,
+) -> list[Notification]:
+    """Newest first; ``limit + 1`` rows so the caller knows whether a next page exists."""
+    stmt = select(Notification).where(Notification.account_id == account_id)
+    if unread_only:
+        stmt = stmt.where(Notification.read_at.is_(None))
+    if before_id is not None:
+        stmt = stmt.where(Notification.id < before_id)
+    stmt = stmt.order_by(Notification.id.desc()).limit(limit + 1)
+    return list((await session.execute(stmt)).scalars())
+
+
+async def unread_count(session: AsyncSession, account_id: int) -> int:
+    stmt = select(func.count()).where(
+        Notification.account_id == account_id, Notification.read_at.is_(None)
+    )
+    return int((await session.execute(stmt)).scalar_one())
+
+
+async def mark_read(
+    session: AsyncSession, account_id: int, notification_id: int
+) -> Notification | None:
+    """Set ``read_at`` once (a second call keeps the first time); None if not his."""
+    stmt = (
+        update(Notification)
+        .where(Notification.id == notification_id, Notification.account_id == account_id)
+        .values(read_at=func.coalesce(Notification.read_at, func.now()))
+        .returning(Notification)
+        .execution_options(populate_existing=True)
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def mark_all_read(session: AsyncSession, account_id: int) -> int:
+    result = await session.execute(
+        update(Notification)
+        .where(Notification.account_id == account_id, Notification.read_at.is_(None))
+        .values(read_at=func.now())
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+# -- subscribe-message grants ----------------------------------------------------------
+
+
+async def record_decision(
+    session: AsyncSession, account_id: int, template: str, accepted: bool
+) -> SubscriptionGrant:
+    """One ``accept`` adds a one-time grant (capped); a ``reject`` adds none."""
+    grant = SubscriptionGrant.__table__.c
+    values = {
+        "account_id": account_id,
+        "template": template,
+        "remaining": 1 if accepted else 0,
+        "accepted_count": 1 if accepted else 0,
+        "rejected_count": 0 if accepted else 1,
+        "last_decision": "accept" if accepted else "reject",
+    }
+    stmt = (
+        insert(SubscriptionGrant)
+        .values(**values)
+        .on_conflict_do_update(
+            index_elements=[grant.account_id, grant.template],
+            set_={
+                "remaining": func.least(grant.remaining + (1 if accepted else 0), MAX_GRANTS),
+                "accepted_count": grant.accepted_count + (1 if accepted else 0),
+                "rejected_count": grant.rejected_count + (0 if accepted else 1),
+                "last_decision": values["last_decision"],
+                "updated_at": func.now(),
+            },
+        )
+        .returning(SubscriptionGrant)
+        .execution_options(populate_existing=True)
+    )
+    result: SubscriptionGrant = (await session.execute(stmt)).scalar_one()
+    return result
+
+
+async def grants_of(session: AsyncSession, account_id: int) -> list[SubscriptionGrant]:
+    stmt = (
+        select(SubscriptionGrant)
+        .where(SubscriptionGrant.account_id == account_id)
+        .order_by(SubscriptionGrant.template)
+    )
+    return list((await session.execute(stmt)).scalars())
+
+
+async def lock_grant(
+    session: AsyncSession, account_id: int, template: str
+) -> SubscriptionGrant | None:
+    stmt = (
+        select(SubscriptionGrant)
+        .where(SubscriptionGrant.account_id == account_id, SubscriptionGrant.template == template)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+# -- outbox ----------------------------------------------------------------------------
+
+
+async def claim_due_job(session: AsyncSession) -> OutboxJob | None:
+    """The oldest due pending job, locked; jobs other workers hold are skipped."""
+    stmt = (
+        select(OutboxJob)
+        .where(OutboxJob.status == "pending", OutboxJob.run_after <= func.now())
+        .order_by(OutboxJob.run_after, OutboxJob.id)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+        .execution_options(populate_existing=True)
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def lock_notification(session: AsyncSession, notification_id: int) -> Notification | None:
+    stmt = (
+        select(Notification)
+        .where(Notification.id == notification_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def account_for_delivery(session: AsyncSession, account_id: int) -> Account | None:
+    """The account to push to, or None when it is gone or disabled."""
+    stmt = select(Account).where(Account.id == account_id, Account.disabled_at.is_(None))
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def purge_finished(session: AsyncSession, *, keep_days: int = 30) -> int:
+    """Delete done jobs and scheduled-run rows older than ``keep_days`` (dead jobs stay)."""
+    cutoff = func.now() - func.make_interval(0, 0, 0, keep_days)
+    jobs = await session.execute(
+        delete(OutboxJob).where(OutboxJob.status == "done", OutboxJob.finished_at < cutoff)
+    )
+    runs = await session.execute(delete(ScheduledRun).where(ScheduledRun.started_at < cutoff))
+    return int(getattr(jobs, "rowcount", 0) or 0) + int(getattr(runs, "rowcount", 0) or 0)
+
+
+# -- scheduled runs --------------------------------------------------------------------
+
+
+async def try_lock_schedule(session: AsyncSession, job: str) -> bool:
+    """Transaction-scoped advisory lock, so a slow run is not waited on by others."""
+    stmt = select(func.pg_try_advisory_xact_lock(func.hashtext(f"schedule:{job}")))
+    return bool((await session.execute(stmt)).scalar_one())
+
+
+async def claim_period(session: AsyncSession, job: str, period: str) -> bool:
+    """True for the one caller that records this (job, period); everyone else gets False."""
+    stmt = (
+        insert(ScheduledRun)
+        .values(job=job, period=period)
+        .on_conflict_do_nothing(index_elements=[ScheduledRun.job, ScheduledRun.period])
+        .returning(ScheduledRun.job)
+    )
+    return (await session.execute(stmt)).first() is not None
+
+
+async def finish_period(
+    session: AsyncSession, job: str, period: str, result: str, at: datetime
+) -> None:
+    await session.execute(
+        update(ScheduledRun)
+        .where(ScheduledRun.job == job, ScheduledRun.period == period)
+        .values(finished_at=at, result=result[:500])
+    )
