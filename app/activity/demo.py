@@ -1,0 +1,107 @@
+"""Demo activities for ``make run``: a themed party day on site, an online class, a
+meeting of the chamber-of-commerce branch in Guangzhou, and the demo member's sign-up."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.activity.models import Activity, ActivitySignup
+from app.core.config import Settings
+from app.members.models import Member
+from app.organization.models import Organization
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+DEMO_MEMBER = "王建国"
+
+
+def _at(days: int, hour: int, now: datetime) -> datetime:
+    """``days`` from today (Asia/Shanghai) at ``hour``:00 local time, in UTC."""
+    day = now.astimezone(SHANGHAI).date() + timedelta(days=days)
+    return datetime.combine(day, time(hour), tzinfo=SHANGHAI).astimezone(UTC)
+
+
+async def seed(session: AsyncSession, settings: Settings) -> None:
+    if not settings.demo_data or settings.env == "prod":
+        return
+    # Imported here: app.demo wires this module in, a top-level import would be circular.
+    from app.demo import DEMO_CHAMBER, DEMO_COUNTY, DEMO_VILLAGE
+
+    orgs = {
+        name: org
+        for name, org in (
+            await session.execute(
+                select(Organization.name, Organization).where(
+                    Organization.name.in_([DEMO_COUNTY, DEMO_VILLAGE, DEMO_CHAMBER])
+                )
+            )
+        ).tuples()
+    }
+    if len(orgs) < 3:
+        return
+    existing = await session.execute(
+        select(Activity.id).where(Activity.org_id.in_([o.id for o in orgs.values()])).limit(1)
+    )
+    if existing.first() is not None:
+        return
+    now = datetime.now(UTC)
+    village = orgs[DEMO_VILLAGE]
+    theme_day = Activity(
+        org_id=village.id,
+        title="主题党日：重温入党誓词",
+        kind="theme_day",
+        description="地点：蛤岭村党群服务中心。请佩戴党徽，现场扫码或定位签到。",
+        starts_at=_at(3, 9, now),
+        ends_at=_at(3, 11, now),
+        checkin_opens_at=_at(3, 9, now) - timedelta(minutes=30),
+        checkin_closes_at=_at(3, 10, now),
+        online=False,
+        lat=village.lat or 21.4283,
+        lon=village.lon or 110.7790,
+        radius_m=300,
+        capacity=40,
+        signup_count=1,
+        credit_points=5,
+    )
+    online_class = Activity(
+        org_id=orgs[DEMO_COUNTY].id,
+        title="在线党课：学习党的二十届三中全会精神",
+        kind="online_class",
+        description="全县党员（含外出流动党员）在线学习，课程开放期间签到有效。",
+        starts_at=_at(1, 20, now),
+        ends_at=_at(1, 21, now),
+        checkin_opens_at=_at(1, 20, now),
+        checkin_closes_at=_at(1, 21, now),
+        online=True,
+        credit_points=3,
+    )
+    chamber = orgs[DEMO_CHAMBER]
+    meeting = Activity(
+        org_id=chamber.id,
+        title="吴川商会（广州）党支部党员大会",
+        kind="branch_meeting",
+        description="通报支部工作，交流在外经商务工情况。",
+        starts_at=_at(5, 19, now),
+        ends_at=_at(5, 21, now),
+        checkin_opens_at=_at(5, 19, now) - timedelta(minutes=30),
+        checkin_closes_at=_at(5, 20, now),
+        online=False,
+        lat=chamber.lat or 23.1247,
+        lon=chamber.lon or 113.3612,
+        radius_m=500,
+    )
+    session.add_all([theme_day, online_class, meeting])
+    await session.flush()
+    member_id = (
+        await session.execute(
+            select(Member.id).where(Member.name == DEMO_MEMBER, Member.home_org_id == village.id)
+        )
+    ).scalar_one_or_none()
+    if member_id is None:
+        theme_day.signup_count = 0
+    else:
+        session.add(ActivitySignup(activity_id=theme_day.id, member_id=member_id))
+    await session.flush()

@@ -1,0 +1,315 @@
+"""All queries of the activity domain.
+
+Who sees an activity:
+
+* admins: activities of organisations in their scope (:class:`app.identity.scope.Scope`);
+* members: the menu of their organisations, i.e. activities of their home organisation
+  and of every ancestor of it (a county's theme day is for the whole county), and of the
+  organisations co-managing them through open dual-management grants and their ancestors.
+
+A caller who is both gets the union.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, false, or_, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.activity.models import Activity, ActivityAttendance, ActivitySignup
+from app.identity.scope import Scope
+from app.members.models import Member
+from app.organization.models import DualManagementGrant, Organization
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """The caller as the activity domain sees him: admin scope and member menu."""
+
+    scope: Scope
+    member_id: int | None
+    menu_org_ids: frozenset[int]
+
+    def activity_visible(self) -> ColumnElement[bool]:
+        conditions: list[ColumnElement[bool]] = []
+        if not self.scope.is_empty:
+            conditions.append(self.scope.org_visible(Activity.org_id))
+        if self.menu_org_ids:
+            conditions.append(Activity.org_id.in_(sorted(self.menu_org_ids)))
+        return or_(*conditions) if conditions else false()
+
+
+def _ids_of_paths(paths: Iterable[str]) -> frozenset[int]:
+    """``"/1/7/42/"`` names the organisation 42 and its ancestors 7 and 1."""
+    return frozenset(int(part) for path in paths for part in path.split("/") if part)
+
+
+async def member_menu_org_ids(session: AsyncSession, member_id: int) -> frozenset[int]:
+    """Organisations whose activities are on the member's menu (see module docstring)."""
+    home = (
+        select(Organization.path)
+        .join(Member, Member.home_org_id == Organization.id)
+        .where(Member.id == member_id)
+    )
+    guest = (
+        select(Organization.path)
+        .join(DualManagementGrant, DualManagementGrant.org_id == Organization.id)
+        .where(DualManagementGrant.member_id == member_id, DualManagementGrant.ended_at.is_(None))
+    )
+    paths = (await session.execute(home.union(guest))).scalars().all()
+    return _ids_of_paths(paths)
+
+
+async def org_in_scope(session: AsyncSession, scope: Scope, org_id: int) -> Organization | None:
+    return (
+        await session.execute(
+            select(Organization).where(
+                Organization.id == org_id, scope.org_path_visible(Organization.path)
+            )
+        )
+    ).scalar_one_or_none()
+
+
+async def add_activity(session: AsyncSession, activity: Activity) -> Activity:
+    session.add(activity)
+    await session.flush()
+    await session.refresh(activity)
+    return activity
+
+
+def _with_org_name() -> tuple[type[Activity], ColumnElement[str]]:
+    return Activity, Organization.name.label("org_name")
+
+
+async def list_activities(
+    session: AsyncSession,
+    visible: ColumnElement[bool],
+    *,
+    org_id: int | None,
+    kind: str | None,
+    starts_from: datetime | None,
+    starts_to: datetime | None,
+    after: tuple[datetime, int] | None,
+    limit: int,
+) -> Sequence[tuple[Activity, str]]:
+    """Newest start first; ``after`` is the (starts_at, id) of the last row seen."""
+    stmt = (
+        select(*_with_org_name())
+        .join(Organization, Organization.id == Activity.org_id)
+        .where(visible)
+        .order_by(Activity.starts_at.desc(), Activity.id.desc())
+        .limit(limit + 1)
+    )
+    if org_id is not None:
+        stmt = stmt.where(Activity.org_id == org_id)
+    if kind is not None:
+        stmt = stmt.where(Activity.kind == kind)
+    if starts_from is not None:
+        stmt = stmt.where(Activity.starts_at >= starts_from)
+    if starts_to is not None:
+        stmt = stmt.where(Activity.starts_at < starts_to)
+    if after is not None:
+        starts_at, last_id = after
+        stmt = stmt.where(
+            or_(
+                Activity.starts_at < starts_at,
+                (Activity.starts_at == starts_at) & (Activity.id < last_id),
+            )
+        )
+    return (await session.execute(stmt)).tuples().all()
+
+
+async def get_activity(
+    session: AsyncSession, activity_id: int, visible: ColumnElement[bool], *, lock: bool = False
+) -> Activity | None:
+    stmt = select(Activity).where(Activity.id == activity_id, visible)
+    if lock:
+        # populate_existing: a row already in the identity map takes the locked values.
+        stmt = stmt.with_for_update().execution_options(populate_existing=True)
+    activity: Activity | None = (await session.execute(stmt)).scalar_one_or_none()
+    return activity
+
+
+async def org_name(session: AsyncSession, org_id: int) -> str:
+    return (
+        await session.execute(select(Organization.name).where(Organization.id == org_id))
+    ).scalar_one()
+
+
+async def my_states(
+    session: AsyncSession, member_id: int, activity_ids: Sequence[int]
+) -> tuple[dict[int, str], dict[int, datetime]]:
+    """The member's sign-up status and attendance time for each of these activities."""
+    if not activity_ids:
+        return {}, {}
+    signups = await session.execute(
+        select(ActivitySignup.activity_id, ActivitySignup.status).where(
+            ActivitySignup.member_id == member_id, ActivitySignup.activity_id.in_(activity_ids)
+        )
+    )
+    attendances = await session.execute(
+        select(ActivityAttendance.activity_id, ActivityAttendance.attended_at).where(
+            ActivityAttendance.member_id == member_id,
+            ActivityAttendance.activity_id.in_(activity_ids),
+        )
+    )
+    return dict(signups.tuples().all()), dict(attendances.tuples().all())
+
+
+async def get_signup(
+    session: AsyncSession, activity_id: int, member_id: int, *, lock: bool = False
+) -> ActivitySignup | None:
+    stmt = select(ActivitySignup).where(
+        ActivitySignup.activity_id == activity_id, ActivitySignup.member_id == member_id
+    )
+    if lock:
+        stmt = stmt.with_for_update().execution_options(populate_existing=True)
+    signup: ActivitySignup | None = (await session.execute(stmt)).scalar_one_or_none()
+    return signup
+
+
+async def add_signup(session: AsyncSession, signup: ActivitySignup) -> ActivitySignup:
+    session.add(signup)
+    await session.flush()
+    await session.refresh(signup)
+    return signup
+
+
+async def get_attendance(
+    session: AsyncSession, activity_id: int, member_id: int
+) -> ActivityAttendance | None:
+    return (
+        await session.execute(
+            select(ActivityAttendance).where(
+                ActivityAttendance.activity_id == activity_id,
+                ActivityAttendance.member_id == member_id,
+            )
+        )
+    ).scalar_one_or_none()
+
+
+async def insert_attendance(
+    session: AsyncSession,
+    *,
+    activity_id: int,
+    member_id: int,
+    method: str,
+    lat: float | None,
+    lon: float | None,
+    distance_m: float | None,
+    attended_at: datetime,
+) -> bool:
+    """Insert the attendance; False if the member already attended (a concurrent retry)."""
+    inserted = await session.execute(
+        insert(ActivityAttendance)
+        .values(
+            activity_id=activity_id,
+            member_id=member_id,
+            method=method,
+            lat=lat,
+            lon=lon,
+            distance_m=distance_m,
+            attended_at=attended_at,
+        )
+        .on_conflict_do_nothing(index_elements=["activity_id", "member_id"])
+        .returning(ActivityAttendance.id)
+    )
+    return inserted.first() is not None
+
+
+_ROLL_COLUMNS = (Member.id, Member.name, Member.phone_masked, Member.home_org_id)
+
+
+async def roll_signups(
+    session: AsyncSession, activity_id: int
+) -> Sequence[tuple[int, str, str | None, int, datetime]]:
+    return (
+        (
+            await session.execute(
+                select(*_ROLL_COLUMNS, ActivitySignup.signed_up_at)
+                .join(ActivitySignup, ActivitySignup.member_id == Member.id)
+                .where(
+                    ActivitySignup.activity_id == activity_id,
+                    ActivitySignup.status == "signed_up",
+                )
+                .order_by(ActivitySignup.signed_up_at, Member.id)
+            )
+        )
+        .tuples()
+        .all()
+    )
+
+
+async def roll_attendances(
+    session: AsyncSession, activity_id: int
+) -> Sequence[tuple[int, str, str | None, int, datetime, str]]:
+    return (
+        (
+            await session.execute(
+                select(*_ROLL_COLUMNS, ActivityAttendance.attended_at, ActivityAttendance.method)
+                .join(ActivityAttendance, ActivityAttendance.member_id == Member.id)
+                .where(ActivityAttendance.activity_id == activity_id)
+                .order_by(ActivityAttendance.attended_at, Member.id)
+            )
+        )
+        .tuples()
+        .all()
+    )
+
+
+async def roll_subtree_members(
+    session: AsyncSession, org_path: str
+) -> Sequence[tuple[int, str, str | None, int]]:
+    """Members whose home organisation lies in the subtree at ``org_path``."""
+    return (
+        (
+            await session.execute(
+                select(*_ROLL_COLUMNS)
+                .join(Organization, Organization.id == Member.home_org_id)
+                .where(Organization.path.startswith(org_path, autoescape=True))
+                .order_by(Member.id)
+            )
+        )
+        .tuples()
+        .all()
+    )
+
+
+async def org_path(session: AsyncSession, org_id: int) -> str:
+    return (
+        await session.execute(select(Organization.path).where(Organization.id == org_id))
+    ).scalar_one()
+
+
+async def claim_due_reminders(
+    session: AsyncSession, now: datetime, until: datetime
+) -> Sequence[tuple[int, int, str, datetime]]:
+    """Mark active sign-ups of activities starting in ``[now, until)`` as reminded and
+    return (activity_id, member_id, title, starts_at) of those not reminded before.
+
+    The conditional UPDATE is the dedupe: two workers running at once never claim the
+    same sign-up twice.
+    """
+    claimed = (
+        update(ActivitySignup)
+        .where(
+            ActivitySignup.status == "signed_up",
+            ActivitySignup.reminded_at.is_(None),
+            ActivitySignup.activity_id == Activity.id,
+            Activity.starts_at >= now,
+            Activity.starts_at < until,
+        )
+        .values(reminded_at=now)
+        .returning(
+            ActivitySignup.activity_id,
+            ActivitySignup.member_id,
+            Activity.title,
+            Activity.starts_at,
+        )
+    )
+    rows = (await session.execute(claimed)).tuples().all()
+    return sorted(rows, key=lambda row: (row[0], row[1]))
