@@ -99,7 +99,13 @@ def _chinese_message(error: Any) -> str:
         cause = ctx.get("error")
         if cause is not None:
             return str(cause)
-    return _MESSAGES.get(kind, "取值无效")
+    if kind in _MESSAGES:
+        return _MESSAGES[kind]
+    # Our own validators (ID numbers, phones...) already speak Chinese.
+    message = str(error.get("msg", ""))
+    if any("\u4e00" <= ch <= "\u9fff" for ch in message):
+        return message.removeprefix("Value error, ")
+    return "取值无效"
 
 
 def install_error_handlers(app: FastAPI) -> None:

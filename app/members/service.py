@@ -1,19 +1,33 @@
-"""Roster rules: creating members with their personal data encrypted."""
+"""Roster rules: members with their personal data encrypted, scoped reads and edits,
+audited reveals.
+
+Personal data is stored as ciphertext + blind index + masked form (see ``seal_pii``);
+the plaintext exists only in the request that writes it and in an audited reveal.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.audit.service import record
 from app.core import pii
 from app.core.config import Settings
 from app.core.crypto import mask_id_number, mask_phone
-from app.core.errors import AppError
-from app.identity.validators import parse_id_number
+from app.core.errors import AppError, stale_version
+from app.identity.scope import Scope
+from app.identity.validators import IdInfo, parse_id_number
+from app.members import errors
+from app.members import repository as repo
 from app.members.models import Member
+from app.members.schemas import MemberCreate, MemberUpdate
+from app.organization import repository as org_repo
+from app.organization.models import Organization
 
 
 @dataclass(frozen=True)
@@ -40,7 +54,7 @@ def seal_pii(settings: Settings, id_number: str, phone: str | None) -> SealedPii
 
 
 def id_number_taken() -> AppError:
-    return AppError("member.id_number_taken", 409, "该身份证号已在党员名册中")
+    return errors.id_number_taken()
 
 
 async def find_by_id_number(
@@ -81,6 +95,174 @@ async def create_member(
         phone_idx=sealed.phone_idx,
         phone_masked=sealed.phone_masked,
     )
-    session.add(member)
-    await session.flush()
+    try:
+        async with session.begin_nested():
+            session.add(member)
+            await session.flush()
+    except IntegrityError:
+        # A concurrent insert of the same ID number won the race on the unique index.
+        raise id_number_taken() from None
     return member
+
+
+def check_identity(
+    id_number: str, gender: str | None, birth_date: date | None
+) -> tuple[IdInfo, list[str]]:
+    """What the ID number says, and which given fields contradict it."""
+    info = parse_id_number(id_number)
+    wrong = []
+    if birth_date is not None and birth_date != info.birth_date:
+        wrong.append("birth_date")
+    if gender is not None and gender != info.gender:
+        wrong.append("gender")
+    return info, wrong
+
+
+async def _visible_org(session: AsyncSession, scope: Scope, org_id: int) -> Organization:
+    org = await org_repo.get_visible(session, scope, org_id)
+    if org is None:
+        raise errors.org_not_found()
+    return org
+
+
+async def register_member(
+    session: AsyncSession, settings: Settings, scope: Scope, data: MemberCreate
+) -> Member:
+    """An admin adds a member to an organisation of his subtree."""
+    await _visible_org(session, scope, data.home_org_id)
+    _, wrong = check_identity(data.id_number, data.gender, data.birth_date)
+    if wrong:
+        raise errors.id_mismatch(wrong)
+    member = await create_member(
+        session,
+        settings,
+        name=data.name,
+        id_number=data.id_number,
+        home_org_id=data.home_org_id,
+        phone=data.phone,
+        joined_on=data.joined_on,
+        status=data.status,
+    )
+    await record(
+        session,
+        actor_account_id=scope.principal.account_id,
+        action="member.created",
+        org_id=member.home_org_id,
+        subject_type="member",
+        subject_id=member.id,
+    )
+    return member
+
+
+async def get_member(session: AsyncSession, scope: Scope, member_id: int) -> Member:
+    member = await repo.get_visible(session, scope, member_id)
+    if member is None:
+        raise errors.member_not_found()
+    return member
+
+
+async def list_members(
+    session: AsyncSession,
+    scope: Scope,
+    *,
+    org_id: int | None,
+    q: str | None,
+    mobile: bool | None,
+    status: str | None,
+    after_id: int | None,
+    limit: int,
+) -> Sequence[Member]:
+    org = await _visible_org(session, scope, org_id) if org_id is not None else None
+    return await repo.list_members(
+        session, scope, org=org, q=q, mobile=mobile, status=status, after_id=after_id, limit=limit
+    )
+
+
+async def update_member(
+    session: AsyncSession, settings: Settings, scope: Scope, member_id: int, data: MemberUpdate
+) -> Member:
+    member = await repo.get_visible(session, scope, member_id, for_update=True)
+    if member is None:
+        raise errors.member_not_found()
+    if member.version != data.version:
+        raise stale_version()
+    fields = data.model_fields_set - {"version"}
+    ring = pii.keyring(settings)
+    if "home_org_id" in fields and data.home_org_id is not None:
+        await _visible_org(session, scope, data.home_org_id)
+        member.home_org_id = data.home_org_id
+    if "id_number" in fields and data.id_number is not None:
+        new_index = ring.blind_index(data.id_number, context=pii.ID_NUMBER)
+        if new_index != member.id_number_idx:
+            if await find_by_id_number(session, settings, data.id_number) is not None:
+                raise id_number_taken()
+            sealed = seal_pii(settings, data.id_number, None)
+            member.id_number_enc = sealed.id_number_enc
+            member.id_number_idx = sealed.id_number_idx
+            member.id_number_masked = sealed.id_number_masked
+        info, wrong = check_identity(data.id_number, data.gender, data.birth_date)
+        if wrong:
+            raise errors.id_mismatch(wrong)
+        member.gender = info.gender
+        member.birth_date = info.birth_date
+    else:
+        current = ring.decrypt(member.id_number_enc, context=pii.ID_NUMBER)
+        _, wrong = check_identity(current, data.gender, data.birth_date)
+        if wrong:
+            raise errors.id_mismatch(wrong)
+    if "phone" in fields:
+        if data.phone is None:
+            member.phone_enc = member.phone_idx = member.phone_masked = None
+        else:
+            member.phone_enc = ring.encrypt(data.phone, context=pii.PHONE)
+            member.phone_idx = ring.blind_index(data.phone, context=pii.PHONE)
+            member.phone_masked = mask_phone(data.phone)
+    for name in ("name", "joined_on", "status"):
+        if name in fields:
+            setattr(member, name, getattr(data, name))
+    member.version = member.version + 1
+    try:
+        async with session.begin_nested():
+            await session.flush()
+    except IntegrityError:
+        raise id_number_taken() from None
+    await session.refresh(member)
+    await record(
+        session,
+        actor_account_id=scope.principal.account_id,
+        action="member.updated",
+        org_id=member.home_org_id,
+        subject_type="member",
+        subject_id=member.id,
+        detail={"fields": sorted(fields)},
+    )
+    return member
+
+
+async def reveal(
+    session: AsyncSession,
+    settings: Settings,
+    scope: Scope,
+    member_id: int,
+    *,
+    field: str,
+    reason: str,
+) -> str | None:
+    """Decrypt one personal field for an admin in scope; the reveal is audited."""
+    member = await get_member(session, scope, member_id)
+    ring = pii.keyring(settings)
+    if field == "id_number":
+        value: str | None = ring.decrypt(member.id_number_enc, context=pii.ID_NUMBER)
+    else:
+        value = ring.decrypt(member.phone_enc, context=pii.PHONE) if member.phone_enc else None
+    await record(
+        session,
+        actor_account_id=scope.principal.account_id,
+        action="pii.reveal",
+        org_id=member.home_org_id,
+        subject_type="member",
+        subject_id=member.id,
+        reason=reason,
+        detail={"field": field},
+    )
+    return value

@@ -1,18 +1,37 @@
-"""Organisation tree rules: creating nodes and keeping materialised paths right."""
+"""Organisation tree rules: creating nodes, editing, moving subtrees, admin roles.
+
+Paths are materialised (``"/1/7/42/"``). A move rewrites every descendant path in one
+UPDATE under an exclusive advisory lock; creating a node takes the same lock shared, so
+a child can never be written under a parent path that a concurrent move is replacing.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from sqlalchemy import func, select, text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.errors import AppError
-from app.organization.models import Organization
+from app.audit.service import record
+from app.core.errors import stale_version
+from app.identity.scope import Scope
+from app.members import repository as member_repo
+from app.organization import errors
+from app.organization import repository as repo
+from app.organization.models import Organization, RoleAssignment
+from app.organization.schemas import OrgCreate, OrgUpdate
+from app.regions.service import is_valid_region_code
 
+# Re-exported: older callers import it from here.
+parent_not_found = errors.parent_not_found
 
-def parent_not_found() -> AppError:
-    return AppError("org.parent_not_found", 404, "上级组织不存在或无权访问")
+# Who may grant which role: the strongest role the granter holds over the organisation
+# (at it or at an ancestor) -> the roles he may grant or revoke there.
+GRANTABLE: dict[str, frozenset[str]] = {
+    "org_admin": frozenset({"org_admin", "branch_admin"}),
+    "branch_admin": frozenset({"branch_admin"}),
+}
 
 
 async def create_organization(
@@ -28,10 +47,11 @@ async def create_organization(
     lon: float | None = None,
     settings: dict[str, Any] | None = None,
 ) -> Organization:
+    await repo.lock_tree_shared(session)
     parent_path = "/"
     depth = 0
     if parent_id is not None:
-        parent = await session.get(Organization, parent_id)
+        parent = await session.get(Organization, parent_id, populate_existing=True)
         if parent is None:
             raise parent_not_found()
         parent_path = parent.path
@@ -58,3 +78,221 @@ async def create_organization(
     session.add(org)
     await session.flush()
     return org
+
+
+def _check_region(region_code: str | None) -> None:
+    if region_code is not None and not is_valid_region_code(region_code):
+        raise errors.invalid_region_code()
+
+
+async def get_org(session: AsyncSession, scope: Scope, org_id: int) -> Organization:
+    org = await repo.get_visible(session, scope, org_id)
+    if org is None:
+        raise errors.org_not_found()
+    return org
+
+
+async def create_org(session: AsyncSession, scope: Scope, data: OrgCreate) -> Organization:
+    """An admin adds a node inside his subtree; only a superadmin creates a root."""
+    _check_region(data.region_code)
+    if data.parent_id is None:
+        if not scope.everything:
+            raise errors.root_requires_superadmin()
+    elif await repo.get_visible(session, scope, data.parent_id) is None:
+        raise errors.parent_not_found()
+    org = await create_organization(
+        session,
+        name=data.name,
+        kind=data.kind,
+        parent_id=data.parent_id,
+        host=data.host,
+        region_code=data.region_code,
+        address=data.address,
+        lat=data.lat,
+        lon=data.lon,
+    )
+    await record(
+        session,
+        actor_account_id=scope.principal.account_id,
+        action="org.created",
+        org_id=org.id,
+        subject_type="organization",
+        subject_id=org.id,
+        detail={"parent_id": org.parent_id, "kind": org.kind},
+    )
+    return org
+
+
+_EDITABLE = ("name", "kind", "host", "region_code", "address", "lat", "lon")
+
+
+async def update_org(
+    session: AsyncSession, scope: Scope, org_id: int, data: OrgUpdate
+) -> Organization:
+    fields = data.model_fields_set
+    moving = "parent_id" in fields
+    if moving:
+        # Same lock order as a move: tree lock first, then the row.
+        await repo.lock_tree_exclusive(session)
+    org = await repo.get_visible(session, scope, org_id, for_update=True)
+    if org is None:
+        raise errors.org_not_found()
+    if data.version is not None and data.version != org.version:
+        raise stale_version()
+    if "region_code" in fields:
+        _check_region(data.region_code)
+    bumped = False
+    if moving and data.parent_id != org.parent_id:
+        org = await _move(session, scope, org, data.parent_id)
+        bumped = True
+    changed = [name for name in _EDITABLE if name in fields]
+    for name in changed:
+        setattr(org, name, getattr(data, name))
+    if changed:
+        if not bumped:
+            org.version = org.version + 1
+        await session.flush()
+        await session.refresh(org)
+    await record(
+        session,
+        actor_account_id=scope.principal.account_id,
+        action="org.updated",
+        org_id=org.id,
+        subject_type="organization",
+        subject_id=org.id,
+        detail={"fields": sorted(fields - {"version"})},
+    )
+    return org
+
+
+async def move_org(
+    session: AsyncSession, scope: Scope, org_id: int, parent_id: int, version: int
+) -> Organization:
+    org = await repo.get_visible(session, scope, org_id)
+    if org is None:
+        raise errors.org_not_found()
+    if org.version != version:
+        raise stale_version()
+    return await _move(session, scope, org, parent_id, expected_version=version)
+
+
+async def _move(
+    session: AsyncSession,
+    scope: Scope,
+    org: Organization,
+    parent_id: int | None,
+    *,
+    expected_version: int | None = None,
+) -> Organization:
+    """Move ``org`` with its subtree under ``parent_id`` (``None``: make it a root)."""
+    await repo.lock_tree_exclusive(session)
+    # Re-read under the tree lock: a move that committed meanwhile may have changed paths.
+    locked = await repo.get_any(session, org.id, for_update=True)
+    if locked is None:
+        raise errors.org_not_found()
+    org = locked
+    if expected_version is not None and org.version != expected_version:
+        raise stale_version()
+    new_parent: Organization | None = None
+    if parent_id is None:
+        if not scope.everything:
+            raise errors.root_requires_superadmin()
+    else:
+        new_parent = await repo.get_visible(session, scope, parent_id)
+        if new_parent is None:
+            raise errors.parent_not_found()
+        if new_parent.path.startswith(org.path):
+            raise errors.move_into_own_subtree()
+    if org.parent_id is None:
+        if not scope.everything:
+            raise errors.root_requires_superadmin()
+    else:
+        old_parent = await repo.get_visible(session, scope, org.parent_id)
+        if old_parent is None:
+            raise errors.move_forbidden()
+    if org.parent_id == parent_id:
+        return org
+    old_parent_id = org.parent_id
+    moved = await repo.move_subtree(session, org, new_parent)
+    org.parent_id = parent_id
+    org.version = org.version + 1
+    await session.flush()
+    await session.refresh(org)
+    await record(
+        session,
+        actor_account_id=scope.principal.account_id,
+        action="org.moved",
+        org_id=org.id,
+        subject_type="organization",
+        subject_id=org.id,
+        detail={"from_parent_id": old_parent_id, "to_parent_id": parent_id, "nodes": moved},
+    )
+    return org
+
+
+# ------------------------------------------------------------------------ roles
+async def _granter_may(session: AsyncSession, scope: Scope, org: Organization, role: str) -> None:
+    if scope.everything:
+        return
+    member_id = scope.principal.member_id
+    held = await repo.caller_roles_over(session, member_id, org) if member_id else set()
+    allowed: set[str] = set()
+    for mine in held:
+        allowed |= GRANTABLE.get(mine, frozenset())
+    if role not in allowed:
+        raise errors.role_forbidden()
+
+
+async def grant_role(
+    session: AsyncSession, scope: Scope, org_id: int, member_id: int, role: str
+) -> tuple[RoleAssignment, str]:
+    org = await get_org(session, scope, org_id)
+    member = await member_repo.get_visible(session, scope, member_id)
+    if member is None:
+        raise errors.member_not_found()
+    await _granter_may(session, scope, org, role)
+    if await repo.find_role(session, org.id, member.id, role) is not None:
+        raise errors.role_already_granted()
+    assignment = RoleAssignment(
+        org_id=org.id,
+        member_id=member.id,
+        role=role,
+        granted_by_account_id=scope.principal.account_id,
+    )
+    try:
+        async with session.begin_nested():
+            session.add(assignment)
+            await session.flush()
+    except IntegrityError:
+        # A concurrent grant of the same role won the race on the unique constraint.
+        raise errors.role_already_granted() from None
+    await session.refresh(assignment)
+    await record(
+        session,
+        actor_account_id=scope.principal.account_id,
+        action="role.granted",
+        org_id=org.id,
+        subject_type="member",
+        subject_id=member.id,
+        detail={"role": role, "role_id": assignment.id},
+    )
+    return assignment, member.name
+
+
+async def revoke_role(session: AsyncSession, scope: Scope, org_id: int, role_id: int) -> None:
+    org = await get_org(session, scope, org_id)
+    assignment = await repo.get_role(session, org, role_id)
+    if assignment is None:
+        raise errors.role_not_found()
+    await _granter_may(session, scope, org, assignment.role)
+    await session.delete(assignment)
+    await session.flush()
+    await record(
+        session,
+        actor_account_id=scope.principal.account_id,
+        action="role.revoked",
+        org_id=org.id,
+        subject_type="member",
+        subject_id=assignment.member_id,
+        detail={"role": assignment.role, "role_id": assignment.id},
+    )

@@ -1,0 +1,80 @@
+"""Errors of the members domain: stable codes, Chinese details."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from app.core.errors import AppError, not_found
+
+
+def member_not_found() -> AppError:
+    return not_found("member.not_found", "党员不存在或无权访问")
+
+
+def org_not_found() -> AppError:
+    return not_found("org.not_found", "组织不存在或无权访问")
+
+
+def id_number_taken() -> AppError:
+    return AppError("member.id_number_taken", 409, "该身份证号已在党员名册中")
+
+
+def id_mismatch(fields: Sequence[str]) -> AppError:
+    labels = {"birth_date": "出生日期", "gender": "性别"}
+    return AppError(
+        "member.id_mismatch",
+        422,
+        "出生日期或性别与身份证号不一致",
+        errors=[
+            {
+                "field": field,
+                "location": "body",
+                "type": "member.id_mismatch",
+                "message": f"{labels.get(field, field)}与身份证号不一致",
+            }
+            for field in fields
+        ],
+    )
+
+
+def unsupported_format() -> AppError:
+    return AppError(
+        "import.unsupported_format", 422, "仅支持 .xlsx 或 .csv 格式的名册文件，请使用下载的模板"
+    )
+
+
+def unreadable_file(detail: str = "名册文件无法读取，请确认文件未损坏") -> AppError:
+    return AppError("import.unreadable", 422, detail)
+
+
+def missing_columns(columns: Sequence[str]) -> AppError:
+    return AppError(
+        "import.missing_columns",
+        422,
+        "名册缺少必填列：" + "、".join(columns),
+        errors=[{"row": 1, "field": column, "message": "缺少该列"} for column in columns],
+    )
+
+
+def empty_file() -> AppError:
+    return AppError("import.empty", 422, "名册中没有数据行")
+
+
+def too_many_rows(limit: int) -> AppError:
+    return AppError("import.too_many_rows", 422, f"单个名册最多 {limit} 行，请分批导入")
+
+
+def invalid_rows(errors: Sequence[Mapping[str, Any]]) -> AppError:
+    return AppError(
+        "import.invalid_rows",
+        422,
+        f"名册中有 {len({e['row'] for e in errors})} 行数据有误，未导入任何数据；"
+        "请修改后重新上传，或选择仅导入正确的行",
+        errors=errors,
+        extra={"created": 0, "updated": 0},
+    )
+
+
+def import_conflict() -> AppError:
+    return AppError("import.conflict", 409, "名册中的部分党员刚刚被他人登记，请稍后重新导入")

@@ -1,0 +1,180 @@
+"""Queries of the members domain. Scoped reads go through ``Scope.member_visible``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, cast
+
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    Table,
+    and_,
+    bindparam,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.identity.scope import Scope
+from app.members.models import Member
+from app.mobility.models import Outflow
+from app.organization.models import DualManagementGrant, Organization
+
+
+def _visible(scope: Scope) -> ColumnElement[bool]:
+    return scope.member_visible(Member.id.expression, Member.home_org_id)
+
+
+async def get_visible(
+    session: AsyncSession, scope: Scope, member_id: int, *, for_update: bool = False
+) -> Member | None:
+    stmt = (
+        select(Member)
+        .where(Member.id == member_id, _visible(scope))
+        .execution_options(populate_existing=True)
+    )
+    if for_update:
+        stmt = stmt.with_for_update(of=Member)
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+def _has_active_outflow() -> ColumnElement[bool]:
+    """Mobile members (流动党员): an approved outflow that is not yet closed by a return."""
+    return Member.id.in_(select(Outflow.member_id).where(Outflow.status == "active"))
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def list_statement(
+    scope: Scope,
+    *,
+    org: Organization | None,
+    q: str | None,
+    mobile: bool | None,
+    status: str | None,
+    after_id: int | None,
+    limit: int,
+) -> Select[Member]:
+    stmt = select(Member).where(_visible(scope)).order_by(Member.id).limit(limit + 1)
+    if org is not None:
+        in_subtree = select(Organization.id).where(
+            Organization.path.startswith(org.path, autoescape=True)
+        )
+        guests = select(DualManagementGrant.member_id).where(
+            DualManagementGrant.ended_at.is_(None), DualManagementGrant.org_id.in_(in_subtree)
+        )
+        stmt = stmt.where(or_(Member.home_org_id.in_(in_subtree), Member.id.in_(guests)))
+    if q:
+        # ILIKE (not lower() LIKE) so the pg_trgm GIN index on name can serve it.
+        stmt = stmt.where(Member.name.ilike(f"%{_escape_like(q)}%", escape="\\"))
+    if status is not None:
+        stmt = stmt.where(Member.status == status)
+    if mobile is not None:
+        stmt = stmt.where(_has_active_outflow() if mobile else ~_has_active_outflow())
+    if after_id is not None:
+        stmt = stmt.where(Member.id > after_id)
+    return stmt
+
+
+async def list_members(
+    session: AsyncSession,
+    scope: Scope,
+    *,
+    org: Organization | None,
+    q: str | None,
+    mobile: bool | None,
+    status: str | None,
+    after_id: int | None,
+    limit: int,
+) -> Sequence[Member]:
+    stmt = list_statement(
+        scope, org=org, q=q, mobile=mobile, status=status, after_id=after_id, limit=limit
+    )
+    return (await session.execute(stmt)).scalars().all()
+
+
+async def by_id_number_indexes(
+    session: AsyncSession, indexes: Sequence[bytes], *, for_update: bool = False
+) -> dict[bytes, tuple[int, int, int]]:
+    """``blind index -> (member id, home org id, version)`` in one query (unscoped)."""
+    if not indexes:
+        return {}
+    stmt = select(Member.id_number_idx, Member.id, Member.home_org_id, Member.version).where(
+        Member.id_number_idx.in_(list(indexes))
+    )
+    if for_update:
+        stmt = stmt.order_by(Member.id).with_for_update()
+    rows = await session.execute(stmt)
+    return {idx: (mid, org_id, version) for idx, mid, org_id, version in rows}
+
+
+async def bulk_insert(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> int:
+    if not rows:
+        return 0
+    await session.execute(insert(Member), list(rows))
+    return len(rows)
+
+
+async def bulk_update(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> int:
+    """ORM bulk UPDATE by primary key: each dict carries ``id`` and the new values."""
+    if not rows:
+        return 0
+    await session.execute(update(Member), list(rows))
+    return len(rows)
+
+
+async def pii_batch_needing_rotation(
+    session: AsyncSession, current_header: bytes, *, after_id: int, limit: int
+) -> Sequence[tuple[int, bytes, bytes | None]]:
+    """Rows whose ciphertexts carry another (algorithm, key version) header, locked.
+
+    Bytes 2..4 of a blob are the algorithm id and key version (see app.core.crypto).
+    ``SKIP LOCKED`` lets several rotation workers share the table without waiting.
+    """
+    header_of_id = func.substring(Member.id_number_enc, 2, 3)
+    header_of_phone = func.substring(Member.phone_enc, 2, 3)
+    stmt = (
+        select(Member.id, Member.id_number_enc, Member.phone_enc)
+        .where(
+            Member.id > after_id,
+            or_(
+                header_of_id != current_header,
+                and_(Member.phone_enc.is_not(None), header_of_phone != current_header),
+            ),
+        )
+        .order_by(Member.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return [(mid, id_enc, phone_enc) for mid, id_enc, phone_enc in await session.execute(stmt)]
+
+
+_members = cast(Table, Member.__table__)
+_REWRITE_PII = (
+    update(_members)
+    .where(_members.c.id == bindparam("b_id"))
+    .values(
+        id_number_enc=bindparam("b_id_enc"),
+        phone_enc=bindparam("b_phone_enc"),
+        # Re-encryption changes nothing a person would call an update.
+        updated_at=_members.c.updated_at,
+    )
+)
+
+
+async def write_ciphertexts(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    """Store re-encrypted blobs (``id``, ``id_number_enc``, ``phone_enc`` per row)."""
+    if rows:
+        await session.execute(
+            _REWRITE_PII,
+            [
+                {"b_id": r["id"], "b_id_enc": r["id_number_enc"], "b_phone_enc": r["phone_enc"]}
+                for r in rows
+            ],
+        )

@@ -1,0 +1,110 @@
+"""Request and response models of the members domain.
+
+Responses never carry personal data in clear: ``id_number`` and ``phone`` hold the
+masked forms stored beside the ciphertext (``4403**********1234``, ``138****5678``).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from app.identity.validators import IdNumber, MobilePhone
+from app.members.models import Member
+
+Gender = Literal["male", "female"]
+MemberStatus = Literal["full", "probationary"]
+PersonName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
+
+
+class MemberCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: PersonName
+    id_number: IdNumber
+    # Derived from the ID number when omitted; must agree with it when given.
+    gender: Gender | None = None
+    birth_date: date | None = None
+    phone: MobilePhone | None = None
+    home_org_id: int = Field(ge=1)
+    joined_on: date | None = None
+    status: MemberStatus = "full"
+
+
+class MemberUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    version: int = Field(ge=1)
+    name: PersonName | None = None
+    id_number: IdNumber | None = None
+    gender: Gender | None = None
+    birth_date: date | None = None
+    phone: MobilePhone | None = None  # null clears the phone
+    home_org_id: int | None = Field(default=None, ge=1)
+    joined_on: date | None = None
+    status: MemberStatus | None = None
+
+    @model_validator(mode="after")
+    def _required_not_null(self) -> MemberUpdate:
+        for name in ("name", "id_number", "gender", "birth_date", "home_org_id", "status"):
+            if name in self.model_fields_set and getattr(self, name) is None:
+                raise ValueError(f"{name} 不能为空")
+        return self
+
+
+class MemberOut(BaseModel):
+    id: int
+    name: str
+    gender: str
+    birth_date: date
+    id_number: str = Field(description="脱敏后的身份证号")
+    phone: str | None = Field(description="脱敏后的手机号")
+    home_org_id: int
+    joined_on: date | None
+    status: str
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, member: Member) -> MemberOut:
+        return cls(
+            id=member.id,
+            name=member.name,
+            gender=member.gender,
+            birth_date=member.birth_date,
+            id_number=member.id_number_masked,
+            phone=member.phone_masked,
+            home_org_id=member.home_org_id,
+            joined_on=member.joined_on,
+            status=member.status,
+            version=member.version,
+            created_at=member.created_at,
+            updated_at=member.updated_at,
+        )
+
+
+class RevealRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    field: Literal["id_number", "phone"]
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=200)]
+
+
+class RevealOut(BaseModel):
+    field: str
+    value: str | None
+
+
+class ImportRowError(BaseModel):
+    row: int
+    field: str
+    message: str
+
+
+class ImportResult(BaseModel):
+    created: int
+    updated: int
+    errors: list[ImportRowError]

@@ -1,0 +1,184 @@
+"""Queries of the organisation domain. Every scoped read filters through ``Scope``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.identity.scope import Scope
+from app.members.models import Member
+from app.organization.models import Organization, RoleAssignment
+
+# Key of the transaction-level advisory lock that serialises tree moves against each
+# other (exclusive) and against node creation (shared): a move rewrites the paths of a
+# whole subtree, so nobody may read a parent path that is about to change.
+TREE_LOCK_KEY = 0x62_6C_74_72_65_65  # "bltree"
+
+
+async def lock_tree_shared(session: AsyncSession) -> None:
+    await session.execute(select(func.pg_advisory_xact_lock_shared(TREE_LOCK_KEY)))
+
+
+async def lock_tree_exclusive(session: AsyncSession) -> None:
+    await session.execute(select(func.pg_advisory_xact_lock(TREE_LOCK_KEY)))
+
+
+async def get_visible(
+    session: AsyncSession, scope: Scope, org_id: int, *, for_update: bool = False
+) -> Organization | None:
+    stmt = (
+        select(Organization)
+        .where(Organization.id == org_id, scope.org_path_visible(Organization.path))
+        .execution_options(populate_existing=True)
+    )
+    if for_update:
+        stmt = stmt.with_for_update()
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def get_any(
+    session: AsyncSession, org_id: int, *, for_update: bool = False
+) -> Organization | None:
+    """Unscoped read, for rules that must look outside the caller's scope (move checks)."""
+    stmt = (
+        select(Organization)
+        .where(Organization.id == org_id)
+        .execution_options(populate_existing=True)
+    )
+    if for_update:
+        stmt = stmt.with_for_update()
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def list_children(
+    session: AsyncSession, scope: Scope, parent: Organization, *, after_id: int | None, limit: int
+) -> Sequence[Organization]:
+    stmt = (
+        select(Organization)
+        .where(Organization.parent_id == parent.id, scope.org_path_visible(Organization.path))
+        .order_by(Organization.id)
+        .limit(limit + 1)
+    )
+    if after_id is not None:
+        stmt = stmt.where(Organization.id > after_id)
+    return (await session.execute(stmt)).scalars().all()
+
+
+async def list_subtree(
+    session: AsyncSession, scope: Scope, root: Organization, *, after_path: str | None, limit: int
+) -> Sequence[Organization]:
+    """The node and all its descendants in path order (one index range scan)."""
+    stmt = (
+        select(Organization)
+        .where(
+            Organization.path.startswith(root.path, autoescape=True),
+            scope.org_path_visible(Organization.path),
+        )
+        .order_by(Organization.path)
+        .limit(limit + 1)
+    )
+    if after_path is not None:
+        stmt = stmt.where(Organization.path > after_path)
+    return (await session.execute(stmt)).scalars().all()
+
+
+async def move_subtree(
+    session: AsyncSession, org: Organization, new_parent: Organization | None
+) -> int:
+    """Re-root ``org``'s subtree under ``new_parent`` in one UPDATE; returns rows moved."""
+    old_prefix = org.path
+    new_prefix = f"{new_parent.path if new_parent else '/'}{org.id}/"
+    depth_shift = new_prefix.count("/") - old_prefix.count("/")
+    result = await session.execute(
+        update(Organization)
+        .where(Organization.path.startswith(old_prefix, autoescape=True))
+        .values(
+            path=func.concat(new_prefix, func.substr(Organization.path, len(old_prefix) + 1)),
+            depth=Organization.depth + depth_shift,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def find_visible_by_names(
+    session: AsyncSession, scope: Scope, names: Sequence[str]
+) -> dict[str, list[int]]:
+    """Visible organisation ids by exact name (a name may be ambiguous)."""
+    if not names:
+        return {}
+    rows = await session.execute(
+        select(Organization.name, Organization.id)
+        .where(Organization.name.in_(names), scope.org_path_visible(Organization.path))
+        .order_by(Organization.id)
+    )
+    found: dict[str, list[int]] = {}
+    for name, org_id in rows:
+        found.setdefault(name, []).append(org_id)
+    return found
+
+
+async def visible_ids(session: AsyncSession, scope: Scope, ids: Sequence[int]) -> set[int]:
+    if not ids:
+        return set()
+    rows = await session.execute(
+        select(Organization.id).where(
+            Organization.id.in_(ids), scope.org_path_visible(Organization.path)
+        )
+    )
+    return {org_id for (org_id,) in rows}
+
+
+# ------------------------------------------------------------------------ roles
+async def list_roles(
+    session: AsyncSession, org: Organization, *, after_id: int | None, limit: int
+) -> Sequence[tuple[RoleAssignment, str]]:
+    stmt = (
+        select(RoleAssignment, Member.name)
+        .join(Member, Member.id == RoleAssignment.member_id)
+        .where(RoleAssignment.org_id == org.id)
+        .order_by(RoleAssignment.id)
+        .limit(limit + 1)
+    )
+    if after_id is not None:
+        stmt = stmt.where(RoleAssignment.id > after_id)
+    return [(assignment, name) for assignment, name in await session.execute(stmt)]
+
+
+async def get_role(session: AsyncSession, org: Organization, role_id: int) -> RoleAssignment | None:
+    return (
+        await session.execute(
+            select(RoleAssignment)
+            .where(RoleAssignment.id == role_id, RoleAssignment.org_id == org.id)
+            .with_for_update()
+        )
+    ).scalar_one_or_none()
+
+
+async def find_role(
+    session: AsyncSession, org_id: int, member_id: int, role: str
+) -> RoleAssignment | None:
+    return (
+        await session.execute(
+            select(RoleAssignment).where(
+                RoleAssignment.org_id == org_id,
+                RoleAssignment.member_id == member_id,
+                RoleAssignment.role == role,
+            )
+        )
+    ).scalar_one_or_none()
+
+
+async def caller_roles_over(session: AsyncSession, member_id: int, org: Organization) -> set[str]:
+    """Roles the caller holds at ``org`` or any of its ancestors (which cover it)."""
+    rows = await session.execute(
+        select(RoleAssignment.role)
+        .join(Organization, Organization.id == RoleAssignment.org_id)
+        .where(
+            RoleAssignment.member_id == member_id,
+            func.starts_with(org.path, Organization.path),
+        )
+    )
+    return {role for (role,) in rows}

@@ -1,0 +1,134 @@
+"""Request and response models of the organisation domain."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from app.organization.models import Organization, RoleAssignment
+
+OrgKind = Literal["committee", "general_branch", "branch"]
+OrgHost = Literal["chamber_of_commerce", "business_district", "building", "industry", "mobile"]
+RoleName = Literal["branch_admin", "org_admin"]
+
+OrgName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+RegionCode = Annotated[str, StringConstraints(pattern=r"^\d{6}$")]
+Address = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
+Latitude = Annotated[float, Field(ge=-90, le=90)]
+Longitude = Annotated[float, Field(ge=-180, le=180)]
+
+
+class OrgCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: OrgName
+    kind: OrgKind
+    parent_id: int | None = Field(default=None, ge=1)
+    host: OrgHost | None = None
+    region_code: RegionCode | None = None
+    address: Address | None = None
+    lat: Latitude | None = None
+    lon: Longitude | None = None
+
+
+class OrgUpdate(BaseModel):
+    """Partial update; a changed ``parent_id`` moves the node with its subtree."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: OrgName | None = None
+    kind: OrgKind | None = None
+    parent_id: int | None = Field(default=None, ge=1)
+    host: OrgHost | None = None
+    region_code: RegionCode | None = None
+    address: Address | None = None
+    lat: Latitude | None = None
+    lon: Longitude | None = None
+    # Optional for plain edits (the admin console may omit it); checked when given.
+    version: int | None = Field(default=None, ge=1)
+
+    @model_validator(mode="after")
+    def _required_not_null(self) -> OrgUpdate:
+        for name in ("name", "kind"):
+            if name in self.model_fields_set and getattr(self, name) is None:
+                raise ValueError(f"{name} 不能为空")
+        return self
+
+
+class OrgMove(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    parent_id: int = Field(ge=1)
+    version: int = Field(ge=1)
+
+
+class OrgOut(BaseModel):
+    id: int
+    name: str
+    kind: str
+    parent_id: int | None
+    host: str | None
+    region_code: str | None
+    address: str | None
+    lat: float | None
+    lon: float | None
+    path: str
+    depth: int
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, org: Organization) -> OrgOut:
+        return cls(
+            id=org.id,
+            name=org.name,
+            kind=org.kind,
+            parent_id=org.parent_id,
+            host=org.host,
+            region_code=org.region_code,
+            address=org.address,
+            lat=org.lat,
+            lon=org.lon,
+            path=org.path,
+            depth=path_depth(org.path),
+            version=org.version,
+            created_at=org.created_at,
+            updated_at=org.updated_at,
+        )
+
+
+def path_depth(path: str) -> int:
+    """``"/1/"`` is depth 0, ``"/1/7/42/"`` depth 2."""
+    return path.count("/") - 2
+
+
+class RoleGrant(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    member_id: int = Field(ge=1)
+    role: RoleName
+
+
+class RoleOut(BaseModel):
+    id: int
+    org_id: int
+    member_id: int
+    member_name: str
+    role: str
+    granted_by_account_id: int | None
+    created_at: datetime
+
+    @classmethod
+    def of(cls, assignment: RoleAssignment, member_name: str) -> RoleOut:
+        return cls(
+            id=assignment.id,
+            org_id=assignment.org_id,
+            member_id=assignment.member_id,
+            member_name=member_name,
+            role=assignment.role,
+            granted_by_account_id=assignment.granted_by_account_id,
+            created_at=assignment.created_at,
+        )
