@@ -190,10 +190,12 @@ async def app(settings: Settings, engine: AsyncEngine, db: AsyncSession) -> Asyn
         try:
             yield db
         except BaseException:
-            await savepoint.rollback()
+            if savepoint.is_active:
+                await savepoint.rollback()
             raise
         else:
-            await savepoint.commit()
+            if savepoint.is_active:
+                await savepoint.commit()
 
     application.dependency_overrides[get_session] = _session
     async with application.router.lifespan_context(application):

@@ -1,15 +1,29 @@
-"""Accounts and tokens: what a login or a refresh hands out."""
+"""Accounts and tokens: WeChat login, refresh-token rotation, the caller's profile, binding.
+
+Refresh tokens rotate on every use. Each login starts a *family*; a refresh marks the
+presented token used and issues the next one in the same family. Presenting a token
+that was already used means two parties hold it (RFC 9700 §4.14): the whole family is
+revoked and the caller must log in again. Such rejections must survive the request, so
+:func:`refresh` *returns* them (the router answers after the commit) instead of raising.
+"""
 
 from __future__ import annotations
 
+import unicodedata
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+import structlog
 from sqlalchemy import insert, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from app.audit.service import record
+from app.core import pii, ratelimit
 from app.core.config import Settings
+from app.core.crypto import mask_phone
+from app.core.errors import AppError, forbidden
 from app.core.security import (
     RoleClaim,
     TokenClaims,
@@ -17,8 +31,40 @@ from app.core.security import (
     issue_access_token,
     new_refresh_token,
 )
+from app.identity import errors
+from app.identity import repository as repo
 from app.identity.models import Account, RefreshToken
-from app.organization.models import RoleAssignment
+from app.identity.scope import Principal
+from app.identity.validators import MobilePhoneError, normalize_mobile_phone
+from app.members.models import Member
+from app.members.service import find_by_id_number
+from app.mobility.service import active_outflow_summary
+from app.organization.models import Organization, RoleAssignment
+from app.wechat.client import WeChatClient
+from app.wechat.errors import (
+    CODE_USED,
+    INVALID_CODE,
+    RATE_LIMITED,
+    USER_BLOCKED,
+    WeChatError,
+    WeChatUnavailable,
+)
+
+log = structlog.stdlib.get_logger("app.identity")
+
+# Rate limits (fixed windows shared by all replicas through PostgreSQL). Read at call
+# time, so a deployment or a test can replace them. Mobile carriers put many phones
+# behind one address (CGNAT), hence the generous per-address login limit.
+LOGIN_PER_IP = ratelimit.Policy("login-ip", limit=120, window_s=60)
+LOGIN_PER_OPENID = ratelimit.Policy("login-openid", limit=10, window_s=60)
+# Binding guesses a name for an ID number: few attempts per account and per target.
+BIND_PER_ACCOUNT = ratelimit.Policy("bind-account", limit=5, window_s=900)
+BIND_PER_TARGET = ratelimit.Policy("bind-target", limit=5, window_s=900)
+
+
+# WeChat down, or an answer of the right shape with wrong types (``{"errcode": "x"}``) that
+# makes the client's parsing raise: for the caller both are "WeChat is not working", not a 500.
+WECHAT_DOWN: tuple[type[Exception], ...] = (WeChatUnavailable, ValueError, TypeError, KeyError)
 
 
 def account_kind(account: Account, roles: tuple[RoleClaim, ...]) -> str:
@@ -77,3 +123,283 @@ async def issue_token_pair(
         expires_in=settings.access_token_ttl_s,
         claims=claims,
     )
+
+
+# -- login -------------------------------------------------------------------------------
+
+
+def _login_error(error: WeChatError) -> AppError:
+    if error.errcode in (INVALID_CODE, CODE_USED):
+        return errors.invalid_code()
+    if error.errcode == RATE_LIMITED:
+        return errors.wechat_rate_limited()
+    if error.errcode == USER_BLOCKED:
+        return errors.wechat_blocked()
+    # -1 after the client's retries, a bad app secret, anything unknown: not the user's
+    # fault and not something he can fix by changing his request.
+    log.warning("wechat login failed", errcode=error.errcode)
+    return errors.wechat_unavailable()
+
+
+async def _audit_admin_login(session: AsyncSession, account: Account, claims: TokenClaims) -> None:
+    """One entry per organisation where he administers, so each one's admins see it."""
+    detail = {
+        "roles": [[r.role, r.org_id] for r in claims.roles],
+        "superadmin": claims.superadmin,
+    }
+    org_ids: list[int | None] = [*sorted({r.org_id for r in claims.roles})] or [None]
+    for org_id in org_ids:
+        await record(
+            session,
+            actor_account_id=account.id,
+            action="auth.login",
+            org_id=org_id,
+            subject_type="account",
+            subject_id=account.id,
+            detail=detail,
+        )
+
+
+async def login(
+    session: AsyncSession,
+    settings: Settings,
+    wechat: WeChatClient,
+    engine: AsyncEngine,
+    *,
+    code: str,
+    client_ip: str | None,
+) -> TokenPair:
+    """Exchange a ``wx.login`` code for tokens; the first login creates a resident account."""
+    await ratelimit.hit(engine, LOGIN_PER_IP, client_ip or "unknown")
+    try:
+        wx_session = await wechat.code2session(code)
+    except WeChatError as error:
+        raise _login_error(error) from None
+    except WECHAT_DOWN as error:
+        log.warning("wechat unavailable for login", error=type(error).__name__)
+        raise errors.wechat_unavailable() from None
+    await ratelimit.hit(engine, LOGIN_PER_OPENID, wx_session.openid)
+
+    account = await repo.upsert_account(session, wx_session.openid, wx_session.unionid)
+    if account.disabled_at is not None:
+        raise errors.account_disabled()
+    await repo.touch_login(session, account, wx_session.unionid)
+    pair = await issue_token_pair(session, settings, account)
+    if pair.claims.kind == "admin":
+        await _audit_admin_login(session, account, pair.claims)
+    return pair
+
+
+# -- refresh and logout ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RefreshRejected:
+    """A refused refresh whose side effects (a revoked family) must be committed."""
+
+    error: AppError
+
+
+async def refresh(
+    session: AsyncSession, settings: Settings, token: str
+) -> TokenPair | RefreshRejected:
+    now = datetime.now(UTC)
+    # FOR UPDATE: of two concurrent refreshes with one token, the second waits and then
+    # sees ``used_at`` set, so exactly one of them gets a new pair.
+    row = await repo.lock_refresh_token(session, hash_token(token))
+    if row is None:
+        return RefreshRejected(errors.invalid_refresh())
+    if row.used_at is not None:
+        revoked = await repo.revoke_family(session, row.family_id, now)
+        if revoked:
+            await record(
+                session,
+                actor_account_id=row.account_id,
+                action="auth.refresh_reused",
+                subject_type="account",
+                subject_id=row.account_id,
+                detail={"family_id": str(row.family_id), "revoked": revoked},
+            )
+        return RefreshRejected(errors.refresh_reused())
+    if row.revoked_at is not None or row.expires_at <= now:
+        return RefreshRejected(errors.invalid_refresh())
+    account = await repo.get_account(session, row.account_id)
+    if account is None:
+        return RefreshRejected(errors.invalid_refresh())
+    if account.disabled_at is not None:
+        await repo.revoke_family(session, row.family_id, now)
+        return RefreshRejected(errors.account_disabled())
+    await repo.mark_used(session, row.id, now)
+    # New claims from the database: removed roles and new bindings take effect now.
+    return await issue_token_pair(session, settings, account, family_id=row.family_id)
+
+
+async def logout(session: AsyncSession, principal: Principal, refresh_token: str | None) -> int:
+    """Revoke the family of ``refresh_token`` (if it is the caller's) or all his families."""
+    now = datetime.now(UTC)
+    if refresh_token is None:
+        return await repo.revoke_account_tokens(session, principal.account_id, now)
+    row = await repo.find_refresh_token(session, hash_token(refresh_token))
+    if row is None or row.account_id != principal.account_id:
+        # Someone else's or unknown token: nothing to do, and nothing to tell.
+        return 0
+    return await repo.revoke_family(session, row.family_id, now)
+
+
+# -- the caller ----------------------------------------------------------------------------
+
+
+async def current_account(
+    session: AsyncSession, principal: Principal, *, lock: bool = False
+) -> Account:
+    """The caller's account as the database has it now; refused once it is disabled."""
+    account = await repo.get_account(session, principal.account_id, lock=lock)
+    if account is None:
+        raise errors.account_not_found()
+    if account.disabled_at is not None:
+        raise errors.account_disabled()
+    return account
+
+
+@dataclass(frozen=True)
+class Profile:
+    account: Account
+    kind: str
+    member: Member | None
+    home_org: Organization | None
+    roles: list[tuple[RoleAssignment, Organization]]
+    active_outflow: dict[str, Any] | None
+
+
+async def profile(session: AsyncSession, principal: Principal) -> Profile:
+    account = await current_account(session, principal)
+    member = None
+    home_org = None
+    roles: list[tuple[RoleAssignment, Organization]] = []
+    active_outflow = None
+    if account.member_id is not None:
+        member = await repo.get_member(session, account.member_id)
+        if member is not None:
+            home_org = await repo.get_organization(session, member.home_org_id)
+            roles = await repo.roles_with_orgs(session, member.id)
+            active_outflow = await active_outflow_summary(session, member.id)
+    claims = tuple(RoleClaim(role.role, org.id) for role, org in roles)
+    return Profile(
+        account=account,
+        kind=account_kind(account, claims),
+        member=member,
+        home_org=home_org,
+        roles=roles,
+        active_outflow=active_outflow,
+    )
+
+
+# -- binding to the roster -------------------------------------------------------------
+
+
+_MIDDLE_DOTS = str.maketrans({"•": "·", "‧": "·", "・": "·", "．": "·", "⋅": "·"})
+
+
+def normalize_name(name: str) -> str:
+    """Names as typed on a phone: full-width forms, stray spaces, variant middle dots."""
+    text = unicodedata.normalize("NFKC", name).translate(_MIDDLE_DOTS)
+    return "".join(text.split())
+
+
+async def bind(
+    session: AsyncSession,
+    settings: Settings,
+    engine: AsyncEngine,
+    principal: Principal,
+    *,
+    name: str,
+    id_number: str,
+) -> TokenPair:
+    """Link the caller's account to the roster member with this name and ID number.
+
+    Wrong name and unknown number give the same 404, and attempts are counted per account
+    and per target number in their own transactions (a rolled-back request still counts),
+    so neither the roster nor a member's name can be enumerated.
+    """
+    account = await current_account(session, principal, lock=True)
+    if account.member_id is not None:
+        raise errors.already_bound()
+    target = pii.keyring(settings).blind_index(id_number, context=pii.ID_NUMBER)
+    await ratelimit.hit(engine, BIND_PER_ACCOUNT, str(account.id))
+    await ratelimit.hit(engine, BIND_PER_TARGET, target.hex())
+
+    found = await find_by_id_number(session, settings, id_number)
+    if found is None or normalize_name(found.name) != normalize_name(name):
+        raise errors.not_found_in_roster()
+    # Lock the member: of two accounts binding him at once, the second sees the first.
+    member = await repo.get_member(session, found.id, lock=True)
+    if member is None:
+        raise errors.not_found_in_roster()
+    if await repo.account_bound_to(session, member.id) is not None:
+        raise errors.already_bound()
+    await repo.bind_member(session, account, member.id)
+    await record(
+        session,
+        actor_account_id=account.id,
+        action="member.bind",
+        org_id=member.home_org_id,
+        subject_type="member",
+        subject_id=member.id,
+    )
+    return await issue_token_pair(session, settings, account)
+
+
+def _phone_error(error: WeChatError) -> AppError:
+    if error.errcode in (INVALID_CODE, CODE_USED):
+        return errors.invalid_phone_code()
+    if error.errcode == RATE_LIMITED:
+        return errors.wechat_rate_limited()
+    return errors.wechat_unavailable()
+
+
+async def bind_phone(
+    session: AsyncSession,
+    settings: Settings,
+    wechat: WeChatClient,
+    principal: Principal,
+    *,
+    code: str,
+) -> str:
+    """Store the phone number WeChat vouches for on the caller's member record (encrypted)."""
+    try:
+        raw = await wechat.phone_number(code)
+    except WeChatError as error:
+        raise _phone_error(error) from None
+    except WECHAT_DOWN as error:
+        log.warning("wechat unavailable for phone number", error=type(error).__name__)
+        raise errors.wechat_unavailable() from None
+    try:
+        phone = normalize_mobile_phone(raw)
+    except MobilePhoneError:
+        raise errors.phone_not_mainland() from None
+
+    account = await current_account(session, principal)
+    if account.member_id is None:
+        raise forbidden("auth.member_required", "请先绑定党员身份")
+    member = await repo.get_member(session, account.member_id, lock=True)
+    if member is None:
+        raise forbidden("auth.member_required", "请先绑定党员身份")
+    ring = pii.keyring(settings)
+    masked = mask_phone(phone)
+    await repo.store_phone(
+        session,
+        member,
+        phone_enc=ring.encrypt(phone, context=pii.PHONE),
+        phone_idx=ring.blind_index(phone, context=pii.PHONE),
+        phone_masked=masked,
+    )
+    await record(
+        session,
+        actor_account_id=account.id,
+        action="member.phone_bound",
+        org_id=member.home_org_id,
+        subject_type="member",
+        subject_id=member.id,
+        detail={"source": "wechat"},
+    )
+    return masked

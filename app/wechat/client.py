@@ -128,7 +128,11 @@ class WeChatClient:
                 continue
             if not isinstance(body, dict):
                 raise WeChatUnavailable(f"unexpected answer from {path}")
-            errcode = int(body.get("errcode", 0) or 0)
+            try:
+                errcode = int(body.get("errcode", 0) or 0)
+            except (TypeError, ValueError):
+                last = WeChatUnavailable(f"malformed errcode from {path}")
+                continue
             if errcode == BUSY:
                 last = WeChatError(errcode, str(body.get("errmsg", "")))
                 continue
