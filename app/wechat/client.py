@@ -131,8 +131,8 @@ class WeChatClient:
             try:
                 errcode = int(body.get("errcode", 0) or 0)
             except (TypeError, ValueError):
-                last = WeChatUnavailable(f"malformed errcode from {path}")
-                continue
+                # A protocol mismatch, not a blip: retrying would not help.
+                raise WeChatUnavailable(f"malformed errcode from {path}") from None
             if errcode == BUSY:
                 last = WeChatError(errcode, str(body.get("errmsg", "")))
                 continue

@@ -100,9 +100,7 @@ def _scan_har(har: Path, findings: Findings) -> None:
         findings.scan(f"{entry['request']['method']} {path}", text)
 
 
-async def test_fuzz_every_operation_as_admin_and_member(
-    migrated_url: str, tmp_path: Path
-) -> None:
+async def test_fuzz_every_operation_as_admin_and_member(migrated_url: str, tmp_path: Path) -> None:
     async with scratch_database(migrated_url, "branchlink_fuzz") as url:
         tokens = await _seed(url)
         findings = Findings()
@@ -112,7 +110,9 @@ async def test_fuzz_every_operation_as_admin_and_member(
                 har = tmp_path / f"{role}.har"
                 result = _run_schemathesis(base_url, token, har)
                 if result.returncode != 0:
-                    failures.append(f"--- as {role} ---\n{result.stdout[-6000:]}{result.stderr[-2000:]}")
+                    failures.append(
+                        f"--- as {role} ---\n{result.stdout[-6000:]}{result.stderr[-2000:]}"
+                    )
                 if har.exists():
                     _scan_har(har, findings)
         server_log = live_server.last_log  # type: ignore[attr-defined]

@@ -103,7 +103,9 @@ async def test_writes_survive_a_database_restart() -> None:
 
         ok = [r for r in results if 200 <= r[1] < 300]
         failed = [r for r in results if not 200 <= r[1] < 300]
-        assert ok and failed, f"the restart should have been felt: {len(ok)} ok, {len(failed)} failed"
+        assert ok and failed, (
+            f"the restart should have been felt: {len(ok)} ok, {len(failed)} failed"
+        )
         for _name, status, _, response in failed:
             assert status == 503, f"expected 503 during the outage, got {status}"
             assert response is not None

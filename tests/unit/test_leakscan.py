@@ -1,4 +1,6 @@
 from tests.leakscan import FINDINGS
+
+
 def test_scan():
     FINDINGS.scan("x", '{"id":"440301199001011234","p":"13812345678"}')
     found = FINDINGS.take()
