@@ -5,6 +5,7 @@ Runs once (it does nothing if the demo county exists) and never in ``prod``.
 
 from __future__ import annotations
 
+import importlib
 from datetime import date
 
 from sqlalchemy import select
@@ -16,6 +17,10 @@ from app.identity.validators import id_check_digit
 from app.members.service import create_member
 from app.organization.models import Organization, RoleAssignment
 from app.organization.service import create_organization
+
+# In dependency order: study rules before activities that award credits, outflows
+# before orders, notifications last.
+DOMAIN_SEEDS = ("members", "study", "activity", "mobility", "orders", "notify")
 
 DEMO_COUNTY = "吴川市委（演示）"
 DEMO_TOWN = "吴阳镇党委"
@@ -107,4 +112,9 @@ async def seed_demo(session: AsyncSession, settings: Settings) -> str:
             session.add(Account(openid=openid, member_id=member.id, display_name=name))
     session.add(Account(openid="demo-resident", display_name="群众演示"))
     await session.flush()
+    # Each domain adds its own demo rows on top of the tree (imported here: the domain
+    # modules import this one for the organisation names).
+    for domain in DOMAIN_SEEDS:
+        module = importlib.import_module(f"app.{domain}.demo")
+        await module.seed(session, settings)
     return "demo data created\n\n" + LOGIN_HELP

@@ -1,0 +1,119 @@
+"""Errors of the orders domain and the time bank: stable codes, Chinese details."""
+
+from __future__ import annotations
+
+from app.core.errors import AppError, InvalidTransition, forbidden, not_found
+
+
+def order_not_found() -> AppError:
+    return not_found("order.not_found", "诉求不存在或无权访问")
+
+
+def invalid_transition(state: str, action: str) -> InvalidTransition:
+    return InvalidTransition("order.invalid_transition", state, action)
+
+
+def action_forbidden(action: str) -> AppError:
+    return forbidden("order.action_forbidden", f"当前身份无权对该诉求执行此操作（{action}）")
+
+
+def content_risky() -> AppError:
+    return AppError(
+        "content.risky",
+        422,
+        "标题或内容含有违规信息，请修改后再提交",
+        errors=[{"field": "description", "location": "body", "type": "content.risky"}],
+    )
+
+
+def category_not_found(field: str = "category") -> AppError:
+    return AppError(
+        "order.category_not_found",
+        422,
+        "诉求类别不存在或已停用",
+        errors=[
+            {"field": field, "location": "body", "type": "order.category_not_found"},
+        ],
+    )
+
+
+def org_not_found(field: str = "org_id") -> AppError:
+    return AppError(
+        "order.org_not_found",
+        422,
+        "所选组织不存在",
+        errors=[{"field": field, "location": "body", "type": "order.org_not_found"}],
+    )
+
+
+def scope_org_not_found() -> AppError:
+    return not_found("org.not_found", "组织不存在或无权访问")
+
+
+def field_required(field: str, detail: str) -> AppError:
+    return AppError(
+        f"order.{field}_required",
+        422,
+        detail,
+        errors=[{"field": field, "location": "body", "type": "missing", "message": detail}],
+    )
+
+
+def transfer_target_invalid() -> AppError:
+    return AppError(
+        "order.transfer_target_invalid",
+        422,
+        "转办目标组织不存在或与当前组织相同",
+        errors=[
+            {"field": "to_org_id", "location": "body", "type": "order.transfer_target_invalid"}
+        ],
+    )
+
+
+def volunteer_invalid() -> AppError:
+    return AppError(
+        "order.volunteer_invalid",
+        422,
+        "志愿者不存在或不在您的管理范围内",
+        errors=[
+            {"field": "volunteer_member_id", "location": "body", "type": "order.volunteer_invalid"}
+        ],
+    )
+
+
+def hours_need_volunteer() -> AppError:
+    return AppError(
+        "order.hours_need_volunteer",
+        422,
+        "登记服务时长时须同时指定志愿者",
+        errors=[{"field": "hours", "location": "body", "type": "order.hours_need_volunteer"}],
+    )
+
+
+def reopen_window_closed() -> AppError:
+    return AppError("order.reopen_window_closed", 409, "办结已超过 7 天，不能再重新打开")
+
+
+def already_rated() -> AppError:
+    return AppError("order.already_rated", 409, "该诉求已评价，每个诉求只能评价一次")
+
+
+def insufficient_balance() -> AppError:
+    return AppError("time_bank.insufficient_balance", 409, "时间银行余额不足")
+
+
+def reward_not_found() -> AppError:
+    return not_found("time_bank.reward_not_found", "兑换项目不存在或不可兑换")
+
+
+def reward_out_of_stock() -> AppError:
+    return AppError("time_bank.out_of_stock", 409, "该兑换项目已兑完")
+
+
+def reward_hours_mismatch() -> AppError:
+    return AppError(
+        "time_bank.hours_mismatch",
+        422,
+        "兑换时长与兑换项目所需时长不一致",
+        errors=[{"field": "hours", "location": "body", "type": "time_bank.hours_mismatch"}],
+    )

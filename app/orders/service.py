@@ -1,0 +1,589 @@
+"""Service orders: submission, the state machine, rating, configuration of categories.
+
+The whole life cycle is the one table :data:`TRANSITIONS` ``{(state, action): Rule}``;
+each rule names the next state and the only role that may take the action, and the
+guards that check an action's inputs sit beside it in :data:`GUARDS`. Every move locks
+the order row, checks ``version``, appends to the timeline and tells the submitter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.audit.service import record as audit
+from app.core import pii
+from app.core.config import Settings
+from app.core.crypto import mask_phone
+from app.core.errors import stale_version
+from app.identity.scope import Principal, Scope
+from app.notify.service import notify, notify_member
+from app.orders import errors, time_bank
+from app.orders import repository as repo
+from app.orders.models import OrderCategory, ServiceOrder
+from app.orders.schemas import CategoryConfigIn, OrderCreate, RatingIn, TransitionIn
+from app.wechat.client import WeChatClient
+from app.wechat.errors import WeChatError, WeChatUnavailable
+
+log = structlog.stdlib.get_logger("app.orders")
+
+CONTACT_PHONE = "order.contact_phone"  # PII keyring context of the encrypted column
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+REOPEN_WINDOW = timedelta(days=7)
+AUTO_CLOSE_AFTER = timedelta(days=7)
+STATUS_TEMPLATE = "order_status"
+
+ADMIN = "admin"  # an admin whose subtree holds the order's current organisation
+SUBMITTER = "submitter"  # the account that filed the order
+SYSTEM = "system"  # scheduled jobs and automatic follow-ups; never a caller
+
+
+@dataclass(frozen=True)
+class Rule:
+    to: str
+    role: str
+
+
+TRANSITIONS: dict[tuple[str, str], Rule] = {
+    ("submitted", "accept"): Rule("accepted", ADMIN),
+    ("submitted", "reject"): Rule("rejected", ADMIN),
+    ("submitted", "transfer"): Rule("transferred", ADMIN),
+    ("submitted", "cancel"): Rule("cancelled", SUBMITTER),
+    ("accepted", "start"): Rule("in_progress", ADMIN),
+    ("accepted", "reject"): Rule("rejected", ADMIN),
+    ("accepted", "transfer"): Rule("transferred", ADMIN),
+    ("in_progress", "transfer"): Rule("transferred", ADMIN),
+    ("in_progress", "resolve"): Rule("resolved", ADMIN),
+    ("resolved", "reopen"): Rule("in_progress", SUBMITTER),
+    ("resolved", "rate"): Rule("closed", SUBMITTER),
+    ("resolved", "close"): Rule("closed", SYSTEM),
+    # A transfer passes through "transferred" and arrives at once as "submitted" there.
+    ("transferred", "arrive"): Rule("submitted", SYSTEM),
+}
+
+# Each action belongs to exactly one role, whatever the state: a wrong role is 403
+# before the state is looked at, an illegal move for the right role is 409.
+ACTION_ROLE: dict[str, str] = {action: rule.role for (_, action), rule in TRANSITIONS.items()}
+assert all(ACTION_ROLE[a] == r.role for (_, a), r in TRANSITIONS.items())
+
+STATUS_LABEL = {
+    "submitted": "待受理",
+    "accepted": "已受理",
+    "in_progress": "办理中",
+    "resolved": "已办结",
+    "closed": "已关闭",
+    "transferred": "已转办",
+    "rejected": "未受理",
+    "cancelled": "已取消",
+}
+
+
+@dataclass
+class Move:
+    """One requested action with its inputs and who asks for it."""
+
+    order: ServiceOrder
+    action: str
+    role: str
+    actor_account_id: int | None
+    now: datetime
+    scope: Scope | None = None
+    note: str | None = None
+    to_org_id: int | None = None
+    volunteer_member_id: int | None = None
+    hours: Decimal | None = None
+    score: int | None = None
+
+
+# ------------------------------------------------------------------ guards
+
+
+async def _guard_transfer(session: AsyncSession, move: Move) -> None:
+    if not move.note:
+        raise errors.field_required("note", "转办须说明原因")
+    if move.to_org_id is None or move.to_org_id == move.order.org_id:
+        raise errors.transfer_target_invalid()
+    if await repo.get_org(session, move.to_org_id) is None:
+        raise errors.transfer_target_invalid()
+
+
+async def _guard_resolve(session: AsyncSession, move: Move) -> None:
+    if not move.note:
+        raise errors.field_required("note", "办结须填写给群众的答复")
+    if move.hours is not None and move.volunteer_member_id is None:
+        raise errors.hours_need_volunteer()
+    # Callers acting for a person pass his scope; internal callers (demo data) pass none.
+    if (
+        move.volunteer_member_id is not None
+        and move.scope is not None
+        and not await repo.member_in_scope(session, move.scope, move.volunteer_member_id)
+    ):
+        raise errors.volunteer_invalid()
+
+
+async def _guard_reject(session: AsyncSession, move: Move) -> None:
+    if not move.note:
+        raise errors.field_required("note", "不予受理须说明原因")
+
+
+async def _guard_reopen(session: AsyncSession, move: Move) -> None:
+    resolved_at = move.order.resolved_at
+    if resolved_at is None or move.now - resolved_at > REOPEN_WINDOW:
+        raise errors.reopen_window_closed()
+
+
+async def _guard_rate(session: AsyncSession, move: Move) -> None:
+    if move.order.rating_score is not None:
+        raise errors.already_rated()
+
+
+GUARDS: dict[str, Callable[[AsyncSession, Move], Awaitable[None]]] = {
+    "transfer": _guard_transfer,
+    "resolve": _guard_resolve,
+    "reject": _guard_reject,
+    "reopen": _guard_reopen,
+    "rate": _guard_rate,
+}
+
+
+# ------------------------------------------------------------------ the machine
+
+
+async def apply(session: AsyncSession, move: Move) -> ServiceOrder:
+    """Take one action on a locked order: table, guard, effects, timeline, notification."""
+    order = move.order
+    rule = TRANSITIONS.get((order.status, move.action))
+    if rule is None:
+        if move.action == "rate" and order.rating_score is not None:
+            raise errors.already_rated()
+        raise errors.invalid_transition(order.status, move.action)
+    assert rule.role == move.role
+    guard = GUARDS.get(move.action)
+    if guard is not None:
+        await guard(session, move)
+
+    before = order.status
+    from_org = order.org_id
+    order.status = rule.to
+    await _effects(session, move)
+    await repo.add_event(
+        session,
+        order,
+        action=move.action,
+        from_status=before,
+        to_status=rule.to,
+        actor_account_id=move.actor_account_id,
+        actor_role=move.role,
+        at=move.now,
+        note=move.note,
+        from_org_id=from_org,
+        to_org_id=move.to_org_id if move.action == "transfer" else from_org,
+    )
+    if move.action == "transfer":
+        await _arrive(session, move, from_org)
+    order.version += 1
+    order.updated_at = move.now
+    await session.flush()
+    if move.role != SUBMITTER:
+        await _tell_submitter(session, order, move)
+    return order
+
+
+async def _effects(session: AsyncSession, move: Move) -> None:
+    order, now = move.order, move.now
+    match move.action:
+        case "accept":
+            order.accepted_at = now
+        case "resolve":
+            order.resolved_at = now
+            order.reply = move.note
+            if move.volunteer_member_id is not None:
+                order.volunteer_member_id = move.volunteer_member_id
+            if move.hours is not None:  # a reopened order's hours add up
+                order.hours = (order.hours or Decimal(0)) + move.hours
+            if move.volunteer_member_id is not None and move.hours is not None:
+                await time_bank.credit(
+                    session,
+                    member_id=move.volunteer_member_id,
+                    hours=move.hours,
+                    order_id=order.id,
+                    actor_account_id=move.actor_account_id,
+                )
+        case "reject":
+            order.reject_reason = move.note
+        case "reopen":
+            order.resolved_at = None
+        case "rate":
+            order.rating_score = move.score
+            order.rating_comment = move.note
+            order.rated_at = now
+            order.closed_at = now
+        case "close":
+            order.closed_at = now
+
+
+async def _arrive(session: AsyncSession, move: Move, from_org: int) -> None:
+    """Second half of a transfer: the order is submitted afresh at the target organisation,
+    with the SLA clock restarted under that organisation's category settings."""
+    order, now = move.order, move.now
+    assert move.to_org_id is not None
+    target = await repo.get_org(session, move.to_org_id)
+    assert target is not None
+    category = _pick(await repo.categories_for_path(session, target.path), order.category_code)
+    accept_hours: float
+    resolve_hours: float
+    if category is not None:
+        order.category_id = category.id
+        accept_hours, resolve_hours = category.accept_hours, category.resolve_hours
+    else:  # the category was switched off there: keep the hours the order came with
+        accept_hours = _hours_between(order.submitted_at, order.accept_due_at)
+        resolve_hours = _hours_between(order.submitted_at, order.due_at)
+    rule = TRANSITIONS[(order.status, "arrive")]
+    order.status = rule.to
+    order.org_id = target.id
+    order.submitted_at = now
+    order.accept_due_at = now + timedelta(hours=accept_hours)
+    order.due_at = now + timedelta(hours=resolve_hours)
+    order.accepted_at = None
+    order.escalated_at = None
+    await repo.add_to_trail(session, order.id, target.id)
+    await repo.add_event(
+        session,
+        order,
+        action="arrive",
+        from_status="transferred",
+        to_status=rule.to,
+        actor_account_id=move.actor_account_id,
+        actor_role=SYSTEM,
+        at=now,
+        note=f"已转至{target.name}",
+        from_org_id=from_org,
+        to_org_id=target.id,
+    )
+    await tell_admins(
+        session,
+        target.id,
+        order,
+        title="收到转办诉求",
+        body=f"诉求「{order.title}」已转至{target.name}，请及时受理",
+        dedupe=f"order:{order.id}:arrive:{order.version}",
+    )
+
+
+def _hours_between(start: datetime, end: datetime) -> float:
+    return max((end - start).total_seconds() / 3600.0, 1.0)
+
+
+async def _tell_submitter(session: AsyncSession, order: ServiceOrder, move: Move) -> None:
+    label = "已转办" if move.action == "transfer" else STATUS_LABEL[order.status]
+    detail = move.note or label
+    await notify(
+        session,
+        account_id=order.submitter_account_id,
+        template=STATUS_TEMPLATE,
+        title="诉求进度更新",
+        body=f"您的诉求「{order.title}」{label}：{detail}"[:500],
+        data={
+            "thing1": order.title[:20],
+            "phrase2": label,
+            "thing3": detail[:20],
+            "time4": move.now.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M"),
+        },
+        page=f"pages/orders/detail?id={order.id}",
+        dedupe_key=f"order:{order.id}:status:{order.version}",
+    )
+
+
+async def tell_admins(
+    session: AsyncSession, org_id: int, order: ServiceOrder, *, title: str, body: str, dedupe: str
+) -> int:
+    told = 0
+    for member_id in await repo.admin_member_ids(session, org_id):
+        sent = await notify_member(
+            session,
+            member_id=member_id,
+            template="order_assigned",
+            title=title,
+            body=body[:500],
+            data={"thing1": order.title[:20], "thing2": body[:20]},
+            page=f"pages/orders/detail?id={order.id}",
+            dedupe_key=f"{dedupe}:{member_id}",
+        )
+        told += sent is not None
+    return told
+
+
+# ------------------------------------------------------------------ categories
+
+
+def _pick(categories: list[OrderCategory], wanted: str) -> OrderCategory | None:
+    for category in categories:
+        if wanted in (category.code, category.name):
+            return category
+    return None
+
+
+async def effective_categories(session: AsyncSession, org_id: int | None) -> list[OrderCategory]:
+    path = None
+    if org_id is not None:
+        org = await repo.get_org(session, org_id)
+        if org is None:
+            raise errors.scope_org_not_found()
+        path = org.path
+    return await repo.categories_for_path(session, path)
+
+
+async def configure_category(
+    session: AsyncSession, scope: Scope, code: str, data: CategoryConfigIn
+) -> OrderCategory:
+    if not await repo.org_in_scope(session, scope, data.org_id):
+        raise errors.scope_org_not_found()
+    category = await repo.upsert_category(
+        session,
+        org_id=data.org_id,
+        code=code,
+        name=data.name,
+        accept_hours=data.accept_hours,
+        resolve_hours=data.resolve_hours,
+        active=data.active,
+    )
+    await audit(
+        session,
+        actor_account_id=scope.principal.account_id,
+        action="order.category_configured",
+        org_id=data.org_id,
+        subject_type="order_category",
+        subject_id=category.id,
+        detail={
+            "code": code,
+            "accept_hours": data.accept_hours,
+            "resolve_hours": data.resolve_hours,
+        },
+    )
+    return category
+
+
+# ------------------------------------------------------------------ submission
+
+
+async def _content_check(
+    session: AsyncSession, wechat: WeChatClient, account_id: int, text: str
+) -> str | None:
+    """WeChat msg_sec_check v2. Returns a review reason (or None when it passed).
+
+    Risky text is refused (422 ``content.risky``). If WeChat cannot be asked (network,
+    5xx, errcode), the order is accepted and marked for review instead: a citizen's
+    request must not be lost because a third-party service is down, and admins see
+    ``needs_review`` before they act on it.
+    """
+    openid = await repo.openid_of(session, account_id)
+    if openid is None:
+        return "content_check_unavailable"
+    try:
+        verdict = await wechat.msg_sec_check(openid, text)
+    except (WeChatError, WeChatUnavailable) as error:
+        log.warning("msg_sec_check failed, order marked for review", error=str(error))
+        return "content_check_unavailable"
+    if verdict.suggest == "risky":
+        raise errors.content_risky()
+    if verdict.suggest == "review":
+        return "content_review"
+    return None
+
+
+async def submit(
+    session: AsyncSession,
+    settings: Settings,
+    wechat: WeChatClient,
+    principal: Principal,
+    data: OrderCreate,
+    *,
+    now: datetime | None = None,
+) -> ServiceOrder:
+    review = await _content_check(
+        session, wechat, principal.account_id, f"{data.title}\n{data.description}"
+    )
+    return await create_order(
+        session,
+        settings,
+        account_id=principal.account_id,
+        member_id=principal.member_id,
+        data=data,
+        review=review,
+        now=now,
+    )
+
+
+async def create_order(
+    session: AsyncSession,
+    settings: Settings,
+    *,
+    account_id: int,
+    member_id: int | None,
+    data: OrderCreate,
+    review: str | None,
+    now: datetime | None = None,
+) -> ServiceOrder:
+    """Store an order whose text has been checked (``review``: why it needs a look)."""
+    now = now or datetime.now(UTC)
+    org = await repo.get_org(session, data.org_id)
+    if org is None:
+        raise errors.org_not_found()
+    category = _pick(await repo.categories_for_path(session, org.path), data.category)
+    if category is None:
+        raise errors.category_not_found()
+    ring = pii.keyring(settings)
+    order = ServiceOrder(
+        org_id=org.id,
+        category_id=category.id,
+        category_code=category.code,
+        category_name=category.name,
+        submitter_account_id=account_id,
+        submitter_member_id=member_id,
+        title=data.title,
+        description=data.description,
+        address=data.address,
+        lat=data.lat,
+        lon=data.lon,
+        contact_phone_enc=ring.encrypt(data.contact_phone, context=CONTACT_PHONE),
+        contact_phone_masked=mask_phone(data.contact_phone),
+        status="submitted",
+        version=1,
+        needs_review=review is not None,
+        review_reason=review,
+        submitted_at=now,
+        accept_due_at=now + timedelta(hours=category.accept_hours),
+        due_at=now + timedelta(hours=category.resolve_hours),
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(order)
+    await session.flush()
+    await repo.add_to_trail(session, order.id, org.id)
+    await repo.add_event(
+        session,
+        order,
+        action="submit",
+        from_status=None,
+        to_status="submitted",
+        actor_account_id=account_id,
+        actor_role=SUBMITTER,
+        at=now,
+        to_org_id=org.id,
+    )
+    await tell_admins(
+        session,
+        org.id,
+        order,
+        title="收到新诉求",
+        body=f"{category.name}：{order.title}",
+        dedupe=f"order:{order.id}:new",
+    )
+    await session.flush()
+    return order
+
+
+# ------------------------------------------------------------------ transitions
+
+
+async def _load_for_action(
+    session: AsyncSession, scope: Scope, order_id: int, action: str
+) -> tuple[ServiceOrder, str]:
+    """Lock the order (404 if the caller may not even read it) and decide his role."""
+    order = await repo.get_readable(session, scope, order_id, lock=True)
+    if order is None:
+        raise errors.order_not_found()
+    needed = ACTION_ROLE[action]
+    if needed == SUBMITTER and order.submitter_account_id == scope.principal.account_id:
+        return order, SUBMITTER
+    if needed == ADMIN and await repo.org_in_scope(session, scope, order.org_id):
+        return order, ADMIN
+    raise errors.action_forbidden(action)
+
+
+async def transition(
+    session: AsyncSession,
+    scope: Scope,
+    order_id: int,
+    data: TransitionIn,
+    *,
+    now: datetime | None = None,
+) -> ServiceOrder:
+    order, role = await _load_for_action(session, scope, order_id, data.action)
+    if data.version != order.version:
+        raise stale_version()
+    return await apply(
+        session,
+        Move(
+            order=order,
+            action=data.action,
+            role=role,
+            actor_account_id=scope.principal.account_id,
+            now=now or datetime.now(UTC),
+            scope=scope,
+            note=data.note or None,
+            to_org_id=data.to_org_id,
+            volunteer_member_id=data.volunteer_member_id,
+            hours=data.hours,
+        ),
+    )
+
+
+async def rate(
+    session: AsyncSession,
+    scope: Scope,
+    order_id: int,
+    data: RatingIn,
+    *,
+    now: datetime | None = None,
+) -> ServiceOrder:
+    order, role = await _load_for_action(session, scope, order_id, "rate")
+    if data.version is not None and data.version != order.version:
+        raise stale_version()
+    return await apply(
+        session,
+        Move(
+            order=order,
+            action="rate",
+            role=role,
+            actor_account_id=scope.principal.account_id,
+            now=now or datetime.now(UTC),
+            scope=scope,
+            note=data.comment or None,
+            score=data.score,
+        ),
+    )
+
+
+async def reveal_contact_phone(
+    session: AsyncSession, settings: Settings, scope: Scope, order_id: int, reason: str
+) -> str:
+    """Full contact phone for an admin who handles the order; every reveal is audited."""
+    order = await repo.get_readable(session, scope, order_id)
+    if order is None:
+        raise errors.order_not_found()
+    if not await repo.org_in_scope(session, scope, order.org_id):
+        raise errors.action_forbidden("reveal")
+    value = pii.keyring(settings).decrypt(order.contact_phone_enc, context=CONTACT_PHONE)
+    await audit(
+        session,
+        actor_account_id=scope.principal.account_id,
+        action="order.reveal_contact_phone",
+        org_id=order.org_id,
+        subject_type="service_order",
+        subject_id=order.id,
+        reason=reason,
+    )
+    return value
+
+
+def is_overdue(order: ServiceOrder, now: datetime) -> bool:
+    if order.status not in repo.OPEN_STATUSES:
+        return False
+    return order.due_at < now or (order.status == "submitted" and order.accept_due_at < now)
