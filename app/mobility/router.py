@@ -1,5 +1,416 @@
-"""HTTP endpoints of the mobility domain."""
+"""HTTP endpoints of the mobility domain: consents, outflows, reports, ledgers, export."""
 
-from fastapi import APIRouter
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from starlette.responses import Response, StreamingResponse
+
+from app.core.config import Settings
+from app.core.db import SessionDep
+from app.core.idempotency import IdempotencyDep
+from app.core.pagination import DEFAULT_LIMIT, CursorParam, LimitParam, Page, encode_cursor
+from app.identity.scope import AdminScopeDep, MemberDep, PrincipalDep, Scope, build_scope
+from app.mobility import ledger, repository, service
+from app.mobility.export import stream_file
+from app.mobility.repository import LedgerFilter
+from app.mobility.rules import shanghai_day, utc_now
+from app.mobility.schemas import (
+    AcceptCheckinIn,
+    ApproveIn,
+    CheckinIn,
+    CheckinStatus,
+    ConsentIn,
+    ConsentOut,
+    DecisionWithReasonIn,
+    Flag,
+    MyOutflowOut,
+    OutflowCreate,
+    OutflowDetail,
+    OutflowOut,
+    OutflowStats,
+    Reason,
+    RelocateIn,
+    ReportIn,
+    ReportOut,
+    ReturnIn,
+    Status,
+)
+from app.mobility.views import report_out
+from app.wechat.client import WeChatClient
 
 router = APIRouter(tags=["mobility"])
+
+OutflowId = Annotated[int, Path(gt=0, le=2**63 - 1)]
+OrgIdParam = Annotated[int | None, Query(gt=0, le=2**63 - 1, description="组织 id（含下级）")]
+NO_CONTROL = r"^[^\x00-\x1f]*$"
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def get_now() -> datetime:
+    """The current instant (UTC). Tests override this dependency to move the clock."""
+    return utc_now()
+
+
+NowDep = Annotated[datetime, Depends(get_now)]
+
+
+def get_today(now: NowDep) -> date:
+    """Today in Asia/Shanghai: the day every flag rule counts in."""
+    return shanghai_day(now)
+
+
+TodayDep = Annotated[date, Depends(get_today)]
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+SettingsDep = Annotated[Settings, Depends(_settings)]
+
+
+def _wechat(request: Request) -> WeChatClient:
+    client: WeChatClient = request.app.state.wechat
+    return client
+
+
+WeChatDep = Annotated[WeChatClient, Depends(_wechat)]
+
+
+async def _caller_scope(principal: PrincipalDep, session: SessionDep) -> Scope:
+    return await build_scope(session, principal)
+
+
+async def _member_scope(principal: MemberDep, session: SessionDep) -> Scope:
+    return await build_scope(session, principal)
+
+
+CallerScopeDep = Annotated[Scope, Depends(_caller_scope)]
+MemberScopeDep = Annotated[Scope, Depends(_member_scope)]
+
+
+def _filters(
+    status: Status | None = None,
+    flag: Annotated[
+        Flag | None, Query(description="标记：逾期未报到/逾期未报告/失联/建议转接")
+    ] = None,
+    destination_region_code: Annotated[
+        str | None,
+        Query(pattern=r"^[1-9][0-9]{5}$", description="流入地区划代码；省、市代码匹配其下辖地区"),
+    ] = None,
+    reason: Reason | None = None,
+    checkin_status: CheckinStatus | None = None,
+    departed_from: date | None = None,
+    departed_to: date | None = None,
+    returned_from: date | None = None,
+    returned_to: date | None = None,
+    q: Annotated[
+        str | None, Query(min_length=1, max_length=50, pattern=NO_CONTROL, description="姓名")
+    ] = None,
+    consent: Annotated[bool | None, Query(description="是否已授权位置信息")] = None,
+) -> LedgerFilter:
+    return LedgerFilter(
+        status=status,
+        flag=flag,
+        destination_region_code=destination_region_code,
+        reason=reason,
+        checkin_status=checkin_status,
+        departed_from=departed_from,
+        departed_to=departed_to,
+        returned_from=returned_from,
+        returned_to=returned_to,
+        q=q,
+        consent=consent,
+    )
+
+
+FiltersDep = Annotated[LedgerFilter, Depends(_filters)]
+
+
+# ---------------------------------------------------------------------------
+# Consent
+# ---------------------------------------------------------------------------
+
+
+@router.post("/me/consents", status_code=201, response_model=ConsentOut)
+async def give_consent(
+    body: ConsentIn, principal: MemberDep, session: SessionDep, now: NowDep
+) -> ConsentOut:
+    consent = await service.record_consent(
+        session, principal, kind=body.kind, granted=body.granted, now=now
+    )
+    return ConsentOut.model_validate(consent, from_attributes=True)
+
+
+@router.get("/me/consents", response_model=Page[ConsentOut])
+async def list_consents(
+    principal: MemberDep,
+    session: SessionDep,
+    limit: LimitParam = DEFAULT_LIMIT,
+    cursor: CursorParam = None,
+) -> Page[ConsentOut]:
+    assert principal.member_id is not None
+    before = ledger.before_id(cursor)
+    rows = await repository.list_consents(
+        session, principal.member_id, limit=limit + 1, before_id=before
+    )
+    next_cursor = encode_cursor(rows[limit - 1].id) if len(rows) > limit else None
+    return Page[ConsentOut](
+        items=[ConsentOut.model_validate(c, from_attributes=True) for c in rows[:limit]],
+        next_cursor=next_cursor,
+    )
+
+
+# ---------------------------------------------------------------------------
+# The member's outflow
+# ---------------------------------------------------------------------------
+
+
+@router.get("/me/outflow", response_model=MyOutflowOut)
+async def my_outflow(principal: MemberDep, session: SessionDep, today: TodayDep) -> MyOutflowOut:
+    assert principal.member_id is not None
+    return await service.my_outflow(session, principal.member_id, today)
+
+
+@router.post("/outflows", status_code=201, response_model=OutflowOut)
+async def register_outflow(
+    body: OutflowCreate,
+    principal: MemberDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    idem: IdempotencyDep,
+    now: NowDep,
+) -> Response:
+    async def run() -> OutflowOut:
+        outflow = await service.register(session, settings, principal, body, now)
+        return await ledger.view(session, outflow.id, shanghai_day(now))
+
+    return await idem.run(run, status_code=201)
+
+
+# ---------------------------------------------------------------------------
+# Ledger, statistics, export (admins)
+# ---------------------------------------------------------------------------
+
+
+@router.get("/outflows", response_model=Page[OutflowOut])
+async def list_outflows(
+    scope: AdminScopeDep,
+    session: SessionDep,
+    today: TodayDep,
+    filters: FiltersDep,
+    org_id: OrgIdParam = None,
+    limit: LimitParam = DEFAULT_LIMIT,
+    cursor: CursorParam = None,
+) -> Page[OutflowOut]:
+    return await ledger.page(
+        session, scope, org_id=org_id, filters=filters, today=today, limit=limit, cursor=cursor
+    )
+
+
+@router.get("/outflows/stats", response_model=OutflowStats)
+async def outflow_stats(
+    scope: AdminScopeDep,
+    session: SessionDep,
+    today: TodayDep,
+    filters: FiltersDep,
+    org_id: OrgIdParam = None,
+) -> OutflowStats:
+    return await ledger.stats(session, scope, org_id=org_id, filters=filters, today=today)
+
+
+@router.get(
+    "/outflows/export",
+    response_class=StreamingResponse,
+    responses={200: {"content": {XLSX: {}}, "description": "xlsx 台账"}},
+)
+async def export_outflows(
+    scope: AdminScopeDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    today: TodayDep,
+    filters: FiltersDep,
+    org_id: OrgIdParam = None,
+    full: Annotated[
+        bool, Query(description="导出完整联系电话（须填写 export_reason，记入审计）")
+    ] = False,
+    export_reason: Annotated[
+        str | None,
+        Query(
+            max_length=200,
+            pattern=NO_CONTROL,
+            description="完整导出的用途（reason 为外出原因筛选）",
+        ),
+    ] = None,
+) -> StreamingResponse:
+    result = await ledger.export(
+        session,
+        settings,
+        scope,
+        org_id=org_id,
+        filters=filters,
+        today=today,
+        full=full,
+        reason=export_reason,
+    )
+    name = f"流动党员台账-{today.isoformat()}.xlsx"
+    return StreamingResponse(
+        stream_file(result.path),
+        media_type=XLSX,
+        headers={
+            "Content-Disposition": f'attachment; filename="outflows-{today.isoformat()}.xlsx"; '
+            f"filename*=UTF-8''{quote(name)}",
+            "X-Total-Count": str(result.rows),
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+@router.get("/outflows/{outflow_id}", response_model=OutflowDetail)
+async def get_outflow(
+    outflow_id: OutflowId, scope: CallerScopeDep, session: SessionDep, today: TodayDep
+) -> OutflowDetail:
+    return await ledger.detail(session, scope, outflow_id, today)
+
+
+@router.get("/outflows/{outflow_id}/reports", response_model=Page[ReportOut])
+async def list_reports(
+    outflow_id: OutflowId,
+    scope: CallerScopeDep,
+    session: SessionDep,
+    limit: LimitParam = DEFAULT_LIMIT,
+    cursor: CursorParam = None,
+) -> Page[ReportOut]:
+    return await ledger.reports_page(session, scope, outflow_id, limit=limit, cursor=cursor)
+
+
+# ---------------------------------------------------------------------------
+# Transitions
+# ---------------------------------------------------------------------------
+
+
+@router.post("/outflows/{outflow_id}/approve", response_model=OutflowOut)
+async def approve_outflow(
+    outflow_id: OutflowId, body: ApproveIn, scope: AdminScopeDep, session: SessionDep, now: NowDep
+) -> OutflowOut:
+    outflow = await service.approve(
+        session, scope, outflow_id, version=body.version, note=body.note, now=now
+    )
+    return await ledger.view(session, outflow.id, shanghai_day(now))
+
+
+@router.post("/outflows/{outflow_id}/reject", response_model=OutflowOut)
+async def reject_outflow(
+    outflow_id: OutflowId,
+    body: DecisionWithReasonIn,
+    scope: AdminScopeDep,
+    session: SessionDep,
+    now: NowDep,
+) -> OutflowOut:
+    outflow = await service.reject(
+        session, scope, outflow_id, version=body.version, reason=body.reason, now=now
+    )
+    return await ledger.view(session, outflow.id, shanghai_day(now))
+
+
+@router.post("/outflows/{outflow_id}/destination-checkin", response_model=OutflowOut)
+async def request_checkin(
+    outflow_id: OutflowId,
+    body: CheckinIn,
+    scope: MemberScopeDep,
+    session: SessionDep,
+    idem: IdempotencyDep,
+    now: NowDep,
+) -> Response:
+    async def run() -> OutflowOut:
+        outflow = await service.request_checkin(
+            session, scope, outflow_id, org_id=body.org_id, version=body.version, now=now
+        )
+        return await ledger.view(session, outflow.id, shanghai_day(now))
+
+    return await idem.run(run)
+
+
+@router.post("/outflows/{outflow_id}/destination-checkin/accept", response_model=OutflowOut)
+async def accept_checkin(
+    outflow_id: OutflowId,
+    body: AcceptCheckinIn,
+    scope: AdminScopeDep,
+    session: SessionDep,
+    now: NowDep,
+) -> OutflowOut:
+    outflow = await service.accept_checkin(
+        session, scope, outflow_id, version=body.version, now=now
+    )
+    return await ledger.view(session, outflow.id, shanghai_day(now))
+
+
+@router.post("/outflows/{outflow_id}/destination-checkin/refuse", response_model=OutflowOut)
+async def refuse_checkin(
+    outflow_id: OutflowId,
+    body: DecisionWithReasonIn,
+    scope: AdminScopeDep,
+    session: SessionDep,
+    now: NowDep,
+) -> OutflowOut:
+    outflow = await service.refuse_checkin(
+        session, scope, outflow_id, version=body.version, reason=body.reason, now=now
+    )
+    return await ledger.view(session, outflow.id, shanghai_day(now))
+
+
+@router.post("/outflows/{outflow_id}/reports", status_code=201, response_model=ReportOut)
+async def add_report(
+    outflow_id: OutflowId,
+    body: ReportIn,
+    scope: MemberScopeDep,
+    session: SessionDep,
+    wechat: WeChatDep,
+    idem: IdempotencyDep,
+    now: NowDep,
+) -> Response:
+    async def run() -> ReportOut:
+        report = await service.add_report(session, scope, wechat, outflow_id, body, now)
+        return report_out(report)
+
+    return await idem.run(run, status_code=201)
+
+
+@router.post("/outflows/{outflow_id}/relocate", response_model=OutflowOut)
+async def relocate(
+    outflow_id: OutflowId,
+    body: RelocateIn,
+    scope: MemberScopeDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    idem: IdempotencyDep,
+    now: NowDep,
+) -> Response:
+    async def run() -> OutflowOut:
+        outflow = await service.relocate(session, settings, scope, outflow_id, body, now)
+        return await ledger.view(session, outflow.id, shanghai_day(now))
+
+    return await idem.run(run)
+
+
+@router.post("/outflows/{outflow_id}/return", response_model=OutflowOut)
+async def return_outflow(
+    outflow_id: OutflowId,
+    body: ReturnIn,
+    scope: CallerScopeDep,
+    session: SessionDep,
+    idem: IdempotencyDep,
+    now: NowDep,
+) -> Response:
+    async def run() -> OutflowOut:
+        outflow = await service.return_outflow(
+            session, scope, outflow_id, returned_on=body.returned_on, version=body.version, now=now
+        )
+        return await ledger.view(session, outflow.id, shanghai_day(now))
+
+    return await idem.run(run)

@@ -1,0 +1,90 @@
+"""Errors of the mobility domain, with stable codes and Chinese details."""
+
+from __future__ import annotations
+
+from app.core.errors import AppError, InvalidTransition, forbidden, not_found
+
+
+def outflow_not_found() -> AppError:
+    return not_found("outflow.not_found", "外出登记不存在或无权访问")
+
+
+def no_current_outflow() -> AppError:
+    return not_found("outflow.none", "当前没有进行中的外出登记")
+
+
+def already_active() -> AppError:
+    return AppError("outflow.already_active", 409, "已有待审批或进行中的外出登记，请勿重复登记")
+
+
+def invalid_transition(state: str, action: str) -> InvalidTransition:
+    return InvalidTransition("outflow.invalid_transition", state, action)
+
+
+def not_home_admin() -> AppError:
+    return forbidden("outflow.home_admin_required", "仅党员所在党组织的管理员可执行此操作")
+
+
+def not_destination_admin() -> AppError:
+    return forbidden("outflow.destination_admin_required", "仅报到的流入地党组织管理员可执行此操作")
+
+
+def not_owner() -> AppError:
+    return forbidden("outflow.owner_required", "仅外出党员本人可执行此操作")
+
+
+def consent_required() -> AppError:
+    return AppError(
+        "consent.location_required",
+        403,
+        "提交位置报告前，请先单独同意收集位置信息（可随时撤回）",
+    )
+
+
+def content_risky() -> AppError:
+    return AppError("content.risky", 422, "报告内容未通过内容安全检测，请修改后重试")
+
+
+def destination_org_not_found() -> AppError:
+    return not_found("outflow.checkin_org_not_found", "报到组织不存在")
+
+
+def destination_org_mismatch() -> AppError:
+    return AppError(
+        "outflow.checkin_org_not_at_destination",
+        422,
+        "报到组织不在登记的流入地，请先办理流动变更（relocate）",
+    )
+
+
+def checkin_to_home_subtree() -> AppError:
+    return AppError(
+        "outflow.checkin_org_is_home", 422, "不能向本人组织关系所在的党组织或其上级报到"
+    )
+
+
+def returned_before_departure() -> AppError:
+    return AppError("outflow.returned_before_departure", 422, "返回日期不能早于外出日期")
+
+
+def returned_in_future() -> AppError:
+    return AppError("outflow.returned_in_future", 422, "返回日期不能晚于今天")
+
+
+def location_outside_china() -> AppError:
+    return AppError("outflow.location_invalid", 422, "无法识别该位置，请重新定位")
+
+
+def export_reason_required() -> AppError:
+    return AppError(
+        "outflow.export_reason_required",
+        422,
+        "导出完整联系电话须填写用途（export_reason），该操作将记入审计日志",
+        errors=[
+            {"field": "reason", "location": "query", "type": "missing", "message": "缺少必填字段"}
+        ],
+    )
+
+
+def org_not_found() -> AppError:
+    return not_found("org.not_found", "组织不存在或无权访问")

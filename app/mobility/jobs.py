@@ -1,0 +1,85 @@
+"""Scheduled mobility jobs: lost-contact escalation and report reminders.
+
+Both are safe to run on several instances at once: each claims its outflows with one
+``UPDATE ... WHERE <not yet done> RETURNING`` (row locks make a concurrent run skip what
+the other claimed), and notifications are written in the same transaction (outbox).
+The worker schedules them daily; ``today`` is the Asia/Shanghai day.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.mobility import repository
+from app.mobility.rules import utc_now
+from app.notify.service import notify, notify_member
+from app.organization.models import Organization
+
+
+async def _escalation_admins(session: AsyncSession, home_org_id: int) -> list[int]:
+    """Admin accounts of the nearest committee above the home organisation that has
+    admins (the parent committee; further up if nobody administers it). The home
+    organisation itself only if it is the root."""
+    chain = await repository.org_chain(session, home_org_id)
+    candidates: list[Organization] = [o for o in reversed(chain[:-1]) if o.kind == "committee"]
+    if not candidates and chain:
+        candidates = [chain[-1]]
+    for org in candidates:
+        accounts = await repository.admin_account_ids(session, org.id)
+        if accounts:
+            return accounts
+    return []
+
+
+async def escalate_lost_contact(
+    session: AsyncSession, today: date, *, now: datetime | None = None
+) -> int:
+    """Escalate outflows that crossed ``lost_contact_on`` to the parent committee's admins.
+
+    Returns how many outflows this run escalated. A new report clears the mark, so a
+    member who goes silent again is escalated again (dedupe key includes the date).
+    """
+    now = now or utc_now()
+    claimed = await repository.claim_lost_contact(session, today, now)
+    names = await repository.member_names(session, [member_id for _, member_id, _, _ in claimed])
+    for outflow_id, member_id, home_org_id, lost_on in claimed:
+        name = names.get(member_id, "")
+        for account_id in await _escalation_admins(session, home_org_id):
+            await notify(
+                session,
+                account_id=account_id,
+                template="outflow_lost_contact",
+                title="流动党员失联预警",
+                body=f"流动党员 {name} 自 {lost_on.isoformat()} 起已超期未联系，请协调联系。",
+                data={"outflow_id": str(outflow_id), "member_id": str(member_id)},
+                dedupe_key=f"outflow:{outflow_id}:lost_contact:{lost_on.isoformat()}:{account_id}",
+            )
+    await session.flush()
+    return len(claimed)
+
+
+async def remind_reports_due(session: AsyncSession, today: date, days_before: int = 7) -> int:
+    """Remind members whose whereabouts report falls due within ``days_before`` days.
+
+    Once per outflow and due date (``report_reminded_for``); returns the reminders sent.
+    """
+    claimed = await repository.claim_report_reminders(
+        session, today, today + timedelta(days=days_before)
+    )
+    for outflow_id, member_id, due in claimed:
+        days = (due - today).days
+        when = "今天" if days == 0 else f"{days} 天后（{due.isoformat()}）"
+        await notify_member(
+            session,
+            member_id=member_id,
+            template="report_due",
+            title="定期报告提醒",
+            body=f"您的流动党员定期报告将于{when}到期，请及时在小程序中提交。",
+            data={"outflow_id": str(outflow_id), "due_on": due.isoformat()},
+            page="pages/outflow/index",
+            dedupe_key=f"outflow:{outflow_id}:report_due:{due.isoformat()}",
+        )
+    await session.flush()
+    return len(claimed)

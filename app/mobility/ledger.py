@@ -1,0 +1,154 @@
+"""Reads: the outflow/returned ledger, its statistics and export, one outflow's view.
+
+The returned ledger is the same query with ``status=returned``. Every read is scoped
+with :func:`app.mobility.repository.outflow_visible`; ``org_id`` narrows it to one
+organisation's subtree (which must itself be inside the caller's scope, else 404).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy import ColumnElement, and_
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.audit.service import record
+from app.core.config import Settings
+from app.core.pagination import Page, decode_cursor, encode_cursor, invalid_cursor
+from app.identity.scope import Scope
+from app.mobility import repository
+from app.mobility.errors import export_reason_required, org_not_found, outflow_not_found
+from app.mobility.export import ExportResult, write_ledger_xlsx
+from app.mobility.repository import LedgerFilter
+from app.mobility.schemas import OutflowDetail, OutflowOut, OutflowStats, ReportOut
+from app.mobility.views import event_out, outflow_out, report_out, stats_out
+
+
+async def visibility(
+    session: AsyncSession, scope: Scope, org_id: int | None
+) -> tuple[ColumnElement[bool], int | None]:
+    """The caller's visible outflows, narrowed to ``org_id``'s subtree if given."""
+    visible = repository.outflow_visible(scope)
+    if org_id is None:
+        return visible, None
+    org = await repository.visible_org(session, scope, org_id)
+    if org is None:
+        raise org_not_found()
+    narrowed = repository.org_scope(scope.principal, org)
+    return and_(visible, repository.admin_visible(narrowed)), org.id
+
+
+def before_id(cursor: str | None) -> int | None:
+    values = decode_cursor(cursor, 1)
+    if values is None:
+        return None
+    value = values[0]
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 < value < 2**63:
+        raise invalid_cursor()
+    return int(values[0])
+
+
+async def page(
+    session: AsyncSession,
+    scope: Scope,
+    *,
+    org_id: int | None,
+    filters: LedgerFilter,
+    today: date,
+    limit: int,
+    cursor: str | None,
+) -> Page[OutflowOut]:
+    visible, _ = await visibility(session, scope, org_id)
+    rows = await repository.ledger_page(
+        session, visible, filters, today, limit=limit + 1, before_id=before_id(cursor)
+    )
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        next_cursor = encode_cursor(rows[-1].outflow.id)
+    return Page[OutflowOut](items=[outflow_out(r, today) for r in rows], next_cursor=next_cursor)
+
+
+async def stats(
+    session: AsyncSession, scope: Scope, *, org_id: int | None, filters: LedgerFilter, today: date
+) -> OutflowStats:
+    visible, _ = await visibility(session, scope, org_id)
+    return stats_out(await repository.ledger_stats(session, visible, filters, today))
+
+
+async def reports_page(
+    session: AsyncSession,
+    scope: Scope,
+    outflow_id: int,
+    *,
+    limit: int,
+    cursor: str | None,
+) -> Page[ReportOut]:
+    outflow = await repository.find_outflow(session, outflow_id, repository.outflow_visible(scope))
+    if outflow is None:
+        raise outflow_not_found()
+    rows = await repository.reports_of(
+        session, outflow.id, limit=limit + 1, before_id=before_id(cursor)
+    )
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        next_cursor = encode_cursor(rows[-1].id)
+    return Page[ReportOut](items=[report_out(r) for r in rows], next_cursor=next_cursor)
+
+
+async def export(
+    session: AsyncSession,
+    settings: Settings,
+    scope: Scope,
+    *,
+    org_id: int | None,
+    filters: LedgerFilter,
+    today: date,
+    full: bool,
+    reason: str | None,
+) -> ExportResult:
+    if full and not (reason and reason.strip()):
+        raise export_reason_required()
+    visible, narrowed_org = await visibility(session, scope, org_id)
+    title = f"流动党员外出登记台账（{today.isoformat()}）"
+    result = await write_ledger_xlsx(
+        session, settings, visible, filters, today, full=full, title=title
+    )
+    if full:
+        await record(
+            session,
+            actor_account_id=scope.principal.account_id,
+            action="outflow.export_full",
+            org_id=narrowed_org,
+            subject_type="outflow_ledger",
+            reason=reason,
+            detail={
+                "rows": result.rows,
+                "filters": {k: str(v) for k, v in vars(filters).items() if v is not None},
+            },
+        )
+    return result
+
+
+async def view(session: AsyncSession, outflow_id: int, today: date) -> OutflowOut:
+    row = await repository.ledger_row(session, outflow_id)
+    if row is None:
+        raise outflow_not_found()
+    return outflow_out(row, today)
+
+
+async def detail(
+    session: AsyncSession, scope: Scope, outflow_id: int, today: date
+) -> OutflowDetail:
+    outflow = await repository.find_outflow(session, outflow_id, repository.outflow_visible(scope))
+    if outflow is None:
+        raise outflow_not_found()
+    base = await view(session, outflow.id, today)
+    events = await repository.events_of(session, outflow.id)
+    reports = await repository.reports_of(session, outflow.id, limit=10)
+    return OutflowDetail(
+        **base.model_dump(),
+        events=[event_out(e) for e in events],
+        recent_reports=[report_out(r) for r in reports],
+    )

@@ -1,0 +1,232 @@
+"""Request and response models of the mobility API."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+from app.regions import service as regions
+
+Reason = Literal["work", "business", "study", "other"]
+Status = Literal["pending", "active", "rejected", "returned"]
+CheckinStatus = Literal["none", "pending", "accepted", "refused"]
+Flag = Literal["checkin_overdue", "report_overdue", "lost_contact", "transfer_suggested"]
+
+
+def _region_code(value: str) -> str:
+    if not regions.is_valid_region_code(value):
+        raise ValueError("行政区划代码无效（应为 6 位国家标准代码）")
+    return value
+
+
+def _clean_text(value: str) -> str:
+    if any(ord(ch) < 32 and ch not in "\t\n" for ch in value):
+        raise ValueError("不能包含控制字符")
+    return value
+
+
+def _sane_date(value: date) -> date:
+    if not date(2000, 1, 1) <= value <= date(2099, 12, 31):
+        raise ValueError("日期超出允许范围（2000-01-01 至 2099-12-31）")
+    return value
+
+
+CleanStr = Annotated[str, AfterValidator(_clean_text)]
+Day = Annotated[date, AfterValidator(_sane_date)]
+RegionCode = Annotated[str, Field(pattern=r"^[1-9][0-9]{5}$"), AfterValidator(_region_code)]
+Phone = Annotated[str, Field(pattern=r"^1[3-9][0-9]{9}$", description="11 位手机号")]
+Text200 = Annotated[CleanStr, Field(min_length=1, max_length=200)]
+Version = Annotated[int, Field(ge=1, le=2**31 - 1, description="对象当前的 version（乐观锁）")]
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+# ---------------------------------------------------------------------------
+# Requests
+# ---------------------------------------------------------------------------
+
+
+class ConsentIn(_In):
+    kind: Literal["location"]
+    granted: bool
+
+
+class OutflowCreate(_In):
+    destination_region_code: RegionCode
+    destination_address: Text200
+    reason: Reason
+    departed_on: Day
+    expected_return_on: Day
+    employer: CleanStr | None = Field(default=None, max_length=100)
+    contact_phone: Phone
+
+    @model_validator(mode="after")
+    def _dates(self) -> OutflowCreate:
+        if self.expected_return_on < self.departed_on:
+            raise ValueError("预计返回日期不能早于外出日期")
+        return self
+
+
+class ApproveIn(_In):
+    version: Version
+    note: CleanStr | None = Field(default=None, max_length=200)
+
+
+class DecisionWithReasonIn(_In):
+    version: Version
+    reason: Text200
+
+
+class AcceptCheckinIn(_In):
+    version: Version
+
+
+class CheckinIn(_In):
+    org_id: int = Field(ge=1, le=2**63 - 1)
+    version: Version | None = None
+
+
+class ReportIn(_In):
+    lat: float = Field(ge=-90, le=90, allow_inf_nan=False)
+    lon: float = Field(ge=-180, le=180, allow_inf_nan=False)
+    note: CleanStr | None = Field(default=None, max_length=500)
+
+
+class RelocateIn(_In):
+    destination_region_code: RegionCode
+    destination_address: Text200
+    employer: CleanStr | None = Field(default=None, max_length=100)
+    contact_phone: Phone | None = None
+    version: Version | None = None
+
+
+class ReturnIn(_In):
+    returned_on: Day
+    version: Version | None = None
+
+
+# ---------------------------------------------------------------------------
+# Responses
+# ---------------------------------------------------------------------------
+
+
+class ConsentOut(BaseModel):
+    id: int
+    kind: str
+    granted: bool
+    created_at: datetime
+
+
+class OrgRef(BaseModel):
+    id: int
+    name: str
+
+
+class MemberRef(BaseModel):
+    id: int
+    name: str
+    gender: str
+
+
+class CheckinOut(BaseModel):
+    status: CheckinStatus
+    org: OrgRef | None
+    requested_at: datetime | None
+    decided_at: datetime | None
+    refuse_reason: str | None
+
+
+class DueDates(BaseModel):
+    checkin_due_on: date | None
+    report_due_on: date | None
+    lost_contact_on: date | None
+    transfer_suggest_on: date | None
+
+
+class OutflowOut(BaseModel):
+    id: int
+    member: MemberRef
+    home_org: OrgRef
+    status: Status
+    reason: Reason
+    destination_region_code: str
+    destination_region_name: str | None
+    destination_address: str
+    employer: str | None
+    contact_phone: str = Field(description="脱敏后的联系电话")
+    departed_on: date
+    expected_return_on: date
+    certificate_no: str | None
+    decided_at: datetime | None
+    reject_reason: str | None
+    checkin: CheckinOut
+    last_report_at: datetime | None
+    last_report_region_code: str | None
+    last_report_far: bool | None
+    due: DueDates
+    flags: list[Flag]
+    location_consent: bool
+    lost_contact_escalated_at: datetime | None
+    returned_on: date | None
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class EventOut(BaseModel):
+    id: int
+    action: str
+    from_state: str
+    to_state: str
+    actor_account_id: int | None
+    note: str | None
+    data: dict[str, object]
+    created_at: datetime
+
+
+class ReportOut(BaseModel):
+    id: int
+    lat: float
+    lon: float
+    region_code: str | None
+    region_name: str | None
+    distance_m: float | None
+    far_from_destination: bool
+    note: str | None
+    reported_on: date
+    created_at: datetime
+
+
+class OutflowDetail(OutflowOut):
+    events: list[EventOut]
+    recent_reports: list[ReportOut]
+
+
+class NextAction(BaseModel):
+    code: str
+    text: str
+    due_on: date | None
+
+
+class MyOutflowOut(OutflowOut):
+    next_actions: list[NextAction]
+
+
+class RegionCount(BaseModel):
+    code: str
+    name: str | None
+    count: int
+
+
+class OutflowStats(BaseModel):
+    total: int
+    by_status: dict[str, int]
+    by_flag: dict[str, int]
+    by_reason: dict[str, int]
+    by_province: list[RegionCount]
+    by_city: list[RegionCount]
+    location_consent_missing: int = Field(description="进行中但未授权位置信息的人数")

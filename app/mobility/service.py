@@ -1,0 +1,609 @@
+"""Outflow rules: registration, approval, check-in, reports, relocation, return.
+
+Every state change goes through :func:`_move` (the transition table in
+:mod:`app.mobility.rules`), on a row locked with ``SELECT ... FOR UPDATE``, after the
+caller's ``version`` was checked. Services flush; the request commits.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.audit.service import record
+from app.core import pii
+from app.core.config import Settings
+from app.core.crypto import mask_phone
+from app.core.errors import service_unavailable, stale_version
+from app.identity.scope import Principal, Scope
+from app.mobility import repository
+from app.mobility.errors import (
+    already_active,
+    consent_required,
+    content_risky,
+    destination_org_not_found,
+    location_outside_china,
+    no_current_outflow,
+    not_destination_admin,
+    not_home_admin,
+    not_owner,
+    outflow_not_found,
+)
+from app.mobility.jobs import escalate_lost_contact, remind_reports_due
+from app.mobility.models import MemberConsent, Outflow, OutflowReport
+from app.mobility.rules import (
+    Rules,
+    apply_state,
+    guard_checkin,
+    guard_return,
+    is_far,
+    merge_rules,
+    next_actions,
+    next_state,
+    recompute_due_dates,
+    shanghai_day,
+    state_of,
+    utc_now,
+)
+from app.mobility.schemas import (
+    MyOutflowOut,
+    NextAction,
+    OutflowCreate,
+    RelocateIn,
+    ReportIn,
+)
+from app.mobility.views import outflow_out
+from app.notify.service import notify, notify_member
+from app.regions import service as regions
+from app.wechat.client import WeChatClient
+from app.wechat.errors import WeChatError, WeChatUnavailable
+
+# The scheduled jobs live in app.mobility.jobs; re-exported for the worker.
+__all__ = ["active_outflow_summary", "escalate_lost_contact", "remind_reports_due"]
+
+CONTACT_PHONE = "outflow.contact_phone"
+MINI_PROGRAM_PAGE = "pages/outflow/index"
+
+
+# ---------------------------------------------------------------------------
+# Helpers
+# ---------------------------------------------------------------------------
+
+
+async def _rules_and_region(session: AsyncSession, home_org_id: int) -> tuple[Rules, str]:
+    chain = await repository.org_chain(session, home_org_id)
+    rules = merge_rules(org.settings or {} for org in chain)
+    region = next((o.region_code for o in reversed(chain) if o.region_code), None)
+    return rules, region or "000000"
+
+
+async def _load(
+    session: AsyncSession, scope: Scope, outflow_id: int, *, lock: bool = True
+) -> Outflow:
+    outflow = await repository.find_outflow(
+        session, outflow_id, repository.outflow_visible(scope), lock=lock
+    )
+    if outflow is None:
+        raise outflow_not_found()
+    return outflow
+
+
+async def _load_own(
+    session: AsyncSession, scope: Scope, outflow_id: int, *, lock: bool = True
+) -> Outflow:
+    outflow = await _load(session, scope, outflow_id, lock=lock)
+    if outflow.member_id != scope.principal.member_id:
+        raise not_owner()
+    return outflow
+
+
+def _check_version(outflow: Outflow, version: int | None) -> None:
+    if version is not None and outflow.version != version:
+        raise stale_version()
+
+
+async def _move(
+    session: AsyncSession,
+    outflow: Outflow,
+    action: str,
+    *,
+    actor: Principal,
+    now: datetime,
+    note: str | None = None,
+    data: dict[str, Any] | None = None,
+) -> None:
+    """Apply one entry of the transition table, bump the version, write the timeline."""
+    before = state_of(outflow)
+    target = next_state(outflow, action)
+    apply_state(outflow, target)
+    outflow.version += 1
+    repository.add_event(
+        session,
+        outflow,
+        action=action,
+        from_state=before,
+        to_state=target,
+        actor_account_id=actor.account_id,
+        now=now,
+        note=note,
+        data=data,
+    )
+
+
+async def _recompute(session: AsyncSession, outflow: Outflow) -> None:
+    rules, _ = await _rules_and_region(session, outflow.home_org_id)
+    recompute_due_dates(outflow, rules)
+    await session.flush()
+
+
+# ---------------------------------------------------------------------------
+# Registration and the home branch's decision
+# ---------------------------------------------------------------------------
+
+
+async def register(
+    session: AsyncSession,
+    settings: Settings,
+    principal: Principal,
+    data: OutflowCreate,
+    now: datetime,
+) -> Outflow:
+    member_id = principal.member_id
+    home_org_id = (
+        await repository.member_home_org_id(session, member_id) if member_id is not None else None
+    )
+    if member_id is None or home_org_id is None:
+        raise outflow_not_found()
+    if await repository.open_outflow_id(session, member_id) is not None:
+        raise already_active()
+    outflow = Outflow(
+        member_id=member_id,
+        home_org_id=home_org_id,
+        status="pending",
+        checkin_status="none",
+        reason=data.reason,
+        destination_region_code=data.destination_region_code,
+        destination_address=data.destination_address,
+        employer=data.employer,
+        contact_phone_enc=pii.keyring(settings).encrypt(data.contact_phone, context=CONTACT_PHONE),
+        contact_phone_masked=mask_phone(data.contact_phone),
+        departed_on=data.departed_on,
+        expected_return_on=data.expected_return_on,
+        version=1,
+    )
+    session.add(outflow)
+    try:
+        await session.flush()
+    except IntegrityError as error:  # the partial unique index: a concurrent registration
+        raise already_active() from error
+    repository.add_event(
+        session,
+        outflow,
+        action="register",
+        from_state="new",
+        to_state="pending",
+        actor_account_id=principal.account_id,
+        now=now,
+    )
+    await session.flush()
+    return outflow
+
+
+async def approve(
+    session: AsyncSession,
+    scope: Scope,
+    outflow_id: int,
+    *,
+    version: int,
+    note: str | None,
+    now: datetime,
+) -> Outflow:
+    outflow = await _load(session, scope, outflow_id)
+    if not await repository.org_in_scope(session, scope, outflow.home_org_id):
+        raise not_home_admin()
+    _check_version(outflow, version)
+    next_state(outflow, "approve")
+    _, region = await _rules_and_region(session, outflow.home_org_id)
+    year = shanghai_day(now).year
+    seq = await repository.next_certificate_seq(session, region, year)
+    outflow.certificate_no = f"{region}-{year}-{seq:05d}"
+    outflow.decided_at = now
+    outflow.decided_by_account_id = scope.principal.account_id
+    outflow.last_contact_on = shanghai_day(now)
+    await _move(
+        session,
+        outflow,
+        "approve",
+        actor=scope.principal,
+        now=now,
+        note=note,
+        data={"certificate_no": outflow.certificate_no},
+    )
+    await _recompute(session, outflow)
+    await record(
+        session,
+        actor_account_id=scope.principal.account_id,
+        action="outflow.approved",
+        org_id=outflow.home_org_id,
+        subject_type="outflow",
+        subject_id=outflow.id,
+        detail={"certificate_no": outflow.certificate_no},
+    )
+    await notify_member(
+        session,
+        member_id=outflow.member_id,
+        template="outflow_approved",
+        title="外出登记已批准",
+        body=f"您的外出登记已批准，流动党员活动证编号 {outflow.certificate_no}。"
+        "请及时到流入地党组织报到。",
+        data={"outflow_id": str(outflow.id), "certificate_no": outflow.certificate_no},
+        page=MINI_PROGRAM_PAGE,
+        dedupe_key=f"outflow:{outflow.id}:approved",
+    )
+    return outflow
+
+
+async def reject(
+    session: AsyncSession,
+    scope: Scope,
+    outflow_id: int,
+    *,
+    version: int,
+    reason: str,
+    now: datetime,
+) -> Outflow:
+    outflow = await _load(session, scope, outflow_id)
+    if not await repository.org_in_scope(session, scope, outflow.home_org_id):
+        raise not_home_admin()
+    _check_version(outflow, version)
+    next_state(outflow, "reject")
+    outflow.decided_at = now
+    outflow.decided_by_account_id = scope.principal.account_id
+    outflow.reject_reason = reason
+    await _move(session, outflow, "reject", actor=scope.principal, now=now, note=reason)
+    await _recompute(session, outflow)
+    await record(
+        session,
+        actor_account_id=scope.principal.account_id,
+        action="outflow.rejected",
+        org_id=outflow.home_org_id,
+        subject_type="outflow",
+        subject_id=outflow.id,
+        reason=reason,
+    )
+    await notify_member(
+        session,
+        member_id=outflow.member_id,
+        template="outflow_rejected",
+        title="外出登记未通过",
+        body=f"您的外出登记未通过审批：{reason}",
+        data={"outflow_id": str(outflow.id)},
+        page=MINI_PROGRAM_PAGE,
+        dedupe_key=f"outflow:{outflow.id}:rejected",
+    )
+    return outflow
+
+
+# ---------------------------------------------------------------------------
+# Destination check-in and dual management
+# ---------------------------------------------------------------------------
+
+
+async def request_checkin(
+    session: AsyncSession,
+    scope: Scope,
+    outflow_id: int,
+    *,
+    org_id: int,
+    version: int | None,
+    now: datetime,
+) -> Outflow:
+    outflow = await _load_own(session, scope, outflow_id)
+    _check_version(outflow, version)
+    next_state(outflow, "checkin")
+    org = await repository.get_org(session, org_id)
+    home = await repository.get_org(session, outflow.home_org_id)
+    if org is None or home is None:
+        raise destination_org_not_found()
+    guard_checkin(outflow, org_region_code=org.region_code, org_path=org.path, home_path=home.path)
+    outflow.checkin_org_id = org.id
+    outflow.checkin_requested_at = now
+    outflow.checkin_decided_at = None
+    outflow.checkin_refuse_reason = None
+    outflow.last_contact_on = shanghai_day(now)
+    await _move(
+        session, outflow, "checkin", actor=scope.principal, now=now, data={"org_id": org.id}
+    )
+    await _recompute(session, outflow)
+    names = await repository.member_names(session, [outflow.member_id])
+    for account_id in await repository.admin_account_ids(session, org.id):
+        await notify(
+            session,
+            account_id=account_id,
+            template="checkin_requested",
+            title="流动党员报到申请",
+            body=f"流动党员 {names.get(outflow.member_id, '')} 申请到本组织报到，请及时确认。",
+            data={"outflow_id": str(outflow.id)},
+            dedupe_key=f"outflow:{outflow.id}:checkin:{outflow.version}:{account_id}",
+        )
+    return outflow
+
+
+async def accept_checkin(
+    session: AsyncSession, scope: Scope, outflow_id: int, *, version: int, now: datetime
+) -> Outflow:
+    outflow = await _load(session, scope, outflow_id)
+    if not await repository.org_in_scope(session, scope, outflow.checkin_org_id):
+        raise not_destination_admin()
+    _check_version(outflow, version)
+    next_state(outflow, "accept_checkin")
+    outflow.checkin_decided_at = now
+    assert outflow.checkin_org_id is not None  # the state guarantees it
+    repository.open_grant(session, outflow, outflow.checkin_org_id, now)
+    await _move(session, outflow, "accept_checkin", actor=scope.principal, now=now)
+    await _recompute(session, outflow)
+    await record(
+        session,
+        actor_account_id=scope.principal.account_id,
+        action="outflow.checkin_accepted",
+        org_id=outflow.checkin_org_id,
+        subject_type="outflow",
+        subject_id=outflow.id,
+    )
+    await notify_member(
+        session,
+        member_id=outflow.member_id,
+        template="checkin_accepted",
+        title="流入地报到成功",
+        body="流入地党组织已接收您的报到，今后可参加其组织生活。",
+        data={"outflow_id": str(outflow.id)},
+        page=MINI_PROGRAM_PAGE,
+        dedupe_key=f"outflow:{outflow.id}:checkin_accepted:{outflow.version}",
+    )
+    return outflow
+
+
+async def refuse_checkin(
+    session: AsyncSession,
+    scope: Scope,
+    outflow_id: int,
+    *,
+    version: int,
+    reason: str,
+    now: datetime,
+) -> Outflow:
+    outflow = await _load(session, scope, outflow_id)
+    if not await repository.org_in_scope(session, scope, outflow.checkin_org_id):
+        raise not_destination_admin()
+    _check_version(outflow, version)
+    next_state(outflow, "refuse_checkin")
+    outflow.checkin_decided_at = now
+    outflow.checkin_refuse_reason = reason
+    await _move(session, outflow, "refuse_checkin", actor=scope.principal, now=now, note=reason)
+    await _recompute(session, outflow)
+    await notify_member(
+        session,
+        member_id=outflow.member_id,
+        template="checkin_refused",
+        title="流入地报到未被接收",
+        body=f"流入地党组织未接收您的报到：{reason}",
+        data={"outflow_id": str(outflow.id)},
+        page=MINI_PROGRAM_PAGE,
+        dedupe_key=f"outflow:{outflow.id}:checkin_refused:{outflow.version}",
+    )
+    return outflow
+
+
+# ---------------------------------------------------------------------------
+# Reports, relocation, return
+# ---------------------------------------------------------------------------
+
+
+async def add_report(
+    session: AsyncSession,
+    scope: Scope,
+    wechat: WeChatClient,
+    outflow_id: int,
+    data: ReportIn,
+    now: datetime,
+) -> OutflowReport:
+    outflow = await _load_own(session, scope, outflow_id, lock=False)
+    next_state(outflow, "report")
+    if not await repository.has_consent(session, outflow.member_id):
+        raise consent_required()
+    try:
+        resolved = regions.resolve_point(data.lat, data.lon)
+    except ValueError as error:
+        raise location_outside_china() from error
+    suggest = None
+    if data.note:
+        openid = await repository.openid_of(session, scope.principal.account_id)
+        try:
+            verdict = await wechat.msg_sec_check(openid or "", data.note)
+        except (WeChatError, WeChatUnavailable) as error:
+            raise service_unavailable("内容安全检测暂时不可用，请稍后重试") from error
+        if verdict.suggest == "risky":
+            raise content_risky()
+        suggest = verdict.suggest
+    # Re-read under lock: the state may have moved while WeChat was asked.
+    outflow = await _load_own(session, scope, outflow_id)
+    next_state(outflow, "report")
+    rules, _ = await _rules_and_region(session, outflow.home_org_id)
+    far, distance = is_far(
+        lat=data.lat,
+        lon=data.lon,
+        resolved_code=resolved,
+        destination_code=outflow.destination_region_code,
+        far_km=rules.report_far_km,
+    )
+    today = shanghai_day(now)
+    report = OutflowReport(
+        outflow_id=outflow.id,
+        member_id=outflow.member_id,
+        lat=data.lat,
+        lon=data.lon,
+        region_code=resolved,
+        distance_m=distance,
+        far_from_destination=far,
+        note=data.note or None,
+        note_suggest=suggest,
+        reported_on=today,
+        created_at=now,
+    )
+    session.add(report)
+    outflow.last_report_at = now
+    outflow.last_report_region_code = resolved
+    outflow.last_report_far = far
+    outflow.last_contact_on = today
+    outflow.lost_contact_escalated_at = None
+    outflow.version += 1
+    recompute_due_dates(outflow, rules)
+    await session.flush()
+    return report
+
+
+async def relocate(
+    session: AsyncSession,
+    settings: Settings,
+    scope: Scope,
+    outflow_id: int,
+    data: RelocateIn,
+    now: datetime,
+) -> Outflow:
+    outflow = await _load_own(session, scope, outflow_id)
+    _check_version(outflow, data.version)
+    next_state(outflow, "relocate")
+    before = {
+        "destination_region_code": outflow.destination_region_code,
+        "destination_address": outflow.destination_address,
+        "employer": outflow.employer,
+        "contact_phone": outflow.contact_phone_masked,
+        "checkin_org_id": outflow.checkin_org_id,
+        "checkin_status": outflow.checkin_status,
+    }
+    outflow.destination_region_code = data.destination_region_code
+    outflow.destination_address = data.destination_address
+    outflow.employer = data.employer
+    if data.contact_phone:
+        ring = pii.keyring(settings)
+        outflow.contact_phone_enc = ring.encrypt(data.contact_phone, context=CONTACT_PHONE)
+        outflow.contact_phone_masked = mask_phone(data.contact_phone)
+    outflow.checkin_org_id = None
+    outflow.checkin_requested_at = None
+    outflow.checkin_decided_at = None
+    outflow.checkin_refuse_reason = None
+    outflow.relocated_on = shanghai_day(now)
+    outflow.last_contact_on = shanghai_day(now)
+    await repository.end_grants(session, outflow.id, now)
+    after = {
+        "destination_region_code": outflow.destination_region_code,
+        "destination_address": outflow.destination_address,
+        "employer": outflow.employer,
+        "contact_phone": outflow.contact_phone_masked,
+    }
+    await _move(
+        session,
+        outflow,
+        "relocate",
+        actor=scope.principal,
+        now=now,
+        data={"from": before, "to": after},
+    )
+    await _recompute(session, outflow)
+    return outflow
+
+
+async def return_outflow(
+    session: AsyncSession,
+    scope: Scope,
+    outflow_id: int,
+    *,
+    returned_on: date,
+    version: int | None,
+    now: datetime,
+) -> Outflow:
+    outflow = await _load(session, scope, outflow_id)
+    own = outflow.member_id == scope.principal.member_id
+    if not own and not await repository.org_in_scope(session, scope, outflow.home_org_id):
+        raise not_home_admin()
+    _check_version(outflow, version)
+    next_state(outflow, "return")
+    guard_return(outflow, returned_on, shanghai_day(now))
+    outflow.returned_on = returned_on
+    await repository.end_grants(session, outflow.id, now)
+    await _move(
+        session,
+        outflow,
+        "return",
+        actor=scope.principal,
+        now=now,
+        data={"returned_on": returned_on.isoformat()},
+    )
+    await _recompute(session, outflow)
+    return outflow
+
+
+# ---------------------------------------------------------------------------
+# Consent (PIPL arts. 28-29)
+# ---------------------------------------------------------------------------
+
+
+async def record_consent(
+    session: AsyncSession, principal: Principal, *, kind: str, granted: bool, now: datetime
+) -> MemberConsent:
+    assert principal.member_id is not None  # MemberDep guarantees it
+    consent = MemberConsent(
+        member_id=principal.member_id,
+        account_id=principal.account_id,
+        kind=kind,
+        granted=granted,
+        created_at=now,
+    )
+    session.add(consent)
+    await session.flush()
+    return consent
+
+
+# ---------------------------------------------------------------------------
+# Reads
+# ---------------------------------------------------------------------------
+
+
+async def my_outflow(session: AsyncSession, member_id: int, today: date) -> MyOutflowOut:
+    outflow_id = await repository.open_outflow_id(session, member_id)
+    if outflow_id is None:
+        raise no_current_outflow()
+    row = await repository.ledger_row(session, outflow_id)
+    if row is None:  # pragma: no cover - deleted between the two reads
+        raise no_current_outflow()
+    base = outflow_out(row, today)
+    actions = next_actions(row.outflow, today, location_consent=row.location_consent)
+    return MyOutflowOut(**base.model_dump(), next_actions=[NextAction(**a) for a in actions])
+
+
+async def active_outflow_summary(
+    session: AsyncSession, member_id: int, today: date | None = None
+) -> dict[str, Any] | None:
+    """The member's pending or active outflow for ``GET /me``, or None.
+
+    JSON-ready: ``{id, status, certificate_no, destination_region_code,
+    destination_region_name, checkin_status, flags, next_actions, version}``.
+    """
+    today = today or shanghai_day(utc_now())
+    if await repository.open_outflow_id(session, member_id) is None:
+        return None
+    mine = await my_outflow(session, member_id, today)
+    return {
+        "id": mine.id,
+        "status": mine.status,
+        "certificate_no": mine.certificate_no,
+        "destination_region_code": mine.destination_region_code,
+        "destination_region_name": mine.destination_region_name,
+        "checkin_status": mine.checkin.status,
+        "flags": list(mine.flags),
+        "next_actions": [a.model_dump(mode="json") for a in mine.next_actions],
+        "version": mine.version,
+    }

@@ -1,0 +1,136 @@
+"""Shaping ledger rows into API responses (masked personal data only)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import date
+from typing import Any
+
+from app.mobility.models import OutflowEvent, OutflowReport
+from app.mobility.repository import LedgerRow
+from app.mobility.rules import flags_of
+from app.mobility.schemas import (
+    CheckinOut,
+    DueDates,
+    EventOut,
+    MemberRef,
+    OrgRef,
+    OutflowOut,
+    OutflowStats,
+    RegionCount,
+    ReportOut,
+)
+from app.regions import service as regions
+
+
+def outflow_out(row: LedgerRow, today: date) -> OutflowOut:
+    o = row.outflow
+    checkin_org = (
+        OrgRef(id=o.checkin_org_id, name=row.checkin_org_name or "")
+        if o.checkin_org_id is not None
+        else None
+    )
+    return OutflowOut(
+        id=o.id,
+        member=MemberRef(id=o.member_id, name=row.member_name, gender=row.member_gender),
+        home_org=OrgRef(id=o.home_org_id, name=row.home_org_name),
+        status=o.status,
+        reason=o.reason,
+        destination_region_code=o.destination_region_code,
+        destination_region_name=regions.region_name(o.destination_region_code),
+        destination_address=o.destination_address,
+        employer=o.employer,
+        contact_phone=o.contact_phone_masked,
+        departed_on=o.departed_on,
+        expected_return_on=o.expected_return_on,
+        certificate_no=o.certificate_no,
+        decided_at=o.decided_at,
+        reject_reason=o.reject_reason,
+        checkin=CheckinOut(
+            status=o.checkin_status,
+            org=checkin_org,
+            requested_at=o.checkin_requested_at,
+            decided_at=o.checkin_decided_at,
+            refuse_reason=o.checkin_refuse_reason,
+        ),
+        last_report_at=o.last_report_at,
+        last_report_region_code=o.last_report_region_code,
+        last_report_far=o.last_report_far,
+        due=DueDates(
+            checkin_due_on=o.checkin_due_on,
+            report_due_on=o.report_due_on,
+            lost_contact_on=o.lost_contact_on,
+            transfer_suggest_on=o.transfer_suggest_on,
+        ),
+        flags=flags_of(o, today),
+        location_consent=row.location_consent,
+        lost_contact_escalated_at=o.lost_contact_escalated_at,
+        returned_on=o.returned_on,
+        version=o.version,
+        created_at=o.created_at,
+        updated_at=o.updated_at,
+    )
+
+
+def event_out(event: OutflowEvent) -> EventOut:
+    return EventOut(
+        id=event.id,
+        action=event.action,
+        from_state=event.from_state,
+        to_state=event.to_state,
+        actor_account_id=event.actor_account_id,
+        note=event.note,
+        data=dict(event.data or {}),
+        created_at=event.created_at,
+    )
+
+
+def report_out(report: OutflowReport) -> ReportOut:
+    return ReportOut(
+        id=report.id,
+        lat=report.lat,
+        lon=report.lon,
+        region_code=report.region_code,
+        region_name=regions.region_name(report.region_code) if report.region_code else None,
+        distance_m=round(report.distance_m, 1) if report.distance_m is not None else None,
+        far_from_destination=report.far_from_destination,
+        note=report.note,
+        reported_on=report.reported_on,
+        created_at=report.created_at,
+    )
+
+
+def _safe(fn: Any, code: str) -> str | None:
+    try:
+        return str(fn(code))
+    except ValueError:
+        return None
+
+
+def stats_out(raw: dict[str, Any]) -> OutflowStats:
+    """Fold counts per destination code into provinces and cities (with names)."""
+    provinces: Counter[str] = Counter()
+    cities: Counter[str] = Counter()
+    for code, count in raw["by_region"]:
+        province = _safe(regions.province_of, code)
+        if province is not None:
+            provinces[province] += count
+        city = _safe(regions.city_of, code)
+        if city is not None:
+            cities[city] += count
+
+    def ranked(counter: Counter[str]) -> list[RegionCount]:
+        return [
+            RegionCount(code=code, name=regions.region_name(code), count=count)
+            for code, count in sorted(counter.items(), key=lambda kv: (-kv[1], kv[0]))
+        ]
+
+    return OutflowStats(
+        total=raw["total"],
+        by_status=raw["by_status"],
+        by_flag=raw["by_flag"],
+        by_reason=raw["by_reason"],
+        by_province=ranked(provinces),
+        by_city=ranked(cities),
+        location_consent_missing=raw["location_consent_missing"],
+    )
