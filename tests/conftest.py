@@ -90,19 +90,19 @@ def run_alembic(url: str, *args: str) -> None:
     getattr(command, args[0])(config, *args[1:])
 
 
-# Tables that migrations fill with reference data (default credit rules, order
-# categories...): ``truncate_all`` keeps them.
-SEEDED_TABLES: set[str] = {"alembic_version"}
+# Reference data that migrations insert (default credit rules, order categories...):
+# ``truncate_all`` puts these rows back after emptying the tables.
+SEEDED_ROWS: dict[str, tuple[list[str], list[tuple[Any, ...]]]] = {}
 
 
 @pytest.fixture(scope="session")
 def migrated_url(database_url: str) -> str:
     run_alembic(database_url, "upgrade", "head")
-    SEEDED_TABLES.update(asyncio.run(_tables_with_rows(database_url)))
+    SEEDED_ROWS.update(asyncio.run(_seeded_rows(database_url)))
     return database_url
 
 
-async def _tables_with_rows(url: str) -> set[str]:
+async def _seeded_rows(url: str) -> dict[str, tuple[list[str], list[tuple[Any, ...]]]]:
     import asyncpg
 
     conn = await asyncpg.connect(url)
@@ -111,10 +111,13 @@ async def _tables_with_rows(url: str) -> set[str]:
             r["tablename"]
             for r in await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname='public'")
         ]
-        seeded = set()
+        seeded = {}
         for table in tables:
-            if await conn.fetchval(f'SELECT EXISTS (SELECT 1 FROM "{table}")'):
-                seeded.add(table)
+            if table == "alembic_version":
+                continue
+            rows = await conn.fetch(f'SELECT * FROM "{table}"')
+            if rows:
+                seeded[table] = (list(rows[0].keys()), [tuple(r.values()) for r in rows])
         return seeded
     finally:
         await conn.close()
@@ -216,13 +219,19 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 
 
 async def truncate_all(engine: AsyncEngine) -> None:
+    """Empty every table, then put back the reference rows the migrations inserted."""
     async with engine.begin() as conn:
         rows = await conn.execute(
             text("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
         )
-        tables = [r[0] for r in rows if r[0] not in SEEDED_TABLES]
+        tables = [r[0] for r in rows if r[0] != "alembic_version"]
         if tables:
-            await conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+            await conn.execute(text(f"TRUNCATE {', '.join(tables)} CASCADE"))
+        raw = await conn.get_raw_connection()
+        driver = raw.driver_connection
+        assert driver is not None
+        for table, (columns, values) in SEEDED_ROWS.items():
+            await driver.copy_records_to_table(table, records=values, columns=columns)
 
 
 @pytest.fixture
