@@ -11,7 +11,6 @@ import asyncio
 import os
 import shutil
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -40,10 +39,38 @@ async def _seed(url: str) -> dict[str, str]:
         async with AsyncSession(engine, expire_on_commit=False) as db:
             county = await factories.org(db, "重启测试县委")
             admin = await factories.admin_actor(db, settings, county)
+            resident = await factories.resident_actor(db, settings)
             await db.commit()
-            return {"admin": admin.token, "county_id": str(county.id)}
+            return {
+                "admin": admin.token,
+                "resident": resident.token,
+                "county_id": str(county.id),
+            }
     finally:
         await engine.dispose()
+
+
+def _org(tokens: dict[str, str], name: str) -> tuple[str, dict[str, object], str]:
+    body = {"name": name, "kind": "branch", "parent_id": int(tokens["county_id"])}
+    return "/api/v1/orgs", body, tokens["admin"]
+
+
+def _order(tokens: dict[str, str], name: str) -> tuple[str, dict[str, object], str]:
+    body = {
+        "category": "life_support",
+        "title": name,
+        "description": "老人独居，需要上门帮助",
+        "contact_phone": "13800000000",
+        "org_id": int(tokens["county_id"]),
+    }
+    return "/api/v1/orders", body, tokens["resident"]
+
+
+# (kind, request builder, SQL returning the names that were written)
+WRITES = {
+    "org": (_org, "SELECT name FROM organizations"),
+    "order": (_order, "SELECT title AS name FROM service_orders"),
+}
 
 
 async def _writer(
@@ -51,22 +78,23 @@ async def _writer(
     n: int,
     tokens: dict[str, str],
     stop: asyncio.Event,
-    results: list[tuple[str, int, float, httpx.Response | None]],
+    results: list[tuple[str, str, int, float, httpx.Response | None]],
 ) -> None:
     i = 0
+    kinds = list(WRITES)
     while not stop.is_set():
         i += 1
-        name = f"重启-{n}-{i}"
+        kind = kinds[(n + i) % len(kinds)]
+        name = f"重启-{kind}-{n}-{i}"
+        path, body, token = WRITES[kind][0](tokens, name)
         started = time.monotonic()
         try:
             response = await client.post(
-                "/api/v1/orgs",
-                json={"name": name, "kind": "branch", "parent_id": int(tokens["county_id"])},
-                headers={"Authorization": f"Bearer {tokens['admin']}"},
+                path, json=body, headers={"Authorization": f"Bearer {token}"}
             )
-            results.append((name, response.status_code, started, response))
+            results.append((kind, name, response.status_code, started, response))
         except httpx.TimeoutException:
-            results.append((name, -1, started, None))
+            results.append((kind, name, -1, started, None))
         await asyncio.sleep(0.01)
 
 
@@ -77,7 +105,7 @@ async def test_writes_survive_a_database_restart() -> None:
     try:
         await asyncio.to_thread(run_alembic, url, "upgrade", "head")
         tokens = await _seed(url)
-        results: list[tuple[str, int, float, httpx.Response | None]] = []
+        results: list[tuple[str, str, int, float, httpx.Response | None]] = []
         restart_window: dict[str, float] = {}
         with live_server(url, {"APP_DB_POOL_TIMEOUT_S": "2"}) as base_url:
             async with httpx.AsyncClient(base_url=base_url, timeout=10) as client:
@@ -93,36 +121,36 @@ async def test_writes_survive_a_database_restart() -> None:
                     embedded.restart(tmp, pause_s=OUTAGE_S)
                     restart_window["up"] = time.monotonic()
 
-                thread = threading.Thread(target=_restart)
-                thread.start()
-                while thread.is_alive():
-                    await asyncio.sleep(0.05)
+                await asyncio.to_thread(_restart)  # the writers keep going meanwhile
                 await asyncio.sleep(4)
                 stop.set()
                 await asyncio.gather(*writers)
 
-        ok = [r for r in results if 200 <= r[1] < 300]
-        failed = [r for r in results if not 200 <= r[1] < 300]
+        ok = [r for r in results if 200 <= r[2] < 300]
+        failed = [r for r in results if not 200 <= r[2] < 300]
         assert ok and failed, (
             f"the restart should have been felt: {len(ok)} ok, {len(failed)} failed"
         )
-        for _name, status, _, response in failed:
+        for _kind, _name, status, _, response in failed:
             assert status == 503, f"expected 503 during the outage, got {status}"
             assert response is not None
             assert response.headers["content-type"].startswith("application/problem+json")
             assert response.headers.get("retry-after")
         # Recovery: the first success after the database was back, within seconds.
-        after = [r for r in ok if r[2] >= restart_window["up"]]
-        assert after, "no successful write after the restart"
-        recovery = min(r[2] for r in after) - restart_window["up"]
+        after = [r for r in ok if r[3] >= restart_window["up"]]
+        assert {r[0] for r in after} == set(WRITES), "every kind of write works again"
+        recovery = min(r[3] for r in after) - restart_window["up"]
         assert recovery < 5, f"recovered only after {recovery:.1f}s"
         # Every acknowledged write is in the database.
         conn = await asyncpg.connect(url)
         try:
-            names = {r["name"] for r in await conn.fetch("SELECT name FROM organizations")}
+            written = {
+                kind: {r["name"] for r in await conn.fetch(sql)}
+                for kind, (_, sql) in WRITES.items()
+            }
         finally:
             await conn.close()
-        missing = [r[0] for r in ok if r[0] not in names]
+        missing = [r[1] for r in ok if r[1] not in written[r[0]]]
         assert not missing, f"acknowledged writes lost: {missing[:5]}"
         print(
             f"restart: {len(ok)} acknowledged writes kept, {len(failed)} answered 503, "
