@@ -85,25 +85,25 @@ REGISTRY: tuple[ScheduledJob, ...] = (
     ScheduledJob(
         "mobility.escalate_lost_contact",
         MORNING,
-        ("app.mobility.service:escalate_lost_contact", "app.mobility.jobs:escalate_lost_contact"),
+        ("app.mobility.jobs:escalate_lost_contact",),
         lambda fn, c: fn(c.session, c.today),
     ),
     ScheduledJob(
         "mobility.remind_reports_due",
         MORNING,
-        ("app.mobility.service:remind_reports_due", "app.mobility.jobs:remind_reports_due"),
+        ("app.mobility.jobs:remind_reports_due",),
         lambda fn, c: fn(c.session, c.today, days_before=7),
     ),
     ScheduledJob(
         "orders.escalate_overdue",
         every(15),
-        ("app.orders.service:escalate_overdue_orders", "app.orders.jobs:escalate_overdue_orders"),
+        ("app.orders.jobs:escalate_overdue_orders",),
         lambda fn, c: fn(c.session, c.now),
     ),
     ScheduledJob(
         "orders.auto_close_resolved",
         HOURLY,
-        ("app.orders.service:auto_close_resolved", "app.orders.jobs:auto_close_resolved"),
+        ("app.orders.jobs:auto_close_resolved",),
         lambda fn, c: fn(c.session, c.now),
     ),
     ScheduledJob(
@@ -115,7 +115,7 @@ REGISTRY: tuple[ScheduledJob, ...] = (
     ScheduledJob(
         "members.rotate_pii",
         every(10),
-        ("app.members.service:rotate_pii", "app.members.rotation:rotate_pii"),
+        ("app.members.rotation:rotate_pii",),
         lambda fn, c: fn(c.session, c.settings, batch_size=500),
     ),
     ScheduledJob(

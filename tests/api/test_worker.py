@@ -431,3 +431,35 @@ async def test_no_access_token_is_retried_not_dead(
     assert await worker.drain() == 1
     assert await state(db, notification_id) == ("sent", "done", 3)
     assert len(simulator.sent) == 1
+
+
+def test_every_scheduled_job_resolves_to_a_coroutine_function() -> None:
+    """The registry names real functions: a renamed job must fail here, not skip silently."""
+    import inspect
+
+    from app.notify.scheduler import REGISTRY, resolve
+
+    for job in REGISTRY:
+        fn = resolve(job.targets)
+        assert fn is not None, f"{job.name}: none of {job.targets} exists"
+        assert inspect.iscoroutinefunction(fn), job.name
+
+
+async def test_the_real_registry_runs_every_job_once_per_period(
+    committing_app: FastAPI, engine: AsyncEngine, settings: Settings
+) -> None:
+    """Every registered job runs against the real schema (no 'failed', no 'missing')."""
+    from app.core.db import make_sessionmaker
+    from app.notify.scheduler import Scheduler
+
+    scheduler = Scheduler(
+        make_sessionmaker(engine),
+        settings=settings,
+        wechat=committing_app.state.wechat,
+        engine=engine,
+    )
+    ten_am_shanghai = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
+    first = await scheduler.tick(ten_am_shanghai)
+    assert set(first.values()) == {"ran"}, first
+    second = await scheduler.tick(ten_am_shanghai)
+    assert set(second.values()) == {"settled"}, second
