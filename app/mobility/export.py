@@ -8,6 +8,7 @@ the file afterwards.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import tempfile
 from collections.abc import Iterator
@@ -136,7 +137,8 @@ async def write_ledger_xlsx(
                 phone = ring.decrypt(row.outflow.contact_phone_enc, context=CONTACT_PHONE)
             for col, value in enumerate(row_values(count, row, today, phone)):
                 _write(sheet, TITLE_ROWS + count - 1, col, value, cell_fmt, date_fmt)
-        workbook.close()
+        # Zipping the workbook is the one long CPU step: keep it off the event loop.
+        await asyncio.to_thread(workbook.close)
     except BaseException:
         workbook.close()
         os.unlink(path)
