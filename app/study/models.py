@@ -1,1 +1,175 @@
-"""Tables of the study domain."""
+"""Tables of the study domain: items, sessions, credit rules, events, ledger, daily totals.
+
+Why both ``credit_events`` and ``credit_ledger``: the check-in is one SQL statement whose
+steps must run in this order: claim the event (unique by session and by client event
+id, so a replay or a racing duplicate claims nothing), then add to the member's daily
+row under its row lock (that is where the caps are enforced), then append the ledger
+entry with the points actually awarded. The claim has to exist before the award is
+known, and the ledger is append-only, so the claim is its own table.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.core.db import Base
+from app.core.models import created_at, pk
+
+ITEM_KINDS = ("article", "video", "vr_hall", "quiz")
+# Kinds that earn credits: the study item kinds plus activity attendance.
+CREDIT_KINDS = (*ITEM_KINDS, "activity")
+SOURCES = ("study", "activity")
+
+
+class StudyItem(Base):
+    """Something to study. ``org_id`` NULL: global (created by a superadmin)."""
+
+    __tablename__ = "study_items"
+    __table_args__ = (
+        CheckConstraint(f"kind IN {ITEM_KINDS}", name="kind"),
+        CheckConstraint("min_seconds >= 0", name="min_seconds"),
+        CheckConstraint("points >= 0", name="points"),
+    )
+
+    id: Mapped[int] = pk()
+    org_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("organizations.id", ondelete="CASCADE"), index=True
+    )
+    title: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(10))
+    url: Mapped[str] = mapped_column(String(500))
+    min_seconds: Mapped[int] = mapped_column(Integer)
+    points: Mapped[int] = mapped_column(Integer)
+    created_by_account_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("accounts.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[datetime] = created_at()
+
+
+class StudySession(Base):
+    """A member started studying an item; ``started_at`` is the server's clock."""
+
+    __tablename__ = "study_sessions"
+
+    id: Mapped[int] = pk()
+    member_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("members.id", ondelete="CASCADE"), index=True
+    )
+    item_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("study_items.id", ondelete="CASCADE"), index=True
+    )
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class CreditRule(Base):
+    """Points and daily caps per kind; ``org_id`` set: override for that subtree.
+
+    For a member, the rule of a kind is the row of the nearest organisation on his home
+    organisation's path, else the global row (``org_id`` NULL). The overall daily cap
+    is taken from the same row.
+    """
+
+    __tablename__ = "credit_rules"
+    __table_args__ = (
+        CheckConstraint(f"kind IN {CREDIT_KINDS}", name="kind"),
+        CheckConstraint("points >= 0 AND daily_cap >= 0 AND overall_daily_cap >= 0", name="caps"),
+        UniqueConstraint("org_id", "kind", postgresql_nulls_not_distinct=True),
+    )
+
+    id: Mapped[int] = pk()
+    org_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("organizations.id", ondelete="CASCADE")
+    )
+    kind: Mapped[str] = mapped_column(String(10))
+    points: Mapped[int] = mapped_column(Integer)
+    daily_cap: Mapped[int] = mapped_column(Integer)
+    overall_daily_cap: Mapped[int] = mapped_column(Integer)
+
+
+class CreditEvent(Base):
+    """The claim of one earning event (a study check-in, an activity attendance).
+
+    Unique by (member, source, source_id) and by (member, client_event_id): a replay
+    or a racing duplicate inserts nothing and so earns nothing.
+    """
+
+    __tablename__ = "credit_events"
+    __table_args__ = (
+        CheckConstraint(f"source IN {SOURCES}", name="source"),
+        UniqueConstraint("member_id", "source", "source_id"),
+        UniqueConstraint("member_id", "client_event_id"),
+    )
+
+    id: Mapped[int] = pk()
+    member_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("members.id", ondelete="CASCADE"))
+    source: Mapped[str] = mapped_column(String(10))
+    source_id: Mapped[int] = mapped_column(BigInteger)
+    client_event_id: Mapped[str | None] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(10))
+    day: Mapped[date] = mapped_column(Date)
+    occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = created_at()
+
+
+class CreditLedger(Base):
+    """Append-only: the points an event earned and the member's day total after it."""
+
+    __tablename__ = "credit_ledger"
+    __table_args__ = (
+        CheckConstraint("points >= 0", name="points"),
+        Index("ix_credit_ledger_member_id_day", "member_id", "day"),
+    )
+
+    id: Mapped[int] = pk()
+    event_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("credit_events.id", ondelete="CASCADE"), unique=True
+    )
+    member_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("members.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(10))
+    points: Mapped[int] = mapped_column(Integer)
+    day: Mapped[date] = mapped_column(Date)
+    daily_points: Mapped[int] = mapped_column(Integer)
+    cap_reached: Mapped[bool] = mapped_column(Boolean)
+    created_at: Mapped[datetime] = created_at()
+
+
+class CreditDaily(Base):
+    """Per member and Asia/Shanghai day: the total and the per-kind totals.
+
+    Maintained by the same statement that appends to the ledger; its row lock is what
+    serialises a member's awards of one day, and the caps are checked against it.
+    Leaderboards and ``/me/credits`` read only this table.
+    """
+
+    __tablename__ = "credit_daily"
+    __table_args__ = (
+        Index("ix_credit_daily_day_member", "day", "member_id", postgresql_include=["points"]),
+    )
+
+    member_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("members.id", ondelete="CASCADE"), primary_key=True
+    )
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    points: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    article: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    video: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    vr_hall: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    quiz: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    activity: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    # Points of the most recent award (what the last statement added): RETURNING reads it.
+    last_awarded: Mapped[int] = mapped_column(Integer, server_default=text("0"))

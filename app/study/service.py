@@ -1,0 +1,514 @@
+"""Study rules: items, sessions, check-ins (single and offline batch), credits, rankings.
+
+* A check-in earns only after the item's ``min_seconds`` of server-measured time since
+  the session started (the server's clock, never the phone's).
+* Points and caps come from ``credit_rules`` (nearest organisation on the member's home
+  path wins, else the global row); days are Asia/Shanghai days.
+* One earning per session and per ``client_event_id``: repeats return the first result.
+* The award itself, with its cap checks, is one SQL statement (see the repository).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import ColumnElement
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
+
+from app.audit.service import record
+from app.core.errors import AppError, forbidden
+from app.core.pagination import decode_cursor, encode_cursor, invalid_cursor
+from app.identity.scope import Principal, Scope, build_scope
+from app.study import errors
+from app.study import repository as repo
+from app.study.models import CREDIT_KINDS, SOURCES, StudyItem
+from app.study.schemas import (
+    BatchEvent,
+    BatchOut,
+    BatchResult,
+    CheckinOut,
+    CreditsOut,
+    ItemCreate,
+    ItemOut,
+    LeaderboardEntry,
+    LeaderboardOut,
+    MyStanding,
+    Period,
+    SessionOut,
+)
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+# A phone's clock may run a little ahead of ours; beyond this an event is "in the future".
+CLOCK_SKEW = timedelta(seconds=60)
+# Offline events older than this are not credited any more.
+MAX_EVENT_AGE = timedelta(days=7)
+
+
+def utcnow() -> datetime:
+    """The server's clock (tests replace it to cross day boundaries)."""
+    return datetime.now(UTC)
+
+
+def shanghai_day(moment: datetime) -> date:
+    return moment.astimezone(SHANGHAI).date()
+
+
+def period_range(period: Period, today: date) -> tuple[date, date]:
+    if period == "day":
+        return today, today
+    if period == "month":
+        start = today.replace(day=1)
+        following = (start + timedelta(days=32)).replace(day=1)
+        return start, following - timedelta(days=1)
+    return today.replace(month=1, day=1), today.replace(month=12, day=31)
+
+
+# The global rules the migration seeds (学习强国-like); kept here too so that demo data
+# and tests can restore them on a database whose tables were emptied.
+DEFAULT_RULES: tuple[tuple[str, int, int, int], ...] = (
+    # kind, points per completed unit, daily cap of the kind, overall daily cap
+    ("article", 1, 6, 30),
+    ("video", 1, 6, 30),
+    ("vr_hall", 2, 4, 30),
+    ("quiz", 2, 10, 30),
+    ("activity", 5, 10, 30),
+)
+
+
+async def ensure_default_rules(session: AsyncSession) -> None:
+    """Insert the global default rules that are missing (existing rows are kept)."""
+    await repo.insert_rules(
+        session,
+        [
+            {"org_id": None, "kind": k, "points": p, "daily_cap": c, "overall_daily_cap": o}
+            for k, p, c, o in DEFAULT_RULES
+        ],
+    )
+
+
+def rule_missing() -> AppError:
+    return AppError("study.rule_missing", 409, "未配置该类学习的积分规则，请联系组织管理员")
+
+
+# Items and sessions
+
+
+def _item_out(item: StudyItem) -> ItemOut:
+    return ItemOut.model_validate(item, from_attributes=True)
+
+
+async def create_item(
+    session: AsyncSession, scope: Scope, body: ItemCreate, *, account_id: int
+) -> ItemOut:
+    org_path: str | None = None
+    if body.org_id is None:
+        if not scope.everything:
+            raise errors.org_required()
+    else:
+        org = await repo.visible_org(session, scope, body.org_id)
+        if org is None:
+            raise errors.org_not_found()
+        org_path = org.path
+    points = body.points
+    if points is None:
+        points = await repo.rule_points(session, body.kind, org_path)
+    item = await repo.insert_item(
+        session,
+        StudyItem(
+            org_id=body.org_id,
+            title=body.title,
+            kind=body.kind,
+            url=body.url,
+            min_seconds=body.min_seconds,
+            points=points,
+            created_by_account_id=account_id,
+        ),
+    )
+    await record(
+        session,
+        actor_account_id=account_id,
+        action="study.item_created",
+        org_id=body.org_id,
+        subject_type="study_item",
+        subject_id=item.id,
+        detail={"kind": item.kind, "points": item.points, "min_seconds": item.min_seconds},
+    )
+    return _item_out(item)
+
+
+async def _visibility(session: AsyncSession, principal: Principal) -> ColumnElement[bool]:
+    scope = await build_scope(session, principal) if principal.is_admin else None
+    home = (
+        await repo.home_path(session, principal.member_id)
+        if principal.member_id is not None
+        else None
+    )
+    return repo.item_visibility(scope, home)
+
+
+async def list_items(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    kind: str | None,
+    cursor: str | None,
+    limit: int,
+) -> tuple[list[ItemOut], str | None]:
+    after = decode_cursor(cursor, 1)
+    after_id = _int(after[0]) if after else None
+    rows = await repo.list_items(
+        session, await _visibility(session, principal), kind=kind, after_id=after_id, limit=limit
+    )
+    next_cursor = encode_cursor(rows[limit - 1].id) if len(rows) > limit else None
+    return [_item_out(item) for item in rows[:limit]], next_cursor
+
+
+async def start_session(session: AsyncSession, principal: Principal, item_id: int) -> SessionOut:
+    assert principal.member_id is not None
+    item = await repo.get_item(session, item_id, await _visibility(session, principal))
+    if item is None:
+        raise errors.item_not_found()
+    started_at = utcnow()
+    session_id = await repo.insert_session(
+        session, member_id=principal.member_id, item_id=item.id, started_at=started_at
+    )
+    return SessionOut(
+        session_id=session_id,
+        item_id=item.id,
+        started_at=started_at,
+        min_seconds=item.min_seconds,
+    )
+
+
+# Check-ins
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """What became of one check-in event."""
+
+    status: str  # accepted | duplicate | rejected
+    code: str | None = None
+    detail: str | None = None
+    result: CheckinOut | None = None
+    seconds_remaining: int | None = None
+
+
+_DETAILS = {
+    errors.SESSION_NOT_FOUND: "学习记录不存在或无权访问",
+    errors.BEFORE_SESSION: "打卡时间早于开始学习的时间",
+    errors.FUTURE_TIME: "打卡时间晚于服务器当前时间",
+    errors.EVENT_TOO_OLD: "离线打卡已超过 7 天，不再计分",
+}
+
+
+def _rejected(code: str) -> Judgement:
+    return Judgement("rejected", code, _DETAILS[code])
+
+
+async def _checkin(
+    session: AsyncSession, *, member_id: int, session_id: int, client_event_id: str, at: datetime
+) -> Judgement:
+    conn = await _award_connection(session)
+    row = await repo.award_study(
+        conn,
+        member_id=member_id,
+        session_id=session_id,
+        client_event_id=client_event_id,
+        at=at,
+        day=shanghai_day(at),
+    )
+    if row.new_id is not None:
+        return Judgement(
+            "accepted",
+            result=CheckinOut(
+                checkin_id=row.new_id,
+                points_awarded=row.new_points or 0,
+                daily_points=row.new_daily or 0,
+                daily_cap_reached=bool(row.new_cap),
+            ),
+        )
+    if row.prev_id is not None:
+        return Judgement(
+            "duplicate",
+            result=CheckinOut(
+                checkin_id=row.prev_id,
+                points_awarded=row.prev_points or 0,
+                daily_points=row.prev_daily or 0,
+                daily_cap_reached=bool(row.prev_cap),
+                replayed=True,
+            ),
+        )
+    if not row.found or row.started_at is None or row.min_seconds is None:
+        return _rejected(errors.SESSION_NOT_FOUND)
+    if at < row.started_at:
+        return _rejected(errors.BEFORE_SESSION)
+    earliest = row.started_at + timedelta(seconds=row.min_seconds)
+    if at < earliest:
+        remaining = max(1, math.ceil((earliest - at).total_seconds()))
+        return Judgement(
+            "rejected",
+            errors.TOO_SHORT,
+            f"学习时间不足，还需学习 {remaining} 秒",
+            seconds_remaining=remaining,
+        )
+    # Eligible but nothing claimed: a concurrent duplicate committed first (we waited for
+    # it on the unique index). A new statement sees it now.
+    first = await repo.find_study_event(
+        conn, member_id=member_id, session_id=session_id, client_event_id=client_event_id
+    )
+    if first is None:
+        raise rule_missing()
+    return Judgement(
+        "duplicate",
+        result=CheckinOut(
+            checkin_id=first.event_id,
+            points_awarded=first.points,
+            daily_points=first.daily_points,
+            daily_cap_reached=first.cap_reached,
+            replayed=True,
+        ),
+    )
+
+
+async def _award_connection(session: AsyncSession) -> AsyncConnection:
+    """The session's connection for the award statement.
+
+    The award is one statement, atomic on its own, and safe to repeat (a replay returns
+    the first result). When nothing else was written in this request yet (no
+    Idempotency-Key row) and the session owns its connection, it runs in autocommit:
+    no BEGIN/COMMIT round trips on the hot path. Otherwise it joins the transaction.
+    """
+    if not session.in_transaction() and isinstance(session.bind, AsyncEngine):
+        return await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+    return await session.connection()
+
+
+async def checkin(
+    session: AsyncSession, *, member_id: int, session_id: int, client_event_id: str
+) -> CheckinOut:
+    """Check in now (server time). Too short: 422 ``study.too_short`` with the seconds left."""
+    judgement = await _checkin(
+        session,
+        member_id=member_id,
+        session_id=session_id,
+        client_event_id=client_event_id,
+        at=utcnow(),
+    )
+    if judgement.result is not None:
+        return judgement.result
+    if judgement.code == errors.TOO_SHORT:
+        raise errors.too_short(judgement.seconds_remaining or 1)
+    raise errors.session_not_found()
+
+
+async def checkin_batch(
+    session: AsyncSession, *, member_id: int, events: list[BatchEvent]
+) -> BatchOut:
+    """Events a phone queued offline, each judged on its own, results in the given order.
+
+    The claimed ``occurred_at`` decides the day credited and the time studied; claims
+    in the future, before the session started or older than a week earn nothing.
+    """
+    now = utcnow()
+    results: list[BatchResult] = []
+    for event in events:
+        base = {"client_event_id": event.client_event_id, "session_id": event.session_id}
+        at = event.occurred_at.astimezone(UTC)
+        if at > now + CLOCK_SKEW:
+            judgement = _rejected(errors.FUTURE_TIME)
+        elif at < now - MAX_EVENT_AGE:
+            judgement = _rejected(errors.EVENT_TOO_OLD)
+        else:
+            judgement = await _checkin(
+                session,
+                member_id=member_id,
+                session_id=event.session_id,
+                client_event_id=event.client_event_id,
+                at=at,
+            )
+        if judgement.result is not None:
+            outcome = judgement.result
+            results.append(
+                BatchResult(
+                    **base,
+                    status="accepted" if judgement.status == "accepted" else "duplicate",
+                    checkin_id=outcome.checkin_id,
+                    points_awarded=outcome.points_awarded,
+                    daily_points=outcome.daily_points,
+                    daily_cap_reached=outcome.daily_cap_reached,
+                )
+            )
+        else:
+            results.append(
+                BatchResult(
+                    **base,
+                    status="rejected",
+                    code=judgement.code,
+                    detail=judgement.detail,
+                    seconds_remaining=judgement.seconds_remaining,
+                )
+            )
+    earned = sum(r.points_awarded for r in results if r.status == "accepted")
+    return BatchOut(results=results, points_awarded=earned)
+
+
+async def award_credits(
+    session: AsyncSession,
+    member_id: int,
+    source: str,
+    source_id: int,
+    points: int,
+    kind: str,
+) -> int:
+    """Award ``points`` of ``kind`` (e.g. activity attendance) under the credit rules.
+
+    Idempotent on (source, source_id, member_id): a repeat awards nothing more and
+    returns the points the first call awarded. Returns the points actually awarded
+    (fewer than asked, down to 0, when a daily cap is reached).
+    """
+    if kind not in CREDIT_KINDS:
+        raise ValueError(f"unknown credit kind {kind!r}")
+    if source not in SOURCES or source == "study":
+        raise ValueError(f"award_credits is for other sources than study, not {source!r}")
+    if points < 0:
+        raise ValueError("points must not be negative")
+    at = utcnow()
+    row = await repo.award_other(
+        await session.connection(),
+        member_id=member_id,
+        source=source,
+        source_id=source_id,
+        kind=kind,
+        points=points,
+        at=at,
+        day=shanghai_day(at),
+    )
+    if row.new_id is not None:
+        return row.new_points or 0
+    if row.prev_id is not None:
+        return row.prev_points or 0
+    if not row.found:
+        raise errors.session_not_found()
+    raise rule_missing()
+
+
+# Credits and rankings
+
+
+async def my_credits(session: AsyncSession, member_id: int) -> CreditsOut:
+    today = shanghai_day(utcnow())
+    totals = await repo.credit_totals(
+        session,
+        member_id,
+        today=today,
+        month_start=today.replace(day=1),
+        year_start=today.replace(month=1, day=1),
+    )
+    run, last_day = await repo.current_streak(session, member_id, until=today)
+    # A run is still alive if its last day is today or yesterday (today is not over).
+    alive = last_day is not None and last_day >= today - timedelta(days=1)
+    return CreditsOut(
+        today=totals[0],
+        this_month=totals[1],
+        this_year=totals[2],
+        total=totals[3],
+        streak_days=run if alive else 0,
+        day=today,
+    )
+
+
+def _int(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or abs(value) > 2**63 - 1:
+        raise invalid_cursor()
+    return value
+
+
+async def leaderboard(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    org_id: int | None,
+    period: Period,
+    cursor: str | None,
+    limit: int,
+) -> LeaderboardOut:
+    """Admins: the ranked members of a subtree in their scope. Anyone else: only his own
+    rank and points in a subtree that contains his home organisation."""
+    today = shanghai_day(utcnow())
+    start, end = period_range(period, today)
+    after_values = decode_cursor(cursor, 2)
+    after = (_int(after_values[0]), _int(after_values[1])) if after_values else None
+
+    org = None
+    if principal.is_admin:
+        scope = await build_scope(session, principal)
+        target = org_id if org_id is not None else _default_root(scope)
+        if target is None:
+            raise errors.org_required()
+        org = await repo.visible_org(session, scope, target)
+    me: MyStanding | None = None
+    if org is not None:
+        rows = await repo.leaderboard_page(
+            session, root_path=org.path, start=start, end=end, after=after, limit=limit
+        )
+        page = rows[:limit]
+        next_cursor = None
+        if len(rows) > limit:
+            _, member_id, points, _ = page[-1]
+            next_cursor = encode_cursor(points, member_id)
+        items = [
+            LeaderboardEntry(rank=rank, member_id=member_id, points=points, name=name)
+            for rank, member_id, points, name in page
+        ]
+        if principal.member_id is not None:
+            me = await _standing(session, principal.member_id, org.path, start, end)
+        return LeaderboardOut(
+            org_id=org.id,
+            period=period,
+            start=start,
+            end=end,
+            items=items,
+            next_cursor=next_cursor,
+            me=me,
+        )
+
+    if principal.member_id is None:
+        if principal.is_admin:
+            raise errors.org_not_found()
+        raise forbidden("auth.member_required", "请先绑定党员身份")
+    home = await repo.home_path(session, principal.member_id)
+    ancestors = repo.path_ids(home) if home else []
+    target = org_id if org_id is not None else (ancestors[-1] if ancestors else None)
+    if target is None or target not in ancestors:
+        raise errors.org_not_found()
+    own = await repo.get_org(session, target)
+    if own is None:
+        raise errors.org_not_found()
+    me = await _standing(session, principal.member_id, own.path, start, end)
+    items = []
+    if me.rank is not None and after is None:
+        items = [
+            LeaderboardEntry(rank=me.rank, member_id=me.member_id, points=me.points, name=me.name)
+        ]
+    return LeaderboardOut(org_id=own.id, period=period, start=start, end=end, items=items, me=me)
+
+
+def _default_root(scope: Scope) -> int | None:
+    if not scope.roots:
+        return None
+    ids = repo.path_ids(scope.roots[0])
+    return ids[-1] if ids else None
+
+
+async def _standing(
+    session: AsyncSession, member_id: int, root_path: str, start: date, end: date
+) -> MyStanding:
+    rank, points = await repo.standing(
+        session, member_id=member_id, root_path=root_path, start=start, end=end
+    )
+    name = await repo.member_name(session, member_id)
+    return MyStanding(member_id=member_id, name=name, points=points, rank=rank)

@@ -1,0 +1,165 @@
+"""The baseline of ``bench.checkin``: one asyncpg ``INSERT … RETURNING`` per request.
+
+A tiny raw ASGI app (no framework, no auth, no rules) on its own asyncpg pool, run by
+uvicorn in a subprocess: what one worker can do when a request is nothing but a write.
+``BENCH_BARE_DSN`` and ``BENCH_BARE_POOL`` come from the environment.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import orjson
+
+from bench.load import LoadResult
+from tests.live import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+TABLE_DDL = (
+    "CREATE TABLE IF NOT EXISTS bench_bare (id bigserial PRIMARY KEY, session_id bigint, "
+    "client_event_id text, created_at timestamptz NOT NULL DEFAULT now())"
+)
+INSERT = "INSERT INTO bench_bare (session_id, client_event_id) VALUES ($1, $2) RETURNING id"
+
+_pool: Any = None
+
+
+async def _body(receive: Any) -> bytes:
+    chunks = []
+    while True:
+        message = await receive()
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body"):
+            return b"".join(chunks)
+
+
+async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    global _pool
+    if scope["type"] == "lifespan":
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                size = int(os.environ.get("BENCH_BARE_POOL", "20"))
+                _pool = await asyncpg.create_pool(
+                    os.environ["BENCH_BARE_DSN"], min_size=size, max_size=size
+                )
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await _pool.close()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+    if scope["path"] == "/healthz":
+        payload, status = b'{"status":"ok"}', 200
+    else:
+        data = orjson.loads(await _body(receive))
+        row_id = await _pool.fetchval(INSERT, data["session_id"], data["client_event_id"])
+        payload, status = orjson.dumps({"id": row_id}), 201
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(payload)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": payload})
+
+
+@contextmanager
+def bare_server(dsn: str, pool_size: int) -> Iterator[str]:
+    """Run this module's app with uvicorn (one worker) on a free port; yield its base URL."""
+    port = free_port()
+    env = {**os.environ, "BENCH_BARE_DSN": dsn, "BENCH_BARE_POOL": str(pool_size)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "bench._bare:app", "--host", "127.0.0.1",
+         "--port", str(port), "--no-access-log", "--log-level", "warning"],
+        cwd=ROOT,
+        env=env,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("bare server did not start")
+            time.sleep(0.1)
+        yield base
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+async def drive_raw(
+    base_url: str,
+    requests: list[bytes],
+    *,
+    label: str,
+    concurrency: int,
+    duration_s: float,
+    warmup_s: float = 1.0,
+) -> LoadResult:
+    """Like :func:`bench.load.drive`, with a minimal keep-alive HTTP/1.1 client.
+
+    The httpx client costs more CPU per request than a bare server does; on a small
+    machine it then measures itself. This one writes prepared request bytes and reads
+    status line, headers and ``Content-Length`` bytes: nothing else.
+    """
+    host, port = base_url.removeprefix("http://").split(":")
+    counter = 0
+
+    async def worker(result: LoadResult | None, stop_at: float) -> None:
+        nonlocal counter
+        reader, writer = await asyncio.open_connection(host, int(port))
+        try:
+            while time.perf_counter() < stop_at:
+                counter += 1
+                started = time.perf_counter()
+                writer.write(requests[counter % len(requests)])
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = -1
+                for line in head.split(b"\r\n"):
+                    if line[:15].lower() == b"content-length:":
+                        length = int(line[15:])
+                if length < 0:
+                    raise RuntimeError("drive_raw needs responses with Content-Length")
+                await reader.readexactly(length)
+                if result is not None:
+                    result.latencies_ms.append((time.perf_counter() - started) * 1000)
+                    result.statuses[int(head[9:12])] += 1
+        finally:
+            writer.close()
+
+    if warmup_s:
+        stop = time.perf_counter() + warmup_s
+        await asyncio.gather(*(worker(None, stop) for _ in range(concurrency)))
+    result = LoadResult(label, concurrency, duration_s)
+    started = time.perf_counter()
+    await asyncio.gather(*(worker(result, started + duration_s) for _ in range(concurrency)))
+    result.duration_s = time.perf_counter() - started
+    return result
+
+
+def raw_post(path: str, body: bytes, headers: dict[str, str]) -> bytes:
+    lines = [f"POST {path} HTTP/1.1", "Host: 127.0.0.1", f"Content-Length: {len(body)}"]
+    lines += [f"{name}: {value}" for name, value in headers.items()]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body

@@ -1,0 +1,174 @@
+"""Study check-in throughput against a bare ``INSERT … RETURNING``: ``python -m bench.checkin``.
+
+On one scratch database, two uvicorn processes with one worker each: the app, and the
+bare endpoint of :mod:`bench._bare` (asyncpg pool, one INSERT, no auth, no rules). Both
+get the same load (64 keep-alive connections, same duration, same client) and the same
+pool size. Every check-in request is a real one: a JWT of the session's member, a new
+session and ``client_event_id`` per request, the rule/cap/ledger statement (caps are
+reached quickly, as on a busy day, which does not make the statement cheaper).
+
+Target: check-in requests/s ≥ 0.5 × bare, p99 < 100 ms at 64 connections.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+import httpx
+
+from app.core.config import Settings
+from app.core.security import TokenClaims, issue_access_token
+from bench._bare import TABLE_DDL, bare_server, drive_raw, raw_post
+from bench.env import bench_database
+from bench.load import LoadResult, drive, report
+from bench.seed import seed
+from tests.live import live_server
+
+COMMAND = "python -m bench.checkin"
+KINDS = ("article", "video", "vr_hall", "quiz")
+
+
+async def _prepare(
+    url: str, members: int, sessions: int, *, durable: bool
+) -> tuple[list[int], dict[int, str]]:
+    """Members, one global item per kind, ``sessions`` sessions started 10 minutes ago."""
+    seeded = await seed(url, members)
+    settings = Settings(env="test", database_url=url, access_token_ttl_s=3600)
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute(TABLE_DDL)
+        if not durable:
+            # Both servers then measure their own work, not this VM's fsync latency
+            # (every request of both is exactly one commit either way).
+            database = await conn.fetchval("SELECT current_database()")
+            await conn.execute(f'ALTER DATABASE "{database}" SET synchronous_commit = off')
+        item_ids = [
+            await conn.fetchval(
+                "INSERT INTO study_items (title, kind, url, min_seconds, points) "
+                "VALUES ($1, $2, $3, 60, 1) RETURNING id",
+                f"基准{kind}",
+                kind,
+                f"https://example.org/{kind}",
+            )
+            for kind in KINDS
+        ]
+        started = datetime.now(UTC) - timedelta(minutes=10)
+        member_ids = seeded.member_ids
+        rows = await conn.fetch(
+            "INSERT INTO study_sessions (member_id, item_id, started_at) "
+            "SELECT ($1::bigint[])[1 + g % $2], ($3::bigint[])[1 + g % 4], $4 "
+            "FROM generate_series(0, $5 - 1) AS g RETURNING id",
+            member_ids,
+            len(member_ids),
+            item_ids,
+            started,
+            sessions,
+        )
+        session_ids = sorted(r["id"] for r in rows)
+        owners = await conn.fetch(
+            "SELECT id, member_id FROM study_sessions WHERE id = ANY($1)", session_ids
+        )
+        await conn.execute("ANALYZE")
+    finally:
+        await conn.close()
+    tokens = {
+        m: issue_access_token(
+            settings,
+            TokenClaims(account_id=m, kind="member", member_id=m, superadmin=False),
+        )
+        for m in member_ids
+    }
+    owner = {r["id"]: r["member_id"] for r in owners}
+    return session_ids, {s: tokens[owner[s]] for s in session_ids}
+
+
+def _print(result: LoadResult) -> None:
+    print(result.line(), flush=True)
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--duration", type=float, default=10.0)
+    parser.add_argument("--members", type=int, default=2000)
+    parser.add_argument("--sessions", type=int, default=100_000)
+    parser.add_argument("--pool", type=int, default=20, help="DB pool size of both servers")
+    parser.add_argument(
+        "--client",
+        choices=("raw", "httpx"),
+        default="raw",
+        help="load generator: minimal keep-alive client (default) or bench.load's httpx",
+    )
+    parser.add_argument(
+        "--durable", action="store_true", help="keep synchronous_commit on (disk-bound)"
+    )
+    args = parser.parse_args()
+
+    async with bench_database("bench_checkin") as url:
+        session_ids, tokens = await _prepare(url, args.members, args.sessions, durable=args.durable)
+        print(f"synchronous_commit {'on' if args.durable else 'off'}", flush=True)
+        bodies = [
+            (
+                f'{{"session_id":{s},"client_event_id":"bench-{s}"}}'.encode(),
+                {"Authorization": f"Bearer {tokens[s]}", "Content-Type": "application/json"},
+            )
+            for s in session_ids
+        ]
+        json_headers = {"Content-Type": "application/json"}
+
+        async def bare(client: httpx.AsyncClient, n: int) -> httpx.Response:
+            body, _ = bodies[n % len(bodies)]
+            return await client.post("/checkins", content=body, headers=json_headers)
+
+        async def checkin(client: httpx.AsyncClient, n: int) -> httpx.Response:
+            body, headers = bodies[n % len(bodies)]
+            return await client.post("/api/v1/study/checkins", content=body, headers=headers)
+
+        load = {"concurrency": args.concurrency, "duration_s": args.duration}
+        raw_bare = [raw_post("/checkins", body, json_headers) for body, _ in bodies]
+        raw_checkin = [raw_post("/api/v1/study/checkins", body, h) for body, h in bodies]
+        print(f"client {args.client}", flush=True)
+        with bare_server(url, args.pool) as base:
+            if args.client == "raw":
+                baseline = await drive_raw(base, raw_bare, label="bare INSERT RETURNING", **load)
+            else:
+                baseline = await drive(base, bare, label="bare INSERT RETURNING", **load)
+        _print(baseline)
+        env = {"APP_DB_POOL_SIZE": str(args.pool), "APP_DB_MAX_OVERFLOW": "0"}
+        with live_server(url, env) as base:
+            if args.client == "raw":
+                full = await drive_raw(base, raw_checkin, label="study check-in (full)", **load)
+            else:
+                full = await drive(base, checkin, label="study check-in (full)", **load)
+        _print(full)
+
+        conn = await asyncpg.connect(url)
+        try:
+            ledger = await conn.fetchval("SELECT count(*) FROM credit_ledger")
+            over_cap = await conn.fetchval(
+                "SELECT count(*) FROM credit_daily d WHERE d.points > 30 "
+                "OR d.article > 6 OR d.video > 6 OR d.vr_hall > 4 OR d.quiz > 10"
+            )
+        finally:
+            await conn.close()
+        ratio = full.rps / baseline.rps if baseline.rps else 0.0
+        print(
+            f"ratio check-in/bare = {ratio:.2f} (target ≥ 0.50); "
+            f"check-in p99 {full.percentile(99):.1f} ms (target < 100 ms); "
+            f"ledger rows {ledger}, daily rows over a cap: {over_cap}; "
+            f"ok ratio {full.ok_ratio():.3f}",
+            flush=True,
+        )
+        report("checkin", "bare insert", baseline.rps, "req/s", "baseline", COMMAND)
+        report("checkin", "bare p99", baseline.percentile(99), "ms", "", COMMAND)
+        report("checkin", "check-in", full.rps, "req/s", "≥ 0.5 × bare", COMMAND)
+        report("checkin", "check-in p50", full.percentile(50), "ms", "", COMMAND)
+        report("checkin", "check-in p99", full.percentile(99), "ms", "< 100 ms", COMMAND)
+        report("checkin", "check-in / bare", ratio, "×", "≥ 0.5", COMMAND)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
