@@ -6,7 +6,10 @@ import argparse
 import asyncio
 import os
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import Settings, get_settings
 
@@ -30,28 +33,30 @@ def migrate(url: str, revision: str = "head") -> None:
 
     config = Config(str(Path(__file__).resolve().parent.parent / "alembic.ini"))
     config.attributes["database_url"] = url
+    config.attributes["configure_logging"] = False  # our logging, not alembic.ini's
     command.upgrade(config, revision)
+    print(f"database migrated to {revision}")
 
 
-async def _with_session(url: str, fn: str, **kwargs: object) -> object:
+async def _in_session(url: str, work: Callable[[AsyncSession, Settings], Awaitable[str]]) -> str:
+    """Run one piece of CLI work in a transaction and commit it."""
     from app.core.db import create_engine, make_sessionmaker
 
     settings = get_settings()
     engine = create_engine(settings, url)
     try:
         async with make_sessionmaker(engine)() as session:
-            if fn == "create_admin":
-                from app.organization.bootstrap import create_admin
-
-                result: object = await create_admin(session, settings, **kwargs)
-            else:
-                from app.demo import seed_demo
-
-                result = await seed_demo(session, settings)
+            result = await work(session, settings)
             await session.commit()
             return result
     finally:
         await engine.dispose()
+
+
+def _seed_demo(url: str) -> str:
+    from app.demo import seed_demo
+
+    return asyncio.run(_in_session(url, seed_demo))
 
 
 def serve(settings: Settings, url: str) -> None:
@@ -91,19 +96,25 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "migrate":
         migrate(url)
     elif args.command == "create-admin":
-        result = asyncio.run(
-            _with_session(
-                url,
-                "create_admin",
-                openid=args.openid,
-                name=args.name,
-                org_name=args.org_name,
-                region_code=args.region_code,
+        from app.organization.bootstrap import create_admin
+
+        print(
+            asyncio.run(
+                _in_session(
+                    url,
+                    lambda session, st: create_admin(
+                        session,
+                        st,
+                        openid=args.openid,
+                        name=args.name,
+                        org_name=args.org_name,
+                        region_code=args.region_code,
+                    ),
+                )
             )
         )
-        print(result)
     elif args.command == "seed-demo":
-        print(asyncio.run(_with_session(url, "seed_demo")))
+        print(_seed_demo(url))
     elif args.command == "worker":
         from app.notify.worker import run_worker
 
@@ -112,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         serve(settings, url)
     elif args.command == "dev":
         migrate(url)
-        print(asyncio.run(_with_session(url, "seed_demo")))
+        print(_seed_demo(url))
         os.environ["APP_WORKER_IN_PROCESS"] = "true"
         get_settings.cache_clear()
         settings = get_settings()

@@ -180,7 +180,7 @@ def create_app(
     wechat_transport: httpx.AsyncBaseTransport | None = None,
 ) -> FastAPI:
     settings = settings or get_settings()
-    configure_logging()
+    configure_logging(json=settings.env != "dev")
     app = FastAPI(
         title="branchlink API",
         version="1.0.0",

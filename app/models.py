@@ -15,8 +15,8 @@ from app.wechat import models as wechat_models
 __all__ = [
     "activity_models",
     "audit_models",
-    "identity_models",
     "idempotency",
+    "identity_models",
     "member_models",
     "mobility_models",
     "notify_models",

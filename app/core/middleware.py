@@ -72,7 +72,7 @@ class RequestContextMiddleware:
         request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
         structlog.contextvars.clear_contextvars()
-        structlog.contextvars.bind_contextvars(request_id=request_id, path=scope.get("path", ""))
+        structlog.contextvars.bind_contextvars(request_id=request_id)
         client = scope.get("client")
         set_request_meta(request_id, client[0] if client else None)
 
@@ -116,7 +116,8 @@ class RequestContextMiddleware:
             if status_holder["sent"]:
                 log.exception("error after response started")
                 return
-            response = self._error_response(error, request_id, limit)
+            route_template = getattr(scope.get("route"), "path", None)
+            response = self._error_response(error, request_id, limit, route_template)
             await response(scope, receive, send_wrapper)
         finally:
             IN_FLIGHT.dec()
@@ -135,7 +136,7 @@ class RequestContextMiddleware:
             )
 
     @staticmethod
-    def _error_response(error: Exception, request_id: str, limit: int) -> Any:
+    def _error_response(error: Exception, request_id: str, limit: int, route: str | None) -> Any:
         if isinstance(error, BodyTooLarge):
             return problem_response(
                 "request.too_large", 413, f"请求体过大，上限为 {limit // (1024 * 1024)} MiB"
@@ -144,9 +145,7 @@ class RequestContextMiddleware:
             return app_error_response(error)
         if is_invalid_input(error):
             log.warning("invalid input reached the database", error=type(error).__name__)
-            return problem_response(
-                "validation.out_of_range", 422, "提交的数值或日期超出允许范围"
-            )
+            return problem_response("validation.out_of_range", 422, "提交的数值或日期超出允许范围")
         if is_database_unavailable(error):
             log.warning("database unavailable", error=type(error).__name__)
             return problem_response(
@@ -155,7 +154,7 @@ class RequestContextMiddleware:
                 "服务暂时不可用，请稍后重试",
                 headers={"Retry-After": "2"},
             )
-        log.error("unhandled error", exc_info=error)
+        log.error("unhandled error", route=route, exc_info=error)
         return problem_response(
             "internal.error", 500, f"服务器内部错误，请联系管理员（请求编号 {request_id}）"
         )
