@@ -202,9 +202,10 @@ def create_app(
     install_error_handlers(app)
     install_openapi(app)
     app.include_router(health_router)
-    from app.api import api_router
+    from app.api import API_PREFIX, DOMAIN_ROUTERS
 
-    app.include_router(api_router, prefix="/api/v1")
+    for router in DOMAIN_ROUTERS:
+        app.include_router(router, prefix=API_PREFIX)
 
     if settings.cors_origins:
         app.add_middleware(

@@ -13,6 +13,7 @@ import hashlib
 import secrets
 import time
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,6 +46,7 @@ class TokenClaims:
     superadmin: bool
     roles: tuple[RoleClaim, ...] = field(default_factory=tuple)
     jti: str = ""
+    kid: str = ""
 
 
 def issue_access_token(settings: Settings, claims: TokenClaims) -> str:
@@ -68,7 +70,46 @@ def issue_access_token(settings: Settings, claims: TokenClaims) -> str:
     return jwt.encode(payload, key, algorithm=ALGORITHM, headers={"kid": kid, "typ": "at+jwt"})
 
 
+@dataclass(frozen=True)
+class _Verified:
+    claims: TokenClaims
+    exp: int
+    key: str
+    issuer: str
+    audience: str
+
+
+# Verified tokens by their exact text. A phone sends the same access token for up to
+# its lifetime, and PyJWT's parsing costs ~0.3 ms a request; an HMAC over the same
+# bytes with the same key gives the same answer, so only expiry and a changed key map
+# need checking again. Bounded, per process.
+_VERIFIED: OrderedDict[str, _Verified] = OrderedDict()
+_VERIFIED_MAX = 4096
+
+
 def decode_access_token(settings: Settings, token: str) -> TokenClaims:
+    hit = _VERIFIED.get(token)
+    if hit is not None:
+        keys = settings.signing_keys
+        if (
+            hit.exp > time.time()
+            and keys.get(hit.claims.kid) == hit.key
+            and hit.issuer == settings.jwt_issuer
+            and hit.audience == settings.jwt_audience
+        ):
+            _VERIFIED.move_to_end(token)
+            return hit.claims
+        del _VERIFIED[token]
+    claims, exp = _verify(settings, token)
+    _VERIFIED[token] = _Verified(
+        claims, exp, settings.signing_keys[claims.kid], settings.jwt_issuer, settings.jwt_audience
+    )
+    if len(_VERIFIED) > _VERIFIED_MAX:
+        _VERIFIED.popitem(last=False)
+    return claims
+
+
+def _verify(settings: Settings, token: str) -> tuple[TokenClaims, int]:
     try:
         header = jwt.get_unverified_header(token)
     except jwt.PyJWTError as error:
@@ -96,14 +137,16 @@ def decode_access_token(settings: Settings, token: str) -> TokenClaims:
     try:
         roles = tuple(RoleClaim(str(r), int(o)) for r, o in payload.get("rol", []))
         member_id = payload.get("mid")
-        return TokenClaims(
+        claims = TokenClaims(
             account_id=int(payload["sub"]),
             kind=str(payload.get("knd", "resident")),
             member_id=int(member_id) if member_id is not None else None,
             superadmin=bool(payload.get("sa", False)),
             roles=roles,
             jti=str(payload["jti"]),
+            kid=kid,
         )
+        return claims, int(payload["exp"])
     except (TypeError, ValueError) as error:
         raise unauthorized() from error
 
