@@ -7,7 +7,6 @@ uvicorn in a subprocess: what one worker can do when a request is nothing but a 
 
 from __future__ import annotations
 
-import asyncio
 import os
 import subprocess
 import sys
@@ -21,7 +20,6 @@ import asyncpg
 import httpx
 import orjson
 
-from bench.load import LoadResult
 from tests.live import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -107,59 +105,3 @@ def bare_server(dsn: str, pool_size: int) -> Iterator[str]:
             process.wait(10)
         except subprocess.TimeoutExpired:
             process.kill()
-
-
-async def drive_raw(
-    base_url: str,
-    requests: list[bytes],
-    *,
-    label: str,
-    concurrency: int,
-    duration_s: float,
-    warmup_s: float = 1.0,
-) -> LoadResult:
-    """Like :func:`bench.load.drive`, with a minimal keep-alive HTTP/1.1 client.
-
-    The httpx client costs more CPU per request than a bare server does; on a small
-    machine it then measures itself. This one writes prepared request bytes and reads
-    status line, headers and ``Content-Length`` bytes: nothing else.
-    """
-    host, port = base_url.removeprefix("http://").split(":")
-    counter = 0
-
-    async def worker(result: LoadResult | None, stop_at: float) -> None:
-        nonlocal counter
-        reader, writer = await asyncio.open_connection(host, int(port))
-        try:
-            while time.perf_counter() < stop_at:
-                counter += 1
-                started = time.perf_counter()
-                writer.write(requests[counter % len(requests)])
-                head = await reader.readuntil(b"\r\n\r\n")
-                length = -1
-                for line in head.split(b"\r\n"):
-                    if line[:15].lower() == b"content-length:":
-                        length = int(line[15:])
-                if length < 0:
-                    raise RuntimeError("drive_raw needs responses with Content-Length")
-                await reader.readexactly(length)
-                if result is not None:
-                    result.latencies_ms.append((time.perf_counter() - started) * 1000)
-                    result.statuses[int(head[9:12])] += 1
-        finally:
-            writer.close()
-
-    if warmup_s:
-        stop = time.perf_counter() + warmup_s
-        await asyncio.gather(*(worker(None, stop) for _ in range(concurrency)))
-    result = LoadResult(label, concurrency, duration_s)
-    started = time.perf_counter()
-    await asyncio.gather(*(worker(result, started + duration_s) for _ in range(concurrency)))
-    result.duration_s = time.perf_counter() - started
-    return result
-
-
-def raw_post(path: str, body: bytes, headers: dict[str, str]) -> bytes:
-    lines = [f"POST {path} HTTP/1.1", "Host: 127.0.0.1", f"Content-Length: {len(body)}"]
-    lines += [f"{name}: {value}" for name, value in headers.items()]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body

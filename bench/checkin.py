@@ -21,9 +21,9 @@ import httpx
 
 from app.core.config import Settings
 from app.core.security import TokenClaims, issue_access_token
-from bench._bare import TABLE_DDL, bare_server, drive_raw, raw_post
+from bench._bare import TABLE_DDL, bare_server
 from bench.env import bench_database
-from bench.load import LoadResult, drive, report
+from bench.load import LoadResult, drive, drive_raw, raw_post, report
 from bench.seed import seed
 from tests.live import live_server
 

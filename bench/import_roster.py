@@ -31,6 +31,7 @@ from app.identity.service import issue_token_pair
 from app.identity.validators import id_check_digit
 from app.main import create_app
 from app.organization.service import create_organization
+from bench.load import report
 
 ROOT = Path(__file__).resolve().parent.parent
 HEADERS = ["姓名", "性别", "出生日期", "身份证号", "手机号", "所在支部", "入党日期", "党员状态"]
@@ -126,6 +127,14 @@ async def _run(url: str, rows: int) -> None:
                         f"import ({label}): {rows} rows in {elapsed:.2f} s = "
                         f"{rows / elapsed:,.0f} rows/s  created={body['created']} "
                         f"updated={body['updated']} errors={len(body['errors'])}"
+                    )
+                    report(
+                        "import_roster",
+                        f"{label} {rows} rows",
+                        elapsed,
+                        "s",
+                        "seconds",
+                        "python -m bench.import_roster",
                     )
     finally:
         await engine.dispose()

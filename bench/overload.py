@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import asyncio
 
-import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import Settings
 from app.core.db import create_engine
 from bench.env import bench_database
-from bench.load import drive, report
+from bench.load import drive_raw, raw_request, report
 from tests import factories
 from tests.live import live_server
 
@@ -38,22 +37,24 @@ async def _token(url: str) -> str:
 async def main() -> None:
     async with bench_database("bench_overload") as url:
         token = await _token(url)
-        headers = {"Authorization": f"Bearer {token}"}
-
-        async def request(client: httpx.AsyncClient, n: int) -> httpx.Response:
-            return await client.get("/api/v1/audit", headers=headers)
-
-        with live_server(url, {"APP_DB_POOL_SIZE": "10", "APP_DB_MAX_OVERFLOW": "0"}) as base:
-            normal = await drive(
+        request = [raw_request("GET", "/api/v1/audit", b"", {"Authorization": f"Bearer {token}"})]
+        env = {"APP_DB_POOL_SIZE": "10", "APP_DB_MAX_OVERFLOW": "0"}
+        with live_server(url, env) as base:
+            normal = await drive_raw(
                 base, request, label="audit list c=64", concurrency=64, duration_s=5
             )
             print(normal.line())
-            over = await drive(
-                base, request, label="audit list c=256", concurrency=256, duration_s=8, timeout_s=15
+            over = await drive_raw(
+                base, request, label="audit list c=256", concurrency=256, duration_s=8
             )
             print(over.line())
-            after = await drive(
-                base, request, label="right after, c=16", concurrency=16, duration_s=3, warmup_s=0
+            after = await drive_raw(
+                base,
+                request,
+                label="right after, c=16",
+                concurrency=16,
+                duration_s=3,
+                warmup_s=0,
             )
             print(after.line())
         non_503_errors = sum(n for s, n in over.statuses.items() if s >= 300 and s != 503)
