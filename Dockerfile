@@ -20,8 +20,10 @@ ENV PATH=/venv/bin:$PATH \
     APP_HOST=0.0.0.0 \
     APP_PORT=8000 \
     APP_WORKERS=4 \
-    APP_DATA_DIR=/tmp/branchlink
+    APP_DATA_DIR=/tmp/branchlink \
+    PROMETHEUS_MULTIPROC_DIR=/tmp/prometheus
 USER branchlink
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=3s CMD python -c "import urllib.request,sys; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=2).status == 200 else 1)"
-CMD ["sh", "-c", "python -m app migrate && exec python -m app serve"]
+# Fresh metric files per start: /metrics aggregates the workers of this container.
+CMD ["sh", "-c", "rm -rf \"$PROMETHEUS_MULTIPROC_DIR\" && mkdir -p \"$PROMETHEUS_MULTIPROC_DIR\" && python -m app migrate && exec python -m app serve"]

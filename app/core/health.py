@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import os
 
 from fastapi import APIRouter, Request, Response
-from prometheus_client import CONTENT_TYPE_LATEST, Gauge, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Gauge,
+    generate_latest,
+    multiprocess,
+)
 from pydantic import BaseModel
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -14,8 +21,14 @@ from app.core.errors import service_unavailable
 
 router = APIRouter(tags=["service"])
 
-POOL_IN_USE = Gauge("db_pool_connections_in_use", "Database connections checked out")
-POOL_SIZE = Gauge("db_pool_size", "Database pool size")
+# "livesum": with several uvicorn workers (PROMETHEUS_MULTIPROC_DIR set) the scrape
+# adds up the live processes' values.
+POOL_IN_USE = Gauge(
+    "db_pool_connections_in_use",
+    "Database connections checked out",
+    multiprocess_mode="livesum",
+)
+POOL_SIZE = Gauge("db_pool_size", "Database pool size", multiprocess_mode="livesum")
 
 
 class Health(BaseModel):
@@ -44,4 +57,9 @@ async def metrics(request: Request) -> Response:
     pool = request.app.state.engine.pool
     POOL_IN_USE.set(pool.checkedout())
     POOL_SIZE.set(pool.size())
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # Several worker processes: aggregate their files, not just this process.
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

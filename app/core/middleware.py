@@ -28,7 +28,7 @@ LATENCY = Histogram(
     ["method", "route"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
-IN_FLIGHT = Gauge("http_requests_in_flight", "Requests being served")
+IN_FLIGHT = Gauge("http_requests_in_flight", "Requests being served", multiprocess_mode="livesum")
 
 JSON_LIMIT = 1 * 1024 * 1024
 UPLOAD_LIMIT = 10 * 1024 * 1024
