@@ -8,6 +8,7 @@ data, session keys and tracebacks, and so is the server's log.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -31,7 +32,8 @@ CHECKS = ",".join(
         "response_schema_conformance",
     ]
 )
-MAX_EXAMPLES = "12"
+MAX_EXAMPLES = os.environ.get("FUZZ_MAX_EXAMPLES", "12")
+SEED = os.environ.get("FUZZ_SEED", "20261123")
 
 
 async def _seed(url: str) -> dict[str, str]:
@@ -69,7 +71,7 @@ def _run_schemathesis(base_url: str, token: str, har: Path) -> subprocess.Comple
             "--workers",
             "2",
             "--seed",
-            "20261123",
+            SEED,
             "--generation-database",
             "none",
             "--suppress-health-check",
