@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 
-BENCHMARKS = ["checkin", "ledger", "import_roster", "overload"]
+BENCHMARKS = ["checkin", "ledger", "leaderboard", "order_stats", "import_roster", "overload"]
 
 
 def main() -> int:
