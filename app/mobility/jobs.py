@@ -13,8 +13,9 @@ from datetime import date, datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.mobility import repository
+from app.mobility.notices import tell_member
 from app.mobility.rules import utc_now
-from app.notify.service import notify, notify_member
+from app.notify.service import notify
 from app.organization.models import Organization
 
 
@@ -71,15 +72,15 @@ async def remind_reports_due(session: AsyncSession, today: date, days_before: in
     for outflow_id, member_id, due in claimed:
         days = (due - today).days
         when = "今天" if days == 0 else f"{days} 天后（{due.isoformat()}）"
-        await notify_member(
+        await tell_member(
             session,
+            outflow_id=outflow_id,
             member_id=member_id,
             template="report_due",
             title="定期报告提醒",
             body=f"您的流动党员定期报告将于{when}到期，请及时在小程序中提交。",
-            data={"outflow_id": str(outflow_id), "due_on": due.isoformat()},
-            page="pages/outflow/index",
-            dedupe_key=f"outflow:{outflow_id}:report_due:{due.isoformat()}",
+            data={"due_on": due.isoformat()},
+            event=f"report_due:{due.isoformat()}",
         )
     await session.flush()
     return len(claimed)

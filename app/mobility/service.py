@@ -34,6 +34,7 @@ from app.mobility.errors import (
 )
 from app.mobility.jobs import escalate_lost_contact, remind_reports_due
 from app.mobility.models import MemberConsent, Outflow, OutflowReport
+from app.mobility.notices import tell_member
 from app.mobility.rules import (
     Rules,
     apply_state,
@@ -56,7 +57,7 @@ from app.mobility.schemas import (
     ReportIn,
 )
 from app.mobility.views import outflow_out
-from app.notify.service import notify, notify_member
+from app.notify.service import notify
 from app.regions import service as regions
 from app.wechat.client import WeChatClient
 from app.wechat.errors import WeChatError, WeChatUnavailable
@@ -65,7 +66,6 @@ from app.wechat.errors import WeChatError, WeChatUnavailable
 __all__ = ["active_outflow_summary", "escalate_lost_contact", "remind_reports_due"]
 
 CONTACT_PHONE = "outflow.contact_phone"
-MINI_PROGRAM_PAGE = "pages/outflow/index"
 
 
 # ---------------------------------------------------------------------------
@@ -232,16 +232,16 @@ async def approve(
         subject_id=outflow.id,
         detail={"certificate_no": outflow.certificate_no},
     )
-    await notify_member(
+    await tell_member(
         session,
+        outflow_id=outflow.id,
         member_id=outflow.member_id,
         template="outflow_approved",
         title="外出登记已批准",
         body=f"您的外出登记已批准，流动党员活动证编号 {outflow.certificate_no}。"
         "请及时到流入地党组织报到。",
-        data={"outflow_id": str(outflow.id), "certificate_no": outflow.certificate_no},
-        page=MINI_PROGRAM_PAGE,
-        dedupe_key=f"outflow:{outflow.id}:approved",
+        data={"certificate_no": outflow.certificate_no},
+        event="approved",
     )
     return outflow
 
@@ -274,15 +274,14 @@ async def reject(
         subject_id=outflow.id,
         reason=reason,
     )
-    await notify_member(
+    await tell_member(
         session,
+        outflow_id=outflow.id,
         member_id=outflow.member_id,
         template="outflow_rejected",
         title="外出登记未通过",
         body=f"您的外出登记未通过审批：{reason}",
-        data={"outflow_id": str(outflow.id)},
-        page=MINI_PROGRAM_PAGE,
-        dedupe_key=f"outflow:{outflow.id}:rejected",
+        event="rejected",
     )
     return outflow
 
@@ -353,15 +352,14 @@ async def accept_checkin(
         subject_type="outflow",
         subject_id=outflow.id,
     )
-    await notify_member(
+    await tell_member(
         session,
+        outflow_id=outflow.id,
         member_id=outflow.member_id,
         template="checkin_accepted",
         title="流入地报到成功",
         body="流入地党组织已接收您的报到，今后可参加其组织生活。",
-        data={"outflow_id": str(outflow.id)},
-        page=MINI_PROGRAM_PAGE,
-        dedupe_key=f"outflow:{outflow.id}:checkin_accepted:{outflow.version}",
+        event=f"checkin_accepted:{outflow.version}",
     )
     return outflow
 
@@ -384,15 +382,14 @@ async def refuse_checkin(
     outflow.checkin_refuse_reason = reason
     await _move(session, outflow, "refuse_checkin", actor=scope.principal, now=now, note=reason)
     await _recompute(session, outflow)
-    await notify_member(
+    await tell_member(
         session,
+        outflow_id=outflow.id,
         member_id=outflow.member_id,
         template="checkin_refused",
         title="流入地报到未被接收",
         body=f"流入地党组织未接收您的报到：{reason}",
-        data={"outflow_id": str(outflow.id)},
-        page=MINI_PROGRAM_PAGE,
-        dedupe_key=f"outflow:{outflow.id}:checkin_refused:{outflow.version}",
+        event=f"checkin_refused:{outflow.version}",
     )
     return outflow
 
