@@ -21,9 +21,9 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.activity.models import Activity, ActivityAttendance, ActivitySignup
-from app.identity.scope import Scope
+from app.identity.scope import Scope, co_managing_org_ids
 from app.members.models import Member
-from app.organization.models import DualManagementGrant, Organization
+from app.organization.models import Organization
 
 
 @dataclass(frozen=True)
@@ -55,11 +55,7 @@ async def member_menu_org_ids(session: AsyncSession, member_id: int) -> frozense
         .join(Member, Member.home_org_id == Organization.id)
         .where(Member.id == member_id)
     )
-    guest = (
-        select(Organization.path)
-        .join(DualManagementGrant, DualManagementGrant.org_id == Organization.id)
-        .where(DualManagementGrant.member_id == member_id, DualManagementGrant.ended_at.is_(None))
-    )
+    guest = select(Organization.path).where(Organization.id.in_(co_managing_org_ids(member_id)))
     paths = (await session.execute(home.union(guest))).scalars().all()
     return _ids_of_paths(paths)
 

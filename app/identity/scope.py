@@ -79,14 +79,7 @@ class Scope:
 
     def guest_member_ids(self) -> Select[int]:
         """Members co-managed in the caller's subtrees through open dual-management grants."""
-        return (
-            select(DualManagementGrant.member_id)
-            .join(Organization, Organization.id == DualManagementGrant.org_id)
-            .where(
-                DualManagementGrant.ended_at.is_(None),
-                self.org_path_visible(Organization.path),
-            )
-        )
+        return co_managed_member_ids(self.visible_org_ids())
 
     def member_visible(
         self, member_id_col: ColumnElement[int], home_org_id_col: SQLColumnExpression[int]
@@ -101,6 +94,20 @@ class Scope:
             self.org_visible(home_org_id_col),
             member_id_col.in_(self.guest_member_ids()),
         )
+
+
+def co_managed_member_ids(org_ids: Select[int]) -> Select[int]:
+    """Members co-managed by any of ``org_ids`` through open dual-management grants."""
+    return select(DualManagementGrant.member_id).where(
+        DualManagementGrant.ended_at.is_(None), DualManagementGrant.org_id.in_(org_ids)
+    )
+
+
+def co_managing_org_ids(member_id: int) -> Select[int]:
+    """Organisations that co-manage ``member_id`` now (the member's side of the grants)."""
+    return select(DualManagementGrant.org_id).where(
+        DualManagementGrant.member_id == member_id, DualManagementGrant.ended_at.is_(None)
+    )
 
 
 async def build_scope(session: AsyncSession, principal: Principal) -> Scope:

@@ -19,10 +19,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.identity.scope import Scope
+from app.identity.scope import Scope, co_managed_member_ids
 from app.members.models import Member
 from app.mobility.models import Outflow
-from app.organization.models import DualManagementGrant, Organization
+from app.organization.models import Organization
 
 
 def _visible(scope: Scope) -> ColumnElement[bool]:
@@ -66,9 +66,7 @@ def list_statement(
         in_subtree = select(Organization.id).where(
             Organization.path.startswith(org.path, autoescape=True)
         )
-        guests = select(DualManagementGrant.member_id).where(
-            DualManagementGrant.ended_at.is_(None), DualManagementGrant.org_id.in_(in_subtree)
-        )
+        guests = co_managed_member_ids(in_subtree)
         stmt = stmt.where(or_(Member.home_org_id.in_(in_subtree), Member.id.in_(guests)))
     if q:
         # ILIKE (not lower() LIKE) so the pg_trgm GIN index on name can serve it.

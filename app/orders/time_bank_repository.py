@@ -9,11 +9,11 @@ from sqlalchemy import ColumnElement, false, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.identity.scope import Scope
+from app.identity.scope import Scope, co_managing_org_ids
 from app.members.models import Member
 from app.orders.models import TimeBankAccount, TimeBankEntry, TimeBankReward
 from app.orders.repository import ancestor_ids
-from app.organization.models import DualManagementGrant, Organization
+from app.organization.models import Organization
 
 
 async def add_hours(session: AsyncSession, member_id: int, hours: Decimal) -> TimeBankAccount:
@@ -80,9 +80,7 @@ async def member_org_ids(session: AsyncSession, member_id: int) -> list[int]:
     """Organisations whose rewards a member may redeem: every ancestor of his home branch
     and of the organisations that co-manage him (open dual-management grants)."""
     home = select(Member.home_org_id).where(Member.id == member_id)
-    guests = select(DualManagementGrant.org_id).where(
-        DualManagementGrant.member_id == member_id, DualManagementGrant.ended_at.is_(None)
-    )
+    guests = co_managing_org_ids(member_id)
     paths = await session.execute(
         select(Organization.path).where(or_(Organization.id.in_(home), Organization.id.in_(guests)))
     )
