@@ -1,11 +1,61 @@
-"""JSON logs through structlog, with the request id bound per request."""
+"""JSON logs through structlog, with the request id bound per request.
+
+Every request writes one access line, so the handler keeps the cost of a line low:
+records skip what they would only look up to throw away (process id, thread, caller
+frame), and lines are written to stdout's buffer and flushed at most every
+``FLUSH_INTERVAL_S`` by a small thread (a warning or error is flushed at once), not
+with one write per line: on a busy worker that write was a tenth of its CPU.
+"""
 
 from __future__ import annotations
 
 import logging
 import sys
+import threading
+import time
+import weakref
+from typing import TextIO
 
 import structlog
+
+FLUSH_INTERVAL_S = 0.5
+
+# The switches the logging HOWTO ("Optimization") documents: nothing here prints these.
+logging.logProcesses = False
+logging.logThreads = False
+logging.logMultiprocessing = False
+logging._srcfile = None  # no caller frame lookup
+
+
+class BufferedStreamHandler(logging.StreamHandler[TextIO]):
+    """A StreamHandler that flushes warnings at once and other lines in batches."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            line = self.format(record)
+            self.acquire()
+            try:
+                self.stream.write(line + self.terminator)
+                if record.levelno >= logging.WARNING:
+                    self.stream.flush()
+            finally:
+                self.release()
+        except Exception:
+            self.handleError(record)
+
+
+def _flush_now_and_then() -> None:
+    while True:
+        time.sleep(FLUSH_INTERVAL_S)
+        for handler in list(_BUFFERED):
+            try:
+                handler.flush()
+            except Exception:  # noqa: S112 - a stdout closed at exit must not stop the loop
+                continue
+
+
+_BUFFERED: weakref.WeakSet[BufferedStreamHandler] = weakref.WeakSet()
+_FLUSHER = threading.Thread(target=_flush_now_and_then, name="log-flush", daemon=True)
 
 
 def configure_logging(level: str = "INFO", *, json: bool = True) -> None:
@@ -38,7 +88,10 @@ def configure_logging(level: str = "INFO", *, json: bool = True) -> None:
     root = logging.getLogger()
     # Idempotent: replace only our own handler, keep others (e.g. a test's capture).
     root.handlers[:] = [h for h in root.handlers if not getattr(h, "_branchlink", False)]
-    handler = logging.StreamHandler(sys.stdout)
+    handler = BufferedStreamHandler(sys.stdout)
+    _BUFFERED.add(handler)
+    if not _FLUSHER.is_alive():
+        _FLUSHER.start()
     handler.setFormatter(formatter)
     handler._branchlink = True  # type: ignore[attr-defined]
     root.addHandler(handler)

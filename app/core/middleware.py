@@ -6,9 +6,11 @@ breaks streaming responses and sees every exception, including those of other mi
 
 from __future__ import annotations
 
+import itertools
+import os
 import re
+import secrets
 import time
-import uuid
 from typing import Any
 
 import structlog
@@ -42,6 +44,26 @@ SECURITY_HEADERS = [
 ]
 
 
+# Request ids: 32 hex digits as uuid4().hex gave, a random prefix per process and a
+# counter (uuid4 costs a getrandom system call per request). A forked worker draws its
+# own prefix.
+_ID_PREFIX = secrets.token_hex(8)
+_ID_COUNTER = itertools.count(1)
+
+
+def _new_id_prefix() -> None:
+    global _ID_PREFIX, _ID_COUNTER
+    _ID_PREFIX = secrets.token_hex(8)
+    _ID_COUNTER = itertools.count(1)
+
+
+os.register_at_fork(after_in_child=_new_id_prefix)
+
+
+def _new_request_id() -> str:
+    return f"{_ID_PREFIX}{next(_ID_COUNTER):016x}"
+
+
 class BodyTooLarge(Exception):
     pass
 
@@ -69,7 +91,7 @@ class RequestContextMiddleware:
 
         headers = dict(scope.get("headers") or [])
         incoming = headers.get(b"x-request-id", b"").decode("latin-1")
-        request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        request_id = incoming if _REQUEST_ID.match(incoming) else _new_request_id()
         scope.setdefault("state", {})["request_id"] = request_id
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=request_id)
