@@ -20,10 +20,12 @@ import shutil
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse, urlunparse
 
+import asyncpg
 import httpx
 import pytest
 from fastapi import FastAPI
@@ -31,7 +33,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.core.config import Settings
-from app.core.db import create_engine, get_session
+from app.core.db import create_engine, driver_connection, get_session
 from app.main import create_app
 from app.wechat.simulator import WeChatSimulator
 from tests.leakscan import FINDINGS, LeakScanHandler, LeakScanMiddleware
@@ -201,8 +203,26 @@ async def app(settings: Settings, engine: AsyncEngine, db: AsyncSession) -> Asyn
                 await savepoint.commit()
 
     application.dependency_overrides[get_session] = _session
+    application.state.driver_pool = TransactionSource(db)
     async with application.router.lifespan_context(application):
         yield application
+
+
+class TransactionSource:
+    """The driver pool of the ``app`` fixture: the test's own connection, one savepoint
+    per use, so lean endpoints see the test's rows and leave nothing behind."""
+
+    def __init__(self, db: AsyncSession) -> None:
+        self._db = db
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[asyncpg.Connection]:
+        driver = await driver_connection(self._db)
+        async with driver.transaction():
+            yield driver
+
+    async def close(self) -> None:
+        return None
 
 
 @pytest.fixture

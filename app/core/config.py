@@ -39,6 +39,8 @@ class Settings(BaseSettings):
     # How long a request waits for a pooled connection before it is told 503.
     db_pool_timeout_s: float = 3.0
     db_statement_timeout_ms: int = 15_000
+    # asyncpg connections for the check-in hot path, beside the engine's pool.
+    db_driver_pool_size: int = 10
 
     host: str = "127.0.0.1"
     port: int = 8000

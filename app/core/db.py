@@ -1,18 +1,25 @@
-"""Engine, sessions and the one-transaction-per-request dependency.
+"""Engine, sessions, the one-transaction-per-request dependency, and the driver pool.
 
 Services ``flush()``; only :func:`get_session` commits, after the endpoint returned and
 before the response is sent, so a failed commit can never hide behind a 2xx.
+
+The driver pool hands out plain asyncpg connections for the few statements that run
+on every check-in (see :mod:`app.core.lean`): one SQLAlchemy session per request
+costs more CPU than the whole statement does in PostgreSQL.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from typing import Annotated, Any, Protocol
 
 import asyncpg
 from fastapi import Depends, Request
-from sqlalchemy import MetaData, exc
+from sqlalchemy import MetaData, TextClause, exc
+from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -44,6 +51,25 @@ def to_async_url(url: str) -> str:
     raise ValueError("DATABASE_URL must be a postgresql:// URL")
 
 
+def to_driver_url(url: str) -> str:
+    """The same URL for asyncpg itself (``postgresql://``)."""
+    return "postgresql://" + to_async_url(url).removeprefix("postgresql+asyncpg://")
+
+
+def connect_args(settings: Settings) -> dict[str, Any]:
+    """asyncpg connection options of every connection, pooled by SQLAlchemy or not."""
+    return {
+        "timeout": 5,
+        "command_timeout": settings.db_statement_timeout_ms / 1000 + 5,
+        "server_settings": {
+            "statement_timeout": str(settings.db_statement_timeout_ms),
+            "idle_in_transaction_session_timeout": "60000",
+            "application_name": "branchlink",
+            "timezone": "UTC",
+        },
+    }
+
+
 def create_engine(settings: Settings, url: str, **overrides: Any) -> AsyncEngine:
     options: dict[str, Any] = {
         "pool_size": settings.db_pool_size,
@@ -54,19 +80,106 @@ def create_engine(settings: Settings, url: str, **overrides: Any) -> AsyncEngine
         # pool, so after a database restart the app recovers on its own.
         "pool_pre_ping": False,
         "pool_recycle": 1800,
-        "connect_args": {
-            "timeout": 5,
-            "command_timeout": settings.db_statement_timeout_ms / 1000 + 5,
-            "server_settings": {
-                "statement_timeout": str(settings.db_statement_timeout_ms),
-                "idle_in_transaction_session_timeout": "60000",
-                "application_name": "branchlink",
-                "timezone": "UTC",
-            },
-        },
+        "connect_args": connect_args(settings),
     }
     options.update(overrides)
     return create_async_engine(to_async_url(url), **options)
+
+
+# The driver pool
+
+
+class ConnectionSource(Protocol):
+    """Where hot endpoints get an asyncpg connection (tests bind it to their transaction)."""
+
+    def connection(self) -> AbstractAsyncContextManager[asyncpg.Connection]: ...
+
+    async def close(self) -> None: ...
+
+
+class DriverPool:
+    """An asyncpg pool beside SQLAlchemy's, for statements that run without a session.
+
+    Its statements run in autocommit, one statement each, so they must be atomic on
+    their own. Waiting longer than ``db_pool_timeout_s`` for a connection raises
+    ``TimeoutError`` (503 with Retry-After, as for the engine's pool). A connection that
+    broke (database restart) is replaced when it is next handed out.
+    """
+
+    def __init__(self, pool: asyncpg.Pool, timeout_s: float) -> None:
+        self._pool = pool
+        self._timeout_s = timeout_s
+
+    @classmethod
+    async def open(cls, settings: Settings, url: str) -> DriverPool:
+        pool = await asyncpg.create_pool(
+            to_driver_url(url),
+            min_size=0,
+            max_size=settings.db_driver_pool_size,
+            max_inactive_connection_lifetime=300,
+            reset=_no_session_state,
+            **connect_args(settings),
+        )
+        return cls(pool, settings.db_pool_timeout_s)
+
+    def connection(self) -> AbstractAsyncContextManager[asyncpg.Connection]:
+        acquired: AbstractAsyncContextManager[asyncpg.Connection] = self._pool.acquire(
+            timeout=self._timeout_s
+        )
+        return acquired
+
+    async def close(self) -> None:
+        await self._pool.close()
+
+
+async def _no_session_state(conn: asyncpg.Connection) -> None:
+    """Release without asyncpg's default reset query (``RESET ALL``, ``UNLISTEN *``...:
+    one more round trip per request). Driver-pool code sets no session state, listens
+    to nothing and holds no cursors or advisory locks; a transaction left open is still
+    rolled back by the pool before this runs."""
+
+
+def driver_source(request: Request) -> ConnectionSource:
+    source: ConnectionSource = request.app.state.driver_pool
+    return source
+
+
+async def driver_connection(session: AsyncSession) -> asyncpg.Connection:
+    """The asyncpg connection under ``session``, inside the session's transaction.
+
+    For statements shared with the driver pool's endpoints (one SQL text, one way to
+    run it). SQLAlchemy's asyncpg adapter sends BEGIN with its first statement, so a
+    session that has not run one yet runs a trivial one first.
+    """
+    conn = await session.connection()
+    driver: asyncpg.Connection = (await conn.get_raw_connection()).driver_connection
+    if not driver.is_in_transaction():
+        await conn.exec_driver_sql("SELECT 1")
+    return driver
+
+
+_DRIVER_DIALECT = PGDialect_asyncpg()  # type: ignore[no-untyped-call]
+
+
+@dataclass(frozen=True)
+class DriverStatement:
+    """A ``text()`` statement compiled once for asyncpg: ``$n`` placeholders and the
+    order of its named parameters (a name used twice is one placeholder)."""
+
+    sql: str
+    names: tuple[str, ...]
+
+    @classmethod
+    def of(cls, statement: TextClause) -> DriverStatement:
+        compiled = statement.compile(dialect=_DRIVER_DIALECT)
+        return cls(str(compiled), tuple(compiled.positiontup or ()))
+
+    def args(self, params: dict[str, Any]) -> list[Any]:
+        return [params[name] for name in self.names]
+
+    async def fetchrow(self, conn: asyncpg.Connection, **params: Any) -> asyncpg.Record | None:
+        row: asyncpg.Record | None = await conn.fetchrow(self.sql, *self.args(params))
+        return row
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import Settings
+from app.core.db import driver_connection
 from app.demo import DEMO_COUNTY
 from app.members.models import Member
 from app.organization.models import Organization
@@ -57,7 +58,7 @@ async def seed(session: AsyncSession, settings: Settings) -> None:
     ).scalar_one_or_none()
     if member is None:
         return
-    conn = await session.connection()
+    conn = await driver_connection(session)
     now = service.utcnow()
     for days_ago in range(5, 0, -1):
         for item in items[: 2 + days_ago % 3]:

@@ -1,7 +1,8 @@
 """All queries of the study domain.
 
-The award (check-in) is the hot path: one statement, one round trip, a cached Core
-``text()`` so asyncpg reuses its prepared statement. Its steps, as CTEs:
+The award (check-in) is the hot path: one statement, one round trip, compiled once for
+asyncpg and run on the driver connection, so asyncpg reuses its prepared statement and
+PostgreSQL its plan. Its steps, as CTEs:
 
 1. ``src``: the session with its item and the member's home organisation path
    (or, for other sources, the member and the given points);
@@ -27,10 +28,10 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
+import asyncpg
 from sqlalchemy import (
     ColumnElement,
     Integer,
-    Row,
     Select,
     SQLColumnExpression,
     and_,
@@ -43,8 +44,9 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.db import DriverStatement
 from app.identity.scope import Scope
 from app.members.models import Member
 from app.organization.models import Organization
@@ -187,6 +189,13 @@ LIMIT 1
 )
 
 
+# Compiled once for asyncpg: the award runs on a driver-pool connection on the hot path
+# and on the session's own connection elsewhere (app.core.db.driver_connection).
+_STUDY_CHECKIN = DriverStatement.of(STUDY_CHECKIN)
+_OTHER_AWARD = DriverStatement.of(OTHER_AWARD)
+_FIND_STUDY_EVENT = DriverStatement.of(FIND_STUDY_EVENT)
+
+
 @dataclass(frozen=True)
 class AwardRow:
     found: bool
@@ -210,12 +219,13 @@ class EventRow:
     cap_reached: bool
 
 
-def _award_row(row: Row[Any]) -> AwardRow:
-    return AwardRow(**row._asdict())
+def _award_row(row: asyncpg.Record | None) -> AwardRow:
+    assert row is not None  # the statement always returns its one summary row
+    return AwardRow(**dict(row.items()))
 
 
 async def award_study(
-    conn: AsyncConnection,
+    conn: asyncpg.Connection,
     *,
     member_id: int,
     session_id: int,
@@ -223,21 +233,19 @@ async def award_study(
     at: datetime,
     day: date,
 ) -> AwardRow:
-    result = await conn.execute(
-        STUDY_CHECKIN,
-        {
-            "member_id": member_id,
-            "session_id": session_id,
-            "client_event_id": client_event_id,
-            "at": at,
-            "day": day,
-        },
+    row = await _STUDY_CHECKIN.fetchrow(
+        conn,
+        member_id=member_id,
+        session_id=session_id,
+        client_event_id=client_event_id,
+        at=at,
+        day=day,
     )
-    return _award_row(result.one())
+    return _award_row(row)
 
 
 async def award_other(
-    conn: AsyncConnection,
+    conn: asyncpg.Connection,
     *,
     member_id: int,
     source: str,
@@ -247,35 +255,26 @@ async def award_other(
     at: datetime,
     day: date,
 ) -> AwardRow:
-    result = await conn.execute(
-        OTHER_AWARD,
-        {
-            "member_id": member_id,
-            "source": source,
-            "source_id": source_id,
-            "kind": kind,
-            "points": points,
-            "at": at,
-            "day": day,
-        },
+    row = await _OTHER_AWARD.fetchrow(
+        conn,
+        member_id=member_id,
+        source=source,
+        source_id=source_id,
+        kind=kind,
+        points=points,
+        at=at,
+        day=day,
     )
-    return _award_row(result.one())
+    return _award_row(row)
 
 
 async def find_study_event(
-    conn: AsyncConnection, *, member_id: int, session_id: int, client_event_id: str
+    conn: asyncpg.Connection, *, member_id: int, session_id: int, client_event_id: str
 ) -> EventRow | None:
-    row = (
-        await conn.execute(
-            FIND_STUDY_EVENT,
-            {
-                "member_id": member_id,
-                "session_id": session_id,
-                "client_event_id": client_event_id,
-            },
-        )
-    ).first()
-    return EventRow(*row) if row is not None else None
+    row = await _FIND_STUDY_EVENT.fetchrow(
+        conn, member_id=member_id, session_id=session_id, client_event_id=client_event_id
+    )
+    return EventRow(**dict(row.items())) if row is not None else None
 
 
 # Organisations and members

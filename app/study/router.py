@@ -5,12 +5,20 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query
+from starlette.requests import Request
 from starlette.responses import Response
 
-from app.core.db import SessionDep
+from app.core.db import SessionDep, driver_connection, driver_source
 from app.core.idempotency import IdempotencyDep
+from app.core.lean import LeanRoute, model_response, parse_body, served_by
 from app.core.pagination import DEFAULT_LIMIT, CursorParam, LimitParam, Page
-from app.identity.scope import AdminScopeDep, MemberDep, PrincipalDep
+from app.identity.scope import (
+    AdminScopeDep,
+    MemberDep,
+    PrincipalDep,
+    get_member_principal,
+    get_principal,
+)
 from app.study import service
 from app.study.schemas import (
     MAX_ID,
@@ -28,7 +36,7 @@ from app.study.schemas import (
     SessionOut,
 )
 
-router = APIRouter(tags=["study"])
+router = APIRouter(tags=["study"], route_class=LeanRoute)
 
 
 @router.get("/study/items", response_model=Page[ItemOut], summary="可学习的内容")
@@ -61,6 +69,22 @@ async def start_session(
     )
 
 
+async def serve_checkin(request: Request) -> Response:
+    """The check-in as most phones send it: plain JSON, no Idempotency-Key (the
+    ``client_event_id`` already makes it safe to repeat). See app/core/lean.py."""
+    member = await get_member_principal(await get_principal(request))
+    assert member.member_id is not None
+    body = await parse_body(request, CheckinCreate)
+    async with driver_source(request).connection() as conn:
+        result = await service.checkin(
+            conn,
+            member_id=member.member_id,
+            session_id=body.session_id,
+            client_event_id=body.client_event_id,
+        )
+    return model_response(result)
+
+
 @router.post(
     "/study/checkins",
     response_model=CheckinOut,
@@ -70,19 +94,22 @@ async def start_session(
         "并附 seconds_remaining；同一 client_event_id 或同一学习记录重复打卡返回首次结果。"
     ),
 )
+@served_by(serve_checkin)
 async def checkin(
     session: SessionDep, member: MemberDep, idem: IdempotencyDep, body: CheckinCreate
 ) -> Response:
     assert member.member_id is not None
     member_id = member.member_id
-    return await idem.run(
-        lambda: service.checkin(
-            session,
+
+    async def run() -> CheckinOut:
+        return await service.checkin(
+            await driver_connection(session),
             member_id=member_id,
             session_id=body.session_id,
             client_event_id=body.client_event_id,
         )
-    )
+
+    return await idem.run(run)
 
 
 @router.post(

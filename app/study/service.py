@@ -15,10 +15,12 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import asyncpg
 from sqlalchemy import ColumnElement
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.service import record
+from app.core.db import driver_connection
 from app.core.errors import AppError, forbidden
 from app.core.pagination import decode_cursor, encode_cursor, invalid_cursor
 from app.identity.scope import Principal, Scope, build_scope
@@ -210,9 +212,8 @@ def _rejected(code: str) -> Judgement:
 
 
 async def _checkin(
-    session: AsyncSession, *, member_id: int, session_id: int, client_event_id: str, at: datetime
+    conn: asyncpg.Connection, *, member_id: int, session_id: int, client_event_id: str, at: datetime
 ) -> Judgement:
-    conn = await _award_connection(session)
     row = await repo.award_study(
         conn,
         member_id=member_id,
@@ -274,25 +275,15 @@ async def _checkin(
     )
 
 
-async def _award_connection(session: AsyncSession) -> AsyncConnection:
-    """The session's connection for the award statement.
-
-    The award is one statement, atomic on its own, and safe to repeat (a replay returns
-    the first result). When nothing else was written in this request yet (no
-    Idempotency-Key row) and the session owns its connection, it runs in autocommit:
-    no BEGIN/COMMIT round trips on the hot path. Otherwise it joins the transaction.
-    """
-    if not session.in_transaction() and isinstance(session.bind, AsyncEngine):
-        return await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
-    return await session.connection()
-
-
 async def checkin(
-    session: AsyncSession, *, member_id: int, session_id: int, client_event_id: str
+    conn: asyncpg.Connection, *, member_id: int, session_id: int, client_event_id: str
 ) -> CheckinOut:
-    """Check in now (server time). Too short: 422 ``study.too_short`` with the seconds left."""
+    """Check in now (server time). Too short: 422 ``study.too_short`` with the seconds left.
+
+    ``conn`` is a driver-pool connection (autocommit: the award is one atomic statement)
+    or the request's own (:func:`app.core.db.driver_connection`)."""
     judgement = await _checkin(
-        session,
+        conn,
         member_id=member_id,
         session_id=session_id,
         client_event_id=client_event_id,
@@ -314,6 +305,7 @@ async def checkin_batch(
     in the future, before the session started or older than a week earn nothing.
     """
     now = utcnow()
+    conn = await driver_connection(session)
     results: list[BatchResult] = []
     for event in events:
         base = {"client_event_id": event.client_event_id, "session_id": event.session_id}
@@ -324,7 +316,7 @@ async def checkin_batch(
             judgement = _rejected(errors.EVENT_TOO_OLD)
         else:
             judgement = await _checkin(
-                session,
+                conn,
                 member_id=member_id,
                 session_id=event.session_id,
                 client_event_id=event.client_event_id,
@@ -378,7 +370,7 @@ async def award_credits(
         raise ValueError("points must not be negative")
     at = utcnow()
     row = await repo.award_other(
-        await session.connection(),
+        await driver_connection(session),
         member_id=member_id,
         source=source,
         source_id=source_id,

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import shutil
 import tempfile
@@ -28,8 +29,9 @@ from tests.live import live_server
 
 pytestmark = pytest.mark.slow
 
-WRITERS = 8
+WRITERS = 9
 OUTAGE_S = 2.0
+SESSIONS = 20_000  # more than the check-ins of a run, so none is a replay
 
 
 async def _seed(url: str) -> dict[str, str]:
@@ -40,12 +42,32 @@ async def _seed(url: str) -> dict[str, str]:
             county = await factories.org(db, "重启测试县委")
             admin = await factories.admin_actor(db, settings, county)
             resident = await factories.resident_actor(db, settings)
+            member = await factories.member_actor(db, settings, county, "学习者")
             await db.commit()
-            return {
-                "admin": admin.token,
-                "resident": resident.token,
-                "county_id": str(county.id),
-            }
+        assert member.member is not None
+        conn = await asyncpg.connect(url)
+        try:
+            item = await conn.fetchval(
+                "INSERT INTO study_items (title, kind, url, min_seconds, points) "
+                "VALUES ('重启学习', 'article', 'https://example.org/a', 0, 1) RETURNING id"
+            )
+            await conn.execute(
+                "INSERT INTO study_sessions (member_id, item_id, started_at) "
+                "SELECT $1, $2, now() - interval '10 minutes' FROM generate_series(1, $3)",
+                member.member.id,
+                item,
+                SESSIONS,
+            )
+            first_session = await conn.fetchval("SELECT min(id) FROM study_sessions")
+        finally:
+            await conn.close()
+        return {
+            "admin": admin.token,
+            "resident": resident.token,
+            "member": member.token,
+            "county_id": str(county.id),
+            "first_session": str(first_session),
+        }
     finally:
         await engine.dispose()
 
@@ -66,10 +88,21 @@ def _order(tokens: dict[str, str], name: str) -> tuple[str, dict[str, object], s
     return "/api/v1/orders", body, tokens["resident"]
 
 
+_sessions = itertools.count()
+
+
+def _checkin(tokens: dict[str, str], name: str) -> tuple[str, dict[str, object], str]:
+    # The lean path: a driver-pool connection, not a SQLAlchemy session.
+    session_id = int(tokens["first_session"]) + next(_sessions) % SESSIONS
+    body = {"session_id": session_id, "client_event_id": name}
+    return "/api/v1/study/checkins", body, tokens["member"]
+
+
 # (kind, request builder, SQL returning the names that were written)
 WRITES = {
     "org": (_org, "SELECT name FROM organizations"),
     "order": (_order, "SELECT title AS name FROM service_orders"),
+    "checkin": (_checkin, "SELECT client_event_id AS name FROM credit_events"),
 }
 
 
@@ -85,7 +118,7 @@ async def _writer(
     while not stop.is_set():
         i += 1
         kind = kinds[(n + i) % len(kinds)]
-        name = f"重启-{kind}-{n}-{i}"
+        name = f"restart-{kind}-{n}-{i}"
         path, body, token = WRITES[kind][0](tokens, name)
         started = time.monotonic()
         try:

@@ -1,0 +1,178 @@
+"""The check-in's lean path (app/core/lean.py) and its regular path answer alike.
+
+Plain JSON without ``Idempotency-Key`` takes the lean handler on the driver pool; the
+same request with a key takes the dependency-injected endpoint. Results, validation
+errors and auth errors must not depend on which path served them.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.config import Settings
+from app.study.schemas import MAX_ID
+from tests import factories as f
+from tests.api.test_study_support import (  # noqa: F401 - fixtures
+    NOON,
+    Clock,
+    clock_fixture,
+    item,
+    ledger_points,
+    member_id,
+    rules_fixture,
+    session_at,
+)
+from tests.conftest import problem
+
+CHECKINS = "/api/v1/study/checkins"
+_keys = itertools.count()
+
+
+class CountingSource:
+    """The test's driver source, counting the connections the lean path takes."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.taken = 0
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[asyncpg.Connection]:
+        self.taken += 1
+        async with self.inner.connection() as conn:
+            yield conn
+
+    async def close(self) -> None:
+        return None
+
+
+@pytest.fixture
+def source(app: FastAPI) -> CountingSource:
+    counting = CountingSource(app.state.driver_pool)
+    app.state.driver_pool = counting
+    return counting
+
+
+async def _both(
+    client: httpx.AsyncClient, content: bytes, headers: dict[str, str]
+) -> tuple[httpx.Response, httpx.Response]:
+    lean = await client.post(CHECKINS, content=content, headers=headers)
+    keyed = {**headers, "Idempotency-Key": f"parity-{next(_keys)}"}
+    regular = await client.post(CHECKINS, content=content, headers=keyed)
+    return lean, regular
+
+
+def _comparable(response: httpx.Response) -> tuple[int, str, dict[str, Any]]:
+    body = response.json()
+    body.pop("instance", None)
+    body.pop("request_id", None)
+    return response.status_code, response.headers["content-type"], body
+
+
+async def test_plain_json_takes_the_lean_path_and_earns_once(
+    client: httpx.AsyncClient,
+    db: AsyncSession,
+    settings: Settings,
+    clock: Clock,
+    rules: None,
+    source: CountingSource,
+) -> None:
+    branch = await f.org(db, "支部")
+    member = await f.member_actor(db, settings, branch)
+    article = await item(db, branch, min_seconds=0, points=1)
+    one = await session_at(db, member.member, article, NOON - timedelta(minutes=5))
+    await db.commit()
+    body = {"session_id": one.id, "client_event_id": "lean-1"}
+
+    lean = await client.post(CHECKINS, json=body, headers=member.headers)
+    assert source.taken == 1
+    keyed = {**member.headers, "Idempotency-Key": "lean-k"}
+    regular = await client.post(CHECKINS, json=body, headers=keyed)
+    assert source.taken == 1  # the keyed request went through the session instead
+    assert lean.status_code == regular.status_code == 200
+    assert lean.headers["content-type"] == regular.headers["content-type"] == "application/json"
+    assert lean.json()["replayed"] is False and regular.json() == {**lean.json(), "replayed": True}
+    assert await ledger_points(db, member_id(member)) == (1, 1)
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"",
+        b"{",
+        b"[]",
+        b'"x"',
+        b"{}",
+        b'{"session_id": 1}',
+        b'{"session_id": 0, "client_event_id": "a"}',
+        f'{{"session_id": {MAX_ID + 1}, "client_event_id": "a"}}'.encode(),
+        b'{"session_id": "abc", "client_event_id": "a"}',
+        b'{"session_id": 1, "client_event_id": ""}',
+        b'{"session_id": 1, "client_event_id": "' + b"x" * 300 + b'"}',
+        b'{"session_id": 1, "client_event_id": "a", "points": 99}',
+        b'{"session_id": 1.5, "client_event_id": "a"}',
+        b'{"session_id": NaN, "client_event_id": "a"}',
+        b'{"session_id": 1, "client_event_id": "\xff"}',
+    ],
+)
+async def test_bad_bodies_get_the_same_problem_on_both_paths(
+    client: httpx.AsyncClient,
+    db: AsyncSession,
+    settings: Settings,
+    source: CountingSource,
+    content: bytes,
+) -> None:
+    branch = await f.org(db, "支部")
+    member = await f.member_actor(db, settings, branch)
+    headers = {**member.headers, "Content-Type": "application/json"}
+    lean, regular = await _both(client, content, headers)
+    assert lean.status_code in (400, 422), lean.text
+    assert _comparable(lean) == _comparable(regular)
+    assert source.taken == 0  # rejected before a connection was taken
+
+
+async def test_auth_errors_are_the_same_on_both_paths(
+    client: httpx.AsyncClient, db: AsyncSession, settings: Settings, source: CountingSource
+) -> None:
+    resident = await f.resident_actor(db, settings)  # signed in, not bound to a member
+    content = b'{"session_id": 1, "client_event_id": "a"}'
+    json_only = {"Content-Type": "application/json"}
+    for headers, status, code in (
+        (json_only, 401, "auth.missing_token"),
+        ({**json_only, "Authorization": "Bearer not-a-token"}, 401, "auth.invalid_token"),
+        ({**json_only, **resident.headers}, 403, "auth.member_required"),
+    ):
+        lean, regular = await _both(client, content, headers)
+        problem(lean, status, code)
+        assert _comparable(lean) == _comparable(regular)
+    assert source.taken == 0
+
+
+async def test_other_content_types_take_the_regular_path(
+    client: httpx.AsyncClient, db: AsyncSession, settings: Settings, source: CountingSource
+) -> None:
+    branch = await f.org(db, "支部")
+    member = await f.member_actor(db, settings, branch)
+    content = b'{"session_id": 1, "client_event_id": "a"}'
+    for content_type in ("text/plain", "application/x-www-form-urlencoded"):
+        response = await client.post(
+            CHECKINS, content=content, headers={**member.headers, "Content-Type": content_type}
+        )
+        problem(response, 422, "validation.failed")
+    # application/json with a charset parameter is still plain JSON: the lean path.
+    response = await client.post(
+        CHECKINS,
+        content=content,
+        headers={**member.headers, "Content-Type": "application/json; charset=utf-8"},
+    )
+    problem(response, 404, "study.session_not_found")
+    assert source.taken == 1
