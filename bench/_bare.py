@@ -1,7 +1,14 @@
-"""The baseline of ``bench.checkin``: one asyncpg ``INSERT … RETURNING`` per request.
+"""The baselines of ``bench.checkin``: a tiny raw ASGI app on its own asyncpg pool.
 
-A tiny raw ASGI app (no framework, no auth, no rules) on its own asyncpg pool, run by
-uvicorn in a subprocess: what one worker can do when a request is nothing but a write.
+No framework, no auth, no rules, run by uvicorn in a subprocess. ``BENCH_BARE_MODE``:
+
+* ``insert`` (the target's baseline): one ``INSERT … RETURNING`` per request, what one
+  worker can do when a request is nothing but a write;
+* ``checkin``: the check-in's own award statement (``repository.award_study``) instead,
+  the session's owner taken from a table loaded at startup: what the app would reach
+  if HTTP handling, auth and validation cost nothing. The gap between the two is the
+  statement's price in PostgreSQL, the gap to the app's figure is the app's.
+
 ``BENCH_BARE_DSN`` and ``BENCH_BARE_POOL`` come from the environment.
 """
 
@@ -13,6 +20,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +28,8 @@ import asyncpg
 import httpx
 import orjson
 
+from app.study.repository import award_study
+from app.study.service import shanghai_day
 from tests.live import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,6 +40,7 @@ TABLE_DDL = (
 INSERT = "INSERT INTO bench_bare (session_id, client_event_id) VALUES ($1, $2) RETURNING id"
 
 _pool: Any = None
+_owners: dict[int, int] = {}
 
 
 async def _body(receive: Any) -> bytes:
@@ -51,6 +62,9 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
                 _pool = await asyncpg.create_pool(
                     os.environ["BENCH_BARE_DSN"], min_size=size, max_size=size
                 )
+                if os.environ.get("BENCH_BARE_MODE") == "checkin":
+                    rows = await _pool.fetch("SELECT id, member_id FROM study_sessions")
+                    _owners.update((r["id"], r["member_id"]) for r in rows)
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await _pool.close()
@@ -60,7 +74,10 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         payload, status = b'{"status":"ok"}', 200
     else:
         data = orjson.loads(await _body(receive))
-        row_id = await _pool.fetchval(INSERT, data["session_id"], data["client_event_id"])
+        if _owners:
+            row_id = await _award(data["session_id"], data["client_event_id"])
+        else:
+            row_id = await _pool.fetchval(INSERT, data["session_id"], data["client_event_id"])
         payload, status = orjson.dumps({"id": row_id}), 201
     await send(
         {
@@ -75,11 +92,30 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     await send({"type": "http.response.body", "body": payload})
 
 
+async def _award(session_id: int, client_event_id: str) -> int | None:
+    at = datetime.now(UTC)
+    async with _pool.acquire() as conn:
+        row = await award_study(
+            conn,
+            member_id=_owners[session_id],
+            session_id=session_id,
+            client_event_id=client_event_id,
+            at=at,
+            day=shanghai_day(at),
+        )
+    return row.new_id or row.prev_id
+
+
 @contextmanager
-def bare_server(dsn: str, pool_size: int) -> Iterator[str]:
+def bare_server(dsn: str, pool_size: int, mode: str = "insert") -> Iterator[str]:
     """Run this module's app with uvicorn (one worker) on a free port; yield its base URL."""
     port = free_port()
-    env = {**os.environ, "BENCH_BARE_DSN": dsn, "BENCH_BARE_POOL": str(pool_size)}
+    env = {
+        **os.environ,
+        "BENCH_BARE_DSN": dsn,
+        "BENCH_BARE_POOL": str(pool_size),
+        "BENCH_BARE_MODE": mode,
+    }
     process = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "bench._bare:app", "--host", "127.0.0.1",
          "--port", str(port), "--no-access-log", "--log-level", "warning"],
