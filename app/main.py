@@ -166,10 +166,13 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         from app.notify.worker import start_in_process
 
         worker_task = start_in_process(app)
-    # Everything built so far (modules, routes, pools) lives as long as the process: out
-    # of the collector's sight, a full collection under load walks only request garbage
-    # instead of the whole framework (measured: the check-in's p99, see bench/checkin.py).
-    gc.freeze()
+    if owns_engine:
+        # A serving process (tests hand in their engine and build many apps): what was
+        # built so far (modules, routes, pools) lives as long as the process, so out of
+        # the collector's sight a full collection under load walks only request garbage
+        # instead of the whole framework (bench.checkin: a lower p99).
+        gc.collect()
+        gc.freeze()
     try:
         yield
     finally:

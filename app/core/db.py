@@ -123,20 +123,53 @@ class DriverPool:
         return cls(pool, settings.db_pool_timeout_s)
 
     def connection(self) -> AbstractAsyncContextManager[asyncpg.Connection]:
-        acquired: AbstractAsyncContextManager[asyncpg.Connection] = self._pool.acquire(
-            timeout=self._timeout_s
-        )
-        return acquired
+        return _Checkout(self._pool, self._timeout_s)
 
     async def close(self) -> None:
         await self._pool.close()
+
+
+# Errors after which a connection's protocol state cannot be trusted (a query cut off
+# by a restart, say): such a connection is closed instead of going back to the pool.
+_BREAKING_ERRORS: tuple[type[BaseException], ...] = (
+    asyncpg.exceptions.PostgresConnectionError,
+    asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.exceptions.InterfaceError,
+    asyncpg.exceptions.InternalClientError,
+    OSError,
+)
+
+
+class _Checkout:
+    """``async with``: a pooled connection; closed rather than reused after a break."""
+
+    __slots__ = ("_conn", "_pool", "_timeout_s")
+
+    def __init__(self, pool: asyncpg.Pool, timeout_s: float) -> None:
+        self._pool = pool
+        self._timeout_s = timeout_s
+        self._conn: asyncpg.Connection | None = None
+
+    async def __aenter__(self) -> asyncpg.Connection:
+        conn: asyncpg.Connection = await self._pool.acquire(timeout=self._timeout_s)
+        self._conn = conn
+        return conn
+
+    async def __aexit__(self, _type: object, error: BaseException | None, _tb: object) -> None:
+        conn, self._conn = self._conn, None
+        if conn is None:
+            return
+        if isinstance(error, _BREAKING_ERRORS):
+            conn.terminate()
+        await self._pool.release(conn)
 
 
 async def _no_session_state(conn: asyncpg.Connection) -> None:
     """Release without asyncpg's default reset query (``RESET ALL``, ``UNLISTEN *``...:
     one more round trip per request). Driver-pool code sets no session state, listens
     to nothing and holds no cursors or advisory locks; a transaction left open is still
-    rolled back by the pool before this runs."""
+    rolled back by the pool before this runs, and a connection that broke is closed by
+    :class:`_Checkout` (the reset query used to find that out by failing)."""
 
 
 def driver_source(request: Request) -> ConnectionSource:
@@ -189,14 +222,12 @@ def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
 # Errors that mean "the database is not reachable right now" rather than a bug: the
 # request gets 503 with Retry-After instead of a 500.
 _UNAVAILABLE_DRIVER_ERRORS: tuple[type[BaseException], ...] = (
-    asyncpg.exceptions.CannotConnectNowError,
-    asyncpg.exceptions.ConnectionDoesNotExistError,
-    asyncpg.exceptions.ConnectionFailureError,
-    asyncpg.exceptions.AdminShutdownError,
-    asyncpg.exceptions.CrashShutdownError,
+    # SQLSTATE classes 08 (connection exception: refused, broken, rejected...) and 57
+    # (operator intervention: shutdown, crash, cannot connect now, cancelled).
+    asyncpg.exceptions.PostgresConnectionError,
+    asyncpg.exceptions.OperatorInterventionError,
     asyncpg.exceptions.TooManyConnectionsError,
     asyncpg.exceptions.InterfaceError,
-    asyncpg.exceptions.QueryCanceledError,
     ConnectionError,
     OSError,
     asyncio.TimeoutError,
