@@ -228,6 +228,9 @@ _UNAVAILABLE_DRIVER_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.OperatorInterventionError,
     asyncpg.exceptions.TooManyConnectionsError,
     asyncpg.exceptions.InterfaceError,
+    # A pooled connection cut off mid-protocol by a restart ("another operation is in
+    # progress"); the driver pool closes it (see _Checkout), the next request reconnects.
+    asyncpg.exceptions.InternalClientError,
     ConnectionError,
     OSError,
     asyncio.TimeoutError,
