@@ -129,17 +129,6 @@ class DriverPool:
         await self._pool.close()
 
 
-# Errors after which a connection's protocol state cannot be trusted (a query cut off
-# by a restart, say): such a connection is closed instead of going back to the pool.
-_BREAKING_ERRORS: tuple[type[BaseException], ...] = (
-    asyncpg.exceptions.PostgresConnectionError,
-    asyncpg.exceptions.OperatorInterventionError,
-    asyncpg.exceptions.InterfaceError,
-    asyncpg.exceptions.InternalClientError,
-    OSError,
-)
-
-
 class _Checkout:
     """``async with``: a pooled connection; closed rather than reused after a break."""
 
@@ -159,7 +148,9 @@ class _Checkout:
         conn, self._conn = self._conn, None
         if conn is None:
             return
-        if isinstance(error, _BREAKING_ERRORS):
+        if isinstance(error, _UNAVAILABLE_DRIVER_ERRORS):
+            # Its protocol state cannot be trusted (a query cut off by a restart, say):
+            # closed instead of going back to the pool.
             conn.terminate()
         await self._pool.release(conn)
 
