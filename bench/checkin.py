@@ -130,44 +130,42 @@ async def main() -> None:
             for s in session_ids
         ]
         json_headers = {"Content-Type": "application/json"}
-
-        async def bare(client: httpx.AsyncClient, n: int) -> httpx.Response:
-            body, _ = bodies[n % len(bodies)]
-            return await client.post("/checkins", content=body, headers=json_headers)
-
-        async def checkin(client: httpx.AsyncClient, n: int) -> httpx.Response:
-            body, headers = bodies[n % len(bodies)]
-            return await client.post("/api/v1/study/checkins", content=body, headers=headers)
-
-        load = {"concurrency": args.concurrency, "duration_s": args.duration}
-        raw_bare = [raw_post("/checkins", body, json_headers) for body, _ in bodies]
-        raw_checkin = [raw_post("/api/v1/study/checkins", body, h) for body, h in bodies]
-        print(f"client {args.client}", flush=True)
-        with bare_server(url, args.pool) as base:
-            if args.client == "raw":
-                baseline = await drive_raw(base, raw_bare, label="bare INSERT RETURNING", **load)
-            else:
-                baseline = await drive(base, bare, label="bare INSERT RETURNING", **load)
-        _print(baseline)
         # Sessions are claimed once: the statement-only run gets a third of them, the
         # app the rest, so neither replays the other's check-ins (a cheaper path).
         split = len(bodies) // 3
+        load = {"concurrency": args.concurrency, "duration_s": args.duration}
+        print(f"client {args.client}", flush=True)
+
+        async def measure(
+            base: str, path: str, requests: list[tuple[bytes, dict[str, str]]], label: str
+        ) -> LoadResult:
+            """Drive ``requests`` (body, headers) at ``path`` with the chosen client."""
+            if args.client == "raw":
+                raw = [raw_post(path, body, headers) for body, headers in requests]
+                return await drive_raw(base, raw, label=label, **load)
+
+            async def one(client: httpx.AsyncClient, n: int) -> httpx.Response:
+                body, headers = requests[n % len(requests)]
+                return await client.post(path, content=body, headers=headers)
+
+            return await drive(base, one, label=label, **load)
+
+        unsigned = [(body, json_headers) for body, _ in bodies]
+        with bare_server(url, args.pool) as base:
+            baseline = await measure(base, "/checkins", unsigned, "bare INSERT RETURNING")
+        _print(baseline)
         with bare_server(url, args.pool, mode="checkin") as base:
-            statement = await drive_raw(
-                base, raw_bare[:split], label="bare award statement", **load
-            )
+            statement = await measure(base, "/checkins", unsigned[:split], "bare award statement")
         _print(statement)
-        raw_checkin = raw_checkin[split:]
         env = {
             "APP_DB_POOL_SIZE": str(args.pool),
             "APP_DB_MAX_OVERFLOW": "0",
             "APP_DB_DRIVER_POOL_SIZE": str(args.pool),
         }
         with live_server(url, env) as base:
-            if args.client == "raw":
-                full = await drive_raw(base, raw_checkin, label="study check-in (full)", **load)
-            else:
-                full = await drive(base, checkin, label="study check-in (full)", **load)
+            full = await measure(
+                base, "/api/v1/study/checkins", bodies[split:], "study check-in (full)"
+            )
         _print(full)
 
         conn = await asyncpg.connect(url)
