@@ -4,9 +4,10 @@ No framework, no auth, no rules, run by uvicorn in a subprocess. ``BENCH_BARE_MO
 
 * ``insert`` (the target's baseline): one ``INSERT … RETURNING`` per request, what one
   worker can do when a request is nothing but a write;
-* ``checkin``: the check-in's own award statement (``repository.award_study``) instead,
-  the session's owner taken from a table loaded at startup: what the app would reach
-  if HTTP handling, auth and validation cost nothing. The gap between the two is the
+* ``checkin``: the check-in's own award path instead (the app's check-in batcher on a
+  driver pool, so concurrent check-ins share statements as in the app), the session's
+  owner taken from a table loaded at startup: what the app would reach if HTTP
+  handling, auth and validation cost nothing. The gap between the two is the
   statement's price in PostgreSQL, the gap to the app's figure is the app's.
 
 ``BENCH_BARE_DSN`` and ``BENCH_BARE_POOL`` come from the environment.
@@ -28,7 +29,10 @@ import asyncpg
 import httpx
 import orjson
 
-from app.study.repository import award_study
+from app.core.config import Settings
+from app.core.db import DriverPool
+from app.study.batching import AwardBatcher
+from app.study.repository import StudyClaim
 from app.study.service import shanghai_day
 from tests.live import free_port
 
@@ -41,6 +45,7 @@ INSERT = "INSERT INTO bench_bare (session_id, client_event_id) VALUES ($1, $2) R
 
 _pool: Any = None
 _owners: dict[int, int] = {}
+_batcher: AwardBatcher | None = None
 
 
 async def _body(receive: Any) -> bytes:
@@ -63,11 +68,12 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
                     os.environ["BENCH_BARE_DSN"], min_size=size, max_size=size
                 )
                 if os.environ.get("BENCH_BARE_MODE") == "checkin":
-                    rows = await _pool.fetch("SELECT id, member_id FROM study_sessions")
-                    _owners.update((r["id"], r["member_id"]) for r in rows)
+                    await _start_award_path(size)
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await _pool.close()
+                if _batcher is not None:
+                    await _batcher.source.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
     if scope["path"] == "/healthz":
@@ -92,17 +98,27 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     await send({"type": "http.response.body", "body": payload})
 
 
+async def _start_award_path(size: int) -> None:
+    global _batcher
+    rows = await _pool.fetch("SELECT id, member_id FROM study_sessions")
+    _owners.update((r["id"], r["member_id"]) for r in rows)
+    dsn = os.environ["BENCH_BARE_DSN"]
+    settings = Settings(env="test", database_url=dsn, db_driver_pool_size=size)
+    _batcher = AwardBatcher(await DriverPool.open(settings, dsn))
+
+
 async def _award(session_id: int, client_event_id: str) -> int | None:
+    assert _batcher is not None
     at = datetime.now(UTC)
-    async with _pool.acquire() as conn:
-        row = await award_study(
-            conn,
+    row = await _batcher.award(
+        StudyClaim(
             member_id=_owners[session_id],
             session_id=session_id,
             client_event_id=client_event_id,
             at=at,
             day=shanghai_day(at),
         )
+    )
     return row.new_id or row.prev_id
 
 

@@ -44,10 +44,10 @@ async def _prepare(
     conn = await asyncpg.connect(url)
     try:
         await conn.execute(TABLE_DDL)
-        # Seeded events use their own ids as study source ids: start sessions above them.
+        # Seeded ledger rows use their own ids as study source ids: start sessions above.
         await conn.execute(
             "SELECT setval(pg_get_serial_sequence('study_sessions', 'id'), "
-            "(SELECT coalesce(max(source_id), 0) + 1 FROM credit_events))"
+            "(SELECT coalesce(max(source_id), 0) + 1 FROM credit_ledger))"
         )
         if not durable:
             # Both servers then measure their own work, not this VM's fsync latency

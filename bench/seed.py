@@ -444,19 +444,18 @@ CREDIT_KIND_WEIGHTS = [40, 30, 8, 20, 2]
 
 
 async def seed_credits(conn: asyncpg.Connection, seeded: Seeded, count: int) -> int:
-    """``count`` ledger rows (with their credit events) over the last 365 days and the
-    credit_daily rows they add up to. The awards replay the check-in statement's rule
-    (points capped per kind and overall per day, ``cap_reached`` and ``daily_points``
-    as it returns them), so credit_daily equals the ledger summed per member and day.
+    """``count`` ledger rows over the last 365 days and the credit_daily rows they add
+    up to (those first: each ledger row references its day row). The awards replay the
+    check-in statement's rule (points capped per kind and overall per day,
+    ``cap_reached`` and ``daily_points`` as it returns them), so credit_daily equals the
+    ledger summed per member and day.
     About a third of the members study, some nearly every day. Returns daily rows."""
     rng = random.Random(13)
     today = shanghai_day(now_utc())
     kinds = list(CREDIT_RULES)
     active = rng.sample(seeded.member_ids, max(1, len(seeded.member_ids) // 3))
     used: dict[int, set[int]] = {}
-    event_ids = iter(await _reserve_ids(conn, "credit_events", count))
     ledger_ids = iter(await _reserve_ids(conn, "credit_ledger", count))
-    events: list[tuple[object, ...]] = []
     ledger: list[tuple[object, ...]] = []
     daily: list[tuple[object, ...]] = []
     full = 0
@@ -490,57 +489,44 @@ async def seed_credits(conn: asyncpg.Connection, seeded: Seeded, count: int) -> 
                     per_kind[kind] += awarded
                     total += awarded
                     at = _at(day, rng)
-                    event_id = next(event_ids)
-                    events.append((event_id, member_id, "study", event_id, kind, day, at, at))
+                    ledger_id = next(ledger_ids)
                     ledger.append(
                         (
-                            next(ledger_ids),
-                            event_id,
+                            ledger_id,
                             member_id,
+                            day,
+                            "study",
+                            ledger_id,  # its study session's id, as good as any unique one
                             kind,
                             awarded,
-                            day,
                             total,
                             per_kind[kind] >= cap or total >= OVERALL_DAILY_CAP,
+                            at,
                             at,
                         )
                     )
                 daily.append((member_id, day, total, *per_kind.values(), awarded))
     await conn.copy_records_to_table(
-        "credit_events",
-        records=events,
-        columns=[
-            "id",
-            "member_id",
-            "source",
-            "source_id",
-            "kind",
-            "day",
-            "occurred_at",
-            "created_at",
-        ],
+        "credit_daily",
+        records=daily,
+        columns=["member_id", "day", "points", *kinds, "last_awarded"],
     )
-    del events
     await conn.copy_records_to_table(
         "credit_ledger",
         records=ledger,
         columns=[
             "id",
-            "event_id",
             "member_id",
+            "day",
+            "source",
+            "source_id",
             "kind",
             "points",
-            "day",
             "daily_points",
             "cap_reached",
+            "occurred_at",
             "created_at",
         ],
-    )
-    del ledger
-    await conn.copy_records_to_table(
-        "credit_daily",
-        records=daily,
-        columns=["member_id", "day", "points", *kinds, "last_awarded"],
     )
     return len(daily)
 

@@ -104,6 +104,11 @@ class DriverPool:
     their own. Waiting longer than ``db_pool_timeout_s`` for a connection raises
     ``TimeoutError`` (503 with Retry-After, as for the engine's pool). A connection that
     broke (database restart) is replaced when it is next handed out.
+
+    Its connections plan generically (``plan_cache_mode``): its statements are written
+    for that (key lookups), and the batched check-in takes arrays whose length the
+    planner cannot know, so with custom plans it would be planned anew on every call,
+    which costs more than running it.
     """
 
     def __init__(self, pool: asyncpg.Pool, timeout_s: float) -> None:
@@ -112,13 +117,18 @@ class DriverPool:
 
     @classmethod
     async def open(cls, settings: Settings, url: str) -> DriverPool:
+        options = connect_args(settings)
+        options["server_settings"] = {
+            **options["server_settings"],
+            "plan_cache_mode": "force_generic_plan",
+        }
         pool = await asyncpg.create_pool(
             to_driver_url(url),
             min_size=0,
             max_size=settings.db_driver_pool_size,
             max_inactive_connection_lifetime=300,
             reset=_no_session_state,
-            **connect_args(settings),
+            **options,
         )
         return cls(pool, settings.db_pool_timeout_s)
 
@@ -204,6 +214,10 @@ class DriverStatement:
     async def fetchrow(self, conn: asyncpg.Connection, **params: Any) -> asyncpg.Record | None:
         row: asyncpg.Record | None = await conn.fetchrow(self.sql, *self.args(params))
         return row
+
+    async def fetch(self, conn: asyncpg.Connection, **params: Any) -> list[asyncpg.Record]:
+        rows: list[asyncpg.Record] = await conn.fetch(self.sql, *self.args(params))
+        return rows
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -69,9 +69,11 @@ async def seed(session: AsyncSession, settings: Settings) -> None:
             finished = started + timedelta(seconds=item.min_seconds + 30)
             await repo.award_study(
                 conn,
-                member_id=member.id,
-                session_id=session_id,
-                client_event_id=f"demo-{session_id}",
-                at=finished,
-                day=service.shanghai_day(finished),
+                repo.StudyClaim(
+                    member_id=member.id,
+                    session_id=session_id,
+                    client_event_id=f"demo-{session_id}",
+                    at=finished,
+                    day=service.shanghai_day(finished),
+                ),
             )

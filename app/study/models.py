@@ -1,11 +1,11 @@
-"""Tables of the study domain: items, sessions, credit rules, events, ledger, daily totals.
+"""Tables of the study domain: items, sessions, credit rules, the ledger, daily totals.
 
-Why both ``credit_events`` and ``credit_ledger``: the check-in is one SQL statement whose
-steps must run in this order: claim the event (unique by session and by client event
-id, so a replay or a racing duplicate claims nothing), then add to the member's daily
-row under its row lock (that is where the caps are enforced), then append the ledger
-entry with the points actually awarded. The claim has to exist before the award is
-known, and the ledger is append-only, so the claim is its own table.
+A check-in (or an attendance that earns credits) writes two rows in one statement: it
+adds to the member's row of that day in ``credit_daily`` under that row's lock (where
+the caps are enforced), then appends its ``credit_ledger`` entry with the points
+actually awarded. The ledger entry is also the claim: unique by (member, source,
+source_id) and by (member, client_event_id), so a replay finds it, and a racing
+duplicate fails on those indexes and is rolled back whole (see the repository).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from sqlalchemy import (
     Date,
     DateTime,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     String,
@@ -101,53 +102,6 @@ class CreditRule(Base):
     overall_daily_cap: Mapped[int] = mapped_column(Integer)
 
 
-class CreditEvent(Base):
-    """The claim of one earning event (a study check-in, an activity attendance).
-
-    Unique by (member, source, source_id) and by (member, client_event_id): a replay
-    or a racing duplicate inserts nothing and so earns nothing.
-    """
-
-    __tablename__ = "credit_events"
-    __table_args__ = (
-        CheckConstraint(f"source IN {SOURCES}", name="source"),
-        UniqueConstraint("member_id", "source", "source_id"),
-        UniqueConstraint("member_id", "client_event_id"),
-    )
-
-    id: Mapped[int] = pk()
-    member_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("members.id", ondelete="CASCADE"))
-    source: Mapped[str] = mapped_column(String(10))
-    source_id: Mapped[int] = mapped_column(BigInteger)
-    client_event_id: Mapped[str | None] = mapped_column(String(64))
-    kind: Mapped[str] = mapped_column(String(10))
-    day: Mapped[date] = mapped_column(Date)
-    occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    created_at: Mapped[datetime] = created_at()
-
-
-class CreditLedger(Base):
-    """Append-only: the points an event earned and the member's day total after it."""
-
-    __tablename__ = "credit_ledger"
-    __table_args__ = (
-        CheckConstraint("points >= 0", name="points"),
-        Index("ix_credit_ledger_member_id_day", "member_id", "day"),
-    )
-
-    id: Mapped[int] = pk()
-    event_id: Mapped[int] = mapped_column(
-        BigInteger, ForeignKey("credit_events.id", ondelete="CASCADE"), unique=True
-    )
-    member_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("members.id", ondelete="CASCADE"))
-    kind: Mapped[str] = mapped_column(String(10))
-    points: Mapped[int] = mapped_column(Integer)
-    day: Mapped[date] = mapped_column(Date)
-    daily_points: Mapped[int] = mapped_column(Integer)
-    cap_reached: Mapped[bool] = mapped_column(Boolean)
-    created_at: Mapped[datetime] = created_at()
-
-
 class CreditDaily(Base):
     """Per member and Asia/Shanghai day: the total and the per-kind totals.
 
@@ -173,3 +127,39 @@ class CreditDaily(Base):
     activity: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     # Points of the most recent award (what the last statement added): RETURNING reads it.
     last_awarded: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+
+
+class CreditLedger(Base):
+    """Append-only: one row per earning event (a study check-in, an attendance), with
+    the points it earned and the member's day total after it.
+
+    Its foreign key is the member's day row, which the awarding statement has just
+    locked (no lock on ``members`` per check-in); deleting a member removes his days
+    and, through them, his ledger. ``id`` is the ``checkin_id`` the API returns.
+    """
+
+    __tablename__ = "credit_ledger"
+    __table_args__ = (
+        CheckConstraint(f"source IN {SOURCES}", name="source"),
+        CheckConstraint("points >= 0", name="points"),
+        UniqueConstraint("member_id", "source", "source_id"),
+        UniqueConstraint("member_id", "client_event_id"),
+        ForeignKeyConstraint(
+            ["member_id", "day"],
+            ["credit_daily.member_id", "credit_daily.day"],
+            ondelete="CASCADE",
+        ),
+    )
+
+    id: Mapped[int] = pk()
+    member_id: Mapped[int] = mapped_column(BigInteger)
+    day: Mapped[date] = mapped_column(Date)
+    source: Mapped[str] = mapped_column(String(10))
+    source_id: Mapped[int] = mapped_column(BigInteger)
+    client_event_id: Mapped[str | None] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(10))
+    points: Mapped[int] = mapped_column(Integer)
+    daily_points: Mapped[int] = mapped_column(Integer)
+    cap_reached: Mapped[bool] = mapped_column(Boolean)
+    occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = created_at()

@@ -2,28 +2,34 @@
 
 The award (check-in) is the hot path: one statement, one round trip, compiled once for
 asyncpg and run on the driver connection, so asyncpg reuses its prepared statement and
-PostgreSQL its plan. Its steps, as CTEs:
+PostgreSQL its plan. It takes its requests as ``req`` rows, either one (scalar
+parameters) or many at once (arrays, at most one per member: see
+:mod:`app.study.batching`); everything after ``req`` is the same statement. Its steps,
+as CTEs, each row of ``req`` on its own:
 
 1. ``src``: the session with its item and the member's home organisation path
    (or, for other sources, the member and the given points);
-2. ``prev``: an earlier event of this member with the same ``client_event_id`` or the
-   same session (replays return it, nothing else happens);
+2. ``prev``: an earlier ledger entry of this member with the same ``client_event_id``
+   or the same session (replays return it, nothing else happens);
 3. ``ok``: ``src`` if nothing earlier exists and enough time passed;
 4. ``rule``: the credit rule of the nearest organisation on the member's path, else
-   the global one;
-5. ``ev``: claim the event. ``ON CONFLICT DO NOTHING`` against the unique indexes on
-   (member, source, source_id) and (member, client_event_id): a racing duplicate waits
-   for the first to commit, then claims nothing and earns nothing;
-6. ``d``: add the award to the member's row of that day with an UPSERT. The row lock
+   the global one, and the points the request asks for;
+5. ``d``: add the award to the member's row of that day with an UPSERT. The row lock
    of ``ON CONFLICT DO UPDATE`` serialises a member's awards of one day, and the SET
-   expressions read the latest committed row, so the caps hold under concurrency:
+   sub-select reads the latest committed row, so the caps hold under concurrency:
    the database decides, not a read in Python;
-7. ``l``: append the ledger entry with the points actually awarded.
+6. ``l``: append the ledger entry with the points actually awarded. Its unique indexes
+   (member, source, source_id) and (member, client_event_id) are the claim: a racing
+   duplicate that ``prev`` could not see yet fails on them, and the statement is
+   rolled back whole, daily total included (:func:`award_study` then answers the
+   first one's result).
 """
 
 from __future__ import annotations
 
 import typing
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -52,151 +58,198 @@ from app.members.models import Member
 from app.organization.models import Organization
 from app.study.models import CREDIT_KINDS, CreditDaily, CreditRule, StudyItem, StudySession
 
-# The points of the kind of this event in the daily row ``cd`` before this award.
 # Every SQL fragment below is built from constants only (CREDIT_KINDS), never from input.
-_KIND_TOTAL = "CASE (SELECT kind FROM ev) {whens} END".format(  # noqa: S608
-    whens=" ".join(f"WHEN '{k}' THEN cd.{k}" for k in CREDIT_KINDS)
+
+
+def _kind_column(row: str, kind: str) -> str:
+    """``row``'s column of the kind ``kind`` (an SQL expression naming a credit kind)."""
+    whens = " ".join(f"WHEN '{k}' THEN {row}.{k}" for k in CREDIT_KINDS)
+    return f"CASE {kind} {whens} END"
+
+
+_KINDS = ", ".join(CREDIT_KINDS)
+_FIRST_AWARD = ", ".join(
+    f"CASE WHEN rule.kind = '{k}' THEN rule.first ELSE 0 END" for k in CREDIT_KINDS
 )
-# What this award adds: the requested points, limited by what is left under the kind's
-# cap and under the overall cap, computed on the locked, latest version of the row.
-_AWARD = "GREATEST(0, LEAST(EXCLUDED.last_awarded, {kind_cap}, {overall_cap}))".format(
-    kind_cap=f"(SELECT daily_cap FROM rule) - {_KIND_TOTAL}",  # noqa: S608
-    overall_cap="(SELECT overall_daily_cap FROM rule) - cd.points",
-)
-_KIND_SET = ",\n        ".join(
-    f"{k} = cd.{k} + CASE WHEN (SELECT kind FROM ev) = '{k}' THEN {_AWARD} ELSE 0 END"  # noqa: S608
-    for k in CREDIT_KINDS
-)
-_KIND_INSERT = ", ".join(f"CASE WHEN ev.kind = '{k}' THEN a.v ELSE 0 END" for k in CREDIT_KINDS)
-_KIND_RETURN = "CASE (SELECT kind FROM ev) {whens} END".format(  # noqa: S608
-    whens=" ".join(f"WHEN '{k}' THEN cd.{k}" for k in CREDIT_KINDS)
+_NEXT_AWARD = ", ".join(
+    f"cd.{k} + CASE WHEN r.kind = '{k}' THEN a.v ELSE 0 END" for k in CREDIT_KINDS
 )
 
 _AWARD_TAIL = f"""
 ok AS (
     SELECT src.* FROM src
-    WHERE NOT EXISTS (SELECT 1 FROM prev)
+    WHERE NOT EXISTS (SELECT 1 FROM prev WHERE prev.n = src.n)
       AND src.at >= src.started_at + make_interval(secs => src.min_seconds)
 ),
 rule AS (
-    SELECT r.daily_cap, r.overall_daily_cap
-    FROM ok
-    JOIN credit_rules r ON r.kind = ok.kind
-    LEFT JOIN organizations ro ON ro.id = r.org_id
-    WHERE r.org_id IS NULL OR starts_with(ok.path, ro.path)
-    ORDER BY ro.depth DESC NULLS LAST
-    LIMIT 1
-),
-ev AS (
-    INSERT INTO credit_events
-        (member_id, source, source_id, client_event_id, kind, day, occurred_at)
-    SELECT ok.member_id, ok.source, ok.source_id, ok.client_event_id, ok.kind, ok.day, ok.at
-    FROM ok, rule
-    ON CONFLICT DO NOTHING
-    RETURNING id, member_id, kind, day
+    SELECT ok.n, ok.member_id, ok.kind, ok.points AS asked, r.daily_cap, r.overall_daily_cap,
+           GREATEST(0, LEAST(ok.points, r.daily_cap, r.overall_daily_cap)) AS first
+    FROM ok CROSS JOIN LATERAL (
+        SELECT r.daily_cap, r.overall_daily_cap
+        FROM credit_rules r
+        LEFT JOIN organizations ro ON ro.id = r.org_id
+        WHERE r.kind = ok.kind AND (r.org_id IS NULL OR starts_with(ok.path, ro.path))
+        ORDER BY ro.depth DESC NULLS LAST
+        LIMIT 1
+    ) AS r
 ),
 d AS (
-    INSERT INTO credit_daily AS cd
-        (member_id, day, points, {", ".join(CREDIT_KINDS)}, last_awarded)
-    SELECT ev.member_id, ev.day, a.v, {_KIND_INSERT}, a.v
-    FROM ev CROSS JOIN LATERAL (
-        SELECT GREATEST(0, LEAST(ok.points, rule.daily_cap, rule.overall_daily_cap)) AS v
-        FROM ok, rule
-    ) AS a
-    ON CONFLICT (member_id, day) DO UPDATE SET
-        points = cd.points + {_AWARD},
-        {_KIND_SET},
-        last_awarded = {_AWARD}
-    RETURNING cd.points, cd.last_awarded,
-        ({_KIND_RETURN} >= (SELECT daily_cap FROM rule)
-         OR cd.points >= (SELECT overall_daily_cap FROM rule)) AS cap_reached
+    INSERT INTO credit_daily AS cd (member_id, day, points, {_KINDS}, last_awarded)
+    SELECT ok.member_id, ok.day, rule.first, {_FIRST_AWARD}, rule.first
+    FROM ok JOIN rule ON rule.n = ok.n
+    ON CONFLICT (member_id, day) DO UPDATE SET (points, {_KINDS}, last_awarded) = (
+        -- What this award adds: the points asked, limited by what is left under the
+        -- kind's cap and the overall cap on the locked, latest version of the row.
+        SELECT cd.points + a.v, {_NEXT_AWARD}, a.v
+        FROM rule r CROSS JOIN LATERAL (
+            SELECT GREATEST(0, LEAST(
+                r.asked,
+                r.daily_cap - {_kind_column("cd", "r.kind")},
+                r.overall_daily_cap - cd.points
+            )) AS v
+        ) AS a
+        WHERE r.member_id = EXCLUDED.member_id
+    )
+    RETURNING cd.*
 ),
 l AS (
-    INSERT INTO credit_ledger (event_id, member_id, kind, points, day, daily_points, cap_reached)
-    SELECT ev.id, ev.member_id, ev.kind, d.last_awarded, ev.day, d.points, d.cap_reached
-    FROM ev, d
-    RETURNING event_id, points, daily_points, cap_reached
+    INSERT INTO credit_ledger (member_id, day, source, source_id, client_event_id, kind,
+                               points, daily_points, cap_reached, occurred_at)
+    SELECT ok.member_id, ok.day, ok.source, ok.source_id, ok.client_event_id, ok.kind,
+           d.last_awarded, d.points,
+           {_kind_column("d", "ok.kind")} >= rule.daily_cap
+               OR d.points >= rule.overall_daily_cap,
+           ok.at
+    FROM ok JOIN rule ON rule.n = ok.n JOIN d ON d.member_id = ok.member_id
+    RETURNING id, member_id, points, daily_points, cap_reached
 )
-SELECT src.member_id IS NOT NULL AS found, src.started_at, src.min_seconds,
-       l.event_id AS new_id, l.points AS new_points, l.daily_points AS new_daily,
+SELECT req.n, src.n IS NOT NULL AS found, src.started_at, src.min_seconds,
+       l.id AS new_id, l.points AS new_points, l.daily_points AS new_daily,
        l.cap_reached AS new_cap,
-       prev.event_id AS prev_id, prev.points AS prev_points, prev.daily_points AS prev_daily,
+       prev.id AS prev_id, prev.points AS prev_points, prev.daily_points AS prev_daily,
        prev.cap_reached AS prev_cap
-FROM (SELECT 1) AS one
-LEFT JOIN src ON true
-LEFT JOIN prev ON true
-LEFT JOIN l ON true
+FROM req
+LEFT JOIN src ON src.n = req.n
+LEFT JOIN prev ON prev.n = req.n
+LEFT JOIN l ON l.member_id = req.member_id
+ORDER BY req.n
 """  # noqa: S608
 
-_PREV_COLUMNS = "e.id AS event_id, l.points, l.daily_points, l.cap_reached"
+_LEDGER_COLUMNS = "l.id, l.points, l.daily_points, l.cap_reached"
 
-STUDY_CHECKIN = text(
-    f"""
-WITH src AS (
-    SELECT s.member_id, 'study'::varchar AS source, s.id AS source_id, s.started_at,
-           i.kind, i.points, i.min_seconds, o.path,
-           CAST(:client_event_id AS varchar) AS client_event_id,
-           CAST(:at AS timestamptz) AS at, CAST(:day AS date) AS day
-    FROM study_sessions s
+_STUDY = f"""
+src AS (
+    SELECT req.n, s.member_id, 'study'::varchar AS source, s.id AS source_id, s.started_at,
+           i.kind, i.points, i.min_seconds, o.path, req.client_event_id, req.at, req.day
+    FROM req
+    JOIN study_sessions s ON s.id = req.session_id AND s.member_id = req.member_id
     JOIN study_items i ON i.id = s.item_id
     JOIN members m ON m.id = s.member_id
     JOIN organizations o ON o.id = m.home_org_id
-    WHERE s.id = CAST(:session_id AS bigint) AND s.member_id = CAST(:member_id AS bigint)
 ),
 prev AS (
-    SELECT {_PREV_COLUMNS}
-    FROM credit_events e JOIN credit_ledger l ON l.event_id = e.id
-    WHERE e.member_id = CAST(:member_id AS bigint)
-      AND (e.client_event_id = CAST(:client_event_id AS varchar)
-           OR (e.source = 'study' AND e.source_id = CAST(:session_id AS bigint)))
-    ORDER BY e.id
-    LIMIT 1
+    SELECT req.n, p.* FROM req CROSS JOIN LATERAL (
+        SELECT {_LEDGER_COLUMNS}
+        FROM credit_ledger l
+        WHERE l.member_id = req.member_id
+          AND (l.client_event_id = req.client_event_id
+               OR (l.source = 'study' AND l.source_id = req.session_id))
+        ORDER BY l.id
+        LIMIT 1
+    ) AS p
 ),
 {_AWARD_TAIL}"""  # noqa: S608
+
+STUDY_AWARD = text(
+    f"""
+WITH req AS (
+    SELECT CAST(:member_id AS bigint) AS member_id, CAST(:session_id AS bigint) AS session_id,
+           CAST(:client_event_id AS varchar) AS client_event_id,
+           CAST(:at AS timestamptz) AS at, CAST(:day AS date) AS day, 1::bigint AS n
+),
+{_STUDY}"""
+)
+
+STUDY_AWARDS = text(
+    f"""
+WITH req AS (
+    SELECT * FROM unnest(
+        CAST(:member_ids AS bigint[]), CAST(:session_ids AS bigint[]),
+        CAST(:client_event_ids AS varchar[]), CAST(:ats AS timestamptz[]),
+        CAST(:days AS date[])
+    ) WITH ORDINALITY AS r(member_id, session_id, client_event_id, at, day, n)
+),
+{_STUDY}"""  # noqa: S608
 )
 
 OTHER_AWARD = text(
     f"""
-WITH src AS (
-    SELECT m.id AS member_id, CAST(:source AS varchar) AS source,
-           CAST(:source_id AS bigint) AS source_id, CAST(:at AS timestamptz) AS started_at,
-           CAST(:kind AS varchar) AS kind, CAST(:points AS integer) AS points,
-           0 AS min_seconds, o.path, NULL::varchar AS client_event_id,
-           CAST(:at AS timestamptz) AS at, CAST(:day AS date) AS day
-    FROM members m
+WITH req AS (
+    SELECT CAST(:member_id AS bigint) AS member_id, CAST(:source AS varchar) AS source,
+           CAST(:source_id AS bigint) AS source_id, CAST(:kind AS varchar) AS kind,
+           CAST(:points AS integer) AS points, CAST(:at AS timestamptz) AS at,
+           CAST(:day AS date) AS day, 1::bigint AS n
+),
+src AS (
+    SELECT req.n, m.id AS member_id, req.source, req.source_id, req.at AS started_at,
+           req.kind, req.points, 0 AS min_seconds, o.path, NULL::varchar AS client_event_id,
+           req.at, req.day
+    FROM req
+    JOIN members m ON m.id = req.member_id
     JOIN organizations o ON o.id = m.home_org_id
-    WHERE m.id = CAST(:member_id AS bigint)
 ),
 prev AS (
-    SELECT {_PREV_COLUMNS}
-    FROM credit_events e JOIN credit_ledger l ON l.event_id = e.id
-    WHERE e.member_id = CAST(:member_id AS bigint)
-      AND e.source = CAST(:source AS varchar) AND e.source_id = CAST(:source_id AS bigint)
+    SELECT req.n, {_LEDGER_COLUMNS}
+    FROM req JOIN credit_ledger l
+      ON l.member_id = req.member_id AND l.source = req.source AND l.source_id = req.source_id
 ),
 {_AWARD_TAIL}"""  # noqa: S608
 )
 
 FIND_STUDY_EVENT = text(
     f"""
-SELECT {_PREV_COLUMNS}
-FROM credit_events e JOIN credit_ledger l ON l.event_id = e.id
-WHERE e.member_id = CAST(:member_id AS bigint)
-  AND (e.client_event_id = CAST(:client_event_id AS varchar)
-       OR (e.source = 'study' AND e.source_id = CAST(:session_id AS bigint)))
-ORDER BY e.id
+SELECT {_LEDGER_COLUMNS}
+FROM credit_ledger l
+WHERE l.member_id = CAST(:member_id AS bigint)
+  AND (l.client_event_id = CAST(:client_event_id AS varchar)
+       OR (l.source = 'study' AND l.source_id = CAST(:session_id AS bigint)))
+ORDER BY l.id
 LIMIT 1
 """  # noqa: S608
 )
 
+FIND_OTHER_EVENT = text(
+    f"""
+SELECT {_LEDGER_COLUMNS}
+FROM credit_ledger l
+WHERE l.member_id = CAST(:member_id AS bigint)
+  AND l.source = CAST(:source AS varchar) AND l.source_id = CAST(:source_id AS bigint)
+"""  # noqa: S608
+)
 
-# Compiled once for asyncpg: the award runs on a driver-pool connection on the hot path
+
+# Compiled once for asyncpg: the awards run on a driver-pool connection on the hot path
 # and on the session's own connection elsewhere (app.core.db.driver_connection).
-_STUDY_CHECKIN = DriverStatement.of(STUDY_CHECKIN)
+_STUDY_AWARD = DriverStatement.of(STUDY_AWARD)
+_STUDY_AWARDS = DriverStatement.of(STUDY_AWARDS)
 _OTHER_AWARD = DriverStatement.of(OTHER_AWARD)
 _FIND_STUDY_EVENT = DriverStatement.of(FIND_STUDY_EVENT)
+_FIND_OTHER_EVENT = DriverStatement.of(FIND_OTHER_EVENT)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
+class StudyClaim:
+    """One study check-in to judge and award: ``at`` is when it happened (the server's
+    clock, or the phone's for offline events), ``day`` its Asia/Shanghai day."""
+
+    member_id: int
+    session_id: int
+    client_event_id: str
+    at: datetime
+    day: date
+
+
+@dataclass(frozen=True, slots=True)
 class AwardRow:
     found: bool
     started_at: datetime | None
@@ -211,7 +264,7 @@ class AwardRow:
     prev_cap: bool | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class EventRow:
     event_id: int
     points: int
@@ -219,29 +272,101 @@ class EventRow:
     cap_reached: bool
 
 
-def _award_row(row: asyncpg.Record | None) -> AwardRow:
-    assert row is not None  # the statement always returns its one summary row
-    return AwardRow(**dict(row.items()))
-
-
-async def award_study(
-    conn: asyncpg.Connection,
-    *,
-    member_id: int,
-    session_id: int,
-    client_event_id: str,
-    at: datetime,
-    day: date,
-) -> AwardRow:
-    row = await _STUDY_CHECKIN.fetchrow(
-        conn,
-        member_id=member_id,
-        session_id=session_id,
-        client_event_id=client_event_id,
-        at=at,
-        day=day,
+def _award_row(row: asyncpg.Record) -> AwardRow:
+    return AwardRow(
+        found=row["found"],
+        started_at=row["started_at"],
+        min_seconds=row["min_seconds"],
+        new_id=row["new_id"],
+        new_points=row["new_points"],
+        new_daily=row["new_daily"],
+        new_cap=row["new_cap"],
+        prev_id=row["prev_id"],
+        prev_points=row["prev_points"],
+        prev_daily=row["prev_daily"],
+        prev_cap=row["prev_cap"],
     )
+
+
+def _replay(first: EventRow) -> AwardRow:
+    """The answer to a duplicate that lost the race to ``first``."""
+    return AwardRow(
+        found=True,
+        started_at=None,
+        min_seconds=None,
+        new_id=None,
+        new_points=None,
+        new_daily=None,
+        new_cap=None,
+        prev_id=first.event_id,
+        prev_points=first.points,
+        prev_daily=first.daily_points,
+        prev_cap=first.cap_reached,
+    )
+
+
+def _event_row(row: asyncpg.Record | None) -> EventRow | None:
+    if row is None:
+        return None
+    return EventRow(row["id"], row["points"], row["daily_points"], row["cap_reached"])
+
+
+@asynccontextmanager
+async def _atomic(conn: asyncpg.Connection) -> AsyncIterator[None]:
+    """Inside a transaction, a savepoint: a duplicate's unique violation then undoes
+    only the award, not the caller's transaction. A driver-pool connection runs each
+    statement in its own transaction already."""
+    if not conn.is_in_transaction():
+        yield
+        return
+    async with conn.transaction():
+        yield
+
+
+async def award_study(conn: asyncpg.Connection, claim: StudyClaim) -> AwardRow:
+    """Award one check-in. A duplicate racing on another connection that committed
+    first comes back as a replay of that one."""
+    try:
+        async with _atomic(conn):
+            row = await _STUDY_AWARD.fetchrow(
+                conn,
+                member_id=claim.member_id,
+                session_id=claim.session_id,
+                client_event_id=claim.client_event_id,
+                at=claim.at,
+                day=claim.day,
+            )
+    except asyncpg.UniqueViolationError:
+        first = await find_study_event(
+            conn,
+            member_id=claim.member_id,
+            session_id=claim.session_id,
+            client_event_id=claim.client_event_id,
+        )
+        if first is None:
+            raise
+        return _replay(first)
+    assert row is not None  # the statement always returns a row per request
     return _award_row(row)
+
+
+async def award_studies(conn: asyncpg.Connection, claims: Sequence[StudyClaim]) -> list[AwardRow]:
+    """Award several check-ins, at most one per member, in one statement (results in
+    the same order). Raises what the statement raised, e.g. ``UniqueViolationError``
+    when one of them raced a duplicate: then nothing was written, and the caller
+    awards them one by one (:func:`award_study`)."""
+    members = {claim.member_id for claim in claims}
+    if len(members) != len(claims):
+        raise ValueError("award_studies takes at most one claim per member")
+    rows = await _STUDY_AWARDS.fetch(
+        conn,
+        member_ids=[claim.member_id for claim in claims],
+        session_ids=[claim.session_id for claim in claims],
+        client_event_ids=[claim.client_event_id for claim in claims],
+        ats=[claim.at for claim in claims],
+        days=[claim.day for claim in claims],
+    )
+    return [_award_row(row) for row in rows]
 
 
 async def award_other(
@@ -255,26 +380,40 @@ async def award_other(
     at: datetime,
     day: date,
 ) -> AwardRow:
-    row = await _OTHER_AWARD.fetchrow(
-        conn,
-        member_id=member_id,
-        source=source,
-        source_id=source_id,
-        kind=kind,
-        points=points,
-        at=at,
-        day=day,
-    )
+    """Award ``points`` of ``kind`` for (source, source_id), once per member."""
+    try:
+        async with _atomic(conn):
+            row = await _OTHER_AWARD.fetchrow(
+                conn,
+                member_id=member_id,
+                source=source,
+                source_id=source_id,
+                kind=kind,
+                points=points,
+                at=at,
+                day=day,
+            )
+    except asyncpg.UniqueViolationError:
+        first = _event_row(
+            await _FIND_OTHER_EVENT.fetchrow(
+                conn, member_id=member_id, source=source, source_id=source_id
+            )
+        )
+        if first is None:
+            raise
+        return _replay(first)
+    assert row is not None
     return _award_row(row)
 
 
 async def find_study_event(
     conn: asyncpg.Connection, *, member_id: int, session_id: int, client_event_id: str
 ) -> EventRow | None:
-    row = await _FIND_STUDY_EVENT.fetchrow(
-        conn, member_id=member_id, session_id=session_id, client_event_id=client_event_id
+    return _event_row(
+        await _FIND_STUDY_EVENT.fetchrow(
+            conn, member_id=member_id, session_id=session_id, client_event_id=client_event_id
+        )
     )
-    return EventRow(**dict(row.items())) if row is not None else None
 
 
 # Organisations and members

@@ -20,6 +20,7 @@ from app.identity.scope import (
     get_principal,
 )
 from app.study import service
+from app.study.batching import AwardBatcher
 from app.study.schemas import (
     MAX_ID,
     BatchCreate,
@@ -69,19 +70,30 @@ async def start_session(
     )
 
 
+def _batcher(request: Request) -> AwardBatcher:
+    """The app's check-in batcher, over its driver pool (made on first use, and anew
+    when the pool was swapped, as the tests do)."""
+    state = request.app.state
+    source = driver_source(request)
+    batcher: AwardBatcher | None = getattr(state, "award_batcher", None)
+    if batcher is None or batcher.source is not source:
+        batcher = state.award_batcher = AwardBatcher(source)
+    return batcher
+
+
 async def serve_checkin(request: Request) -> Response:
     """The check-in as most phones send it: plain JSON, no Idempotency-Key (the
-    ``client_event_id`` already makes it safe to repeat). See app/core/lean.py."""
+    ``client_event_id`` already makes it safe to repeat), awarded together with the
+    other check-ins of the moment (app/study/batching.py). See app/core/lean.py."""
     member = await get_member_principal(await get_principal(request))
     assert member.member_id is not None
     body = await parse_body(request, CheckinCreate)
-    async with driver_source(request).connection() as conn:
-        result = await service.checkin(
-            conn,
-            member_id=member.member_id,
-            session_id=body.session_id,
-            client_event_id=body.client_event_id,
-        )
+    result = await service.checkin(
+        _batcher(request).award,
+        member_id=member.member_id,
+        session_id=body.session_id,
+        client_event_id=body.client_event_id,
+    )
     return model_response(result)
 
 
@@ -103,7 +115,7 @@ async def checkin(
 
     async def run() -> CheckinOut:
         return await service.checkin(
-            await driver_connection(session),
+            service.on_connection(await driver_connection(session)),
             member_id=member_id,
             session_id=body.session_id,
             client_event_id=body.client_event_id,

@@ -10,7 +10,9 @@
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -211,17 +213,18 @@ def _rejected(code: str) -> Judgement:
     return Judgement("rejected", code, _DETAILS[code])
 
 
-async def _checkin(
-    conn: asyncpg.Connection, *, member_id: int, session_id: int, client_event_id: str, at: datetime
-) -> Judgement:
-    row = await repo.award_study(
-        conn,
-        member_id=member_id,
-        session_id=session_id,
-        client_event_id=client_event_id,
-        at=at,
-        day=shanghai_day(at),
-    )
+# How a check-in gets awarded: by the check-in batcher (app.study.batching) on the hot
+# path, on the request's own connection elsewhere (on_connection).
+Award = Callable[[repo.StudyClaim], Awaitable[repo.AwardRow]]
+
+
+def on_connection(conn: asyncpg.Connection) -> Award:
+    """Award on ``conn`` (the request's transaction), one statement per check-in."""
+    return functools.partial(repo.award_study, conn)
+
+
+async def _checkin(award: Award, claim: repo.StudyClaim) -> Judgement:
+    row = await award(claim)
     if row.new_id is not None:
         return Judgement(
             "accepted",
@@ -245,50 +248,36 @@ async def _checkin(
         )
     if not row.found or row.started_at is None or row.min_seconds is None:
         return _rejected(errors.SESSION_NOT_FOUND)
-    if at < row.started_at:
+    if claim.at < row.started_at:
         return _rejected(errors.BEFORE_SESSION)
     earliest = row.started_at + timedelta(seconds=row.min_seconds)
-    if at < earliest:
-        remaining = max(1, math.ceil((earliest - at).total_seconds()))
+    if claim.at < earliest:
+        remaining = max(1, math.ceil((earliest - claim.at).total_seconds()))
         return Judgement(
             "rejected",
             errors.TOO_SHORT,
             f"学习时间不足，还需学习 {remaining} 秒",
             seconds_remaining=remaining,
         )
-    # Eligible but nothing claimed: a concurrent duplicate committed first (we waited for
-    # it on the unique index). A new statement sees it now.
-    first = await repo.find_study_event(
-        conn, member_id=member_id, session_id=session_id, client_event_id=client_event_id
-    )
-    if first is None:
-        raise rule_missing()
-    return Judgement(
-        "duplicate",
-        result=CheckinOut(
-            checkin_id=first.event_id,
-            points_awarded=first.points,
-            daily_points=first.daily_points,
-            daily_cap_reached=first.cap_reached,
-            replayed=True,
-        ),
+    # Eligible, not a duplicate, and still nothing written: no rule for this kind.
+    raise rule_missing()
+
+
+def _claim(member_id: int, session_id: int, client_event_id: str, at: datetime) -> repo.StudyClaim:
+    return repo.StudyClaim(
+        member_id=member_id,
+        session_id=session_id,
+        client_event_id=client_event_id,
+        at=at,
+        day=shanghai_day(at),
     )
 
 
 async def checkin(
-    conn: asyncpg.Connection, *, member_id: int, session_id: int, client_event_id: str
+    award: Award, *, member_id: int, session_id: int, client_event_id: str
 ) -> CheckinOut:
-    """Check in now (server time). Too short: 422 ``study.too_short`` with the seconds left.
-
-    ``conn`` is a driver-pool connection (autocommit: the award is one atomic statement)
-    or the request's own (:func:`app.core.db.driver_connection`)."""
-    judgement = await _checkin(
-        conn,
-        member_id=member_id,
-        session_id=session_id,
-        client_event_id=client_event_id,
-        at=utcnow(),
-    )
+    """Check in now (server time). Too short: 422 ``study.too_short`` with the seconds left."""
+    judgement = await _checkin(award, _claim(member_id, session_id, client_event_id, utcnow()))
     if judgement.result is not None:
         return judgement.result
     if judgement.code == errors.TOO_SHORT:
@@ -305,7 +294,7 @@ async def checkin_batch(
     in the future, before the session started or older than a week earn nothing.
     """
     now = utcnow()
-    conn = await driver_connection(session)
+    award = on_connection(await driver_connection(session))
     results: list[BatchResult] = []
     for event in events:
         base = {"client_event_id": event.client_event_id, "session_id": event.session_id}
@@ -316,11 +305,7 @@ async def checkin_batch(
             judgement = _rejected(errors.EVENT_TOO_OLD)
         else:
             judgement = await _checkin(
-                conn,
-                member_id=member_id,
-                session_id=event.session_id,
-                client_event_id=event.client_event_id,
-                at=at,
+                award, _claim(member_id, event.session_id, event.client_event_id, at)
             )
         if judgement.result is not None:
             outcome = judgement.result

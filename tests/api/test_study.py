@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import Settings
-from app.study.models import CreditEvent, StudyItem, StudySession
+from app.study.models import CreditLedger, StudyItem, StudySession
 from tests import factories as f
 from tests.api.test_study_support import (  # noqa: F401 - fixtures
     NOON,
@@ -335,7 +335,7 @@ async def test_batch_judges_each_event_and_keeps_the_order(
     assert response.json()["points_awarded"] == 2
     assert await ledger_points(db, mid) == (1, 2)
     # The claimed time decides the credited day (Asia/Shanghai).
-    event = (await db.execute(select(CreditEvent))).scalar_one()
+    event = (await db.execute(select(CreditLedger))).scalar_one()
     assert event.day.isoformat() == "2026-03-10"
 
 

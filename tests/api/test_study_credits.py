@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.core.config import Settings
 from app.study import service
-from app.study.models import CreditDaily, CreditEvent, CreditLedger, StudySession
+from app.study.models import CreditDaily, CreditLedger, StudySession
 from tests import factories as f
 from tests.api.test_study_support import (  # noqa: F401 - fixtures
     NOON,
@@ -159,8 +159,11 @@ async def test_award_credits_is_idempotent_and_capped(
     assert await service.award_credits(db, m.id, "activity", 8, 6, "activity") == 4
     assert await service.award_credits(db, m.id, "activity", 9, 6, "activity") == 0
     assert await ledger_points(db, m.id) == (3, 10)
-    events = (await db.execute(select(func.count()).select_from(CreditEvent))).scalar_one()
-    assert events == 3
+    # One ledger entry per source, the repeat of source 7 none, the capped one with 0.
+    entries = await db.execute(
+        select(CreditLedger.source_id, CreditLedger.points).where(CreditLedger.member_id == m.id)
+    )
+    assert dict(entries.tuples().all()) == {7: 6, 8: 4, 9: 0}
 
 
 # Leaderboards

@@ -102,7 +102,7 @@ def _checkin(tokens: dict[str, str], name: str) -> tuple[str, dict[str, object],
 WRITES = {
     "org": (_org, "SELECT name FROM organizations"),
     "order": (_order, "SELECT title AS name FROM service_orders"),
-    "checkin": (_checkin, "SELECT client_event_id AS name FROM credit_events"),
+    "checkin": (_checkin, "SELECT client_event_id AS name FROM credit_ledger"),
 }
 
 
