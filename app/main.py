@@ -24,6 +24,7 @@ from app.core.config import Settings, get_settings
 from app.core.db import DriverPool, create_engine, make_sessionmaker
 from app.core.errors import AppError, app_error_response, problem_response
 from app.core.health import router as health_router
+from app.core.lean import LeanDispatch
 from app.core.logging import configure_logging
 from app.core.middleware import RequestContextMiddleware
 from app.core.openapi import install_openapi
@@ -223,6 +224,7 @@ def create_app(
 
     for router in DOMAIN_ROUTERS:
         app.include_router(router, prefix=API_PREFIX)
+    lean = LeanDispatch(app, [(API_PREFIX, router) for router in DOMAIN_ROUTERS])
 
     if settings.cors_origins:
         app.add_middleware(
@@ -231,5 +233,5 @@ def create_app(
             allow_methods=["GET", "POST", "PATCH", "DELETE"],
             allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID"],
         )
-    app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(RequestContextMiddleware, lean=lean)
     return app

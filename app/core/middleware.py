@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app.core.context import set_request_meta
 from app.core.db import is_database_unavailable, is_invalid_input
 from app.core.errors import AppError, app_error_response, problem_response
+from app.core.lean import LeanDispatch
 
 log = structlog.stdlib.get_logger("app.request")
 
@@ -81,8 +82,12 @@ def _limit_for(headers: dict[bytes, bytes]) -> int:
 
 
 class RequestContextMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
+    """Request id, access log, metrics and body limits for every request; requests a
+    lean handler takes (``lean``, see app/core/lean.py) go to it instead of ``app``."""
+
+    def __init__(self, app: ASGIApp, lean: LeanDispatch | None = None) -> None:
         self.app = app
+        self.lean = lean
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -127,11 +132,12 @@ class RequestContextMiddleware:
                     raise BodyTooLarge()
             return message
 
+        app = (self.lean.app_for(scope, headers) if self.lean is not None else None) or self.app
         IN_FLIGHT.inc()
         try:
             if declared is not None and declared.isdigit() and int(declared) > limit:
                 raise BodyTooLarge()
-            await self.app(scope, receive_wrapper, send_wrapper)
+            await app(scope, receive_wrapper, send_wrapper)
         except BaseException as error:
             if not isinstance(error, Exception):
                 raise

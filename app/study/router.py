@@ -10,7 +10,7 @@ from starlette.responses import Response
 
 from app.core.db import SessionDep, driver_connection, driver_source
 from app.core.idempotency import IdempotencyDep
-from app.core.lean import LeanRoute, model_response, parse_body, served_by
+from app.core.lean import model_response, parse_body, served_by
 from app.core.pagination import DEFAULT_LIMIT, CursorParam, LimitParam, Page
 from app.identity.scope import (
     AdminScopeDep,
@@ -37,7 +37,7 @@ from app.study.schemas import (
     SessionOut,
 )
 
-router = APIRouter(tags=["study"], route_class=LeanRoute)
+router = APIRouter(tags=["study"])
 
 
 @router.get("/study/items", response_model=Page[ItemOut], summary="可学习的内容")

@@ -16,10 +16,13 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import Request
+from starlette.responses import Response
 
 from app.core.config import Settings
+from app.core.lean import LeanDispatch, served_by
 from app.study.schemas import MAX_ID
 from tests import factories as f
 from tests.api.test_study_support import (  # noqa: F401 - fixtures
@@ -176,3 +179,39 @@ async def test_other_content_types_take_the_regular_path(
     )
     problem(response, 404, "study.session_not_found")
     assert source.taken == 1
+
+
+async def test_browser_requests_take_the_regular_path(
+    client: httpx.AsyncClient,
+    db: AsyncSession,
+    settings: Settings,
+    clock: Clock,
+    rules: None,
+    source: CountingSource,
+) -> None:
+    """CORS is answered on the regular path: a request with ``Origin`` goes there."""
+    branch = await f.org(db, "支部")
+    member = await f.member_actor(db, settings, branch)
+    article = await item(db, branch, min_seconds=0, points=1)
+    one = await session_at(db, member.member, article, NOON - timedelta(minutes=5))
+    body = {"session_id": one.id, "client_event_id": "from-a-browser"}
+    headers = {**member.headers, "Origin": "https://admin.example.org"}
+    response = await client.post(CHECKINS, json=body, headers=headers)
+    assert response.status_code == 200 and response.json()["points_awarded"] == 1
+    assert source.taken == 0
+    assert await ledger_points(db, member_id(member)) == (1, 1)
+
+
+def test_lean_routes_take_no_path_parameters(app: FastAPI) -> None:
+    async def lean(request: Request) -> Response:
+        raise AssertionError("never served")
+
+    router = APIRouter()
+
+    @router.post("/things/{thing_id}")
+    @served_by(lean)
+    async def thing(thing_id: int) -> None:
+        return None
+
+    with pytest.raises(ValueError, match="no path parameters"):
+        LeanDispatch(app, [("/api", router)])
