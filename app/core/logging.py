@@ -9,13 +9,15 @@ with one write per line: on a busy worker that write was a tenth of its CPU.
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 import threading
 import time
 import weakref
-from typing import TextIO
+from typing import Any, TextIO
 
+import orjson
 import structlog
 
 FLUSH_INTERVAL_S = 0.5
@@ -58,6 +60,16 @@ _BUFFERED: weakref.WeakSet[BufferedStreamHandler] = weakref.WeakSet()
 _FLUSHER = threading.Thread(target=_flush_now_and_then, name="log-flush", daemon=True)
 
 
+def _json_line(event: dict[str, Any], default: Any = None, **_: Any) -> str:
+    """JSONRenderer's serializer: orjson, several times faster than the standard
+    library on every access line. Values orjson refuses (integers beyond 64 bits) fall
+    back to the standard library rather than lose the line."""
+    try:
+        return orjson.dumps(event, default=default, option=orjson.OPT_NON_STR_KEYS).decode()
+    except TypeError:
+        return json.dumps(event, default=default, ensure_ascii=False)
+
+
 def configure_logging(level: str = "INFO", *, json: bool = True) -> None:
     shared: list[structlog.types.Processor] = [
         structlog.contextvars.merge_contextvars,
@@ -66,7 +78,9 @@ def configure_logging(level: str = "INFO", *, json: bool = True) -> None:
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
     renderer: structlog.types.Processor = (
-        structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer()
+        structlog.processors.JSONRenderer(serializer=_json_line)
+        if json
+        else structlog.dev.ConsoleRenderer()
     )
     structlog.configure(
         processors=[
