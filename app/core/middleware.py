@@ -33,6 +33,22 @@ LATENCY = Histogram(
 )
 IN_FLIGHT = Gauge("http_requests_in_flight", "Requests being served", multiprocess_mode="livesum")
 
+# The labelled children, looked up once: ``labels()`` takes a lock and builds its key on
+# every call. Routes, methods and statuses are few, so these stay small.
+_COUNTERS: dict[tuple[str, str, str], Any] = {}
+_LATENCIES: dict[tuple[str, str], Any] = {}
+
+
+def _observe(method: str, route: str, status: str, elapsed_s: float) -> None:
+    counter = _COUNTERS.get((method, route, status))
+    if counter is None:
+        counter = _COUNTERS[(method, route, status)] = REQUESTS.labels(method, route, status)
+    latency = _LATENCIES.get((method, route))
+    if latency is None:
+        latency = _LATENCIES[(method, route)] = LATENCY.labels(method, route)
+    counter.inc()
+    latency.observe(elapsed_s)
+
 JSON_LIMIT = 1 * 1024 * 1024
 UPLOAD_LIMIT = 10 * 1024 * 1024
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._\-]{1,64}$")
@@ -153,8 +169,7 @@ class RequestContextMiddleware:
             template = getattr(route, "path", None) or "unmatched"
             elapsed = time.perf_counter() - started
             status = str(status_holder["status"])
-            REQUESTS.labels(scope["method"], template, status).inc()
-            LATENCY.labels(scope["method"], template).observe(elapsed)
+            _observe(scope["method"], template, status, elapsed)
             log.info(
                 "request",
                 method=scope["method"],
