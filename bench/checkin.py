@@ -4,10 +4,10 @@ On one scratch database, uvicorn processes with one worker each: the app, and th
 bare endpoint of :mod:`bench._bare` (asyncpg pool, one INSERT, no auth, no rules), and
 the same bare endpoint running the app's award path alone, batcher and statement (the
 ceiling the app could reach with free HTTP handling). All get the same load (64
-keep-alive connections, same duration, same client) and the same pool size. Every check-in request is a real one:
-a JWT of the session's member, a new session and ``client_event_id`` per request, the
-rule/cap/ledger statement (caps are reached quickly, as on a busy day, which does not
-make the statement cheaper).
+keep-alive connections, same duration, same client) and the same pool size. Every
+check-in request is a real one: a JWT of the session's member, a new session and
+``client_event_id`` per request, the rule/cap/ledger statement (caps are reached
+quickly, as on a busy day, which does not make the statement cheaper).
 
 Target: check-in requests/s ≥ 0.5 × bare, p99 < 100 ms at 64 connections.
 """
