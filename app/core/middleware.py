@@ -49,6 +49,7 @@ def _observe(method: str, route: str, status: str, elapsed_s: float) -> None:
     counter.inc()
     latency.observe(elapsed_s)
 
+
 JSON_LIMIT = 1 * 1024 * 1024
 UPLOAD_LIMIT = 10 * 1024 * 1024
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._\-]{1,64}$")
