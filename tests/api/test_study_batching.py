@@ -4,7 +4,8 @@ connections, with real commits on real pools."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -89,6 +90,22 @@ class RecordedBatches:
         monkeypatch.setattr(repo, "award_studies", recording)
 
 
+@asynccontextmanager
+async def _uncommitted(
+    settings: Settings, claim: repo.StudyClaim
+) -> AsyncIterator[tuple[repo.AwardRow, Callable[[], Awaitable[None]]]]:
+    """``claim`` awarded on a connection of its own and not committed yet: its result,
+    and what commits it."""
+    assert settings.database_url
+    conn = await asyncpg.connect(to_driver_url(settings.database_url))
+    try:
+        transaction = conn.transaction()
+        await transaction.start()
+        yield await repo.award_study(conn, claim), transaction.commit
+    finally:
+        await conn.close()
+
+
 async def _wait_for_lock_wait(engine: AsyncEngine) -> None:
     """Until some statement waits on a row lock."""
     for _ in range(200):
@@ -160,22 +177,14 @@ async def test_a_duplicate_racing_on_another_connection_gets_the_first_result(
 ) -> None:
     (studier,) = await _studiers(engine, settings, members=1, sessions=1)
     claim = _claim(studier.member_id, studier.session_ids[0], "same-event")
-    assert settings.database_url
-    first_conn = await asyncpg.connect(to_driver_url(settings.database_url))
-    try:
-        first_tx = first_conn.transaction()
-        await first_tx.start()
-        first = await repo.award_study(first_conn, claim)
+    async with _uncommitted(settings, claim) as (first, commit), pool.connection() as conn:
         assert first.new_id is not None
-        async with pool.connection() as conn:
-            # It cannot see the uncommitted first one: it waits on the day row's lock,
-            # then fails on the ledger's unique index and answers the first one's result.
-            racing = asyncio.create_task(repo.award_study(conn, claim))
-            await _wait_for_lock_wait(engine)
-            await first_tx.commit()
-            second = await racing
-    finally:
-        await first_conn.close()
+        # It cannot see the uncommitted first one: it waits on the day row's lock, then
+        # fails on the ledger's unique index and answers the first one's result.
+        racing = asyncio.create_task(repo.award_study(conn, claim))
+        await _wait_for_lock_wait(engine)
+        await commit()
+        second = await racing
     assert second.new_id is None and second.prev_id == first.new_id
     assert second.prev_points == 1 and second.prev_daily == 1
     assert await _credits(engine, studier.member_id) == ((1, 1), 1)
@@ -188,19 +197,12 @@ async def test_a_batch_with_a_racing_duplicate_is_awarded_one_by_one(
     racer, bystander = await _studiers(engine, settings, members=2, sessions=1)
     duplicate = _claim(racer.member_id, racer.session_ids[0], "race")
     other = _claim(bystander.member_id, bystander.session_ids[0])
-    assert settings.database_url
-    first_conn = await asyncpg.connect(to_driver_url(settings.database_url))
-    try:
-        first_tx = first_conn.transaction()
-        await first_tx.start()
-        first = await repo.award_study(first_conn, duplicate)
+    async with _uncommitted(settings, duplicate) as (first, commit):
         batcher = AwardBatcher(pool)
         both = asyncio.gather(batcher.award(duplicate), batcher.award(other))
         await _wait_for_lock_wait(engine)
-        await first_tx.commit()
+        await commit()
         replayed, accepted = await both
-    finally:
-        await first_conn.close()
     assert [len(b) for b in recorded.batches] == [2]  # the statement that failed
     assert replayed.new_id is None and replayed.prev_id == first.new_id
     assert accepted.new_id is not None and accepted.new_points == 1

@@ -23,6 +23,7 @@ from starlette.responses import Response
 
 from app.core.config import Settings
 from app.core.lean import LeanDispatch, served_by
+from app.study.models import StudySession
 from app.study.schemas import MAX_ID
 from tests import factories as f
 from tests.api.test_study_support import (  # noqa: F401 - fixtures
@@ -74,6 +75,16 @@ async def _both(
     return lean, regular
 
 
+async def _member_with_a_session(
+    db: AsyncSession, settings: Settings
+) -> tuple[f.Actor, StudySession]:
+    """A member and his session of a 1-point article, started five minutes ago."""
+    branch = await f.org(db, "支部")
+    member = await f.member_actor(db, settings, branch)
+    article = await item(db, branch, min_seconds=0, points=1)
+    return member, await session_at(db, member.member, article, NOON - timedelta(minutes=5))
+
+
 def _comparable(response: httpx.Response) -> tuple[int, str, dict[str, Any]]:
     body = response.json()
     body.pop("instance", None)
@@ -89,10 +100,7 @@ async def test_plain_json_takes_the_lean_path_and_earns_once(
     rules: None,
     source: CountingSource,
 ) -> None:
-    branch = await f.org(db, "支部")
-    member = await f.member_actor(db, settings, branch)
-    article = await item(db, branch, min_seconds=0, points=1)
-    one = await session_at(db, member.member, article, NOON - timedelta(minutes=5))
+    member, one = await _member_with_a_session(db, settings)
     await db.commit()
     body = {"session_id": one.id, "client_event_id": "lean-1"}
 
@@ -190,10 +198,7 @@ async def test_browser_requests_take_the_regular_path(
     source: CountingSource,
 ) -> None:
     """CORS is answered on the regular path: a request with ``Origin`` goes there."""
-    branch = await f.org(db, "支部")
-    member = await f.member_actor(db, settings, branch)
-    article = await item(db, branch, min_seconds=0, points=1)
-    one = await session_at(db, member.member, article, NOON - timedelta(minutes=5))
+    member, one = await _member_with_a_session(db, settings)
     body = {"session_id": one.id, "client_event_id": "from-a-browser"}
     headers = {**member.headers, "Origin": "https://admin.example.org"}
     response = await client.post(CHECKINS, json=body, headers=headers)
