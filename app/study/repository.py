@@ -21,8 +21,8 @@ as CTEs, each row of ``req`` on its own:
 6. ``l``: append the ledger entry with the points actually awarded. Its unique indexes
    (member, source, source_id) and (member, client_event_id) are the claim: a racing
    duplicate that ``prev`` could not see yet fails on them, and the statement is
-   rolled back whole, daily total included (:func:`award_study` then answers the
-   first one's result).
+   rolled back whole, daily total included; run again, it sees that one in ``prev``
+   and answers its result (:func:`_award`).
 """
 
 from __future__ import annotations
@@ -206,35 +206,11 @@ prev AS (
 {_AWARD_TAIL}"""  # noqa: S608
 )
 
-FIND_STUDY_EVENT = text(
-    f"""
-SELECT {_LEDGER_COLUMNS}
-FROM credit_ledger l
-WHERE l.member_id = CAST(:member_id AS bigint)
-  AND (l.client_event_id = CAST(:client_event_id AS varchar)
-       OR (l.source = 'study' AND l.source_id = CAST(:session_id AS bigint)))
-ORDER BY l.id
-LIMIT 1
-"""  # noqa: S608
-)
-
-FIND_OTHER_EVENT = text(
-    f"""
-SELECT {_LEDGER_COLUMNS}
-FROM credit_ledger l
-WHERE l.member_id = CAST(:member_id AS bigint)
-  AND l.source = CAST(:source AS varchar) AND l.source_id = CAST(:source_id AS bigint)
-"""  # noqa: S608
-)
-
-
 # Compiled once for asyncpg: the awards run on a driver-pool connection on the hot path
 # and on the session's own connection elsewhere (app.core.db.driver_connection).
 _STUDY_AWARD = DriverStatement.of(STUDY_AWARD)
 _STUDY_AWARDS = DriverStatement.of(STUDY_AWARDS)
 _OTHER_AWARD = DriverStatement.of(OTHER_AWARD)
-_FIND_STUDY_EVENT = DriverStatement.of(FIND_STUDY_EVENT)
-_FIND_OTHER_EVENT = DriverStatement.of(FIND_OTHER_EVENT)
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,14 +240,6 @@ class AwardRow:
     prev_cap: bool | None
 
 
-@dataclass(frozen=True, slots=True)
-class EventRow:
-    event_id: int
-    points: int
-    daily_points: int
-    cap_reached: bool
-
-
 def _award_row(row: asyncpg.Record) -> AwardRow:
     return AwardRow(
         found=row["found"],
@@ -288,29 +256,6 @@ def _award_row(row: asyncpg.Record) -> AwardRow:
     )
 
 
-def _replay(first: EventRow) -> AwardRow:
-    """The answer to a duplicate that lost the race to ``first``."""
-    return AwardRow(
-        found=True,
-        started_at=None,
-        min_seconds=None,
-        new_id=None,
-        new_points=None,
-        new_daily=None,
-        new_cap=None,
-        prev_id=first.event_id,
-        prev_points=first.points,
-        prev_daily=first.daily_points,
-        prev_cap=first.cap_reached,
-    )
-
-
-def _event_row(row: asyncpg.Record | None) -> EventRow | None:
-    if row is None:
-        return None
-    return EventRow(row["id"], row["points"], row["daily_points"], row["cap_reached"])
-
-
 @asynccontextmanager
 async def _atomic(conn: asyncpg.Connection) -> AsyncIterator[None]:
     """Inside a transaction, a savepoint: a duplicate's unique violation then undoes
@@ -323,31 +268,31 @@ async def _atomic(conn: asyncpg.Connection) -> AsyncIterator[None]:
         yield
 
 
-async def award_study(conn: asyncpg.Connection, claim: StudyClaim) -> AwardRow:
-    """Award one check-in. A duplicate racing on another connection that committed
-    first comes back as a replay of that one."""
+async def _award(statement: DriverStatement, conn: asyncpg.Connection, **params: Any) -> AwardRow:
+    """Run an award statement for one request. A duplicate racing on another connection
+    that committed first makes it fail on the ledger's unique indexes, with nothing
+    written; run again, the statement sees that one (``prev``) and answers its result."""
     try:
         async with _atomic(conn):
-            row = await _STUDY_AWARD.fetchrow(
-                conn,
-                member_id=claim.member_id,
-                session_id=claim.session_id,
-                client_event_id=claim.client_event_id,
-                at=claim.at,
-                day=claim.day,
-            )
+            row = await statement.fetchrow(conn, **params)
     except asyncpg.UniqueViolationError:
-        first = await find_study_event(
-            conn,
-            member_id=claim.member_id,
-            session_id=claim.session_id,
-            client_event_id=claim.client_event_id,
-        )
-        if first is None:
-            raise
-        return _replay(first)
+        async with _atomic(conn):
+            row = await statement.fetchrow(conn, **params)
     assert row is not None  # the statement always returns a row per request
     return _award_row(row)
+
+
+async def award_study(conn: asyncpg.Connection, claim: StudyClaim) -> AwardRow:
+    """Award one check-in (a racing duplicate comes back as a replay of the first)."""
+    return await _award(
+        _STUDY_AWARD,
+        conn,
+        member_id=claim.member_id,
+        session_id=claim.session_id,
+        client_event_id=claim.client_event_id,
+        at=claim.at,
+        day=claim.day,
+    )
 
 
 async def award_studies(conn: asyncpg.Connection, claims: Sequence[StudyClaim]) -> list[AwardRow]:
@@ -381,38 +326,16 @@ async def award_other(
     day: date,
 ) -> AwardRow:
     """Award ``points`` of ``kind`` for (source, source_id), once per member."""
-    try:
-        async with _atomic(conn):
-            row = await _OTHER_AWARD.fetchrow(
-                conn,
-                member_id=member_id,
-                source=source,
-                source_id=source_id,
-                kind=kind,
-                points=points,
-                at=at,
-                day=day,
-            )
-    except asyncpg.UniqueViolationError:
-        first = _event_row(
-            await _FIND_OTHER_EVENT.fetchrow(
-                conn, member_id=member_id, source=source, source_id=source_id
-            )
-        )
-        if first is None:
-            raise
-        return _replay(first)
-    assert row is not None
-    return _award_row(row)
-
-
-async def find_study_event(
-    conn: asyncpg.Connection, *, member_id: int, session_id: int, client_event_id: str
-) -> EventRow | None:
-    return _event_row(
-        await _FIND_STUDY_EVENT.fetchrow(
-            conn, member_id=member_id, session_id=session_id, client_event_id=client_event_id
-        )
+    return await _award(
+        _OTHER_AWARD,
+        conn,
+        member_id=member_id,
+        source=source,
+        source_id=source_id,
+        kind=kind,
+        points=points,
+        at=at,
+        day=day,
     )
 
 
