@@ -31,7 +31,7 @@ from app.activity.schemas import (
 from app.audit.service import record
 from app.core.config import Settings
 from app.core.errors import AppError
-from app.core.pagination import decode_cursor, encode_cursor, invalid_cursor
+from app.core.pagination import decode_cursor, encode_cursor
 from app.identity.scope import Principal, Scope, build_scope
 from app.notify.service import notify_member
 from app.regions.service import distance_m
@@ -161,13 +161,7 @@ async def list_activities(
     limit: int,
     cursor: str | None,
 ) -> tuple[list[ActivityOut], str | None]:
-    after: tuple[datetime, int] | None = None
-    values = decode_cursor(cursor, 2)
-    if values is not None:
-        try:
-            after = (datetime.fromisoformat(str(values[0])), int(values[1]))
-        except (TypeError, ValueError) as error:
-            raise invalid_cursor() from error
+    after = decode_cursor(cursor, datetime, int)
     rows = await repo.list_activities(
         session,
         viewer.activity_visible(),

@@ -17,7 +17,6 @@ from app.core.pagination import (
     Page,
     decode_cursor,
     encode_cursor,
-    invalid_cursor,
 )
 from app.identity.scope import AdminScopeDep
 
@@ -43,12 +42,7 @@ async def list_audit(
     cursor: CursorParam = None,
 ) -> Page[AuditEntryOut]:
     """审计日志（管辖范围内的组织），最新的在前。"""
-    position = decode_cursor(cursor, 1)
-    before_id: int | None = None
-    if position is not None:
-        if not isinstance(position[0], int):
-            raise invalid_cursor()
-        before_id = position[0]
+    before_id = decode_cursor(cursor, int)
     within = None
     if org_id is not None:
         within = await repository.visible_org(session, scope, org_id)

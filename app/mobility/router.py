@@ -12,7 +12,14 @@ from starlette.responses import Response, StreamingResponse
 from app.core.config import Settings
 from app.core.db import SessionDep
 from app.core.idempotency import IdempotencyDep
-from app.core.pagination import DEFAULT_LIMIT, CursorParam, LimitParam, Page, encode_cursor
+from app.core.pagination import (
+    DEFAULT_LIMIT,
+    CursorParam,
+    LimitParam,
+    Page,
+    decode_cursor,
+    encode_cursor,
+)
 from app.identity.scope import AdminScopeDep, MemberDep, PrincipalDep, Scope, build_scope
 from app.mobility import ledger, repository, service
 from app.mobility.export import stream_file
@@ -155,7 +162,7 @@ async def list_consents(
     cursor: CursorParam = None,
 ) -> Page[ConsentOut]:
     assert principal.member_id is not None
-    before = ledger.before_id(cursor)
+    before = decode_cursor(cursor, int)
     rows = await repository.list_consents(
         session, principal.member_id, limit=limit + 1, before_id=before
     )

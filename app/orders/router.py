@@ -11,11 +11,11 @@ from starlette.responses import Response
 from app.core.config import Settings
 from app.core.db import SessionDep
 from app.core.idempotency import IdempotencyDep
-from app.core.pagination import DEFAULT_LIMIT, CursorParam, LimitParam, Page, page_of
+from app.core.pagination import DEFAULT_LIMIT, CursorParam, LimitParam, Page, decode_cursor, page_of
 from app.identity.scope import AdminScopeDep, PrincipalDep, Scope
 from app.orders import errors, service
 from app.orders import repository as repo
-from app.orders.deps import ScopeDep, after_id
+from app.orders.deps import ScopeDep
 from app.orders.models import OrderCategory, ServiceOrder
 from app.orders.schemas import (
     CategoryConfigIn,
@@ -223,7 +223,7 @@ async def list_orders(
         subtree_path=path,
         category=category,
         needs_review=needs_review,
-        after_id=after_id(cursor),
+        after_id=decode_cursor(cursor, int),
         limit=limit,
     )
     rows = list((await session.execute(stmt)).scalars().all())

@@ -13,7 +13,6 @@ from app.core.pagination import (
     LimitParam,
     Page,
     decode_cursor,
-    invalid_cursor,
     page_of,
 )
 from app.identity.scope import AdminScopeDep
@@ -24,25 +23,6 @@ from app.organization.schemas import OrgCreate, OrgMove, OrgOut, OrgUpdate, Role
 router = APIRouter(prefix="/orgs", tags=["organization"])
 
 OrgId = Path(ge=1, le=2**63 - 1, description="组织编号")
-
-
-def id_cursor(cursor: str | None) -> int | None:
-    """The last id of the previous page, from an opaque cursor."""
-    values = decode_cursor(cursor, 1)
-    if values is None:
-        return None
-    if not isinstance(values[0], int) or isinstance(values[0], bool):
-        raise invalid_cursor()
-    return values[0]
-
-
-def path_cursor(cursor: str | None) -> str | None:
-    values = decode_cursor(cursor, 1)
-    if values is None:
-        return None
-    if not isinstance(values[0], str):
-        raise invalid_cursor()
-    return values[0]
 
 
 @router.post("", status_code=201, response_model=OrgOut)
@@ -84,7 +64,8 @@ async def list_children(
     cursor: CursorParam = None,
 ) -> Page[OrgOut]:
     parent = await service.get_org(session, scope, org_id)
-    rows = await repo.list_children(session, scope, parent, after_id=id_cursor(cursor), limit=limit)
+    after_id = decode_cursor(cursor, int)
+    rows = await repo.list_children(session, scope, parent, after_id=after_id, limit=limit)
     items, next_cursor = page_of(list(rows), limit, lambda o: (o.id,))
     return Page[OrgOut](items=[OrgOut.of(o) for o in items], next_cursor=next_cursor)
 
@@ -100,7 +81,7 @@ async def list_subtree(
     """The organisation and all its descendants, in tree (path) order."""
     root = await service.get_org(session, scope, org_id)
     rows = await repo.list_subtree(
-        session, scope, root, after_path=path_cursor(cursor), limit=limit
+        session, scope, root, after_path=decode_cursor(cursor, str), limit=limit
     )
     items, next_cursor = page_of(list(rows), limit, lambda o: (o.path,))
     return Page[OrgOut](items=[OrgOut.of(o) for o in items], next_cursor=next_cursor)
@@ -115,7 +96,7 @@ async def list_roles(
     cursor: CursorParam = None,
 ) -> Page[RoleOut]:
     org = await service.get_org(session, scope, org_id)
-    rows = await repo.list_roles(session, org, after_id=id_cursor(cursor), limit=limit)
+    rows = await repo.list_roles(session, org, after_id=decode_cursor(cursor, int), limit=limit)
     items, next_cursor = page_of(list(rows), limit, lambda r: (r[0].id,))
     return Page[RoleOut](items=[RoleOut.of(a, name) for a, name in items], next_cursor=next_cursor)
 
