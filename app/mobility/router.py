@@ -6,7 +6,7 @@ from datetime import date, datetime
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response, StreamingResponse
 
 from app.core.config import Settings
@@ -14,7 +14,9 @@ from app.core.db import SessionDep
 from app.core.idempotency import IdempotencyDep
 from app.core.pagination import (
     DEFAULT_LIMIT,
+    MAX_ID,
     CursorParam,
+    IdPath,
     LimitParam,
     Page,
     decode_cursor,
@@ -51,8 +53,8 @@ from app.wechat.client import WeChatClient
 
 router = APIRouter(tags=["mobility"])
 
-OutflowId = Annotated[int, Path(gt=0, le=2**63 - 1)]
-OrgIdParam = Annotated[int | None, Query(gt=0, le=2**63 - 1, description="组织 id（含下级）")]
+OutflowId = IdPath
+OrgIdParam = Annotated[int | None, Query(ge=1, le=MAX_ID, description="组织 id（含下级）")]
 NO_CONTROL = r"^[^\x00-\x1f]*$"
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 

@@ -9,6 +9,7 @@ from app.core.db import SessionDep
 from app.core.idempotency import IdempotencyDep
 from app.core.pagination import (
     DEFAULT_LIMIT,
+    MAX_ID,
     CursorParam,
     LimitParam,
     Page,
@@ -22,7 +23,7 @@ from app.organization.schemas import OrgCreate, OrgMove, OrgOut, OrgUpdate, Role
 
 router = APIRouter(prefix="/orgs", tags=["organization"])
 
-OrgId = Path(ge=1, le=2**63 - 1, description="组织编号")
+OrgId = Path(ge=1, le=MAX_ID, description="组织编号")
 
 
 @router.post("", status_code=201, response_model=OrgOut)
@@ -123,7 +124,7 @@ async def revoke_role(
     scope: AdminScopeDep,
     session: SessionDep,
     org_id: int = OrgId,
-    role_id: int = Path(ge=1, le=2**63 - 1),
+    role_id: int = Path(ge=1, le=MAX_ID),
 ) -> Response:
     await service.revoke_role(session, scope, org_id, role_id)
     return Response(status_code=204)

@@ -11,7 +11,7 @@ from starlette.responses import Response
 from app.core.db import SessionDep, driver_connection, driver_source
 from app.core.idempotency import IdempotencyDep
 from app.core.lean import model_response, parse_body, served_by
-from app.core.pagination import DEFAULT_LIMIT, CursorParam, LimitParam, Page
+from app.core.pagination import DEFAULT_LIMIT, MAX_ID, CursorParam, LimitParam, Page
 from app.identity.scope import (
     AdminScopeDep,
     MemberDep,
@@ -22,7 +22,6 @@ from app.identity.scope import (
 from app.study import service
 from app.study.batching import AwardBatcher
 from app.study.schemas import (
-    MAX_ID,
     BatchCreate,
     BatchOut,
     CheckinCreate,
