@@ -11,6 +11,7 @@ from app.activity.router import router as activity_router
 from app.audit.router import router as audit_router
 from app.identity.router import router as identity_router
 from app.me.router import router as me_router
+from app.members.roles_router import router as roles_router
 from app.members.router import router as members_router
 from app.mobility.router import router as mobility_router
 from app.notify.router import router as notify_router
@@ -25,6 +26,7 @@ DOMAIN_ROUTERS: tuple[APIRouter, ...] = (
     identity_router,
     me_router,
     organization_router,
+    roles_router,
     members_router,
     audit_router,
     mobility_router,
