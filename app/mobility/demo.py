@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import Settings
+from app.demo_names import DEMO_COUNTY, DEMO_DISTRICT, DEMO_VILLAGE
 from app.identity.models import Account
 from app.identity.scope import Principal, Scope
 from app.members.models import Member
@@ -27,9 +28,6 @@ from app.organization.models import Organization
 async def seed(session: AsyncSession, settings: Settings) -> None:
     if not settings.demo_data or settings.env == "prod":
         return
-    # Imported here: app.demo wires this module in, a top-level import would be circular.
-    from app.demo import DEMO_COUNTY, DEMO_DISTRICT, DEMO_VILLAGE
-
     orgs = {
         name: org
         for name, org in (
