@@ -19,6 +19,7 @@ from app.identity.models import Account
 from app.identity.scope import Principal, Scope
 from app.members.models import Member
 from app.mobility import service
+from app.mobility.decisions import decide
 from app.mobility.models import Outflow
 from app.mobility.rules import shanghai_day, utc_now
 from app.mobility.schemas import OutflowCreate
@@ -85,8 +86,8 @@ async def seed(session: AsyncSession, settings: Settings) -> None:
         ),
         now - timedelta(days=45),
     )
-    await service.approve(
-        session, county_admin, outflow.id, version=1, note=None, now=now - timedelta(days=42)
+    await decide(
+        session, county_admin, outflow.id, "approve", version=1, now=now - timedelta(days=42)
     )
     member_scope = Scope(member, ())
     await service.request_checkin(
@@ -97,8 +98,13 @@ async def seed(session: AsyncSession, settings: Settings) -> None:
         version=None,
         now=now - timedelta(days=30),
     )
-    await service.accept_checkin(
-        session, district_admin, outflow.id, version=outflow.version, now=now - timedelta(days=29)
+    await decide(
+        session,
+        district_admin,
+        outflow.id,
+        "accept_checkin",
+        version=outflow.version,
+        now=now - timedelta(days=29),
     )
     await service.record_consent(
         session, member, kind="location", granted=True, now=now - timedelta(days=29)

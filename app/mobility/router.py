@@ -23,7 +23,7 @@ from app.core.pagination import (
     encode_cursor,
 )
 from app.identity.scope import AdminScopeDep, MemberDep, PrincipalDep, Scope, build_scope
-from app.mobility import ledger, repository, service
+from app.mobility import decisions, ledger, repository, service
 from app.mobility.export import stream_file
 from app.mobility.repository import LedgerFilter
 from app.mobility.rules import shanghai_day, utc_now
@@ -303,14 +303,31 @@ async def list_reports(
 # ---------------------------------------------------------------------------
 
 
+async def _decide(
+    session: SessionDep,
+    scope: Scope,
+    outflow_id: int,
+    action: str,
+    *,
+    version: int,
+    now: datetime,
+    note: str | None = None,
+    reason: str | None = None,
+) -> OutflowOut:
+    """A decision of :mod:`app.mobility.decisions`, answered with the outflow's view."""
+    outflow = await decisions.decide(
+        session, scope, outflow_id, action, version=version, now=now, note=note, reason=reason
+    )
+    return await ledger.view(session, outflow.id, shanghai_day(now))
+
+
 @router.post("/outflows/{outflow_id}/approve", response_model=OutflowOut)
 async def approve_outflow(
     outflow_id: OutflowId, body: ApproveIn, scope: AdminScopeDep, session: SessionDep, now: NowDep
 ) -> OutflowOut:
-    outflow = await service.approve(
-        session, scope, outflow_id, version=body.version, note=body.note, now=now
+    return await _decide(
+        session, scope, outflow_id, "approve", version=body.version, note=body.note, now=now
     )
-    return await ledger.view(session, outflow.id, shanghai_day(now))
 
 
 @router.post("/outflows/{outflow_id}/reject", response_model=OutflowOut)
@@ -321,10 +338,9 @@ async def reject_outflow(
     session: SessionDep,
     now: NowDep,
 ) -> OutflowOut:
-    outflow = await service.reject(
-        session, scope, outflow_id, version=body.version, reason=body.reason, now=now
+    return await _decide(
+        session, scope, outflow_id, "reject", version=body.version, reason=body.reason, now=now
     )
-    return await ledger.view(session, outflow.id, shanghai_day(now))
 
 
 @router.post("/outflows/{outflow_id}/destination-checkin", response_model=OutflowOut)
@@ -353,10 +369,9 @@ async def accept_checkin(
     session: SessionDep,
     now: NowDep,
 ) -> OutflowOut:
-    outflow = await service.accept_checkin(
-        session, scope, outflow_id, version=body.version, now=now
+    return await _decide(
+        session, scope, outflow_id, "accept_checkin", version=body.version, now=now
     )
-    return await ledger.view(session, outflow.id, shanghai_day(now))
 
 
 @router.post("/outflows/{outflow_id}/destination-checkin/refuse", response_model=OutflowOut)
@@ -367,10 +382,15 @@ async def refuse_checkin(
     session: SessionDep,
     now: NowDep,
 ) -> OutflowOut:
-    outflow = await service.refuse_checkin(
-        session, scope, outflow_id, version=body.version, reason=body.reason, now=now
+    return await _decide(
+        session,
+        scope,
+        outflow_id,
+        "refuse_checkin",
+        version=body.version,
+        reason=body.reason,
+        now=now,
     )
-    return await ledger.view(session, outflow.id, shanghai_day(now))
 
 
 @router.post("/outflows/{outflow_id}/reports", status_code=201, response_model=ReportOut)
