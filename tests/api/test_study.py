@@ -11,17 +11,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.config import Settings
 from app.study.models import CreditLedger, StudyItem, StudySession
 from tests import factories as f
-from tests.api.test_study_support import (  # noqa: F401 - fixtures
+from tests.conftest import problem
+from tests.support.study import (
     NOON,
     Clock,
-    clock_fixture,
     item,
     ledger_points,
     member_id,
-    rules_fixture,
     session_at,
 )
-from tests.conftest import problem
 
 ITEMS = "/api/v1/study/items"
 SESSIONS = "/api/v1/study/sessions"

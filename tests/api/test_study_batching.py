@@ -21,9 +21,9 @@ from app.study import service
 from app.study.batching import AwardBatcher
 from app.study.models import CreditDaily, CreditLedger
 from tests import factories as f
-from tests.api.test_study_support import item, ledger_points, session_at
 from tests.conftest import truncate_all
 from tests.live import free_port
+from tests.support.study import item, ledger_points, session_at
 
 
 @dataclass

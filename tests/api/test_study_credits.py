@@ -13,19 +13,17 @@ from app.core.config import Settings
 from app.study import service
 from app.study.models import CreditDaily, CreditLedger, StudySession
 from tests import factories as f
-from tests.api.test_study_support import (  # noqa: F401 - fixtures
+from tests.conftest import problem
+from tests.support.study import (
     NOON,
     Clock,
-    clock_fixture,
     daily_points,
     item,
     ledger_points,
     member_id,
     override,
-    rules_fixture,
     session_at,
 )
-from tests.conftest import problem
 
 CHECKINS = "/api/v1/study/checkins"
 CREDITS = "/api/v1/me/credits"

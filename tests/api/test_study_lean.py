@@ -26,17 +26,15 @@ from app.core.lean import LeanDispatch, served_by
 from app.core.pagination import MAX_ID
 from app.study.models import StudySession
 from tests import factories as f
-from tests.api.test_study_support import (  # noqa: F401 - fixtures
+from tests.conftest import problem
+from tests.support.study import (
     NOON,
     Clock,
-    clock_fixture,
     item,
     ledger_points,
     member_id,
-    rules_fixture,
     session_at,
 )
-from tests.conftest import problem
 
 CHECKINS = "/api/v1/study/checkins"
 _keys = itertools.count()

@@ -1,16 +1,15 @@
-"""Builders for the study tests (no tests here): items, sessions, a settable clock."""
+"""Builders for the study tests: items, sessions, rules, a settable clock (the fixtures
+``clock`` and ``rules`` that use them are in ``tests/api/conftest.py``)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.members.models import Member
 from app.organization.models import Organization
-from app.study import service
 from app.study.models import CreditDaily, CreditLedger, CreditRule, StudyItem, StudySession
 
 # 2026-03-10 12:00 in Asia/Shanghai.
@@ -29,19 +28,6 @@ class Clock:
     def advance(self, **delta: float) -> datetime:
         self.now += timedelta(**delta)
         return self.now
-
-
-@pytest.fixture(name="clock")
-def clock_fixture(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    fake = Clock(NOON)
-    monkeypatch.setattr(service, "utcnow", fake)
-    return fake
-
-
-@pytest.fixture(name="rules")
-async def rules_fixture(db: AsyncSession) -> None:
-    """The default rules (the migration seeds them; other tests may truncate tables)."""
-    await service.ensure_default_rules(db)
 
 
 async def item(
