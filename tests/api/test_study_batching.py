@@ -23,6 +23,7 @@ from app.study.models import CreditDaily, CreditLedger
 from tests import factories as f
 from tests.conftest import truncate_all
 from tests.live import free_port
+from tests.support.locks import until_waiting_on_lock
 from tests.support.study import item, ledger_points, session_at
 
 
@@ -106,21 +107,6 @@ async def _uncommitted(
         await conn.close()
 
 
-async def _wait_for_lock_wait(engine: AsyncEngine) -> None:
-    """Until some statement waits on a row lock."""
-    for _ in range(200):
-        async with engine.connect() as conn:
-            waiting = (
-                await conn.exec_driver_sql(
-                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
-                )
-            ).scalar_one()
-        if waiting:
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError("no statement started waiting for the row lock")
-
-
 async def _credits(engine: AsyncEngine, member_id: int) -> tuple[tuple[int, int], int]:
     async with AsyncSession(engine) as db:
         daily = (
@@ -182,7 +168,7 @@ async def test_a_duplicate_racing_on_another_connection_gets_the_first_result(
         # It cannot see the uncommitted first one: it waits on the day row's lock, then
         # fails on the ledger's unique index and answers the first one's result.
         racing = asyncio.create_task(repo.award_study(conn, claim))
-        await _wait_for_lock_wait(engine)
+        await until_waiting_on_lock(engine)
         await commit()
         second = await racing
     assert second.new_id is None and second.prev_id == first.new_id
@@ -200,7 +186,7 @@ async def test_a_batch_with_a_racing_duplicate_is_awarded_one_by_one(
     async with _uncommitted(settings, duplicate) as (first, commit):
         batcher = AwardBatcher(pool)
         both = asyncio.gather(batcher.award(duplicate), batcher.award(other))
-        await _wait_for_lock_wait(engine)
+        await until_waiting_on_lock(engine)
         await commit()
         replayed, accepted = await both
     assert [len(b) for b in recorded.batches] == [2]  # the statement that failed
