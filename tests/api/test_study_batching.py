@@ -255,3 +255,34 @@ async def test_a_checkin_cancelled_while_waiting_is_never_sent(
     finally:
         await driver_pool.close()
         await truncate_all(engine)
+
+
+async def test_drain_answers_every_checkin_handed_in(
+    engine: AsyncEngine, settings: Settings
+) -> None:
+    """At shutdown the lifespan drains the batcher before the driver pool closes: the
+    check-ins waiting for a connection are awarded and committed, none is dropped."""
+    assert settings.database_url
+    one = settings.model_copy(update={"db_driver_pool_size": 1})
+    driver_pool = await DriverPool.open(one, settings.database_url)
+    try:
+        studiers = await _studiers(engine, settings, members=3, sessions=1)
+        batcher = AwardBatcher(driver_pool)
+        async with driver_pool.connection():  # the only connection is busy
+            awards = [
+                asyncio.create_task(batcher.award(_claim(s.member_id, s.session_ids[0])))
+                for s in studiers
+            ]
+            await asyncio.sleep(0)  # they are handed in
+            draining = asyncio.create_task(batcher.drain())
+            await asyncio.sleep(0.05)
+            assert not draining.done()
+            assert [await _credits(engine, s.member_id) for s in studiers] == [((0, 0), 0)] * 3
+        await asyncio.wait_for(draining, timeout=10)
+        # Drained: every check-in is committed before anyone awaited its answer.
+        assert [await _credits(engine, s.member_id) for s in studiers] == [((1, 1), 1)] * 3
+        assert [(await a).new_points for a in awards] == [1, 1, 1]
+        await batcher.drain()  # nothing left: returns at once
+    finally:
+        await driver_pool.close()
+        await truncate_all(engine)

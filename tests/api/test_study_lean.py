@@ -24,6 +24,7 @@ from starlette.responses import Response
 from app.core.config import Settings
 from app.core.lean import LeanDispatch, served_by
 from app.core.pagination import MAX_ID
+from app.study.batching import AwardBatcher
 from app.study.models import StudySession
 from tests import factories as f
 from tests.conftest import problem
@@ -61,6 +62,7 @@ class CountingSource:
 def source(app: FastAPI) -> CountingSource:
     counting = CountingSource(app.state.driver_pool)
     app.state.driver_pool = counting
+    app.state.award_batcher = AwardBatcher(counting)
     return counting
 
 
