@@ -2,7 +2,7 @@
 
 Who sees an activity:
 
-* admins: activities of organisations in their scope (:class:`app.identity.scope.Scope`);
+* admins: activities of organisations in their scope (:class:`app.organization.scope.Scope`);
 * members: the menu of their organisations, i.e. activities of their home organisation
   and of every ancestor of it (a county's theme day is for the whole county), and of the
   organisations co-managing them through open dual-management grants and their ancestors.
@@ -21,9 +21,9 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.activity.models import Activity, ActivityAttendance, ActivitySignup
-from app.identity.scope import Scope, co_managing_org_ids
 from app.members.models import Member
 from app.organization.models import Organization
+from app.organization.scope import Scope, co_managing_org_ids
 
 
 @dataclass(frozen=True)

@@ -32,8 +32,8 @@ from app.audit.service import record
 from app.core.config import Settings
 from app.core.errors import AppError
 from app.core.pagination import decode_cursor, encode_cursor, invalid_cursor
-from app.identity.scope import Principal, Scope, build_scope
 from app.notify.service import notify_member
+from app.organization.scope import Principal, Scope, build_scope
 from app.regions.service import distance_m
 from app.study.service import award_credits
 

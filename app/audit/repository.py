@@ -9,9 +9,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.models import AuditEntry
 from app.identity.models import Account
-from app.identity.scope import Scope
 from app.members.models import Member
 from app.organization.models import Organization
+from app.organization.scope import Scope
 
 
 async def visible_org(session: AsyncSession, scope: Scope, org_id: int) -> Organization | None:

@@ -19,7 +19,7 @@ from app.core.pagination import (
     encode_cursor,
     invalid_cursor,
 )
-from app.identity.scope import AdminScopeDep
+from app.organization.scope import AdminScopeDep
 
 router = APIRouter(tags=["audit"])
 

@@ -19,10 +19,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.identity.scope import Scope, co_managed_member_ids
 from app.members.models import Member
 from app.mobility.models import Outflow
 from app.organization.models import Organization
+from app.organization.scope import Scope, co_managed_member_ids
 
 
 def _visible(scope: Scope) -> ColumnElement[bool]:

@@ -20,7 +20,6 @@ from app.core import pii
 from app.core.config import Settings
 from app.core.crypto import mask_id_number, mask_phone
 from app.core.errors import AppError, stale_version
-from app.identity.scope import Scope
 from app.identity.validators import IdInfo, parse_id_number
 from app.members import errors
 from app.members import repository as repo
@@ -28,6 +27,7 @@ from app.members.models import Member
 from app.members.schemas import MemberCreate, MemberUpdate
 from app.organization import repository as org_repo
 from app.organization.models import Organization
+from app.organization.scope import Scope
 
 
 @dataclass(frozen=True)

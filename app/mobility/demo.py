@@ -15,13 +15,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import Settings
 from app.identity.models import Account
-from app.identity.scope import Principal, Scope
 from app.members.models import Member
 from app.mobility import service
 from app.mobility.models import Outflow
 from app.mobility.rules import shanghai_day, utc_now
 from app.mobility.schemas import OutflowCreate
 from app.organization.models import Organization
+from app.organization.scope import Principal, Scope
 
 
 async def seed(session: AsyncSession, settings: Settings) -> None:

@@ -15,13 +15,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.audit.service import record
 from app.core.config import Settings
 from app.core.pagination import Page, decode_cursor, encode_cursor, invalid_cursor
-from app.identity.scope import Scope
 from app.mobility import repository
 from app.mobility.errors import export_reason_required, org_not_found, outflow_not_found
 from app.mobility.export import ExportResult, write_ledger_xlsx
 from app.mobility.repository import LedgerFilter
 from app.mobility.schemas import OutflowDetail, OutflowOut, OutflowStats, ReportOut
 from app.mobility.views import event_out, outflow_out, report_out, stats_out
+from app.organization.scope import Scope
 
 
 async def visibility(

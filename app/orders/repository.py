@@ -1,4 +1,4 @@
-"""All queries of the orders domain. Scoped reads go through :class:`app.identity.scope.Scope`."""
+"""All queries of the orders domain. Scoped reads go through :class:`app.organization.scope`."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.identity.models import Account
-from app.identity.scope import Scope
 from app.members.models import Member
 from app.orders.models import (
     OrderCategory,
@@ -20,6 +19,7 @@ from app.orders.models import (
     ServiceOrderOrg,
 )
 from app.organization.models import Organization, RoleAssignment
+from app.organization.scope import Scope
 
 OPEN_STATUSES = ("submitted", "accepted", "in_progress")
 

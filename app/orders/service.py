@@ -22,12 +22,12 @@ from app.core import pii
 from app.core.config import Settings
 from app.core.crypto import mask_phone
 from app.core.errors import stale_version
-from app.identity.scope import Principal, Scope
 from app.notify.service import notify, notify_member
 from app.orders import errors, time_bank
 from app.orders import repository as repo
 from app.orders.models import OrderCategory, ServiceOrder
 from app.orders.schemas import CategoryConfigIn, OrderCreate, RatingIn, TransitionIn
+from app.organization.scope import Principal, Scope
 from app.wechat.client import WeChatClient
 from app.wechat.errors import WeChatError, WeChatUnavailable
 

@@ -18,12 +18,12 @@ from decimal import Decimal
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.service import record as audit
-from app.identity.scope import Principal, Scope
 from app.orders import errors
 from app.orders import time_bank_repository as repo
 from app.orders.models import TimeBankAccount, TimeBankEntry, TimeBankReward
 from app.orders.repository import org_in_scope
 from app.orders.schemas import RedemptionIn, RewardIn
+from app.organization.scope import Principal, Scope
 
 ZERO = Decimal("0.0")
 

@@ -90,7 +90,7 @@ class DualManagementGrant(Base):
     """While open, admins of ``org_id``'s subtree co-manage ``member_id`` (双向共管).
 
     Written by the mobility domain when a destination organisation accepts a check-in,
-    closed (``ended_at``) on return. Read only through :mod:`app.identity.scope`.
+    closed (``ended_at``) on return. Read only through :mod:`app.organization.scope`.
     """
 
     __tablename__ = "dual_management_grants"

@@ -7,9 +7,9 @@ from collections.abc import Sequence
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.identity.scope import Scope
 from app.members.models import Member
 from app.organization.models import Organization, RoleAssignment
+from app.organization.scope import Scope
 
 # Key of the transaction-level advisory lock that serialises tree moves against each
 # other (exclusive) and against node creation (shared): a move rewrites the paths of a

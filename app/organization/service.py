@@ -15,12 +15,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.service import record
 from app.core.errors import stale_version
-from app.identity.scope import Scope
 from app.members import repository as member_repo
 from app.organization import errors
 from app.organization import repository as repo
 from app.organization.models import Organization, RoleAssignment
 from app.organization.schemas import OrgCreate, OrgUpdate
+from app.organization.scope import Scope
 from app.regions.service import is_valid_region_code
 
 # Re-exported: older callers import it from here.

@@ -53,9 +53,9 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.db import DriverStatement
-from app.identity.scope import Scope
 from app.members.models import Member
 from app.organization.models import Organization
+from app.organization.scope import Scope
 from app.study.models import CREDIT_KINDS, CreditDaily, CreditRule, StudyItem, StudySession
 
 # Every SQL fragment below is built from constants only (CREDIT_KINDS), never from input.

@@ -25,7 +25,7 @@ from app.audit.service import record
 from app.core.db import driver_connection
 from app.core.errors import AppError, forbidden
 from app.core.pagination import decode_cursor, encode_cursor, invalid_cursor
-from app.identity.scope import Principal, Scope, build_scope
+from app.organization.scope import Principal, Scope, build_scope
 from app.study import errors
 from app.study import repository as repo
 from app.study.models import CREDIT_KINDS, SOURCES, StudyItem
