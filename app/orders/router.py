@@ -32,7 +32,7 @@ from app.orders.schemas import (
     TransitionIn,
 )
 from app.orders.time_bank_router import router as time_bank_router
-from app.organization.scope import AdminScopeDep, PrincipalDep, Scope
+from app.organization.scope import AdminScopeDep, PrincipalDep, Scope, get_visible_org
 from app.wechat.client import WeChatClient
 
 router = APIRouter(tags=["orders"])
@@ -156,7 +156,7 @@ async def order_stats(
     """Counts by status and category, overdue, time to accept/resolve, ratings."""
     path = None
     if org_id is not None:
-        if not await repo.org_in_scope(session, scope, org_id):
+        if await get_visible_org(session, scope, org_id) is None:
             raise errors.scope_org_not_found()
         org = await repo.get_org(session, org_id)
         assert org is not None
@@ -213,7 +213,7 @@ async def list_orders(
     path = None
     if org_id is not None:
         org = await repo.get_org(session, org_id)
-        if org is None or not (mine or await repo.org_in_scope(session, scope, org_id)):
+        if org is None or not (mine or await get_visible_org(session, scope, org_id) is not None):
             raise errors.scope_org_not_found()
         path = org.path
     stmt = repo.list_statement(

@@ -27,7 +27,7 @@ from app.orders import errors, time_bank
 from app.orders import repository as repo
 from app.orders.models import OrderCategory, ServiceOrder
 from app.orders.schemas import CategoryConfigIn, OrderCreate, RatingIn, TransitionIn
-from app.organization.scope import Principal, Scope
+from app.organization.scope import Principal, Scope, get_visible_org
 from app.wechat.client import WeChatClient
 from app.wechat.errors import WeChatError, WeChatUnavailable
 
@@ -342,7 +342,7 @@ async def effective_categories(session: AsyncSession, org_id: int | None) -> lis
 async def configure_category(
     session: AsyncSession, scope: Scope, code: str, data: CategoryConfigIn
 ) -> OrderCategory:
-    if not await repo.org_in_scope(session, scope, data.org_id):
+    if await get_visible_org(session, scope, data.org_id) is None:
         raise errors.scope_org_not_found()
     category = await repo.upsert_category(
         session,
@@ -502,7 +502,7 @@ async def _load_for_action(
     needed = ACTION_ROLE[action]
     if needed == SUBMITTER and order.submitter_account_id == scope.principal.account_id:
         return order, SUBMITTER
-    if needed == ADMIN and await repo.org_in_scope(session, scope, order.org_id):
+    if needed == ADMIN and await get_visible_org(session, scope, order.org_id) is not None:
         return order, ADMIN
     raise errors.action_forbidden(action)
 
@@ -568,7 +568,7 @@ async def reveal_contact_phone(
     order = await repo.get_readable(session, scope, order_id)
     if order is None:
         raise errors.order_not_found()
-    if not await repo.org_in_scope(session, scope, order.org_id):
+    if await get_visible_org(session, scope, order.org_id) is None:
         raise errors.action_forbidden("reveal")
     value = pii.keyring(settings).decrypt(order.contact_phone_enc, context=CONTACT_PHONE)
     await audit(

@@ -27,6 +27,11 @@ ORG_HOSTS = ("chamber_of_commerce", "business_district", "building", "industry",
 ROLES = ("branch_admin", "org_admin")
 
 
+def path_ids(path: str) -> list[int]:
+    """``"/1/7/42/"`` -> ``[1, 7, 42]``: an organisation and its ancestors, root first."""
+    return [int(part) for part in path.strip("/").split("/") if part]
+
+
 class Organization(Base):
     __tablename__ = "organizations"
     __table_args__ = (
@@ -61,6 +66,11 @@ class Organization(Base):
     version: Mapped[int] = mapped_column(server_default=text("1"))
     created_at: Mapped[datetime] = created_at()
     updated_at: Mapped[datetime] = updated_at()
+
+    @property
+    def ancestor_ids(self) -> list[int]:
+        """Ids of the organisation's ancestors and itself, root first."""
+        return path_ids(self.path)
 
 
 class RoleAssignment(Base):

@@ -25,19 +25,6 @@ async def lock_tree_exclusive(session: AsyncSession) -> None:
     await session.execute(select(func.pg_advisory_xact_lock(TREE_LOCK_KEY)))
 
 
-async def get_visible(
-    session: AsyncSession, scope: Scope, org_id: int, *, for_update: bool = False
-) -> Organization | None:
-    stmt = (
-        select(Organization)
-        .where(Organization.id == org_id, scope.org_path_visible(Organization.path))
-        .execution_options(populate_existing=True)
-    )
-    if for_update:
-        stmt = stmt.with_for_update()
-    return (await session.execute(stmt)).scalar_one_or_none()
-
-
 async def get_any(
     session: AsyncSession, org_id: int, *, for_update: bool = False
 ) -> Organization | None:

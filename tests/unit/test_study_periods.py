@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from app.study.repository import path_ids
+from app.organization.models import path_ids
 from app.study.service import period_range, shanghai_day
 
 
