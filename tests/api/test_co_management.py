@@ -12,10 +12,11 @@ from typing import Any
 
 import httpx
 from fastapi import FastAPI
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.models import AuditEntry
+from app.core import pii
 from app.core.config import Settings
 from app.members.models import Member
 from tests import factories
@@ -173,3 +174,105 @@ async def test_destination_sees_only_the_outflow_it_co_manages(
     # The home branch keeps both.
     assert sorted(await ledger_ids(client, world.branch_admin, "status=returned")) == [old["id"]]
     assert await ledger_ids(client, world.branch_admin, "status=active") == [current["id"]]
+
+
+async def test_every_co_manager_write_is_refused_and_every_action_shows_at_home(
+    client: httpx.AsyncClient, db: AsyncSession, settings: Settings
+) -> None:
+    world = await make_world(db, settings)
+    o = await co_managed(client, world)
+    member = world.member.member
+    assert member is not None
+    id_number = pii.keyring(settings).decrypt(member.id_number_enc, context=pii.ID_NUMBER)
+    snapshot = (member.home_org_id, member.name, member.phone_idx, member.version)
+    dest = world.dest_admin.headers
+    outflow = f"/api/v1/outflows/{o['id']}"
+
+    refused = {
+        "PATCH /members/{id}": await client.patch(
+            f"/api/v1/members/{member.id}",
+            json={"version": member.version, "home_org_id": world.destination.id},
+            headers=dest,
+        ),
+        "reveal id_number": await client.post(
+            f"/api/v1/members/{member.id}/reveal",
+            json={"field": "id_number", "reason": "核对"},
+            headers=dest,
+        ),
+        "approve": await client.post(
+            f"{outflow}/approve", json={"version": o["version"]}, headers=dest
+        ),
+        "reject": await client.post(
+            f"{outflow}/reject", json={"version": o["version"], "reason": "不批"}, headers=dest
+        ),
+        "return": await client.post(
+            f"{outflow}/return",
+            json={"returned_on": "2026-03-02", "version": o["version"]},
+            headers=dest,
+        ),
+        "relocate": await client.post(
+            f"{outflow}/relocate",
+            json={
+                "version": o["version"],
+                "destination_region_code": "440305",
+                "destination_address": "另一处",
+            },
+            headers=dest,
+        ),
+    }
+    for name, response in refused.items():
+        assert response.status_code in (403, 404), (name, response.text)
+        assert response.headers["content-type"] == "application/problem+json"
+    # The roster import cannot take him over either: his row is refused, nothing written.
+    roster = f"姓名,身份证号\n改名,{id_number}\n".encode("utf-8-sig")
+    imported = await client.post(
+        "/api/v1/members/import",
+        params={"org_id": world.destination.id, "partial": "true"},
+        files={"file": ("roster.csv", roster, "text/csv")},
+        headers=dest,
+    )
+    assert imported.status_code == 200, imported.text
+    assert (imported.json()["created"], imported.json()["updated"]) == (0, 0)
+    assert [e["field"] for e in imported.json()["errors"]] == ["身份证号"]
+
+    await db.refresh(member)
+    assert (member.home_org_id, member.name, member.phone_idx, member.version) == snapshot
+    current = await client.get(outflow, headers=world.branch_admin.headers)
+    assert current.json()["status"] == "active" and current.json()["version"] == o["version"]
+
+    # What he may do (reach the member, make him an admin of the destination's mobile
+    # branch) shows in the home branch's log, as does the check-in he accepted.
+    reached = await client.post(
+        f"/api/v1/members/{member.id}/reveal",
+        json={"field": "phone", "reason": "联系"},
+        headers=dest,
+    )
+    assert reached.status_code == 200, reached.text
+    granted = await client.post(
+        f"/api/v1/orgs/{world.destination.id}/roles",
+        json={"member_id": member.id, "role": "branch_admin"},
+        headers=dest,
+    )
+    assert granted.status_code == 201, granted.text
+    by_co_manager = set(
+        (
+            await db.execute(
+                select(AuditEntry.id).where(
+                    AuditEntry.actor_account_id == world.dest_admin.account.id,
+                    or_(
+                        and_(
+                            AuditEntry.subject_type == "member", AuditEntry.subject_id == member.id
+                        ),
+                        and_(
+                            AuditEntry.subject_type == "outflow", AuditEntry.subject_id == o["id"]
+                        ),
+                    ),
+                )
+            )
+        ).scalars()
+    )
+    assert len(by_co_manager) >= 3  # check-in accepted, phone revealed, role granted
+    home = await client.get(
+        "/api/v1/audit", params={"limit": 100}, headers=world.branch_admin.headers
+    )
+    assert by_co_manager <= {e["id"] for e in home.json()["items"]}
