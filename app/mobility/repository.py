@@ -76,7 +76,7 @@ def outflow_visible(scope: Scope) -> ColumnElement[bool]:
 
 def org_scope(principal: Principal, org: Organization) -> Scope:
     """The scope of one organisation's subtree (for the ledger's ``org_id`` filter)."""
-    return Scope(principal, (org.path,))
+    return Scope.subtree(principal, org.path)
 
 
 # ---------------------------------------------------------------------------
