@@ -10,7 +10,7 @@ from app.audit import service
 from app.audit.schemas import AuditEntryOut
 from app.core.db import SessionDep
 from app.core.pagination import DEFAULT_LIMIT, CursorParam, LimitParam, Page
-from app.identity.scope import AdminScopeDep
+from app.organization.scope import AdminScopeDep
 
 router = APIRouter(tags=["audit"])
 

@@ -6,9 +6,9 @@ from fastapi import APIRouter, Request
 
 from app.core.db import SessionDep
 from app.identity.schemas import AUTH_ERRORS, AccountOut, BindIn, TokenPairOut
-from app.identity.scope import PrincipalDep
 from app.me import service
 from app.me.schemas import MemberProfileOut, MeOrgOut, MeOut, MeRoleOut
+from app.organization.scope import PrincipalDep
 
 router = APIRouter(tags=["identity"])
 

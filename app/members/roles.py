@@ -11,10 +11,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.service import record
 from app.core.pagination import decode_cursor, page_of
-from app.identity.scope import Scope
 from app.members import errors
 from app.members import repository as repo
 from app.organization.models import Organization, RoleAssignment
+from app.organization.scope import Scope
 from app.organization.service import get_org
 
 # Who may grant which role: the strongest role the granter holds over the organisation
@@ -66,6 +66,7 @@ async def grant_role(
         actor_account_id=scope.principal.account_id,
         action="role.granted",
         org_id=org.id,
+        member_home_org_id=member.home_org_id,
         subject_type="member",
         subject_id=member.id,
         detail={"role": role, "role_id": assignment.id},

@@ -11,9 +11,9 @@ from starlette.responses import Response
 from app.core.db import SessionDep
 from app.core.idempotency import IdempotencyDep
 from app.core.pagination import DEFAULT_LIMIT, MAX_ID, CursorParam, LimitParam, Page
-from app.identity.scope import AdminScopeDep
 from app.members import roles
 from app.organization.schemas import OrgId, RoleGrant, RoleOut
+from app.organization.scope import AdminScopeDep
 
 router = APIRouter(prefix="/orgs", tags=["organization"])
 

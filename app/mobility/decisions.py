@@ -15,13 +15,14 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.service import record
-from app.identity.scope import Principal, Scope
+from app.core import clock
 from app.mobility import repository
 from app.mobility.errors import not_destination_admin, not_home_admin
 from app.mobility.models import Outflow
 from app.mobility.notices import tell_member
-from app.mobility.rules import next_state, shanghai_day
-from app.mobility.service import check_version, load, move, recompute, rules_and_region
+from app.mobility.rules import next_state
+from app.mobility.service import check_version, in_scope, load, move, recompute, rules_and_region
+from app.organization.scope import Principal, Scope
 
 HOME = "home"  # the admins of the member's home organisation decide
 DESTINATION = "destination"  # the admins of the organisation he checked in at decide
@@ -37,7 +38,7 @@ Write = Callable[
 class Decision:
     side: str
     write: Write
-    audit: str | None  # the audit action, if the decision is audited
+    audit: str  # the audit action
     template: str
     title: str
     body: str  # the member's message; ``{reason}`` and the written data fill it in
@@ -48,12 +49,12 @@ async def _approved(
     session: AsyncSession, outflow: Outflow, actor: Principal, reason: str | None, now: datetime
 ) -> dict[str, str]:
     _, region = await rules_and_region(session, outflow.home_org_id)
-    year = shanghai_day(now).year
+    year = clock.shanghai_day(now).year
     seq = await repository.next_certificate_seq(session, region, year)
     outflow.certificate_no = f"{region}-{year}-{seq:05d}"
     outflow.decided_at = now
     outflow.decided_by_account_id = actor.account_id
-    outflow.last_contact_on = shanghai_day(now)
+    outflow.last_contact_on = clock.shanghai_day(now)
     return {"certificate_no": outflow.certificate_no}
 
 
@@ -114,7 +115,7 @@ DECISIONS: dict[str, Decision] = {
     "refuse_checkin": Decision(
         DESTINATION,
         _checkin_refused,
-        audit=None,
+        audit="outflow.checkin_refused",
         template="checkin_refused",
         title="流入地报到未被接收",
         body="流入地党组织未接收您的报到：{reason}",
@@ -144,7 +145,7 @@ async def decide(
         org_id, refused = outflow.home_org_id, not_home_admin
     else:
         org_id, refused = outflow.checkin_org_id, not_destination_admin
-    if not await repository.org_in_scope(session, scope, org_id):
+    if not await in_scope(session, scope, org_id):
         raise refused()
     check_version(outflow, version)
     next_state(outflow, action)
@@ -159,17 +160,18 @@ async def decide(
         data=data or None,
     )
     await recompute(session, outflow)
-    if decision.audit is not None:
-        await record(
-            session,
-            actor_account_id=scope.principal.account_id,
-            action=decision.audit,
-            org_id=org_id,
-            subject_type="outflow",
-            subject_id=outflow.id,
-            reason=reason,
-            detail=data or None,
-        )
+    await record(
+        session,
+        actor_account_id=scope.principal.account_id,
+        action=decision.audit,
+        org_id=org_id,
+        # A destination's decision shows in the member's home subtree too.
+        member_home_org_id=outflow.home_org_id if decision.side == DESTINATION else None,
+        subject_type="outflow",
+        subject_id=outflow.id,
+        reason=reason,
+        detail=data or None,
+    )
     await tell_member(
         session,
         outflow_id=outflow.id,

@@ -9,6 +9,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response, StreamingResponse
 
+from app.core import clock
 from app.core.config import Settings
 from app.core.db import SessionDep
 from app.core.idempotency import IdempotencyDep
@@ -22,11 +23,9 @@ from app.core.pagination import (
     decode_cursor,
     encode_cursor,
 )
-from app.identity.scope import AdminScopeDep, MemberDep, PrincipalDep, Scope, build_scope
 from app.mobility import decisions, ledger, repository, service
 from app.mobility.export import stream_file
 from app.mobility.repository import LedgerFilter
-from app.mobility.rules import shanghai_day, utc_now
 from app.mobility.schemas import (
     AcceptCheckinIn,
     ApproveIn,
@@ -49,6 +48,7 @@ from app.mobility.schemas import (
     Status,
 )
 from app.mobility.views import report_out
+from app.organization.scope import AdminScopeDep, MemberDep, PrincipalDep, Scope, build_scope
 from app.wechat.client import WeChatClient
 
 router = APIRouter(tags=["mobility"])
@@ -61,7 +61,7 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 def get_now() -> datetime:
     """The current instant (UTC). Tests override this dependency to move the clock."""
-    return utc_now()
+    return clock.now()
 
 
 NowDep = Annotated[datetime, Depends(get_now)]
@@ -69,7 +69,7 @@ NowDep = Annotated[datetime, Depends(get_now)]
 
 def get_today(now: NowDep) -> date:
     """Today in Asia/Shanghai: the day every flag rule counts in."""
-    return shanghai_day(now)
+    return clock.shanghai_day(now)
 
 
 TodayDep = Annotated[date, Depends(get_today)]
@@ -197,7 +197,7 @@ async def register_outflow(
 ) -> Response:
     async def run() -> OutflowOut:
         outflow = await service.register(session, settings, principal, body, now)
-        return await ledger.view(session, outflow.id, shanghai_day(now))
+        return await ledger.view(session, outflow.id, clock.shanghai_day(now))
 
     return await idem.run(run, status_code=201)
 
@@ -318,7 +318,7 @@ async def _decide(
     outflow = await decisions.decide(
         session, scope, outflow_id, action, version=version, now=now, note=note, reason=reason
     )
-    return await ledger.view(session, outflow.id, shanghai_day(now))
+    return await ledger.view(session, outflow.id, clock.shanghai_day(now))
 
 
 @router.post("/outflows/{outflow_id}/approve", response_model=OutflowOut)
@@ -356,7 +356,7 @@ async def request_checkin(
         outflow = await service.request_checkin(
             session, scope, outflow_id, org_id=body.org_id, version=body.version, now=now
         )
-        return await ledger.view(session, outflow.id, shanghai_day(now))
+        return await ledger.view(session, outflow.id, clock.shanghai_day(now))
 
     return await idem.run(run)
 
@@ -422,7 +422,7 @@ async def relocate(
 ) -> Response:
     async def run() -> OutflowOut:
         outflow = await service.relocate(session, settings, scope, outflow_id, body, now)
-        return await ledger.view(session, outflow.id, shanghai_day(now))
+        return await ledger.view(session, outflow.id, clock.shanghai_day(now))
 
     return await idem.run(run)
 
@@ -440,6 +440,6 @@ async def return_outflow(
         outflow = await service.return_outflow(
             session, scope, outflow_id, returned_on=body.returned_on, version=body.version, now=now
         )
-        return await ledger.view(session, outflow.id, shanghai_day(now))
+        return await ledger.view(session, outflow.id, clock.shanghai_day(now))
 
     return await idem.run(run)

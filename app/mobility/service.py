@@ -14,11 +14,10 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core import pii
+from app.core import clock, pii
 from app.core.config import Settings
 from app.core.crypto import mask_phone
 from app.core.errors import service_unavailable, stale_version
-from app.identity.scope import Principal, Scope
 from app.mobility import repository
 from app.mobility.errors import (
     already_active,
@@ -43,9 +42,7 @@ from app.mobility.rules import (
     next_actions,
     next_state,
     recompute_due_dates,
-    shanghai_day,
     state_of,
-    utc_now,
 )
 from app.mobility.schemas import (
     MyOutflowOut,
@@ -56,6 +53,7 @@ from app.mobility.schemas import (
 )
 from app.mobility.views import outflow_out
 from app.notify.service import notify
+from app.organization.scope import Principal, Scope, get_visible_org
 from app.regions import service as regions
 from app.wechat.client import WeChatClient
 from app.wechat.errors import WeChatError, WeChatUnavailable
@@ -76,6 +74,10 @@ async def rules_and_region(session: AsyncSession, home_org_id: int) -> tuple[Rul
     rules = merge_rules(org.settings or {} for org in chain)
     region = next((o.region_code for o in reversed(chain) if o.region_code), None)
     return rules, region or "000000"
+
+
+async def in_scope(session: AsyncSession, scope: Scope, org_id: int | None) -> bool:
+    return org_id is not None and await get_visible_org(session, scope, org_id) is not None
 
 
 async def load(
@@ -217,7 +219,7 @@ async def request_checkin(
     outflow.checkin_requested_at = now
     outflow.checkin_decided_at = None
     outflow.checkin_refuse_reason = None
-    outflow.last_contact_on = shanghai_day(now)
+    outflow.last_contact_on = clock.shanghai_day(now)
     await move(session, outflow, "checkin", actor=scope.principal, now=now, data={"org_id": org.id})
     await recompute(session, outflow)
     names = await repository.member_names(session, [outflow.member_id])
@@ -276,7 +278,7 @@ async def add_report(
         destination_code=outflow.destination_region_code,
         far_km=rules.report_far_km,
     )
-    today = shanghai_day(now)
+    today = clock.shanghai_day(now)
     report = OutflowReport(
         outflow_id=outflow.id,
         member_id=outflow.member_id,
@@ -332,8 +334,8 @@ async def relocate(
     outflow.checkin_requested_at = None
     outflow.checkin_decided_at = None
     outflow.checkin_refuse_reason = None
-    outflow.relocated_on = shanghai_day(now)
-    outflow.last_contact_on = shanghai_day(now)
+    outflow.relocated_on = clock.shanghai_day(now)
+    outflow.last_contact_on = clock.shanghai_day(now)
     await repository.end_grants(session, outflow.id, now)
     after = {
         "destination_region_code": outflow.destination_region_code,
@@ -364,11 +366,11 @@ async def return_outflow(
 ) -> Outflow:
     outflow = await load(session, scope, outflow_id)
     own = outflow.member_id == scope.principal.member_id
-    if not own and not await repository.org_in_scope(session, scope, outflow.home_org_id):
+    if not own and not await in_scope(session, scope, outflow.home_org_id):
         raise not_home_admin()
     check_version(outflow, version)
     next_state(outflow, "return")
-    guard_return(outflow, returned_on, shanghai_day(now))
+    guard_return(outflow, returned_on, clock.shanghai_day(now))
     outflow.returned_on = returned_on
     await repository.end_grants(session, outflow.id, now)
     await move(
@@ -429,7 +431,7 @@ async def active_outflow_summary(
     JSON-ready: ``{id, status, certificate_no, destination_region_code,
     destination_region_name, checkin_status, flags, next_actions, version}``.
     """
-    today = today or shanghai_day(utc_now())
+    today = today or clock.today()
     if await repository.open_outflow_id(session, member_id) is None:
         return None
     mine = await my_outflow(session, member_id, today)

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import Depends
 
 from app.core.db import SessionDep
-from app.identity.scope import PrincipalDep, Scope, build_scope
+from app.organization.scope import PrincipalDep, Scope, build_scope
 
 
 async def get_scope(principal: PrincipalDep, session: SessionDep) -> Scope:

@@ -3,18 +3,18 @@ the statistics of a subtree. The state machine and its writes are in ``service.p
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core import clock
 from app.core.pagination import Page, decode_cursor, page_of
-from app.identity.scope import Scope
 from app.orders import errors
 from app.orders import repository as repo
 from app.orders.models import ServiceOrder
 from app.orders.schemas import OrderDetail, OrderOut, OrderStats
-from app.orders.service import SHANGHAI
 from app.orders.views import order_detail, order_out
+from app.organization.scope import Scope, get_visible_org
 
 
 async def _subtree_path(
@@ -24,8 +24,11 @@ async def _subtree_path(
     with ``own_orders``, only his own orders are read, wherever they are)."""
     if org_id is None:
         return None
-    org = await repo.get_org(session, org_id)
-    if org is None or not (own_orders or await repo.org_in_scope(session, scope, org_id)):
+    if own_orders:
+        org = await repo.get_org(session, org_id)
+    else:
+        org = await get_visible_org(session, scope, org_id)
+    if org is None:
         raise errors.scope_org_not_found()
     return org.path
 
@@ -55,7 +58,7 @@ async def list_orders(
         limit=limit,
     )
     page, next_cursor = page_of(rows, limit, lambda o: (o.id,))
-    now = datetime.now(UTC)
+    now = clock.now()
     account_id = scope.principal.account_id
     return Page(items=[order_out(o, account_id, now) for o in page], next_cursor=next_cursor)
 
@@ -63,7 +66,7 @@ async def list_orders(
 async def detail(session: AsyncSession, scope: Scope, order: ServiceOrder) -> OrderDetail:
     """An order the caller may read, with its timeline."""
     events = await repo.timeline(session, order.id)
-    return order_detail(order, events, scope.principal.account_id, datetime.now(UTC))
+    return order_detail(order, events, scope.principal.account_id, clock.now())
 
 
 async def get_order(session: AsyncSession, scope: Scope, order_id: int) -> OrderDetail:
@@ -74,7 +77,7 @@ async def get_order(session: AsyncSession, scope: Scope, order_id: int) -> Order
 
 
 def _shanghai_midnight(day: date) -> datetime:
-    return datetime.combine(day, time(0), tzinfo=SHANGHAI)
+    return datetime.combine(day, time(0), tzinfo=clock.SHANGHAI)
 
 
 async def stats(
@@ -93,6 +96,6 @@ async def stats(
         subtree_path=await _subtree_path(session, scope, org_id),
         start=_shanghai_midnight(from_) if from_ else None,
         end=_shanghai_midnight(to + timedelta(days=1)) if to else None,
-        now=datetime.now(UTC),
+        now=clock.now(),
     )
     return OrderStats(org_id=org_id, from_=from_, to=to, **numbers)

@@ -12,7 +12,6 @@ from app.core.config import Settings
 from app.core.db import SessionDep
 from app.core.idempotency import IdempotencyDep
 from app.core.pagination import DEFAULT_LIMIT, CursorParam, IdPath, LimitParam, Page
-from app.identity.scope import AdminScopeDep, PrincipalDep
 from app.orders import reads, service
 from app.orders.deps import ScopeDep
 from app.orders.schemas import (
@@ -30,6 +29,7 @@ from app.orders.schemas import (
 )
 from app.orders.time_bank_router import router as time_bank_router
 from app.orders.views import category_out
+from app.organization.scope import AdminScopeDep, PrincipalDep
 from app.wechat.client import WeChatClient
 
 router = APIRouter(tags=["orders"])

@@ -10,9 +10,9 @@ from starlette.responses import Response
 from app.core.db import SessionDep
 from app.core.idempotency import IdempotencyDep
 from app.core.pagination import DEFAULT_LIMIT, CursorParam, LimitParam, Page
-from app.identity.scope import AdminScopeDep
 from app.organization import service
 from app.organization.schemas import OrgCreate, OrgId, OrgMove, OrgOut, OrgUpdate
+from app.organization.scope import AdminScopeDep
 
 router = APIRouter(prefix="/orgs", tags=["organization"])
 

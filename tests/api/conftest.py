@@ -1,8 +1,4 @@
-"""Fixtures of the API tests beyond the suite-wide ones in ``tests/conftest.py``.
-
-``clock`` here is the study clock; modules with a clock of their own (mobility) define
-a fixture of that name, which takes precedence in them.
-"""
+"""Fixtures of the API tests beyond the suite-wide ones in ``tests/conftest.py``."""
 
 from __future__ import annotations
 
@@ -10,17 +6,18 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.study import service as study_service
-from tests.support.study import NOON, Clock
+from tests.clock import Clock
+from tests.support.study import NOON
 
 
-@pytest.fixture(name="clock")
-def clock_fixture(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    fake = Clock(NOON)
-    monkeypatch.setattr(study_service, "utcnow", fake)
-    return fake
+@pytest.fixture
+def noon_clock(clock: Clock) -> Clock:
+    """The app's clock, stopped at 2026-03-10 12:00 in Shanghai (the study tests)."""
+    clock.now = NOON
+    return clock
 
 
-@pytest.fixture(name="rules")
-async def rules_fixture(db: AsyncSession) -> None:
-    """The default rules (the migration seeds them; other tests may truncate tables)."""
+@pytest.fixture
+async def rules(db: AsyncSession) -> None:
+    """The default study rules (the migration seeds them; other tests may truncate tables)."""
     await study_service.ensure_default_rules(db)

@@ -27,10 +27,10 @@ from app.core.pagination import MAX_ID
 from app.study.batching import AwardBatcher
 from app.study.models import StudySession
 from tests import factories as f
+from tests.clock import Clock
 from tests.conftest import problem
 from tests.support.study import (
     NOON,
-    Clock,
     item,
     ledger_points,
     member_id,
@@ -96,7 +96,7 @@ async def test_plain_json_takes_the_lean_path_and_earns_once(
     client: httpx.AsyncClient,
     db: AsyncSession,
     settings: Settings,
-    clock: Clock,
+    noon_clock: Clock,
     rules: None,
     source: CountingSource,
 ) -> None:
@@ -193,7 +193,7 @@ async def test_browser_requests_take_the_regular_path(
     client: httpx.AsyncClient,
     db: AsyncSession,
     settings: Settings,
-    clock: Clock,
+    noon_clock: Clock,
     rules: None,
     source: CountingSource,
 ) -> None:

@@ -1,9 +1,9 @@
-"""Builders for the study tests: items, sessions, rules, a settable clock (the fixtures
-``clock`` and ``rules`` that use them are in ``tests/api/conftest.py``)."""
+"""Builders for the study tests: items, sessions, rules, the instant they run at (the
+fixtures ``noon_clock`` and ``rules`` are in ``tests/api/conftest.py``)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -14,20 +14,6 @@ from app.study.models import CreditDaily, CreditLedger, CreditRule, StudyItem, S
 
 # 2026-03-10 12:00 in Asia/Shanghai.
 NOON = datetime(2026, 3, 10, 4, 0, tzinfo=UTC)
-
-
-class Clock:
-    """Replaces ``app.study.service.utcnow`` for a test."""
-
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> datetime:
-        self.now += timedelta(**delta)
-        return self.now
 
 
 async def item(
