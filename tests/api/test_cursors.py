@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.config import Settings
 from tests import factories
 from tests.conftest import problem
+from tests.support.mobility import outflow_body
 
 API = "/api/v1"
 
@@ -66,15 +67,7 @@ async def test_every_list_refuses_a_forged_cursor(
     admin = await factories.admin_actor(db, settings, county)
     registered = await client.post(
         f"{API}/outflows",
-        json={
-            "destination_region_code": "440305",
-            "destination_address": "广东省深圳市南山区科技园",
-            "reason": "work",
-            "departed_on": "2026-03-01",
-            "expected_return_on": "2027-02-01",
-            "employer": "深圳某科技公司",
-            "contact_phone": "13912345678",
-        },
+        json=outflow_body(),
         headers=admin.headers,
     )
     assert registered.status_code == 201, registered.text
