@@ -25,7 +25,7 @@ from app.notify.service import notify, notify_member
 from app.orders import errors, time_bank
 from app.orders import repository as repo
 from app.orders.models import OrderCategory, ServiceOrder
-from app.orders.schemas import CategoryConfigIn, OrderCreate, RatingIn, TransitionIn
+from app.orders.schemas import OrderCreate, RatingIn, TransitionIn
 from app.organization.scope import Principal, Scope, get_visible_org
 from app.wechat.client import WeChatClient
 from app.wechat.errors import WeChatError, WeChatUnavailable
@@ -339,48 +339,6 @@ def _pick(categories: list[OrderCategory], wanted: str) -> OrderCategory | None:
         if wanted in (category.code, category.name):
             return category
     return None
-
-
-async def effective_categories(session: AsyncSession, org_id: int | None) -> list[OrderCategory]:
-    path = None
-    if org_id is not None:
-        org = await repo.get_org(session, org_id)
-        if org is None:
-            raise errors.scope_org_not_found()
-        path = org.path
-    return await repo.categories_for_path(session, path)
-
-
-async def configure_category(
-    session: AsyncSession, scope: Scope, code: str, data: CategoryConfigIn
-) -> OrderCategory:
-    if await get_visible_org(session, scope, data.org_id) is None:
-        raise errors.scope_org_not_found()
-    category = await repo.upsert_category(
-        session,
-        org_id=data.org_id,
-        code=code,
-        name=data.name,
-        accept_hours=data.accept_hours,
-        resolve_hours=data.resolve_hours,
-        max_hours_per_resolve=data.max_hours_per_resolve,
-        active=data.active,
-    )
-    await audit(
-        session,
-        actor_account_id=scope.principal.account_id,
-        action="order.category_configured",
-        org_id=data.org_id,
-        subject_type="order_category",
-        subject_id=category.id,
-        detail={
-            "code": code,
-            "accept_hours": data.accept_hours,
-            "resolve_hours": data.resolve_hours,
-            "max_hours_per_resolve": data.max_hours_per_resolve,
-        },
-    )
-    return category
 
 
 # ------------------------------------------------------------------ submission
