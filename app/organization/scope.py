@@ -15,6 +15,7 @@ A superadmin sees and changes everything. Anything else sees only his own record
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Annotated, cast
 
@@ -160,6 +161,18 @@ async def get_visible_org(
     if for_update:
         stmt = stmt.with_for_update()
     return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def get_visible_org_ids(session: AsyncSession, scope: Scope, ids: Sequence[int]) -> set[int]:
+    """Those of ``ids`` that lie in the caller's subtrees (the batch form, for imports)."""
+    if not ids or scope.is_empty:
+        return set()
+    rows = await session.execute(
+        select(Organization.id).where(
+            Organization.id.in_(ids), scope.org_path_visible(Organization.path)
+        )
+    )
+    return {org_id for (org_id,) in rows}
 
 
 async def build_scope(session: AsyncSession, principal: Principal) -> Scope:

@@ -280,3 +280,29 @@ async def test_every_co_manager_write_is_refused_and_every_action_shows_at_home(
     assert {"pii.reveal", "role.granted", "member.id_number_conflict"} <= {
         e["action"] for e in home.json()["items"] if e["id"] in by_co_manager
     }
+
+
+async def test_a_move_stays_in_the_log_of_the_subtree_he_left(
+    client: httpx.AsyncClient, db: AsyncSession, settings: Settings
+) -> None:
+    world = await make_world(db, settings)
+    member = world.member.member
+    assert member is not None
+    other_branch = await factories.org(db, "另一村党支部", parent=world.county)
+    moved = await client.patch(
+        f"/api/v1/members/{member.id}",
+        json={"version": member.version, "home_org_id": other_branch.id},
+        headers=world.county_admin.headers,
+    )
+    assert moved.status_code == 200, moved.text
+    assert moved.json()["home_org_id"] == other_branch.id
+    # The branch he left no longer sees him, but sees that he was moved, and by whom.
+    problem(
+        await client.get(f"/api/v1/members/{member.id}", headers=world.branch_admin.headers),
+        404,
+        "member.not_found",
+    )
+    log = await client.get("/api/v1/audit", headers=world.branch_admin.headers)
+    [entry] = [e for e in log.json()["items"] if e["action"] == "member.updated"]
+    assert (entry["subject_id"], entry["org_id"]) == (member.id, other_branch.id)
+    assert entry["actor_account_id"] == world.county_admin.account.id

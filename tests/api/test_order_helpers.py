@@ -191,3 +191,13 @@ async def started_hours_ago(session: AsyncSession, order: dict[str, Any], hours:
         .values(created_at=ServiceOrderEvent.created_at - timedelta(hours=hours))
     )
     await session.commit()
+
+
+async def in_progress(
+    client: httpx.AsyncClient, db: AsyncSession, admin: Who, order: dict[str, Any], hours: float
+) -> dict[str, Any]:
+    """Accept and start the order as ``admin``, the start ``hours`` ago."""
+    for action in ("accept", "start"):
+        order = await moved(client, admin, order, action)
+    await started_hours_ago(db, order, hours)
+    return order

@@ -16,8 +16,8 @@ from tests.api.test_order_helpers import (
     Who,
     World,
     count,
+    in_progress,
     moved,
-    started_hours_ago,
     submit,
     world,
 )
@@ -27,10 +27,9 @@ from tests.conftest import problem
 async def _earn(
     client: httpx.AsyncClient, db: AsyncSession, w: World, volunteer: Who, hours: float
 ) -> None:
-    order = await submit(client, w.submitter, w.village)
-    for action in ("accept", "start"):
-        order = await moved(client, w.village_admin, order, action)
-    await started_hours_ago(db, order, hours)
+    order = await in_progress(
+        client, db, w.village_admin, await submit(client, w.submitter, w.village), hours
+    )
     await moved(
         client,
         w.village_admin,
