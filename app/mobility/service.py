@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.service import record
-from app.core import pii
+from app.core import clock, pii
 from app.core.config import Settings
 from app.core.crypto import mask_phone
 from app.core.errors import service_unavailable, stale_version
@@ -44,9 +44,7 @@ from app.mobility.rules import (
     next_actions,
     next_state,
     recompute_due_dates,
-    shanghai_day,
     state_of,
-    utc_now,
 )
 from app.mobility.schemas import (
     MyOutflowOut,
@@ -211,12 +209,12 @@ async def approve(
     _check_version(outflow, version)
     next_state(outflow, "approve")
     _, region = await _rules_and_region(session, outflow.home_org_id)
-    year = shanghai_day(now).year
+    year = clock.shanghai_day(now).year
     seq = await repository.next_certificate_seq(session, region, year)
     outflow.certificate_no = f"{region}-{year}-{seq:05d}"
     outflow.decided_at = now
     outflow.decided_by_account_id = scope.principal.account_id
-    outflow.last_contact_on = shanghai_day(now)
+    outflow.last_contact_on = clock.shanghai_day(now)
     await _move(
         session,
         outflow,
@@ -316,7 +314,7 @@ async def request_checkin(
     outflow.checkin_requested_at = now
     outflow.checkin_decided_at = None
     outflow.checkin_refuse_reason = None
-    outflow.last_contact_on = shanghai_day(now)
+    outflow.last_contact_on = clock.shanghai_day(now)
     await _move(
         session, outflow, "checkin", actor=scope.principal, now=now, data={"org_id": org.id}
     )
@@ -451,7 +449,7 @@ async def add_report(
         destination_code=outflow.destination_region_code,
         far_km=rules.report_far_km,
     )
-    today = shanghai_day(now)
+    today = clock.shanghai_day(now)
     report = OutflowReport(
         outflow_id=outflow.id,
         member_id=outflow.member_id,
@@ -507,8 +505,8 @@ async def relocate(
     outflow.checkin_requested_at = None
     outflow.checkin_decided_at = None
     outflow.checkin_refuse_reason = None
-    outflow.relocated_on = shanghai_day(now)
-    outflow.last_contact_on = shanghai_day(now)
+    outflow.relocated_on = clock.shanghai_day(now)
+    outflow.last_contact_on = clock.shanghai_day(now)
     await repository.end_grants(session, outflow.id, now)
     after = {
         "destination_region_code": outflow.destination_region_code,
@@ -543,7 +541,7 @@ async def return_outflow(
         raise not_home_admin()
     _check_version(outflow, version)
     next_state(outflow, "return")
-    guard_return(outflow, returned_on, shanghai_day(now))
+    guard_return(outflow, returned_on, clock.shanghai_day(now))
     outflow.returned_on = returned_on
     await repository.end_grants(session, outflow.id, now)
     await _move(
@@ -604,7 +602,7 @@ async def active_outflow_summary(
     JSON-ready: ``{id, status, certificate_no, destination_region_code,
     destination_region_name, checkin_status, flags, next_actions, version}``.
     """
-    today = today or shanghai_day(utc_now())
+    today = today or clock.today()
     if await repository.open_outflow_id(session, member_id) is None:
         return None
     mine = await my_outflow(session, member_id, today)

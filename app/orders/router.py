@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
 from starlette.responses import Response
 
+from app.core import clock
 from app.core.config import Settings
 from app.core.db import SessionDep
 from app.core.idempotency import IdempotencyDep
@@ -95,7 +96,7 @@ def order_out(order: ServiceOrder, scope: Scope, now: datetime) -> OrderOut:
 
 async def order_detail(session: SessionDep, order: ServiceOrder, scope: Scope) -> OrderDetail:
     events = await repo.timeline(session, order.id)
-    base = order_out(order, scope, datetime.now(UTC))
+    base = order_out(order, scope, clock.now())
     return OrderDetail(
         **base.model_dump(),
         timeline=[
@@ -143,7 +144,7 @@ async def configure_category(
 
 
 def _shanghai_midnight(day: date) -> datetime:
-    return datetime.combine(day, time(0), tzinfo=service.SHANGHAI)
+    return datetime.combine(day, time(0), tzinfo=clock.SHANGHAI)
 
 
 @router.get("/orders/stats", response_model=OrderStats)
@@ -168,7 +169,7 @@ async def order_stats(
         subtree_path=path,
         start=_shanghai_midnight(from_) if from_ else None,
         end=_shanghai_midnight(to + timedelta(days=1)) if to else None,
-        now=datetime.now(UTC),
+        now=clock.now(),
     )
     return OrderStats(org_id=org_id, from_=from_, to=to, **numbers)
 
@@ -229,7 +230,7 @@ async def list_orders(
     )
     rows = list((await session.execute(stmt)).scalars().all())
     page, next_cursor = page_of(rows, limit, lambda o: (o.id,))
-    now = datetime.now(UTC)
+    now = clock.now()
     return Page(items=[order_out(o, scope, now) for o in page], next_cursor=next_cursor)
 
 

@@ -10,15 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.service import record as audit
-from app.core import pii
+from app.core import clock, pii
 from app.core.config import Settings
 from app.core.crypto import mask_phone
 from app.core.errors import stale_version
@@ -34,7 +33,6 @@ from app.wechat.errors import WeChatError, WeChatUnavailable
 log = structlog.stdlib.get_logger("app.orders")
 
 CONTACT_PHONE = "order.contact_phone"  # PII keyring context of the encrypted column
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 REOPEN_WINDOW = timedelta(days=7)
 AUTO_CLOSE_AFTER = timedelta(days=7)
 STATUS_TEMPLATE = "order_status"
@@ -307,7 +305,7 @@ async def _tell_submitter(session: AsyncSession, order: ServiceOrder, move: Move
             "thing1": order.title[:20],
             "phrase2": label,
             "thing3": detail[:20],
-            "time4": move.now.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M"),
+            "time4": move.now.astimezone(clock.SHANGHAI).strftime("%Y-%m-%d %H:%M"),
         },
         page=f"pages/orders/detail?id={order.id}",
         dedupe_key=f"order:{order.id}:status:{order.version}",
@@ -447,7 +445,7 @@ async def create_order(
     now: datetime | None = None,
 ) -> ServiceOrder:
     """Store an order whose text has been checked (``review``: why it needs a look)."""
-    now = now or datetime.now(UTC)
+    now = now or clock.now()
     org = await repo.get_org(session, data.org_id)
     if org is None:
         raise errors.org_not_found()
@@ -547,7 +545,7 @@ async def transition(
             action=data.action,
             role=role,
             actor_account_id=scope.principal.account_id,
-            now=now or datetime.now(UTC),
+            now=now or clock.now(),
             scope=scope,
             note=data.note or None,
             to_org_id=data.to_org_id,
@@ -575,7 +573,7 @@ async def rate(
             action="rate",
             role=role,
             actor_account_id=scope.principal.account_id,
-            now=now or datetime.now(UTC),
+            now=now or clock.now(),
             scope=scope,
             note=data.comment or None,
             score=data.score,

@@ -15,13 +15,13 @@ import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 import asyncpg
 from sqlalchemy import ColumnElement
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.service import record
+from app.core import clock
 from app.core.db import driver_connection
 from app.core.errors import AppError, forbidden
 from app.core.pagination import decode_cursor, encode_cursor, invalid_cursor
@@ -45,20 +45,10 @@ from app.study.schemas import (
     SessionOut,
 )
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 # A phone's clock may run a little ahead of ours; beyond this an event is "in the future".
 CLOCK_SKEW = timedelta(seconds=60)
 # Offline events older than this are not credited any more.
 MAX_EVENT_AGE = timedelta(days=7)
-
-
-def utcnow() -> datetime:
-    """The server's clock (tests replace it to cross day boundaries)."""
-    return datetime.now(UTC)
-
-
-def shanghai_day(moment: datetime) -> date:
-    return moment.astimezone(SHANGHAI).date()
 
 
 def period_range(period: Period, today: date) -> tuple[date, date]:
@@ -176,7 +166,7 @@ async def start_session(session: AsyncSession, principal: Principal, item_id: in
     item = await repo.get_item(session, item_id, await _visibility(session, principal))
     if item is None:
         raise errors.item_not_found()
-    started_at = utcnow()
+    started_at = clock.now()
     session_id = await repo.insert_session(
         session, member_id=principal.member_id, item_id=item.id, started_at=started_at
     )
@@ -270,7 +260,7 @@ def _claim(member_id: int, session_id: int, client_event_id: str, at: datetime) 
         session_id=session_id,
         client_event_id=client_event_id,
         at=at,
-        day=shanghai_day(at),
+        day=clock.shanghai_day(at),
     )
 
 
@@ -278,7 +268,7 @@ async def checkin(
     award: Award, *, member_id: int, session_id: int, client_event_id: str
 ) -> CheckinOut:
     """Check in now (server time). Too short: 422 ``study.too_short`` with the seconds left."""
-    judgement = await _checkin(award, _claim(member_id, session_id, client_event_id, utcnow()))
+    judgement = await _checkin(award, _claim(member_id, session_id, client_event_id, clock.now()))
     if judgement.result is not None:
         return judgement.result
     if judgement.code == errors.TOO_SHORT:
@@ -294,7 +284,7 @@ async def checkin_batch(
     The claimed ``occurred_at`` decides the day credited and the time studied; claims
     in the future, before the session started or older than a week earn nothing.
     """
-    now = utcnow()
+    now = clock.now()
     award = on_connection(await driver_connection(session))
     results: list[BatchResult] = []
     for event in events:
@@ -354,7 +344,7 @@ async def award_credits(
         raise ValueError(f"award_credits is for other sources than study, not {source!r}")
     if points < 0:
         raise ValueError("points must not be negative")
-    at = utcnow()
+    at = clock.now()
     row = await repo.award_other(
         await driver_connection(session),
         member_id=member_id,
@@ -363,7 +353,7 @@ async def award_credits(
         kind=kind,
         points=points,
         at=at,
-        day=shanghai_day(at),
+        day=clock.shanghai_day(at),
     )
     if row.new_id is not None:
         return row.new_points or 0
@@ -378,7 +368,7 @@ async def award_credits(
 
 
 async def my_credits(session: AsyncSession, member_id: int) -> CreditsOut:
-    today = shanghai_day(utcnow())
+    today = clock.today()
     totals = await repo.credit_totals(
         session,
         member_id,
@@ -416,7 +406,7 @@ async def leaderboard(
 ) -> LeaderboardOut:
     """Admins: the ranked members of a subtree in their scope. Anyone else: only his own
     rank and points in a subtree that contains his home organisation."""
-    today = shanghai_day(utcnow())
+    today = clock.today()
     start, end = period_range(period, today)
     after_values = decode_cursor(cursor, 2)
     after = (_int(after_values[0]), _int(after_values[1])) if after_values else None
