@@ -29,6 +29,7 @@ from tests.api.test_mobility import (
     make_world,
     register,
 )
+from tests.api.test_order_helpers import Org, ensure_default_categories, order_body
 from tests.clock import Clock
 from tests.conftest import problem
 
@@ -306,3 +307,24 @@ async def test_a_move_stays_in_the_log_of_the_subtree_he_left(
     [entry] = [e for e in log.json()["items"] if e["action"] == "member.updated"]
     assert (entry["subject_id"], entry["org_id"]) == (member.id, other_branch.id)
     assert entry["actor_account_id"] == world.county_admin.account.id
+
+
+async def test_reading_his_request_phone_at_the_destination_shows_at_home(
+    client: httpx.AsyncClient, db: AsyncSession, settings: Settings
+) -> None:
+    world = await make_world(db, settings)
+    await co_managed(client, world)
+    await ensure_default_categories(db)
+    destination = Org(world.destination.id, world.destination.name, world.destination.path)
+    filed = await client.post(
+        "/api/v1/orders", json=order_body(destination), headers=world.member.headers
+    )
+    assert filed.status_code == 201, filed.text
+    read = await client.post(
+        f"/api/v1/orders/{filed.json()['id']}/reveal",
+        json={"reason": "联系诉求人"},
+        headers=world.dest_admin.headers,
+    )
+    assert read.status_code == 200, read.text
+    assert "order.reveal_contact_phone" in await audit_actions(client, world.branch_admin)
+    assert "order.reveal_contact_phone" in await audit_actions(client, world.dest_admin)
