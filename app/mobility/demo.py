@@ -16,12 +16,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core import clock
 from app.core.config import Settings
 from app.identity.models import Account
+from app.identity.principal import Principal
 from app.members.models import Member
 from app.mobility import service
 from app.mobility.models import Outflow
 from app.mobility.schemas import OutflowCreate
 from app.organization.models import Organization
-from app.organization.scope import Principal, Scope
+from app.organization.scope import Scope
 
 
 async def seed(session: AsyncSession, settings: Settings) -> None:

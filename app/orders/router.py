@@ -13,6 +13,7 @@ from app.core.config import Settings
 from app.core.db import SessionDep
 from app.core.idempotency import IdempotencyDep
 from app.core.pagination import DEFAULT_LIMIT, CursorParam, LimitParam, Page, page_of
+from app.identity.principal import PrincipalDep
 from app.orders import errors, service
 from app.orders import repository as repo
 from app.orders.deps import ScopeDep, after_id
@@ -33,7 +34,7 @@ from app.orders.schemas import (
     TransitionIn,
 )
 from app.orders.time_bank_router import router as time_bank_router
-from app.organization.scope import AdminScopeDep, PrincipalDep, Scope, get_visible_org
+from app.organization.scope import AdminScopeDep, Scope, get_visible_org
 from app.wechat.client import WeChatClient
 
 router = APIRouter(tags=["orders"])

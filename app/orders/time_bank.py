@@ -18,12 +18,13 @@ from decimal import Decimal
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.service import record as audit
+from app.identity.principal import Principal
 from app.members import repository as members_repo
 from app.orders import errors
 from app.orders import time_bank_repository as repo
 from app.orders.models import TimeBankAccount, TimeBankEntry, TimeBankReward
 from app.orders.schemas import RedemptionIn, RewardIn
-from app.organization.scope import Principal, Scope, get_visible_org
+from app.organization.scope import Scope, get_visible_org
 
 ZERO = Decimal("0.0")
 
