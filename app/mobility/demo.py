@@ -7,7 +7,8 @@ from the day the demo is seeded (the app's clock, so ``APP_CLOCK_OFFSET`` moves 
 王建国 (demo member)  active, checked in and accepted at the 天河 business-district
                       committee (dual management), consented, reported 10 days ago:
                       no flag
-刘芳                  pending: waits for the branch secretary's approval
+刘芳                  pending: waits for the branch secretary's approval (logs in as
+                      ``demo-leaving.1``)
 林小梅                active, check-in requested at 天河: waits for the destination
 杨国华                active, approved 40 days ago, never checked in: ``checkin_overdue``
 周丽娟                active, checked in, no report for 120 days: ``report_overdue``
@@ -46,7 +47,10 @@ from app.wechat.client import WeChatClient
 PEOPLE = ("王建国", "刘芳", "林小梅", "杨国华", "周丽娟", "陈国栋", "何文斌", "郑雪梅", "罗永强")
 OFFICE_PEOPLE = ("谢春花",)
 TIANHE = (23.1330, 113.3270)  # GCJ-02, 广州市天河区
-MOBILE_OPENID = "demo-mobile"  # 何文斌's WeChat login in the simulator
+# WeChat logins (simulator codes "<openid>.1") for the member's side of two outflows:
+# 刘芳's, which the demo walk (docs/demo-walk.md) takes from approval to escalation,
+# and 何文斌's transfer suggestion.
+LOGINS = {"刘芳": "demo-leaving", "何文斌": "demo-mobile"}
 
 
 @dataclass
@@ -168,14 +172,13 @@ async def seed(session: AsyncSession, settings: Settings) -> None:
     _, secretary_account = people["张秀英"]
     if secretary_account is None or people["王建国"][1] is None:
         return
-    if people["何文斌"][1] is None:
-        # A login of his own: the member's side of a transfer suggestion (and his reports).
-        account = Account(
-            openid=MOBILE_OPENID, member_id=people["何文斌"][0].id, display_name="何文斌"
-        )
-        session.add(account)
-        await session.flush()
-        people["何文斌"] = (people["何文斌"][0], account)
+    for name, openid in LOGINS.items():
+        member, account = people[name]
+        if account is None:
+            account = Account(openid=openid, member_id=member.id, display_name=name)
+            session.add(account)
+            await session.flush()
+            people[name] = (member, account)
     existing = await session.execute(
         select(Outflow.id)
         .where(Outflow.member_id.in_([member.id for member, _ in people.values()]))

@@ -67,6 +67,10 @@ async def test_the_outflow_ledger_has_every_flag_and_state(
     rejected = await get(client, "/api/v1/outflows?status=rejected", county)
     assert rejected["items"][0]["reject_reason"]
 
+    # The member the demo walk starts with waits for the approval.
+    leaving = await get(client, "/api/v1/me/outflow", await login(client, "demo-leaving.1"))
+    assert leaving["status"] == "pending"
+    assert [a["code"] for a in leaving["next_actions"]] == ["await_approval"]
     # The member who has been away for half a year is told to transfer his relation.
     mobile = await get(client, "/api/v1/me/outflow", await login(client, "demo-mobile.1"))
     assert mobile["flags"] == ["transfer_suggested"]
