@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, false, func, or_, select, true
+from sqlalchemy import ColumnElement, and_, false, func, or_, select, true
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -212,7 +212,8 @@ async def get_readable(
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
-def list_statement(
+async def list_orders(
+    session: AsyncSession,
     scope: Scope,
     *,
     mine: bool,
@@ -222,7 +223,10 @@ def list_statement(
     needs_review: bool | None,
     after_id: int | None,
     limit: int,
-) -> Select[ServiceOrder]:
+) -> list[ServiceOrder]:
+    """Up to ``limit + 1`` orders, newest first: with ``mine`` (or for a caller who
+    administers nothing) the caller's own (and those assigned to him as volunteer, unless
+    ``mine``), else every order he may read."""
     if mine or scope.is_empty:
         visible: ColumnElement[bool] = ServiceOrder.submitter_account_id == (
             scope.principal.account_id
@@ -248,7 +252,8 @@ def list_statement(
         stmt = stmt.where(ServiceOrder.needs_review.is_(needs_review))
     if after_id is not None:
         stmt = stmt.where(ServiceOrder.id < after_id)
-    return stmt.order_by(ServiceOrder.id.desc()).limit(limit + 1)
+    stmt = stmt.order_by(ServiceOrder.id.desc()).limit(limit + 1)
+    return list((await session.execute(stmt)).scalars().all())
 
 
 async def timeline(session: AsyncSession, order_id: int) -> Sequence[ServiceOrderEvent]:

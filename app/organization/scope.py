@@ -24,7 +24,6 @@ from sqlalchemy import (
     ColumnElement,
     Select,
     SQLColumnExpression,
-    and_,
     false,
     or_,
     select,
@@ -200,7 +199,3 @@ async def get_admin_scope(principal: PrincipalDep, session: SessionDep) -> Scope
 
 
 AdminScopeDep = Annotated[Scope, Depends(get_admin_scope, scope="function")]
-
-
-def and_all(*conditions: ColumnElement[bool]) -> ColumnElement[bool]:
-    return and_(true(), *conditions)
