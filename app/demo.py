@@ -29,6 +29,8 @@ Demo logins (WeChat simulator; POST /api/v1/auth/wechat/login {"code": ...}):
   branch secretary  code "demo-secretary.1"  (branch_admin of 吴阳镇蛤岭村党支部)
   member            code "demo-member.1"     (王建国, home branch 蛤岭村)
   resident          code "demo-resident.1"
+  leaving member    code "demo-leaving.1"    (刘芳, her outflow awaits approval)
+  mobile member     code "demo-mobile.1"     (何文斌, away for more than 6 months)
 Each code works once, like a real wx.login code: change the suffix (.2, .3, ...) to log in again."""
 
 

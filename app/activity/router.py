@@ -25,7 +25,8 @@ from app.core.config import Settings
 from app.core.db import SessionDep
 from app.core.idempotency import IdempotencyDep
 from app.core.pagination import DEFAULT_LIMIT, CursorParam, IdPath, LimitParam, Page
-from app.organization.scope import AdminScopeDep, MemberDep, PrincipalDep
+from app.identity.principal import MemberDep, PrincipalDep
+from app.organization.scope import AdminScopeDep
 
 router = APIRouter(prefix="/activities", tags=["activity"])
 

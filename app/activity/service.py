@@ -32,8 +32,9 @@ from app.core import clock
 from app.core.config import Settings
 from app.core.errors import AppError
 from app.core.pagination import decode_cursor, encode_cursor
+from app.identity.principal import Principal
 from app.notify.service import notify_member
-from app.organization.scope import Principal, Scope, build_scope, get_visible_org
+from app.organization.scope import Scope, build_scope, get_visible_org
 from app.regions.service import distance_m
 from app.study.service import award_credits
 

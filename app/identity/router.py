@@ -12,6 +12,7 @@ from app.core.db import SessionDep
 from app.core.errors import app_error_response
 from app.core.idempotency import IdempotencyDep
 from app.identity import service
+from app.identity.principal import MemberDep, PrincipalDep
 from app.identity.schemas import (
     AUTH_ERRORS,
     LoginIn,
@@ -21,7 +22,6 @@ from app.identity.schemas import (
     RefreshIn,
     TokenPairOut,
 )
-from app.organization.scope import MemberDep, PrincipalDep
 from app.wechat.client import WeChatClient
 
 router = APIRouter(tags=["identity"])

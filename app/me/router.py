@@ -5,10 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 
 from app.core.db import SessionDep
+from app.identity.principal import PrincipalDep
 from app.identity.schemas import AUTH_ERRORS, AccountOut, BindIn, TokenPairOut
 from app.me import service
 from app.me.schemas import MemberProfileOut, MeOrgOut, MeOut, MeRoleOut
-from app.organization.scope import PrincipalDep
 
 router = APIRouter(tags=["identity"])
 

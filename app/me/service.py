@@ -11,9 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from app.core.config import Settings
 from app.identity import errors as identity_errors
 from app.identity import service as identity
+from app.identity.principal import Principal
 from app.members.service import find_by_id_number
 from app.mobility.service import active_outflow_summary
-from app.organization.scope import Principal
 
 
 @dataclass(frozen=True)

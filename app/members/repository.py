@@ -42,6 +42,13 @@ async def get_visible(
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
+async def home_org_id_of(session: AsyncSession, member_id: int) -> int | None:
+    """The member's home organisation (unscoped: for audit entries that name it)."""
+    return (
+        await session.execute(select(Member.home_org_id).where(Member.id == member_id))
+    ).scalar_one_or_none()
+
+
 async def get_for_change(
     session: AsyncSession, scope: Scope, member_id: int, *, for_update: bool = False
 ) -> tuple[Member | None, bool]:

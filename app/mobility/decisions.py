@@ -16,13 +16,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.service import record
 from app.core import clock
+from app.identity.principal import Principal
 from app.mobility import repository
 from app.mobility.errors import not_destination_admin, not_home_admin
 from app.mobility.models import Outflow
 from app.mobility.notices import tell_member
 from app.mobility.rules import next_state
 from app.mobility.service import check_version, in_scope, load, move, recompute, rules_and_region
-from app.organization.scope import Principal, Scope
+from app.organization.scope import Scope
 
 HOME = "home"  # the admins of the member's home organisation decide
 DESTINATION = "destination"  # the admins of the organisation he checked in at decide

@@ -21,6 +21,7 @@ from app.core.pagination import (
     LimitParam,
     Page,
 )
+from app.identity.principal import MemberDep, PrincipalDep
 from app.mobility import decisions, ledger, service
 from app.mobility.export import stream_file
 from app.mobility.repository import LedgerFilter
@@ -46,7 +47,7 @@ from app.mobility.schemas import (
     Status,
 )
 from app.mobility.views import report_out
-from app.organization.scope import AdminScopeDep, MemberDep, PrincipalDep, Scope, build_scope
+from app.organization.scope import AdminScopeDep, Scope, build_scope
 from app.wechat.client import WeChatClient
 
 router = APIRouter(tags=["mobility"])

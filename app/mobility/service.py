@@ -19,6 +19,7 @@ from app.core.config import Settings
 from app.core.crypto import mask_phone
 from app.core.errors import service_unavailable, stale_version
 from app.core.pagination import Page, decode_cursor, encode_cursor
+from app.identity.principal import Principal
 from app.mobility import repository
 from app.mobility.errors import (
     already_active,
@@ -55,7 +56,7 @@ from app.mobility.schemas import (
 )
 from app.mobility.views import outflow_out
 from app.notify.service import notify
-from app.organization.scope import Principal, Scope, get_visible_org
+from app.organization.scope import Scope, get_visible_org
 from app.regions import service as regions
 from app.wechat.client import WeChatClient
 from app.wechat.errors import WeChatError, WeChatUnavailable

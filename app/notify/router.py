@@ -10,6 +10,7 @@ from starlette.responses import Response
 from app.core.db import SessionDep
 from app.core.idempotency import IdempotencyDep
 from app.core.pagination import DEFAULT_LIMIT, CursorParam, IdPath, LimitParam
+from app.identity.principal import PrincipalDep
 from app.notify import service
 from app.notify.schemas import (
     NotificationOut,
@@ -19,7 +20,6 @@ from app.notify.schemas import (
     SubscriptionList,
     SubscriptionOut,
 )
-from app.organization.scope import PrincipalDep
 
 router = APIRouter(tags=["notify"])
 

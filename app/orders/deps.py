@@ -7,7 +7,8 @@ from typing import Annotated
 from fastapi import Depends
 
 from app.core.db import SessionDep
-from app.organization.scope import PrincipalDep, Scope, build_scope
+from app.identity.principal import PrincipalDep
+from app.organization.scope import Scope, build_scope
 
 
 async def get_scope(principal: PrincipalDep, session: SessionDep) -> Scope:

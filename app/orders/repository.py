@@ -11,6 +11,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.identity.models import Account
+from app.identity.principal import Principal
 from app.members.models import Member
 from app.orders.models import (
     DEFAULT_MAX_HOURS_PER_RESOLVE,
@@ -20,7 +21,7 @@ from app.orders.models import (
     ServiceOrderOrg,
 )
 from app.organization.models import Organization, RoleAssignment, path_ids
-from app.organization.scope import Principal, Scope
+from app.organization.scope import Scope
 
 OPEN_STATUSES = ("submitted", "accepted", "in_progress")
 

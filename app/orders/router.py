@@ -12,6 +12,7 @@ from app.core.config import Settings
 from app.core.db import SessionDep
 from app.core.idempotency import IdempotencyDep
 from app.core.pagination import DEFAULT_LIMIT, CursorParam, IdPath, LimitParam, Page
+from app.identity.principal import PrincipalDep
 from app.orders import categories, reads, service
 from app.orders.deps import ScopeDep
 from app.orders.schemas import (
@@ -29,7 +30,7 @@ from app.orders.schemas import (
 )
 from app.orders.time_bank_router import router as time_bank_router
 from app.orders.views import category_out
-from app.organization.scope import AdminScopeDep, PrincipalDep
+from app.organization.scope import AdminScopeDep
 from app.wechat.client import WeChatClient
 
 router = APIRouter(tags=["orders"])

@@ -10,6 +10,7 @@ from starlette.responses import Response
 from app.core.db import SessionDep
 from app.core.idempotency import IdempotencyDep
 from app.core.pagination import DEFAULT_LIMIT, CursorParam, LimitParam, Page, decode_cursor, page_of
+from app.identity.principal import MemberDep
 from app.orders import time_bank
 from app.orders.deps import ScopeDep
 from app.orders.models import TimeBankEntry, TimeBankReward
@@ -21,7 +22,7 @@ from app.orders.schemas import (
     RewardOut,
     TimeBankOut,
 )
-from app.organization.scope import AdminScopeDep, MemberDep
+from app.organization.scope import AdminScopeDep
 
 router = APIRouter(tags=["time-bank"])
 

@@ -104,14 +104,3 @@ async def find_visible_by_names(
     for name, org_id in rows:
         found.setdefault(name, []).append(org_id)
     return found
-
-
-async def visible_ids(session: AsyncSession, scope: Scope, ids: Sequence[int]) -> set[int]:
-    if not ids:
-        return set()
-    rows = await session.execute(
-        select(Organization.id).where(
-            Organization.id.in_(ids), scope.org_path_visible(Organization.path)
-        )
-    )
-    return {org_id for (org_id,) in rows}

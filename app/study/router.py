@@ -12,13 +12,8 @@ from app.core.db import SessionDep, driver_connection
 from app.core.idempotency import IdempotencyDep
 from app.core.lean import model_response, parse_body, served_by
 from app.core.pagination import DEFAULT_LIMIT, MAX_ID, CursorParam, LimitParam, Page
-from app.organization.scope import (
-    AdminScopeDep,
-    MemberDep,
-    PrincipalDep,
-    get_member_principal,
-    get_principal,
-)
+from app.identity.principal import MemberDep, PrincipalDep, get_member_principal, get_principal
+from app.organization.scope import AdminScopeDep
 from app.study import service
 from app.study.batching import AwardBatcher
 from app.study.schemas import (

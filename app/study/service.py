@@ -25,8 +25,9 @@ from app.core import clock
 from app.core.db import driver_connection
 from app.core.errors import AppError, forbidden
 from app.core.pagination import decode_cursor, encode_cursor
+from app.identity.principal import Principal
 from app.organization.models import path_ids
-from app.organization.scope import Principal, Scope, build_scope, get_visible_org
+from app.organization.scope import Scope, build_scope, get_visible_org
 from app.study import errors
 from app.study import repository as repo
 from app.study.models import CREDIT_KINDS, SOURCES, StudyItem

@@ -612,16 +612,28 @@ async def test_demo_seed(
     import app.demo
     from app.mobility import demo
 
-    # Only the shared tree here: the other domains' demo rows are theirs to test.
-    monkeypatch.setattr(app.demo, "DOMAIN_SEEDS", ())
+    # Only the shared tree and the roster here: the other domains' demo rows are theirs
+    # to test (tests/api/test_demo_states.py looks at the whole demo through the API).
+    monkeypatch.setattr(app.demo, "DOMAIN_SEEDS", ("members",))
     demo_settings = settings.model_copy(update={"demo_data": True})
     await app.demo.seed_demo(db, demo_settings)
     await demo.seed(db, demo_settings)
     await demo.seed(db, demo_settings)  # idempotent
     rows = (await db.execute(select(Outflow.status, Outflow.checkin_status))).all()
-    assert sorted(rows) == [("active", "accepted"), ("pending", "none")]
+    assert sorted(rows) == [
+        ("active", "accepted"),  # 王建国
+        ("active", "accepted"),  # 周丽娟
+        ("active", "accepted"),  # 何文斌
+        ("active", "none"),  # 杨国华
+        ("active", "none"),  # 陈国栋
+        ("active", "pending"),  # 林小梅
+        ("active", "refused"),  # 郑雪梅
+        ("pending", "none"),  # 刘芳
+        ("rejected", "none"),  # 谢春花
+        ("returned", "none"),  # 罗永强
+    ]
     grants = (await db.execute(select(func.count()).select_from(DualManagementGrant))).scalar_one()
-    assert grants == 1
+    assert grants == 3
 
 
 async def test_database_enforces_one_open_outflow(
