@@ -38,6 +38,7 @@ class Factory:
 
 FACTORIES: dict[str, Factory] = {
     "AppError": Factory(code_at=0, detail_at=2),
+    "__init__": Factory(code_at=0, detail_at=2),  # super().__init__ of an AppError subclass
     "problem_response": Factory(code_at=0, detail_at=2),
     "problem_body": Factory(code_at=0, detail_at=2),
     "not_found": Factory(code_at=0, detail_at=1, status=404, default_code="not_found"),
@@ -147,6 +148,12 @@ class _Collector(ast.NodeVisitor):
         factory = FACTORIES.get(_name(node) or "")
         if factory is not None:
             self._problem(node, factory)
+        elif self.module.endswith("errors") and node.args:
+            # A module-private helper of an errors.py handed a literal code
+            # (``_hours_refused("order.hours_over_cap", detail)``): the code at least.
+            code = _text(node.args[0])
+            if code is not None and "." in code and CODE.match(code):
+                self.add(code, None, None, "problem")
         self.generic_visit(node)
 
     def _problem(self, node: ast.Call, factory: Factory) -> None:
