@@ -35,6 +35,7 @@ from app.members import repository as repo
 from app.members.schemas import ImportResult, ImportRowError
 from app.members.spreadsheet import (
     COLUMNS,
+    MAX_ROWS,
     date_cell,
     id_number_cell,
     read_sheet,
@@ -42,7 +43,6 @@ from app.members.spreadsheet import (
 )
 from app.organization import repository as org_repo
 
-MAX_ROWS = 20_000
 PRECISION_LOST = "身份证号被存成了数字，末尾几位已丢失；请把该列设为文本格式后重新填写"
 
 _GENDERS = {"男": "male", "女": "female", "male": "male", "female": "female", "m": "male"}
@@ -208,7 +208,7 @@ async def import_roster(
         session, scope, [default_org_id]
     ):
         raise errors.org_not_found()
-    sheet = read_sheet(content, filename, max_rows=MAX_ROWS)
+    sheet = await read_sheet(content, filename, max_rows=MAX_ROWS)
     report = _Report()
     parsed = [_parse_row(number, cells, report) for number, cells in sheet.rows]
     rows = [r for r in parsed if r is not None]
