@@ -133,6 +133,8 @@ async def test_plain_json_takes_the_lean_path_and_earns_once(
         b'{"session_id": 1.5, "client_event_id": "a"}',
         b'{"session_id": NaN, "client_event_id": "a"}',
         b'{"session_id": 1, "client_event_id": "\xff"}',
+        b"[" * 10_000 + b"]" * 10_000,  # nested deeper than the parser recurses
+        b'{"session_id": 1, "client_event_id": "a", "x": ' + b"[" * 10_000 + b"]" * 10_000 + b"}",
     ],
 )
 async def test_bad_bodies_get_the_same_problem_on_both_paths(
@@ -149,6 +151,21 @@ async def test_bad_bodies_get_the_same_problem_on_both_paths(
     assert lean.status_code in (400, 422), lean.text
     assert _comparable(lean) == _comparable(regular)
     assert source.taken == 0  # rejected before a connection was taken
+
+
+async def test_json_nested_10000_deep_is_the_same_400_on_both_paths(
+    client: httpx.AsyncClient, db: AsyncSession, settings: Settings, source: CountingSource
+) -> None:
+    member, study = await _member_with_a_session(db, settings)
+    deep = b"[" * 10_000 + b"]" * 10_000
+    content = b'{"session_id": %d, "client_event_id": "deep", "x": %s}' % (study.id, deep)
+    headers = {**member.headers, "Content-Type": "application/json"}
+    lean, regular = await _both(client, content, headers)
+    assert problem(lean, 400, "request.bad")["detail"] == "请求格式错误"
+    assert _comparable(lean) == _comparable(regular)
+    assert source.taken == 0
+    assert member.member is not None
+    assert await ledger_points(db, member.member.id) == (0, 0)
 
 
 async def test_auth_errors_are_the_same_on_both_paths(
