@@ -18,6 +18,7 @@ from fastapi.routing import APIRoute
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from app.core import embedded
 from app.core.config import Settings, get_settings
@@ -234,4 +235,8 @@ def create_app(
             allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID"],
         )
     app.add_middleware(RequestContextMiddleware, lean=lean)
+    # Outermost: logs, rate limits and audit see the client behind trusted proxies.
+    app.add_middleware(
+        ProxyHeadersMiddleware, trusted_hosts=[str(n) for n in settings.trusted_proxies]
+    )
     return app

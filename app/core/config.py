@@ -7,12 +7,14 @@ deployment cannot start with the keys that are published in this repository.
 from __future__ import annotations
 
 import base64
+import json
 from functools import lru_cache
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AliasChoices, Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEV_JWT_SECRET = "dev-only-jwt-secret-change-me-0123456789abcdef"
 # 32 zero-ish bytes, urlsafe base64: fine for a laptop, refused in prod.
@@ -47,6 +49,12 @@ class Settings(BaseSettings):
     workers: int = 1
     public_base_url: str | None = None
     cors_origins: list[str] = []
+    # Proxies whose X-Forwarded-For is believed (CIDRs or addresses, comma-separated):
+    # the client is the rightmost address in it that is not one of them.
+    trusted_proxies: Annotated[list[IPv4Network | IPv6Network], NoDecode] = [
+        IPv4Network("127.0.0.1/32"),
+        IPv6Network("::1/128"),
+    ]
     docs_enabled: bool | None = None  # default: on outside prod
     # Run the outbox worker inside the API process (single-machine mode).
     worker_in_process: bool = False
@@ -76,6 +84,21 @@ class Settings(BaseSettings):
 
     demo_data: bool = True
     qr_secret: str = DEV_JWT_SECRET + "-qr"
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _networks(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                value = json.loads(text)
+            else:
+                value = [item for item in (part.strip() for part in text.split(",")) if item]
+        if isinstance(value, list):
+            return [
+                ip_network(item, strict=False) if isinstance(item, str) else item for item in value
+            ]
+        return value
 
     @model_validator(mode="after")
     def _refuse_placeholders_in_prod(self) -> Settings:
