@@ -25,11 +25,12 @@ from app.core.config import Settings
 from app.core.db import SessionDep
 from app.core.idempotency import IdempotencyDep
 from app.core.pagination import DEFAULT_LIMIT, CursorParam, LimitParam, Page
+from app.core.types import ParamId
 from app.identity.scope import AdminScopeDep, MemberDep, PrincipalDep
 
 router = APIRouter(prefix="/activities", tags=["activity"])
 
-ActivityId = Annotated[int, Path(gt=0, le=2**63 - 1)]
+ActivityId = Annotated[ParamId, Path()]
 
 
 def _settings(request: Request) -> Settings:
@@ -60,7 +61,7 @@ def _now() -> datetime:
 async def list_activities(
     session: SessionDep,
     viewer: ViewerDep,
-    org_id: Annotated[int | None, Query(gt=0)] = None,
+    org_id: Annotated[ParamId | None, Query()] = None,
     kind: ActivityKind | None = None,
     starts_from: Annotated[AwareDatetime | None, Query(description="开始时间不早于（含）")] = None,
     starts_to: Annotated[AwareDatetime | None, Query(description="开始时间早于")] = None,

@@ -26,6 +26,7 @@ from app.identity.scope import Scope
 from app.identity.validators import (
     IdNumberError,
     MobilePhoneError,
+    check_joined_on,
     normalize_id_number,
     normalize_mobile_phone,
     parse_id_number,
@@ -121,8 +122,14 @@ def _parse_row(number: int, cells: dict[str, Any], report: _Report) -> _Row | No
             report.add(number, "phone", error.message)
 
     joined_on = _date(number, cells, "joined_on", report)
-    if joined_on is not None and info is not None and joined_on < info.birth_date:
-        report.add(number, "joined_on", "入党日期不能早于出生日期")
+    if joined_on is not None:
+        try:
+            check_joined_on(joined_on)
+        except ValueError as error:
+            report.add(number, "joined_on", str(error))
+        else:
+            if info is not None and joined_on < info.birth_date:
+                report.add(number, "joined_on", "入党日期不能早于出生日期")
 
     status: str | None = None
     status_text = text_cell(cells.get("status")).lower()

@@ -11,6 +11,7 @@ from app.core.db import SessionDep
 from app.core.idempotency import IdempotencyDep
 from app.core.pagination import DEFAULT_LIMIT, CursorParam, LimitParam, Page, page_of
 from app.core.ratelimit import Policy, hit
+from app.core.types import ParamId
 from app.identity.scope import AdminScopeDep
 from app.members import importer, service
 from app.members.schemas import (
@@ -26,7 +27,7 @@ from app.organization.router import id_cursor
 
 router = APIRouter(prefix="/members", tags=["members"])
 
-MemberId = Path(ge=1, le=2**63 - 1, description="党员编号")
+MemberId = Annotated[ParamId, Path(description="党员编号")]
 REVEAL_POLICY = Policy("pii.reveal", limit=120, window_s=3600)
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -50,7 +51,7 @@ async def create_member(
 async def list_members(
     scope: AdminScopeDep,
     session: SessionDep,
-    org_id: Annotated[int | None, Query(ge=1, le=2**63 - 1, description="组织（含下级）")] = None,
+    org_id: Annotated[ParamId | None, Query(description="组织（含下级）")] = None,
     q: Annotated[str | None, Query(min_length=1, max_length=50, description="姓名关键字")] = None,
     mobile: Annotated[bool | None, Query(description="true：只看流动党员")] = None,
     status: Annotated[Literal["full", "probationary"] | None, Query()] = None,
@@ -94,9 +95,7 @@ async def import_members(
     scope: AdminScopeDep,
     session: SessionDep,
     file: Annotated[UploadFile, File(description="xlsx 或 csv 名册，最大 10 MiB")],
-    org_id: Annotated[
-        int | None, Query(ge=1, le=2**63 - 1, description="未填所在支部的行导入到此组织")
-    ] = None,
+    org_id: Annotated[ParamId | None, Query(description="未填所在支部的行导入到此组织")] = None,
     partial: Annotated[bool, Query(description="true：跳过错误行，导入其余行")] = False,
 ) -> ImportResult:
     content = await file.read()
@@ -112,9 +111,7 @@ async def import_members(
 
 
 @router.get("/{member_id}", response_model=MemberOut)
-async def get_member(
-    scope: AdminScopeDep, session: SessionDep, member_id: int = MemberId
-) -> MemberOut:
+async def get_member(scope: AdminScopeDep, session: SessionDep, member_id: MemberId) -> MemberOut:
     return MemberOut.of(await service.get_member(session, scope, member_id))
 
 
@@ -124,7 +121,7 @@ async def update_member(
     request: Request,
     scope: AdminScopeDep,
     session: SessionDep,
-    member_id: int = MemberId,
+    member_id: MemberId,
 ) -> MemberOut:
     settings = request.app.state.settings
     return MemberOut.of(await service.update_member(session, settings, scope, member_id, data))
@@ -136,7 +133,7 @@ async def reveal(
     request: Request,
     scope: AdminScopeDep,
     session: SessionDep,
-    member_id: int = MemberId,
+    member_id: MemberId,
 ) -> Response:
     headers = await hit(request.app.state.engine, REVEAL_POLICY, str(scope.principal.account_id))
     value = await service.reveal(

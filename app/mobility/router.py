@@ -13,6 +13,7 @@ from app.core.config import Settings
 from app.core.db import SessionDep
 from app.core.idempotency import IdempotencyDep
 from app.core.pagination import DEFAULT_LIMIT, CursorParam, LimitParam, Page, encode_cursor
+from app.core.types import ParamId
 from app.identity.scope import AdminScopeDep, MemberDep, PrincipalDep, Scope, build_scope
 from app.mobility import ledger, repository, service
 from app.mobility.export import stream_file
@@ -44,8 +45,8 @@ from app.wechat.client import WeChatClient
 
 router = APIRouter(tags=["mobility"])
 
-OutflowId = Annotated[int, Path(gt=0, le=2**63 - 1)]
-OrgIdParam = Annotated[int | None, Query(gt=0, le=2**63 - 1, description="组织 id（含下级）")]
+OutflowId = Annotated[ParamId, Path()]
+OrgIdParam = Annotated[ParamId | None, Query(description="组织 id（含下级）")]
 NO_CONTROL = r"^[^\x00-\x1f]*$"
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 

@@ -10,6 +10,7 @@ from starlette.responses import Response
 from app.core.db import SessionDep
 from app.core.idempotency import IdempotencyDep
 from app.core.pagination import DEFAULT_LIMIT, CursorParam, LimitParam
+from app.core.types import ParamId
 from app.identity.scope import PrincipalDep
 from app.notify import service
 from app.notify.schemas import (
@@ -23,7 +24,7 @@ from app.notify.schemas import (
 
 router = APIRouter(tags=["notify"])
 
-NotificationId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+NotificationId = Annotated[ParamId, Path()]
 
 
 @router.post(

@@ -12,6 +12,7 @@ from app.core.config import Settings
 from app.core.db import SessionDep
 from app.core.idempotency import IdempotencyDep
 from app.core.pagination import DEFAULT_LIMIT, CursorParam, LimitParam, Page, page_of
+from app.core.types import ParamId
 from app.identity.scope import AdminScopeDep, PrincipalDep, Scope
 from app.orders import errors, service
 from app.orders import repository as repo
@@ -38,7 +39,7 @@ from app.wechat.client import WeChatClient
 router = APIRouter(tags=["orders"])
 router.include_router(time_bank_router)
 
-OrderId = Annotated[int, Path(ge=1)]
+OrderId = Annotated[ParamId, Path()]
 CategoryCode = Annotated[str, Path(pattern=r"^[a-z][a-z0-9_]{1,39}$")]
 
 
@@ -122,7 +123,7 @@ async def order_detail(session: SessionDep, order: ServiceOrder, scope: Scope) -
 async def list_categories(
     session: SessionDep,
     _: PrincipalDep,
-    org_id: Annotated[int | None, Query(ge=1, description="该组织生效的类别与时限")] = None,
+    org_id: Annotated[ParamId | None, Query(description="该组织生效的类别与时限")] = None,
 ) -> Page[CategoryOut]:
     """Categories with their SLA (extension). Defaults are seeded by the migration;
     organisations override them for their subtree."""
@@ -149,7 +150,7 @@ def _shanghai_midnight(day: date) -> datetime:
 async def order_stats(
     session: SessionDep,
     scope: AdminScopeDep,
-    org_id: Annotated[int | None, Query(ge=1)] = None,
+    org_id: Annotated[ParamId | None, Query()] = None,
     from_: Annotated[date | None, Query(alias="from", description="起始日（含，北京时间）")] = None,
     to: Annotated[date | None, Query(description="截止日（含，北京时间）")] = None,
 ) -> OrderStats:
@@ -201,7 +202,7 @@ async def list_orders(
     session: SessionDep,
     scope: ScopeDep,
     status: OrderStatus | None = None,
-    org_id: Annotated[int | None, Query(ge=1, description="该组织及其下级组织的诉求")] = None,
+    org_id: Annotated[ParamId | None, Query(description="该组织及其下级组织的诉求")] = None,
     mine: Annotated[bool, Query(description="只看我提交的")] = False,
     category: Annotated[str | None, Query(max_length=40)] = None,
     needs_review: bool | None = None,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from fastapi import APIRouter, Path
 from starlette.responses import Response
 
@@ -16,6 +18,7 @@ from app.core.pagination import (
     invalid_cursor,
     page_of,
 )
+from app.core.types import ParamId
 from app.identity.scope import AdminScopeDep
 from app.organization import repository as repo
 from app.organization import service
@@ -23,7 +26,7 @@ from app.organization.schemas import OrgCreate, OrgMove, OrgOut, OrgUpdate, Role
 
 router = APIRouter(prefix="/orgs", tags=["organization"])
 
-OrgId = Path(ge=1, le=2**63 - 1, description="组织编号")
+OrgId = Annotated[ParamId, Path(description="组织编号")]
 
 
 def id_cursor(cursor: str | None) -> int | None:
@@ -56,20 +59,20 @@ async def create_org(
 
 
 @router.get("/{org_id}", response_model=OrgOut)
-async def get_org(scope: AdminScopeDep, session: SessionDep, org_id: int = OrgId) -> OrgOut:
+async def get_org(scope: AdminScopeDep, session: SessionDep, org_id: OrgId) -> OrgOut:
     return OrgOut.of(await service.get_org(session, scope, org_id))
 
 
 @router.patch("/{org_id}", response_model=OrgOut)
 async def update_org(
-    data: OrgUpdate, scope: AdminScopeDep, session: SessionDep, org_id: int = OrgId
+    data: OrgUpdate, scope: AdminScopeDep, session: SessionDep, org_id: OrgId
 ) -> OrgOut:
     return OrgOut.of(await service.update_org(session, scope, org_id, data))
 
 
 @router.post("/{org_id}/move", response_model=OrgOut)
 async def move_org(
-    data: OrgMove, scope: AdminScopeDep, session: SessionDep, org_id: int = OrgId
+    data: OrgMove, scope: AdminScopeDep, session: SessionDep, org_id: OrgId
 ) -> OrgOut:
     org = await service.move_org(session, scope, org_id, data.parent_id, data.version)
     return OrgOut.of(org)
@@ -79,7 +82,7 @@ async def move_org(
 async def list_children(
     scope: AdminScopeDep,
     session: SessionDep,
-    org_id: int = OrgId,
+    org_id: OrgId,
     limit: LimitParam = DEFAULT_LIMIT,
     cursor: CursorParam = None,
 ) -> Page[OrgOut]:
@@ -93,7 +96,7 @@ async def list_children(
 async def list_subtree(
     scope: AdminScopeDep,
     session: SessionDep,
-    org_id: int = OrgId,
+    org_id: OrgId,
     limit: LimitParam = DEFAULT_LIMIT,
     cursor: CursorParam = None,
 ) -> Page[OrgOut]:
@@ -110,7 +113,7 @@ async def list_subtree(
 async def list_roles(
     scope: AdminScopeDep,
     session: SessionDep,
-    org_id: int = OrgId,
+    org_id: OrgId,
     limit: LimitParam = DEFAULT_LIMIT,
     cursor: CursorParam = None,
 ) -> Page[RoleOut]:
@@ -126,7 +129,7 @@ async def grant_role(
     scope: AdminScopeDep,
     session: SessionDep,
     idem: IdempotencyDep,
-    org_id: int = OrgId,
+    org_id: OrgId,
 ) -> Response:
     async def act() -> RoleOut:
         assignment, name = await service.grant_role(
@@ -141,8 +144,8 @@ async def grant_role(
 async def revoke_role(
     scope: AdminScopeDep,
     session: SessionDep,
-    org_id: int = OrgId,
-    role_id: int = Path(ge=1, le=2**63 - 1),
+    org_id: OrgId,
+    role_id: Annotated[ParamId, Path()],
 ) -> Response:
     await service.revoke_role(session, scope, org_id, role_id)
     return Response(status_code=204)

@@ -12,6 +12,7 @@ from app.core.db import SessionDep, driver_connection, driver_source
 from app.core.idempotency import IdempotencyDep
 from app.core.lean import model_response, parse_body, served_by
 from app.core.pagination import DEFAULT_LIMIT, CursorParam, LimitParam, Page
+from app.core.types import ParamId
 from app.identity.scope import (
     AdminScopeDep,
     MemberDep,
@@ -22,7 +23,6 @@ from app.identity.scope import (
 from app.study import service
 from app.study.batching import AwardBatcher
 from app.study.schemas import (
-    MAX_ID,
     BatchCreate,
     BatchOut,
     CheckinCreate,
@@ -149,7 +149,7 @@ async def my_credits(session: SessionDep, member: MemberDep) -> CreditsOut:
 async def leaderboard(
     session: SessionDep,
     principal: PrincipalDep,
-    org_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+    org_id: Annotated[ParamId | None, Query()] = None,
     period: Annotated[Period, Query()] = "day",
     limit: LimitParam = DEFAULT_LIMIT,
     cursor: CursorParam = None,

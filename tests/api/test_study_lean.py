@@ -24,7 +24,7 @@ from starlette.responses import Response
 from app.core.config import Settings
 from app.core.lean import LeanDispatch, served_by
 from app.study.models import StudySession
-from app.study.schemas import MAX_ID
+from app.core.types import MAX_ID
 from tests import factories as f
 from tests.api.test_study_support import (  # noqa: F401 - fixtures
     NOON,
