@@ -17,6 +17,12 @@ is bounded by :class:`SheetLimits`:
 
 Every refusal is an :class:`~app.core.errors.AppError` (422, ``import.*`` codes, Chinese
 details). :func:`read_rows` is the one entry point: bytes and limits in, rows out.
+
+Writing: every workbook the service hands out writes its cells through
+:func:`write_cell`, which neutralises text that a spreadsheet would take for a formula
+(OWASP "CSV injection": a leading ``=``, ``+``, ``-``, ``@``, tab or carriage return
+gets a single quote in front), so a member's "employer" of ``=HYPERLINK(...)`` stays text
+when a secretary edits the cell.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ import zipfile
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Any, Final
 
 import structlog
@@ -208,3 +215,25 @@ def _csv_rows(content: bytes) -> Iterator[Row]:
             yield number, list(values)
     except csv.Error as error:
         raise unreadable("CSV 文件格式错误") from error
+
+
+# ------------------------------------------------------------------------- writing
+FORMULA_TRIGGERS: Final = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralize(text: str) -> str:
+    """Text a spreadsheet will never evaluate: a leading formula character is quoted."""
+    return "'" + text if text.startswith(FORMULA_TRIGGERS) else text
+
+
+def write_cell(sheet: Any, row: int, col: int, value: Any, cell_fmt: Any, date_fmt: Any) -> None:
+    """One cell of an xlsxwriter worksheet: dates (the day) as dates, integers as numbers,
+    anything else as neutralised text."""
+    if isinstance(value, date):
+        sheet.write_datetime(row, col, datetime(value.year, value.month, value.day), date_fmt)
+    elif value is None:
+        sheet.write_blank(row, col, None, cell_fmt)
+    elif isinstance(value, int) and not isinstance(value, bool):
+        sheet.write_number(row, col, value, cell_fmt)
+    else:
+        sheet.write_string(row, col, neutralize(str(value)), cell_fmt)
