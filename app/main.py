@@ -29,6 +29,7 @@ from app.core.lean import LeanDispatch
 from app.core.logging import configure_logging
 from app.core.middleware import RequestContextMiddleware
 from app.core.openapi import install_openapi
+from app.identity.sessions import AuthListener, SessionCache
 from app.wechat.client import WeChatClient
 from app.wechat.simulator import WeChatSimulator
 
@@ -163,6 +164,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.wechat = WeChatClient(
         http, appid=settings.wechat_appid, secret=settings.wechat_secret, engine=engine
     )
+    listener = AuthListener(
+        settings, engine.url.render_as_string(hide_password=False), app.state.sessions
+    )
+    listener.start()
     worker_task = None
     if settings.worker_in_process:
         from app.notify.worker import start_in_process
@@ -184,6 +189,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             with contextlib.suppress(asyncio.CancelledError):
                 await worker_task
         await http.aclose()
+        await listener.stop()
         if owns_driver_pool:
             await app.state.driver_pool.close()
             app.state.driver_pool = None
@@ -213,6 +219,7 @@ def create_app(
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine) if engine is not None else None
     app.state.driver_pool = None
+    app.state.sessions = SessionCache()
     app.state.wechat_transport = wechat_transport
     app.state.wechat_simulator = WeChatSimulator(settings.wechat_appid, settings.wechat_secret)
     if settings.simulator_enabled:

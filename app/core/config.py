@@ -67,6 +67,10 @@ class Settings(BaseSettings):
     jwt_audience: str = "branchlink-api"
     access_token_ttl_s: int = 600
     refresh_token_ttl_s: int = 30 * 24 * 3600
+    # A refresh token presented again this soon by the same client (address and
+    # User-Agent) gets the pair its first use got (a phone's double-send); later or
+    # from elsewhere it still revokes the whole login.
+    refresh_reuse_grace_s: int = 30
 
     # Personal data at rest: "1:<b64>,2:<b64>"; the current version encrypts.
     pii_key: str = DEV_PII_KEY

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Request
 from starlette.responses import Response
 
 from app.core.db import SessionDep
@@ -20,6 +20,7 @@ from app.core.pagination import (
 )
 from app.core.types import ParamId
 from app.identity.scope import AdminScopeDep
+from app.identity.sessions import cache_of
 from app.organization import repository as repo
 from app.organization import service
 from app.organization.schemas import OrgCreate, OrgMove, OrgOut, OrgUpdate, RoleGrant, RoleOut
@@ -126,11 +127,14 @@ async def list_roles(
 @router.post("/{org_id}/roles", status_code=201, response_model=RoleOut)
 async def grant_role(
     data: RoleGrant,
+    request: Request,
     scope: AdminScopeDep,
     session: SessionDep,
     idem: IdempotencyDep,
     org_id: OrgId,
 ) -> Response:
+    cache_of(request).hold(member_id=data.member_id)  # app/identity/sessions.py
+
     async def act() -> RoleOut:
         assignment, name = await service.grant_role(
             session, scope, org_id, data.member_id, data.role
@@ -146,6 +150,8 @@ async def revoke_role(
     session: SessionDep,
     org_id: OrgId,
     role_id: Annotated[ParamId, Path()],
+    request: Request,
 ) -> Response:
-    await service.revoke_role(session, scope, org_id, role_id)
+    member_id = await service.revoke_role(session, scope, org_id, role_id)
+    cache_of(request).hold(member_id=member_id)  # app/identity/sessions.py
     return Response(status_code=204)

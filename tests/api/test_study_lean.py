@@ -7,6 +7,7 @@ errors and auth errors must not depend on which path served them.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -23,8 +24,8 @@ from starlette.responses import Response
 
 from app.core.config import Settings
 from app.core.lean import LeanDispatch, served_by
-from app.study.models import StudySession
 from app.core.types import MAX_ID
+from app.study.models import StudySession
 from tests import factories as f
 from tests.api.test_study_support import (  # noqa: F401 - fixtures
     NOON,
@@ -60,10 +61,21 @@ class CountingSource:
 
 
 @pytest.fixture
-def source(app: FastAPI) -> CountingSource:
+async def source(app: FastAPI) -> CountingSource:
     counting = CountingSource(app.state.driver_pool)
     app.state.driver_pool = counting
+    # Accounts are kept once the process listens for changes (app/identity/sessions.py).
+    async with asyncio.timeout(10):
+        while not app.state.sessions.trusted:  # noqa: ASYNC110 - the listener task's state
+            await asyncio.sleep(0.01)
     return counting
+
+
+async def known(client: httpx.AsyncClient, source: CountingSource, actor: f.Actor) -> None:
+    """Make the process know ``actor``'s account (read once per token and process, then
+    kept: app/identity/sessions.py), and start counting connections afresh."""
+    assert (await client.get("/api/v1/me", headers=actor.headers)).status_code == 200
+    source.taken = 0
 
 
 async def _both(
@@ -102,6 +114,7 @@ async def test_plain_json_takes_the_lean_path_and_earns_once(
 ) -> None:
     member, one = await _member_with_a_session(db, settings)
     await db.commit()
+    await known(client, source, member)
     body = {"session_id": one.id, "client_event_id": "lean-1"}
 
     lean = await client.post(CHECKINS, json=body, headers=member.headers)
@@ -146,6 +159,7 @@ async def test_bad_bodies_get_the_same_problem_on_both_paths(
 ) -> None:
     branch = await f.org(db, "支部")
     member = await f.member_actor(db, settings, branch)
+    await known(client, source, member)
     headers = {**member.headers, "Content-Type": "application/json"}
     lean, regular = await _both(client, content, headers)
     assert lean.status_code in (400, 422), lean.text
@@ -157,6 +171,7 @@ async def test_json_nested_10000_deep_is_the_same_400_on_both_paths(
     client: httpx.AsyncClient, db: AsyncSession, settings: Settings, source: CountingSource
 ) -> None:
     member, study = await _member_with_a_session(db, settings)
+    await known(client, source, member)
     deep = b"[" * 10_000 + b"]" * 10_000
     content = b'{"session_id": %d, "client_event_id": "deep", "x": %s}' % (study.id, deep)
     headers = {**member.headers, "Content-Type": "application/json"}
@@ -172,6 +187,7 @@ async def test_auth_errors_are_the_same_on_both_paths(
     client: httpx.AsyncClient, db: AsyncSession, settings: Settings, source: CountingSource
 ) -> None:
     resident = await f.resident_actor(db, settings)  # signed in, not bound to a member
+    await known(client, source, resident)
     content = b'{"session_id": 1, "client_event_id": "a"}'
     json_only = {"Content-Type": "application/json"}
     for headers, status, code in (
@@ -190,6 +206,7 @@ async def test_other_content_types_take_the_regular_path(
 ) -> None:
     branch = await f.org(db, "支部")
     member = await f.member_actor(db, settings, branch)
+    await known(client, source, member)
     content = b'{"session_id": 1, "client_event_id": "a"}'
     for content_type in ("text/plain", "application/x-www-form-urlencoded"):
         response = await client.post(
@@ -216,6 +233,7 @@ async def test_browser_requests_take_the_regular_path(
 ) -> None:
     """CORS is answered on the regular path: a request with ``Origin`` goes there."""
     member, one = await _member_with_a_session(db, settings)
+    await known(client, source, member)
     body = {"session_id": one.id, "client_event_id": "from-a-browser"}
     headers = {**member.headers, "Origin": "https://admin.example.org"}
     response = await client.post(CHECKINS, json=body, headers=headers)
