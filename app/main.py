@@ -20,7 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from app.core import embedded
+from app.core import clock, embedded
 from app.core.config import Settings, get_settings
 from app.core.db import DriverPool, create_engine, make_sessionmaker
 from app.core.errors import AppError, app_error_response, problem_response
@@ -205,6 +205,7 @@ def create_app(
 ) -> FastAPI:
     settings = settings or get_settings()
     configure_logging(json=settings.env != "dev")
+    clock.set_offset(settings.clock_offset)
     app = FastAPI(
         title="branchlink API",
         version="1.0.0",

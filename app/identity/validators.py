@@ -17,11 +17,13 @@ import re
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import date
 from typing import Annotated, Final, Literal
 
 from pydantic import AfterValidator
 from pydantic_core import PydanticCustomError
+
+from app.core import clock
 
 __all__ = [
     "BirthDate",
@@ -42,9 +44,6 @@ __all__ = [
 ]
 
 Gender = Literal["male", "female"]
-
-# China has a single time zone without DST, so a fixed offset is exact (and needs no tzdata).
-CHINA_TZ: Final = timezone(timedelta(hours=8), "Asia/Shanghai")
 
 _ID_WEIGHTS: Final = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK_CHARS: Final = "10X98765432"  # index = weighted sum mod 11
@@ -96,10 +95,6 @@ class IdInfo:
     birth_date: date
     gender: Gender
     region_code: str  # 6 digits, e.g. "440301" (深圳市福田区)
-
-
-def _today_in_china() -> date:
-    return datetime.now(CHINA_TZ).date()
 
 
 def _clean(value: str) -> str:
@@ -175,7 +170,7 @@ def _validate_id(number: str, *, today: date | None) -> IdInfo:
         raise IdNumberError("id_number.birth_date", "身份证号中的出生日期无效") from None
     if birth.year < _MIN_BIRTH_YEAR:
         raise IdNumberError("id_number.birth_date", "身份证号中的出生日期无效")
-    if birth > (today or _today_in_china()):
+    if birth > (today or clock.today()):
         raise IdNumberError("id_number.birth_in_future", "身份证号中的出生日期不能晚于今天")
 
     gender: Gender = "male" if int(number[16]) % 2 == 1 else "female"
@@ -245,7 +240,7 @@ def check_joined_on(value: date, *, today: date | None = None) -> date:
     with the Chinese reason otherwise."""
     if value < PARTY_FOUNDED:
         raise ValueError("入党日期不能早于1921年7月1日")
-    if value > (today or _today_in_china()):
+    if value > (today or clock.today()):
         raise ValueError("入党日期不能晚于今天")
     return value
 
@@ -254,7 +249,7 @@ def check_birth_date(value: date, *, today: date | None = None) -> date:
     """A birth date in 1900 or later and not after today (China), as ID numbers allow."""
     if value.year < _MIN_BIRTH_YEAR:
         raise ValueError("出生日期不能早于1900年")
-    if value > (today or _today_in_china()):
+    if value > (today or clock.today()):
         raise ValueError("出生日期不能晚于今天")
     return value
 

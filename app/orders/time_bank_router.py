@@ -11,7 +11,6 @@ from app.core.db import SessionDep
 from app.core.idempotency import IdempotencyDep
 from app.core.pagination import DEFAULT_LIMIT, CursorParam, LimitParam, Page, page_of
 from app.core.types import ParamId
-from app.identity.scope import AdminScopeDep, MemberDep
 from app.orders import time_bank
 from app.orders.deps import ScopeDep, after_id
 from app.orders.models import TimeBankEntry, TimeBankReward
@@ -23,6 +22,7 @@ from app.orders.schemas import (
     RewardOut,
     TimeBankOut,
 )
+from app.organization.scope import AdminScopeDep, MemberDep
 
 router = APIRouter(tags=["time-bank"])
 

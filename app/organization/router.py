@@ -19,11 +19,11 @@ from app.core.pagination import (
     page_of,
 )
 from app.core.types import ParamId
-from app.identity.scope import AdminScopeDep
 from app.identity.sessions import cache_of
 from app.organization import repository as repo
 from app.organization import service
 from app.organization.schemas import OrgCreate, OrgMove, OrgOut, OrgUpdate, RoleGrant, RoleOut
+from app.organization.scope import AdminScopeDep
 
 router = APIRouter(prefix="/orgs", tags=["organization"])
 

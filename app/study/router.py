@@ -13,7 +13,7 @@ from app.core.idempotency import IdempotencyDep
 from app.core.lean import model_response, parse_body, served_by
 from app.core.pagination import DEFAULT_LIMIT, CursorParam, LimitParam, Page
 from app.core.types import ParamId
-from app.identity.scope import (
+from app.organization.scope import (
     AdminScopeDep,
     MemberDep,
     PrincipalDep,
