@@ -30,6 +30,7 @@ from app.core.logging import configure_logging
 from app.core.middleware import RequestContextMiddleware
 from app.core.openapi import install_openapi
 from app.identity.sessions import AuthListener, SessionCache
+from app.study.batching import AwardBatcher
 from app.wechat.client import WeChatClient
 from app.wechat.simulator import WeChatSimulator
 
@@ -148,6 +149,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.driver_pool = await DriverPool.open(
             settings, engine.url.render_as_string(hide_password=False)
         )
+    # Study check-ins share statements on the driver pool (app/study/batching.py).
+    app.state.award_batcher = AwardBatcher(app.state.driver_pool)
 
     transport: httpx.AsyncBaseTransport | None = app.state.wechat_transport
     base_url = settings.wechat_api_base
@@ -189,6 +192,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             with contextlib.suppress(asyncio.CancelledError):
                 await worker_task
         await http.aclose()
+        await app.state.award_batcher.drain()
         await listener.stop()
         if owns_driver_pool:
             await app.state.driver_pool.close()

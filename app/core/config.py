@@ -50,7 +50,6 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = 1
-    public_base_url: str | None = None
     cors_origins: list[str] = []
     # Proxies whose X-Forwarded-For is believed (CIDRs or addresses, comma-separated):
     # the client is the rightmost address in it that is not one of them.

@@ -15,7 +15,7 @@ from typing import Annotated, Any, Final
 from pydantic import BeforeValidator, Field
 from pydantic_core import PydanticCustomError
 
-MAX_ID: Final = 2**63 - 1
+MAX_ID: Final = 2**63 - 1  # the largest PostgreSQL bigint: every id fits below it
 _DIGITS: Final = re.compile(r"[0-9]{1,19}")
 
 

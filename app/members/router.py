@@ -9,7 +9,14 @@ from starlette.responses import Response
 
 from app.core.db import SessionDep
 from app.core.idempotency import IdempotencyDep
-from app.core.pagination import DEFAULT_LIMIT, CursorParam, LimitParam, Page, page_of
+from app.core.pagination import (
+    DEFAULT_LIMIT,
+    CursorParam,
+    LimitParam,
+    Page,
+    decode_cursor,
+    page_of,
+)
 from app.core.ratelimit import Policy, hit
 from app.core.types import ParamId
 from app.members import importer, service
@@ -22,7 +29,6 @@ from app.members.schemas import (
     RevealRequest,
 )
 from app.members.spreadsheet import build_template
-from app.organization.router import id_cursor
 from app.organization.scope import AdminScopeDep
 
 router = APIRouter(prefix="/members", tags=["members"])
@@ -66,7 +72,7 @@ async def list_members(
         q=q.strip() if q else None,
         mobile=mobile,
         status=status,
-        after_id=id_cursor(cursor),
+        after_id=decode_cursor(cursor, int),
         limit=limit,
     )
     items, next_cursor = page_of(list(rows), limit, lambda m: (m.id,))

@@ -1,52 +1,20 @@
-"""HTTP endpoints of the organization domain: the tree and admin roles."""
+"""HTTP endpoints of the organization domain: the tree.
+
+Admin roles at an organisation are in ``app/members/roles_router.py``."""
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter
 from starlette.responses import Response
 
 from app.core.db import SessionDep
 from app.core.idempotency import IdempotencyDep
-from app.core.pagination import (
-    DEFAULT_LIMIT,
-    CursorParam,
-    LimitParam,
-    Page,
-    decode_cursor,
-    invalid_cursor,
-    page_of,
-)
-from app.core.types import ParamId
-from app.identity.sessions import cache_of
-from app.organization import repository as repo
+from app.core.pagination import DEFAULT_LIMIT, CursorParam, LimitParam, Page
 from app.organization import service
-from app.organization.schemas import OrgCreate, OrgMove, OrgOut, OrgUpdate, RoleGrant, RoleOut
+from app.organization.schemas import OrgCreate, OrgId, OrgMove, OrgOut, OrgUpdate
 from app.organization.scope import AdminScopeDep
 
 router = APIRouter(prefix="/orgs", tags=["organization"])
-
-OrgId = Annotated[ParamId, Path(description="组织编号")]
-
-
-def id_cursor(cursor: str | None) -> int | None:
-    """The last id of the previous page, from an opaque cursor."""
-    values = decode_cursor(cursor, 1)
-    if values is None:
-        return None
-    if not isinstance(values[0], int) or isinstance(values[0], bool):
-        raise invalid_cursor()
-    return values[0]
-
-
-def path_cursor(cursor: str | None) -> str | None:
-    values = decode_cursor(cursor, 1)
-    if values is None:
-        return None
-    if not isinstance(values[0], str):
-        raise invalid_cursor()
-    return values[0]
 
 
 @router.post("", status_code=201, response_model=OrgOut)
@@ -87,9 +55,9 @@ async def list_children(
     limit: LimitParam = DEFAULT_LIMIT,
     cursor: CursorParam = None,
 ) -> Page[OrgOut]:
-    parent = await service.get_org(session, scope, org_id)
-    rows = await repo.list_children(session, scope, parent, after_id=id_cursor(cursor), limit=limit)
-    items, next_cursor = page_of(list(rows), limit, lambda o: (o.id,))
+    items, next_cursor = await service.children_page(
+        session, scope, org_id, cursor=cursor, limit=limit
+    )
     return Page[OrgOut](items=[OrgOut.of(o) for o in items], next_cursor=next_cursor)
 
 
@@ -102,56 +70,7 @@ async def list_subtree(
     cursor: CursorParam = None,
 ) -> Page[OrgOut]:
     """The organisation and all its descendants, in tree (path) order."""
-    root = await service.get_org(session, scope, org_id)
-    rows = await repo.list_subtree(
-        session, scope, root, after_path=path_cursor(cursor), limit=limit
+    items, next_cursor = await service.subtree_page(
+        session, scope, org_id, cursor=cursor, limit=limit
     )
-    items, next_cursor = page_of(list(rows), limit, lambda o: (o.path,))
     return Page[OrgOut](items=[OrgOut.of(o) for o in items], next_cursor=next_cursor)
-
-
-@router.get("/{org_id}/roles", response_model=Page[RoleOut])
-async def list_roles(
-    scope: AdminScopeDep,
-    session: SessionDep,
-    org_id: OrgId,
-    limit: LimitParam = DEFAULT_LIMIT,
-    cursor: CursorParam = None,
-) -> Page[RoleOut]:
-    org = await service.get_org(session, scope, org_id)
-    rows = await repo.list_roles(session, org, after_id=id_cursor(cursor), limit=limit)
-    items, next_cursor = page_of(list(rows), limit, lambda r: (r[0].id,))
-    return Page[RoleOut](items=[RoleOut.of(a, name) for a, name in items], next_cursor=next_cursor)
-
-
-@router.post("/{org_id}/roles", status_code=201, response_model=RoleOut)
-async def grant_role(
-    data: RoleGrant,
-    request: Request,
-    scope: AdminScopeDep,
-    session: SessionDep,
-    idem: IdempotencyDep,
-    org_id: OrgId,
-) -> Response:
-    cache_of(request).hold(member_id=data.member_id)  # app/identity/sessions.py
-
-    async def act() -> RoleOut:
-        assignment, name = await service.grant_role(
-            session, scope, org_id, data.member_id, data.role
-        )
-        return RoleOut.of(assignment, name)
-
-    return await idem.run(act, status_code=201)
-
-
-@router.delete("/{org_id}/roles/{role_id}", status_code=204)
-async def revoke_role(
-    scope: AdminScopeDep,
-    session: SessionDep,
-    org_id: OrgId,
-    role_id: Annotated[ParamId, Path()],
-    request: Request,
-) -> Response:
-    member_id = await service.revoke_role(session, scope, org_id, role_id)
-    cache_of(request).hold(member_id=member_id)  # app/identity/sessions.py
-    return Response(status_code=204)

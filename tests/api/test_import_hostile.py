@@ -22,9 +22,9 @@ from app.core.db import create_engine
 from app.members.models import Member
 from app.members.spreadsheet import LIMITS
 from tests import factories as f
-from tests.api.test_members_support import xlsx_bytes
 from tests.conftest import problem
 from tests.live import live_server, scratch_database
+from tests.support.roster import xlsx_bytes
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 SHEET = "xl/worksheets/sheet1.xml"

@@ -21,10 +21,10 @@ from app.members.models import Member
 from app.orders.models import ServiceOrder
 from app.study.models import CreditLedger
 from tests import factories as f
-from tests.api.test_members_support import HEADERS, xlsx_bytes
 from tests.api.test_order_helpers import count, order_body, world
 from tests.api.test_study_lean import _member_with_a_session
 from tests.conftest import problem
+from tests.support.roster import HEADERS, xlsx_bytes
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 

@@ -24,20 +24,19 @@ from starlette.responses import Response
 
 from app.core.config import Settings
 from app.core.lean import LeanDispatch, served_by
-from app.core.types import MAX_ID
+from app.core.pagination import MAX_ID
+from app.study.batching import AwardBatcher
 from app.study.models import StudySession
 from tests import factories as f
-from tests.api.test_study_support import (  # noqa: F401 - fixtures
+from tests.clock import Clock
+from tests.conftest import problem
+from tests.support.study import (
     NOON,
-    Clock,
-    clock_fixture,
     item,
     ledger_points,
     member_id,
-    rules_fixture,
     session_at,
 )
-from tests.conftest import problem
 
 CHECKINS = "/api/v1/study/checkins"
 _keys = itertools.count()
@@ -64,6 +63,7 @@ class CountingSource:
 async def source(app: FastAPI) -> CountingSource:
     counting = CountingSource(app.state.driver_pool)
     app.state.driver_pool = counting
+    app.state.award_batcher = AwardBatcher(counting)
     # Accounts are kept once the process listens for changes (app/identity/sessions.py).
     async with asyncio.timeout(10):
         while not app.state.sessions.trusted:  # noqa: ASYNC110 - the listener task's state
@@ -108,7 +108,7 @@ async def test_plain_json_takes_the_lean_path_and_earns_once(
     client: httpx.AsyncClient,
     db: AsyncSession,
     settings: Settings,
-    clock: Clock,
+    noon_clock: Clock,
     rules: None,
     source: CountingSource,
 ) -> None:
@@ -227,7 +227,7 @@ async def test_browser_requests_take_the_regular_path(
     client: httpx.AsyncClient,
     db: AsyncSession,
     settings: Settings,
-    clock: Clock,
+    noon_clock: Clock,
     rules: None,
     source: CountingSource,
 ) -> None:
