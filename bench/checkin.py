@@ -27,7 +27,8 @@ from app.core.security import TokenClaims, hash_token, issue_access_token, new_r
 from bench._bare import TABLE_DDL, bare_server
 from bench.env import bench_database
 from bench.load import LoadResult, drive, drive_raw, raw_post, report
-from bench.seed import seed, seed_accounts
+from bench.seed import seed
+from bench.seed.orders import seed_accounts
 from tests.live import live_server
 
 COMMAND = "python -m bench.checkin"
