@@ -18,12 +18,11 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import Settings
-from app.core.db import create_engine
 from app.members.models import Member
 from app.members.spreadsheet import LIMITS
 from tests import factories as f
 from tests.conftest import problem
-from tests.live import live_server, scratch_database
+from tests.live import admin_token, live_server, scratch_database
 from tests.support.roster import xlsx_bytes
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -73,19 +72,6 @@ async def _upload(client: httpx.AsyncClient, token: str, content: bytes) -> http
     )
 
 
-async def _seed_admin(url: str) -> str:
-    settings = Settings(env="test", database_url=url, access_token_ttl_s=3600)
-    engine = create_engine(settings, url)
-    try:
-        async with AsyncSession(engine, expire_on_commit=False) as db:
-            county = await f.org(db, "炸弹测试县委")
-            admin = await f.admin_actor(db, settings, county)
-            await db.commit()
-        return admin.token
-    finally:
-        await engine.dispose()
-
-
 async def _health_while(base: str, upload: asyncio.Task[httpx.Response]) -> list[float]:
     """``/healthz`` latencies (s), one request every 20 ms on its own connection, until
     ``upload`` is answered."""
@@ -103,7 +89,7 @@ async def _health_while(base: str, upload: asyncio.Task[httpx.Response]) -> list
 
 async def test_bombs_answer_4xx_in_time_while_healthz_stays_fast(migrated_url: str) -> None:
     async with scratch_database(migrated_url, "branchlink_bombs") as url:
-        token = await _seed_admin(url)
+        token = await admin_token(url, "炸弹测试县委")
         with live_server(url) as base:
             async with httpx.AsyncClient(base_url=base) as client:
                 # A first upload pays the process's one-time costs (connections, caches);

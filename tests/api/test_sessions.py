@@ -17,6 +17,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -30,6 +31,7 @@ from app.core.security import hash_token
 from app.identity.models import Account, RefreshToken
 from app.identity.service import issue_token_pair
 from app.main import create_app
+from app.organization.models import Organization
 from tests import factories as f
 from tests.conftest import problem
 
@@ -69,22 +71,29 @@ async def _notified(app: FastAPI, change: Awaitable[Any]) -> Any:
     return result
 
 
-async def _people(engine: AsyncEngine, settings: Settings) -> dict[str, Any]:
+@dataclass
+class People:
+    county: Organization
+    admin: f.Actor
+    member: f.Actor
+
+
+@pytest.fixture
+async def people(committing_app: FastAPI, engine: AsyncEngine, settings: Settings) -> People:
+    """A county, its admin and a member, committed; the app listening for changes."""
     async with AsyncSession(engine, expire_on_commit=False) as db:
         county = await f.org(db, "会话县委")
         admin = await f.admin_actor(db, settings, county, name="县管理员")
         member = await f.member_actor(db, settings, county, "会话党员")
         await db.commit()
-    assert member.member is not None
-    return {"county": county, "admin": admin, "member": member}
+    await _listening(committing_app)
+    return People(county, admin, member)
 
 
 async def test_logout_ends_access_at_once_in_every_process(
-    committing_app: FastAPI, engine: AsyncEngine, settings: Settings
+    committing_app: FastAPI, engine: AsyncEngine, settings: Settings, people: People
 ) -> None:
-    people = await _people(engine, settings)
-    member = people["member"]
-    await _listening(committing_app)
+    member = people.member
     async with (
         _replica(settings, engine) as other,
         _client(other) as b,
@@ -116,11 +125,9 @@ def _sid(app: FastAPI, actor: f.Actor) -> str | None:
 
 
 async def test_disabling_an_account_by_sql_ends_access_at_once(
-    committing_app: FastAPI, engine: AsyncEngine, settings: Settings
+    committing_app: FastAPI, engine: AsyncEngine, settings: Settings, people: People
 ) -> None:
-    people = await _people(engine, settings)
-    member = people["member"]
-    await _listening(committing_app)
+    member = people.member
     async with _client(committing_app) as a:
         assert (await a.get("/api/v1/me/credits", headers=member.headers)).status_code == 200
 
@@ -141,11 +148,9 @@ async def test_disabling_an_account_by_sql_ends_access_at_once(
 
 
 async def test_removed_role_stops_and_granted_role_works_on_the_next_request(
-    committing_app: FastAPI, engine: AsyncEngine, settings: Settings
+    committing_app: FastAPI, engine: AsyncEngine, settings: Settings, people: People
 ) -> None:
-    people = await _people(engine, settings)
-    admin, member, county = people["admin"], people["member"], people["county"]
-    await _listening(committing_app)
+    admin, member, county = people.admin, people.member, people.county
     async with (
         _replica(settings, engine) as other,
         _client(other) as b,
@@ -182,11 +187,9 @@ async def test_removed_role_stops_and_granted_role_works_on_the_next_request(
 
 
 async def test_with_the_listener_down_nothing_cached_is_trusted(
-    committing_app: FastAPI, engine: AsyncEngine, settings: Settings
+    committing_app: FastAPI, engine: AsyncEngine, settings: Settings, people: People
 ) -> None:
-    people = await _people(engine, settings)
-    member = people["member"]
-    await _listening(committing_app)
+    member = people.member
     sessions = committing_app.state.sessions
     async with _client(committing_app) as a:
         assert (await a.get("/api/v1/me", headers=member.headers)).status_code == 200
