@@ -126,7 +126,7 @@ async def read_sheet(content: bytes, filename: str | None, *, max_rows: int) -> 
         record = {field: cells[i] for i, field in header.items() if i < len(cells)}
         rows.append((number, record))
         if len(rows) > max_rows:
-            raise errors.too_many_rows(max_rows)
+            raise xlsx.too_many_rows(max_rows)
     if header is None:
         raise errors.missing_columns([COLUMNS[f] for f in REQUIRED])
     fields = tuple(dict.fromkeys(header.values()))
