@@ -70,7 +70,7 @@ def serve(settings: Settings, url: str) -> None:
         host=settings.host,
         port=settings.port,
         workers=settings.workers,
-        proxy_headers=True,
+        proxy_headers=False,  # the app reads X-Forwarded-For (APP_TRUSTED_PROXIES)
         log_config=None,
         access_log=False,
     )

@@ -18,6 +18,7 @@ from fastapi.routing import APIRoute
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from app.core import clock, embedded
 from app.core.config import Settings, get_settings
@@ -28,6 +29,7 @@ from app.core.lean import LeanDispatch
 from app.core.logging import configure_logging
 from app.core.middleware import RequestContextMiddleware
 from app.core.openapi import install_openapi
+from app.identity.sessions import AuthListener, SessionCache
 from app.study.batching import AwardBatcher
 from app.wechat.client import WeChatClient
 from app.wechat.simulator import WeChatSimulator
@@ -165,6 +167,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.wechat = WeChatClient(
         http, appid=settings.wechat_appid, secret=settings.wechat_secret, engine=engine
     )
+    listener = AuthListener(
+        settings, engine.url.render_as_string(hide_password=False), app.state.sessions
+    )
+    listener.start()
     worker_task = None
     if settings.worker_in_process:
         from app.notify.worker import start_in_process
@@ -187,6 +193,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
                 await worker_task
         await http.aclose()
         await app.state.award_batcher.drain()
+        await listener.stop()
         if owns_driver_pool:
             await app.state.driver_pool.close()
             app.state.driver_pool = None
@@ -217,6 +224,7 @@ def create_app(
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine) if engine is not None else None
     app.state.driver_pool = None
+    app.state.sessions = SessionCache()
     app.state.wechat_transport = wechat_transport
     app.state.wechat_simulator = WeChatSimulator(settings.wechat_appid, settings.wechat_secret)
     if settings.simulator_enabled:
@@ -239,4 +247,8 @@ def create_app(
             allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID"],
         )
     app.add_middleware(RequestContextMiddleware, lean=lean)
+    # Outermost: logs, rate limits and audit see the client behind trusted proxies.
+    app.add_middleware(
+        ProxyHeadersMiddleware, trusted_hosts=[str(n) for n in settings.trusted_proxies]
+    )
     return app

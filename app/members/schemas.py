@@ -11,7 +11,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from app.identity.validators import IdNumber, MobilePhone
+from app.core.types import Id, Version
+from app.identity.validators import BirthDate, IdNumber, JoinedOn, MobilePhone
 from app.members.models import Member
 
 Gender = Literal["male", "female"]
@@ -26,24 +27,24 @@ class MemberCreate(BaseModel):
     id_number: IdNumber
     # Derived from the ID number when omitted; must agree with it when given.
     gender: Gender | None = None
-    birth_date: date | None = None
+    birth_date: BirthDate | None = None
     phone: MobilePhone | None = None
-    home_org_id: int = Field(ge=1)
-    joined_on: date | None = None
+    home_org_id: Id
+    joined_on: JoinedOn | None = None
     status: MemberStatus = "full"
 
 
 class MemberUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    version: int = Field(ge=1)
+    version: Version
     name: PersonName | None = None
     id_number: IdNumber | None = None
     gender: Gender | None = None
-    birth_date: date | None = None
+    birth_date: BirthDate | None = None
     phone: MobilePhone | None = None  # null clears the phone
-    home_org_id: int | None = Field(default=None, ge=1)
-    joined_on: date | None = None
+    home_org_id: Id | None = None
+    joined_on: JoinedOn | None = None
     status: MemberStatus | None = None
 
     @model_validator(mode="after")

@@ -7,7 +7,8 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-from app.core.pagination import MAX_ID
+from app.core.types import Id
+from app.core.types import Version as StrictVersion
 from app.regions import service as regions
 
 Reason = Literal["work", "business", "study", "other"]
@@ -39,7 +40,7 @@ Day = Annotated[date, AfterValidator(_sane_date)]
 RegionCode = Annotated[str, Field(pattern=r"^[1-9][0-9]{5}$"), AfterValidator(_region_code)]
 Phone = Annotated[str, Field(pattern=r"^1[3-9][0-9]{9}$", description="11 位手机号")]
 Text200 = Annotated[CleanStr, Field(min_length=1, max_length=200)]
-Version = Annotated[int, Field(ge=1, le=2**31 - 1, description="对象当前的 version（乐观锁）")]
+Version = Annotated[StrictVersion, Field(description="对象当前的 version（乐观锁）")]
 
 
 class _In(BaseModel):
@@ -87,7 +88,7 @@ class AcceptCheckinIn(_In):
 
 
 class CheckinIn(_In):
-    org_id: int = Field(ge=1, le=MAX_ID)
+    org_id: Id
     version: Version | None = None
 
 

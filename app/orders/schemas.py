@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from app.core.types import Id, Version
 from app.identity.validators import MobilePhone
 from app.orders.models import DEFAULT_MAX_HOURS_PER_RESOLVE
 
@@ -46,7 +47,7 @@ class CategoryOut(BaseModel):
 
 
 class CategoryConfigIn(_Request):
-    org_id: int = Field(description="该组织及其下级组织使用此配置")
+    org_id: Id = Field(description="该组织及其下级组织使用此配置")
     name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)]
     accept_hours: int = Field(ge=1, le=24 * 90, description="受理时限（小时）")
     resolve_hours: int = Field(ge=1, le=24 * 365, description="办结时限（小时，自提交起）")
@@ -80,7 +81,7 @@ class OrderCreate(_Request):
     lat: float | None = Field(default=None, ge=-90, le=90)
     lon: float | None = Field(default=None, ge=-180, le=180)
     contact_phone: MobilePhone
-    org_id: int = Field(description="受理诉求的组织")
+    org_id: Id = Field(description="受理诉求的组织")
 
     @model_validator(mode="after")
     def _both_coordinates(self) -> OrderCreate:
@@ -91,17 +92,17 @@ class OrderCreate(_Request):
 
 class TransitionIn(_Request):
     action: PublicAction
-    version: int = Field(ge=1)
+    version: Version
     note: Note | None = None
-    to_org_id: int | None = Field(default=None, description="transfer：转办目标组织")
-    volunteer_member_id: int | None = Field(default=None, description="resolve：志愿者")
+    to_org_id: Id | None = Field(default=None, description="transfer：转办目标组织")
+    volunteer_member_id: Id | None = Field(default=None, description="resolve：志愿者")
     hours: Hours | None = Field(default=None, description="resolve：志愿服务时长（小时）")
 
 
 class RatingIn(_Request):
     score: int = Field(ge=1, le=5)
     comment: Text500 | None = None
-    version: int | None = Field(default=None, ge=1, description="可选：乐观锁版本")
+    version: Version | None = Field(default=None, description="可选：乐观锁版本")
 
 
 class RevealIn(_Request):
@@ -204,7 +205,7 @@ class OrderStats(BaseModel):
 
 
 class RewardIn(_Request):
-    org_id: int
+    org_id: Id
     name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=60)]
     description: Text500 | None = None
     hours: Hours
@@ -223,7 +224,7 @@ class RewardOut(BaseModel):
 
 
 class RedemptionIn(_Request):
-    reward_id: int | None = Field(default=None, description="兑换已发布的项目（推荐）")
+    reward_id: Id | None = Field(default=None, description="兑换已发布的项目（推荐）")
     reward: (
         Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=60)] | None
     ) = Field(default=None, description="兑换项目名称；未指定 reward_id 时使用")

@@ -8,10 +8,10 @@ from typing import Annotated, Literal
 from fastapi import Path
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from app.core.pagination import MAX_ID
+from app.core.types import Id, ParamId, Version
 from app.organization.models import Organization, RoleAssignment
 
-OrgId = Path(ge=1, le=MAX_ID, description="组织编号")  # the ``{org_id}`` of ``/orgs/…``
+OrgId = Annotated[ParamId, Path(description="组织编号")]  # the ``{org_id}`` of ``/orgs/…``
 
 OrgKind = Literal["committee", "general_branch", "branch"]
 OrgHost = Literal["chamber_of_commerce", "business_district", "building", "industry", "mobile"]
@@ -29,7 +29,7 @@ class OrgCreate(BaseModel):
 
     name: OrgName
     kind: OrgKind
-    parent_id: int | None = Field(default=None, ge=1)
+    parent_id: Id | None = None
     host: OrgHost | None = None
     region_code: RegionCode | None = None
     address: Address | None = None
@@ -44,14 +44,14 @@ class OrgUpdate(BaseModel):
 
     name: OrgName | None = None
     kind: OrgKind | None = None
-    parent_id: int | None = Field(default=None, ge=1)
+    parent_id: Id | None = None
     host: OrgHost | None = None
     region_code: RegionCode | None = None
     address: Address | None = None
     lat: Latitude | None = None
     lon: Longitude | None = None
     # Optional for plain edits (the admin console may omit it); checked when given.
-    version: int | None = Field(default=None, ge=1)
+    version: Version | None = None
 
     @model_validator(mode="after")
     def _required_not_null(self) -> OrgUpdate:
@@ -64,8 +64,8 @@ class OrgUpdate(BaseModel):
 class OrgMove(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    parent_id: int = Field(ge=1)
-    version: int = Field(ge=1)
+    parent_id: Id
+    version: Version
 
 
 class OrgOut(BaseModel):
@@ -112,7 +112,7 @@ def path_depth(path: str) -> int:
 class RoleGrant(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    member_id: int = Field(ge=1)
+    member_id: Id
     role: RoleName
 
 
