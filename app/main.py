@@ -23,9 +23,10 @@ from app.core import embedded
 from app.core.config import Settings, get_settings
 from app.core.db import DriverPool, create_engine, make_sessionmaker
 from app.core.errors import AppError, app_error_response, problem_response
+from app.core.health import pool_sampling
 from app.core.health import router as health_router
 from app.core.lean import LeanDispatch
-from app.core.logging import configure_logging
+from app.core.logging import configure_logging, flush_logs
 from app.core.middleware import RequestContextMiddleware
 from app.core.openapi import install_openapi
 from app.wechat.client import WeChatClient
@@ -175,7 +176,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         gc.collect()
         gc.freeze()
     try:
-        yield
+        async with pool_sampling(app):
+            yield
     finally:
         if worker_task is not None:
             worker_task.cancel()
@@ -188,6 +190,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             app.state.driver_pool = None
         if owns_engine:
             await engine.dispose()
+        # uvicorn ends a process it stopped on SIGTERM by raising the signal again,
+        # without exit handlers: the buffered access log is written out here.
+        flush_logs()
 
 
 def create_app(
@@ -197,7 +202,7 @@ def create_app(
     wechat_transport: httpx.AsyncBaseTransport | None = None,
 ) -> FastAPI:
     settings = settings or get_settings()
-    configure_logging(json=settings.env != "dev")
+    configure_logging(json=settings.env != "dev", flush_interval_s=settings.log_flush_interval_s)
     app = FastAPI(
         title="branchlink API",
         version="1.0.0",
@@ -233,5 +238,5 @@ def create_app(
             allow_methods=["GET", "POST", "PATCH", "DELETE"],
             allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID"],
         )
-    app.add_middleware(RequestContextMiddleware, lean=lean)
+    app.add_middleware(RequestContextMiddleware, lean=lean, routes=app.routes)
     return app

@@ -144,6 +144,14 @@ async def claim_due_job(session: AsyncSession) -> OutboxJob | None:
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
+async def oldest_due_job_lag_s(session: AsyncSession) -> float:
+    """Seconds the oldest due pending job has waited past its ``run_after`` (0: none)."""
+    stmt = select(
+        func.coalesce(func.extract("epoch", func.now() - func.min(OutboxJob.run_after)), 0)
+    ).where(OutboxJob.status == "pending", OutboxJob.run_after <= func.now())
+    return float((await session.execute(stmt)).scalar_one())
+
+
 async def lock_notification(session: AsyncSession, notification_id: int) -> Notification | None:
     stmt = (
         select(Notification)
