@@ -195,14 +195,14 @@ def exposition() -> tuple[bytes, str]:
     return generate_latest(registry()), CONTENT_TYPE_LATEST
 
 
-def serve_on_port(host: str, port: int) -> int:
-    """Expose :func:`registry` on a port of its own (a thread); returns the bound port."""
+def serve_on_port(host: str, port: int) -> Any:
+    """Expose :func:`registry` on a port of its own (a thread); the server (``.shutdown()``
+    stops it, ``.server_port`` is the bound port)."""
     from prometheus_client import start_http_server
 
     server, _thread = start_http_server(port, addr=host, registry=registry())
-    bound: int = server.server_port
-    log.info("metrics listening", host=host, port=bound)
-    return bound
+    log.info("metrics listening", host=host, port=server.server_port)
+    return server
 
 
 def bearer_matches(authorization: str | None, token: str) -> bool:

@@ -279,7 +279,11 @@ async def run_worker(settings: Settings, url: str) -> None:
 
     configure_logging(flush_interval_s=settings.log_flush_interval_s)
     config = WorkerConfig()
-    metrics.serve_on_port(settings.host, config.metrics_port)
+    try:
+        exporter = metrics.serve_on_port(settings.host, config.metrics_port)
+    except OSError as error:  # deliveries matter more than their metrics
+        exporter = None
+        log.error("worker metrics port unavailable", port=config.metrics_port, error=str(error))
     # Each lane holds one connection while it handles a job, plus the token cache's.
     engine = create_engine(
         settings, url, pool_size=max(settings.db_pool_size, config.concurrency + 2)
@@ -318,6 +322,9 @@ async def run_worker(settings: Settings, url: str) -> None:
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, ValueError):
                 loop.remove_signal_handler(sig)
+        if exporter is not None:
+            await asyncio.to_thread(exporter.shutdown)
+            exporter.server_close()
         await http.aclose()
         await engine.dispose()
         flush_logs()
