@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import random
+import shutil
 import signal
 import string
 import subprocess
@@ -123,6 +124,18 @@ def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     return found
 
 
+def check_exposition(text: str) -> None:
+    """``promtool check metrics`` when promtool is there (PROMTOOL or PATH; Debian's
+    ``prometheus`` package has it), else the full parse of :func:`samples` only."""
+    promtool = os.environ.get("PROMTOOL") or shutil.which("promtool")
+    samples(text)
+    if promtool:
+        result = subprocess.run(
+            [promtool, "check", "metrics"], input=text, capture_output=True, text=True, timeout=30
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+
+
 def value(
     found: dict[tuple[str, tuple[tuple[str, str], ...]], float], name: str, **labels: str
 ) -> float:
@@ -193,7 +206,9 @@ async def test_the_worker_process_with_a_missing_metrics_directory_sends_once(
                 await asyncio.sleep(0.1)
             await asyncio.sleep(1.5)  # many polls and would-be retries later
             async with httpx.AsyncClient() as scraper:
-                scraped = samples((await scraper.get(f"http://127.0.0.1:{port}/metrics")).text)
+                exposition = (await scraper.get(f"http://127.0.0.1:{port}/metrics")).text
+            check_exposition(exposition)
+            scraped = samples(exposition)
         finally:
             process.send_signal(signal.SIGTERM)
             returncode = process.wait(30)
@@ -473,6 +488,8 @@ def test_served_by_several_workers(settings: Settings, tmp_path: Path) -> None:
             process.kill()
     log = output.join()
 
+    check_exposition(exposition)
+    check_exposition(on_port)
     found = samples(exposition)
     print(f"series after 340 random and 40 known requests: {len(found)}")
     assert len(found) < 500  # every series of the app, histogram buckets included
