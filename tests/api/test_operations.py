@@ -62,6 +62,18 @@ def _env(**extra: str) -> dict[str, str]:
     return env
 
 
+def spawn(command: str, cwd: Path, database_url: str, **env: str) -> subprocess.Popen[str]:
+    """``python -m app <command>`` in ``cwd`` on the test database, stdout piped."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "app", command],
+        cwd=cwd,
+        env=_env(DATABASE_URL=database_url, APP_ENV="test", APP_HOST="127.0.0.1", **env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
 class Output:
     """A child process's stdout, collected line by line in the background."""
 
@@ -179,24 +191,17 @@ async def test_the_worker_process_with_a_missing_metrics_directory_sends_once(
     simulator = WeChatSimulator(settings.wechat_appid, settings.wechat_secret)
     assert settings.database_url
     with fake_wechat(simulator) as wechat_base:
-        process = subprocess.Popen(  # noqa: ASYNC220 - starts at once, read by a thread
-            [sys.executable, "-m", "app", "worker"],
-            cwd=tmp_path,
-            env=_env(
-                DATABASE_URL=settings.database_url,
-                APP_ENV="test",
-                APP_HOST="127.0.0.1",
-                APP_WECHAT_API_BASE=wechat_base,
-                APP_WECHAT_SIMULATOR="false",
-                PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "missing" / "prometheus"),
-                APP_WORKER_METRICS_PORT="0",
-                APP_WORKER_POLL_INTERVAL_S="0.05",
-                APP_WORKER_BACKOFF_BASE_S="0.05",  # a rolled-back send would be retried at once
-                APP_WORKER_METRICS_INTERVAL_S="0.1",
-            ),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
+        process = spawn(
+            "worker",
+            tmp_path,
+            settings.database_url,
+            APP_WECHAT_API_BASE=wechat_base,
+            APP_WECHAT_SIMULATOR="false",
+            PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "missing" / "prometheus"),
+            APP_WORKER_METRICS_PORT="0",
+            APP_WORKER_POLL_INTERVAL_S="0.05",
+            APP_WORKER_BACKOFF_BASE_S="0.05",  # a rolled-back send would be retried at once
+            APP_WORKER_METRICS_INTERVAL_S="0.1",
         )
         output = Output(process)
         try:
@@ -272,17 +277,7 @@ async def test_replicas_migrating_together_take_turns(migrated_url: str, tmp_pat
         processes: list[subprocess.Popen[str]] = []
         try:
             await holder.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK_KEY)
-            processes = [
-                subprocess.Popen(  # noqa: ASYNC220 - starts at once
-                    [sys.executable, "-m", "app", "migrate"],
-                    cwd=tmp_path,
-                    env=_env(DATABASE_URL=url, APP_ENV="test"),
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.STDOUT,
-                    text=True,
-                )
-                for _ in range(2)
-            ]
+            processes = [spawn("migrate", tmp_path, url) for _ in range(2)]
             waiting = 0
             deadline = time.monotonic() + 60
             while waiting < 2 and time.monotonic() < deadline:
@@ -435,24 +430,17 @@ def test_served_by_several_workers(settings: Settings, tmp_path: Path) -> None:
     assert settings.database_url
     port, metrics_port = free_port(), free_port()
     token = "scrape-token-0123456789"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "app", "serve"],
-        cwd=tmp_path,
-        env=_env(
-            DATABASE_URL=settings.database_url,
-            APP_ENV="test",
-            APP_HOST="127.0.0.1",
-            APP_PORT=str(port),
-            APP_WORKERS="2",
-            APP_DB_POOL_SIZE="3",
-            APP_DATA_DIR=str(tmp_path / "data"),
-            APP_METRICS_TOKEN=token,
-            APP_METRICS_PORT=str(metrics_port),
-            APP_LOG_FLUSH_INTERVAL_S="3600",  # only the stop may write access lines out
-        ),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+    process = spawn(
+        "serve",
+        tmp_path,
+        settings.database_url,
+        APP_PORT=str(port),
+        APP_WORKERS="2",
+        APP_DB_POOL_SIZE="3",
+        APP_DATA_DIR=str(tmp_path / "data"),
+        APP_METRICS_TOKEN=token,
+        APP_METRICS_PORT=str(metrics_port),
+        APP_LOG_FLUSH_INTERVAL_S="3600",  # only the stop may write access lines out
     )
     output = Output(process)
     base, auth = f"http://127.0.0.1:{port}", {"Authorization": f"Bearer {token}"}
