@@ -131,11 +131,12 @@ async def lock_grant(
 # -- outbox ----------------------------------------------------------------------------
 
 
-async def claim_due_job(session: AsyncSession) -> OutboxJob | None:
-    """The oldest due pending job, locked; jobs other workers hold are skipped."""
+async def claim_due_job(session: AsyncSession, now: datetime) -> OutboxJob | None:
+    """The oldest pending job due at ``now`` (the app's clock), locked; jobs other
+    workers hold are skipped."""
     stmt = (
         select(OutboxJob)
-        .where(OutboxJob.status == "pending", OutboxJob.run_after <= func.now())
+        .where(OutboxJob.status == "pending", OutboxJob.run_after <= now)
         .order_by(OutboxJob.run_after, OutboxJob.id)
         .limit(1)
         .with_for_update(skip_locked=True)
@@ -144,12 +145,13 @@ async def claim_due_job(session: AsyncSession) -> OutboxJob | None:
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
-async def oldest_due_job_lag_s(session: AsyncSession) -> float:
-    """Seconds the oldest due pending job has waited past its ``run_after`` (0: none)."""
-    stmt = select(
-        func.coalesce(func.extract("epoch", func.now() - func.min(OutboxJob.run_after)), 0)
-    ).where(OutboxJob.status == "pending", OutboxJob.run_after <= func.now())
-    return float((await session.execute(stmt)).scalar_one())
+async def oldest_due_job_lag_s(session: AsyncSession, now: datetime) -> float:
+    """Seconds the oldest job due at ``now`` (the app's clock) has waited (0: none)."""
+    stmt = select(func.min(OutboxJob.run_after)).where(
+        OutboxJob.status == "pending", OutboxJob.run_after <= now
+    )
+    oldest = (await session.execute(stmt)).scalar_one_or_none()
+    return max((now - oldest).total_seconds(), 0.0) if oldest is not None else 0.0
 
 
 async def lock_notification(session: AsyncSession, notification_id: int) -> Notification | None:

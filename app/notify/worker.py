@@ -36,7 +36,7 @@ import random
 import signal
 import socket
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -47,7 +47,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import func
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from app.core import metrics
+from app.core import clock, metrics
 from app.core.config import Settings
 from app.core.db import create_engine, make_sessionmaker
 from app.notify import repository
@@ -140,7 +140,7 @@ class Worker:
     async def run_one(self) -> str | None:
         """Claim and handle one due job in one transaction; None when nothing is due."""
         async with self.sessionmaker() as session, session.begin():
-            job = await repository.claim_due_job(session)
+            job = await repository.claim_due_job(session, clock.now())
             if job is None:
                 return None
             kind = job.kind
@@ -160,7 +160,7 @@ class Worker:
             settings=self.settings,
             wechat=self.wechat,
             engine=self.engine,
-            now=datetime.now(UTC),
+            now=clock.now(),
             attempt=attempt,
             final_attempt=attempt >= self.config.max_attempts,
         )
@@ -183,7 +183,7 @@ class Worker:
             delay = backoff_delay(attempt, self.config)
             job.attempts = attempt
             job.last_error = reason
-            job.run_after = datetime.now(UTC) + timedelta(seconds=delay)
+            job.run_after = clock.now() + timedelta(seconds=delay)
             log.info("job retried", job_id=job_id, kind=kind, attempt=attempt, delay_s=delay)
             return "retry", ctx
         self._finish(job, attempt, outcome.status, outcome.note)
@@ -214,7 +214,7 @@ class Worker:
     async def measure_lag(self) -> float:
         """Set the lag gauge from the database: how long the oldest due job has waited."""
         async with self.sessionmaker() as session:
-            lag = await repository.oldest_due_job_lag_s(session)
+            lag = await repository.oldest_due_job_lag_s(session, clock.now())
         metrics.record("outbox_lag", lambda: LAG.set(lag))
         return lag
 
@@ -278,6 +278,7 @@ async def run_worker(settings: Settings, url: str) -> None:
     from app.core.logging import configure_logging, flush_logs
 
     configure_logging(flush_interval_s=settings.log_flush_interval_s)
+    clock.set_offset(settings.clock_offset)
     config = WorkerConfig()
     try:
         exporter = metrics.serve_on_port(settings.host, config.metrics_port)

@@ -20,6 +20,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -29,10 +30,12 @@ import psutil
 import pytest
 import uvicorn
 from fastapi import FastAPI
+from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from app.core import clock
 from app.core.config import Settings
 from app.core.db import MIGRATION_LOCK_KEY
 from app.core.metrics import METHODS, OTHER_METHOD, UNMATCHED_ROUTE
@@ -179,6 +182,27 @@ async def test_a_counter_that_raises_neither_resends_nor_fails_the_job(
     assert await jobs.drain() == 0
     assert len(simulator.sent) == 1
     assert await state(db, notification_id) == ("sent", "done", 1)
+
+
+async def test_the_lag_gauge_is_the_wait_of_the_oldest_due_job(
+    db: AsyncSession, settings: Settings, app: FastAPI, engine: AsyncEngine
+) -> None:
+    actor = await subscriber(db, settings)
+    await order_update(db, actor)
+    await db.execute(
+        update(OutboxJob)
+        .where(OutboxJob.status == "pending")
+        .values(run_after=clock.now() - timedelta(minutes=5))
+    )
+    await db.commit()
+    jobs = savepoint_worker(db, app, engine)
+
+    lag = await jobs.measure_lag()
+    assert 300 <= lag < 330
+    assert REGISTRY.get_sample_value("outbox_oldest_due_job_lag_seconds") == lag
+    assert await jobs.drain() == 1
+    assert await jobs.measure_lag() == 0
+    assert REGISTRY.get_sample_value("outbox_oldest_due_job_lag_seconds") == 0
 
 
 async def test_the_worker_process_with_a_missing_metrics_directory_sends_once(
