@@ -24,9 +24,10 @@ from app.core import clock, embedded
 from app.core.config import Settings, get_settings
 from app.core.db import DriverPool, create_engine, make_sessionmaker
 from app.core.errors import AppError, app_error_response, problem_response
+from app.core.health import pool_sampling
 from app.core.health import router as health_router
 from app.core.lean import LeanDispatch
-from app.core.logging import configure_logging
+from app.core.logging import configure_logging, flush_logs
 from app.core.middleware import RequestContextMiddleware
 from app.core.openapi import install_openapi
 from app.identity.sessions import AuthListener, SessionCache
@@ -184,7 +185,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         gc.collect()
         gc.freeze()
     try:
-        yield
+        async with pool_sampling(app):
+            yield
     finally:
         if worker_task is not None:
             worker_task.cancel()
@@ -199,6 +201,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             app.state.driver_pool = None
         if owns_engine:
             await engine.dispose()
+        # uvicorn ends a process it stopped on SIGTERM by raising the signal again,
+        # without exit handlers: the buffered access log is written out here.
+        flush_logs()
 
 
 def create_app(
@@ -208,7 +213,7 @@ def create_app(
     wechat_transport: httpx.AsyncBaseTransport | None = None,
 ) -> FastAPI:
     settings = settings or get_settings()
-    configure_logging(json=settings.env != "dev")
+    configure_logging(json=settings.env != "dev", flush_interval_s=settings.log_flush_interval_s)
     clock.set_offset(settings.clock_offset)
     app = FastAPI(
         title="branchlink API",
@@ -246,7 +251,7 @@ def create_app(
             allow_methods=["GET", "POST", "PATCH", "DELETE"],
             allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID"],
         )
-    app.add_middleware(RequestContextMiddleware, lean=lean)
+    app.add_middleware(RequestContextMiddleware, lean=lean, routes=app.routes)
     # Outermost: logs, rate limits and audit see the client behind trusted proxies.
     app.add_middleware(
         ProxyHeadersMiddleware, trusted_hosts=[str(n) for n in settings.trusted_proxies]
