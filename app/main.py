@@ -14,7 +14,6 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.routing import APIRoute
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
@@ -27,7 +26,7 @@ from app.core.health import router as health_router
 from app.core.lean import LeanDispatch
 from app.core.logging import configure_logging
 from app.core.middleware import RequestContextMiddleware
-from app.core.openapi import install_openapi
+from app.core.openapi import install_openapi, operation_id
 from app.wechat.client import WeChatClient
 from app.wechat.simulator import WeChatSimulator
 
@@ -45,12 +44,6 @@ _HTTP_CODES = {
     413: ("request.too_large", "请求体过大"),
     415: ("http.unsupported_media_type", "不支持的内容类型"),
 }
-
-
-def _operation_id(route: APIRoute) -> str:
-    """Stable operationIds for the front end's generated client: ``<tag>-<function>``."""
-    tag = route.tags[0] if route.tags else "default"
-    return f"{tag}-{route.name}"
 
 
 def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
@@ -203,7 +196,7 @@ def create_app(
         version="1.0.0",
         summary="流动党员服务小程序后端：外出登记、在线学习打卡、活动、订单式服务",
         lifespan=lifespan,
-        generate_unique_id_function=_operation_id,
+        generate_unique_id_function=operation_id,
         docs_url="/docs" if settings.docs_on else None,
         redoc_url=None,
         openapi_url="/openapi.json" if settings.docs_on else None,

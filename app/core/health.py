@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from typing import Literal
 
 from fastapi import APIRouter, Request, Response
 from prometheus_client import (
@@ -32,7 +33,7 @@ POOL_SIZE = Gauge("db_pool_size", "Database pool size", multiprocess_mode="lives
 
 
 class Health(BaseModel):
-    status: str
+    status: Literal["ok", "ready"]
 
 
 @router.get("/healthz", response_model=Health, summary="存活检查")

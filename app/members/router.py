@@ -130,7 +130,11 @@ async def update_member(
     return MemberOut.of(await service.update_member(session, settings, scope, member_id, data))
 
 
-@router.post("/{member_id}/reveal", response_model=RevealOut)
+@router.post(
+    "/{member_id}/reveal",
+    response_model=RevealOut,
+    responses={429: {"description": "rate_limited：查看明文过于频繁（带 Retry-After）"}},
+)
 async def reveal(
     data: RevealRequest,
     request: Request,

@@ -114,8 +114,8 @@ class RatingOut(BaseModel):
 class TimelineItem(BaseModel):
     id: int
     action: str
-    from_status: str | None
-    to_status: str
+    from_status: OrderStatus | None
+    to_status: OrderStatus
     actor_account_id: int | None
     actor_role: Literal["admin", "submitter", "system"]
     note: str | None
