@@ -21,7 +21,7 @@ from starlette.responses import Response
 from app.core import embedded
 from app.core.config import Settings, get_settings
 from app.core.db import DriverPool, create_engine, make_sessionmaker
-from app.core.errors import AppError, app_error_response, problem_response
+from app.core.errors import AppError, FieldError, app_error_response, problem_response
 from app.core.health import router as health_router
 from app.core.lean import LeanDispatch
 from app.core.logging import configure_logging
@@ -50,6 +50,9 @@ def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     errors = []
     for error in exc.errors():
         loc = [str(part) for part in error.get("loc", ())]
+        cause = (error.get("ctx") or {}).get("error")
+        if isinstance(cause, FieldError):
+            loc = [*(loc or ["body"]), cause.field]
         errors.append(
             {
                 "field": ".".join(loc[1:]) if len(loc) > 1 else ".".join(loc),
@@ -84,11 +87,44 @@ _MESSAGES = {
     "list_type": "应为数组",
     "too_long": "条目过多",
     "too_short": "条目过少",
+    "timezone_aware": "时间须带时区，如 2026-12-01T09:30:00+08:00",
+    "decimal_max_digits": "数字位数过多",
+    "decimal_type": "应为数字",
 }
+
+# The mistakes a mini-program developer makes most, answered specifically.
+_COORDINATE_MESSAGES = {
+    "lat": "纬度 lat 应在 -90 到 90 之间；是否把经度和纬度填反了？"
+    "（wx.getLocation 的 latitude 对应 lat）",
+    "lon": "经度 lon 应在 -180 到 180 之间",
+}
+_RANGE_ERRORS = ("greater_than_equal", "less_than_equal", "greater_than", "less_than")
+
+
+_SPECIFIC_TYPES = ("timezone_aware", "decimal_max_places", "decimal_whole_digits")
+
+
+def _validation_detail(errors: list[dict[str, Any]]) -> str:
+    """The problem's detail: the specific message of a common mistake, when there is one."""
+    for error in errors:
+        specific = error["type"] in _SPECIFIC_TYPES or (
+            error["type"] in _RANGE_ERRORS and error["field"].rsplit(".", 1)[-1] in ("lat", "lon")
+        )
+        if specific:
+            return f"{error['message']}"
+    return "提交的数据有误，请检查标出的字段"
 
 
 def _chinese_message(error: Any) -> str:
     kind = error.get("type", "")
+    field = str(error.get("loc", ("",))[-1])
+    ctx = error.get("ctx") or {}
+    if kind in _RANGE_ERRORS and field in _COORDINATE_MESSAGES:
+        return _COORDINATE_MESSAGES[field]
+    if kind == "decimal_max_places":
+        return f"小数位数过多（最多 {ctx.get('decimal_places')} 位）"
+    if kind == "decimal_whole_digits":
+        return f"整数部分位数过多（最多 {ctx.get('whole_digits')} 位）"
     if kind == "value_error":
         ctx = error.get("ctx") or {}
         cause = ctx.get("error")
@@ -113,9 +149,7 @@ def install_error_handlers(app: FastAPI) -> None:
         errors = _validation_errors(exc)
         if any(e["type"] == "json_invalid" for e in errors):
             return problem_response("request.malformed_json", 400, "请求体不是有效的 JSON")
-        return problem_response(
-            "validation.failed", 422, "提交的数据有误，请检查标出的字段", errors=errors
-        )
+        return problem_response("validation.failed", 422, _validation_detail(errors), errors=errors)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:

@@ -96,7 +96,7 @@ async def seed(session: AsyncSession, settings: Settings) -> None:
         member_scope,
         outflow.id,
         org_id=district.id,
-        version=None,
+        version=outflow.version,
         now=now - timedelta(days=30),
     )
     await service.accept_checkin(

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
+from app.core.errors import FieldError
 from app.members.schemas import Gender
 from app.mobility.rules import TRANSITIONS
 from app.regions import service as regions
@@ -82,7 +83,7 @@ class OutflowCreate(_In):
     @model_validator(mode="after")
     def _dates(self) -> OutflowCreate:
         if self.expected_return_on < self.departed_on:
-            raise ValueError("预计返回日期不能早于外出日期")
+            raise FieldError("expected_return_on", "预计返回日期不能早于外出日期")
         return self
 
 
@@ -102,7 +103,7 @@ class AcceptCheckinIn(_In):
 
 class CheckinIn(_In):
     org_id: int = Field(ge=1, le=2**63 - 1)
-    version: Version | None = None
+    version: Version
 
 
 class ReportIn(_In):
@@ -116,12 +117,12 @@ class RelocateIn(_In):
     destination_address: Text200
     employer: CleanStr | None = Field(default=None, max_length=100)
     contact_phone: Phone | None = None
-    version: Version | None = None
+    version: Version
 
 
 class ReturnIn(_In):
     returned_on: Day
-    version: Version | None = None
+    version: Version
 
 
 # ---------------------------------------------------------------------------

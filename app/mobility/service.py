@@ -100,8 +100,8 @@ async def _load_own(
     return outflow
 
 
-def _check_version(outflow: Outflow, version: int | None) -> None:
-    if version is not None and outflow.version != version:
+def _check_version(outflow: Outflow, version: int) -> None:
+    if outflow.version != version:
         raise stale_version()
 
 
@@ -297,7 +297,7 @@ async def request_checkin(
     outflow_id: int,
     *,
     org_id: int,
-    version: int | None,
+    version: int,
     now: datetime,
 ) -> Outflow:
     outflow = await _load_own(session, scope, outflow_id)
@@ -325,7 +325,7 @@ async def request_checkin(
             template="checkin_requested",
             title="流动党员报到申请",
             body=f"流动党员 {names.get(outflow.member_id, '')} 申请到本组织报到，请及时确认。",
-            data={"outflow_id": str(outflow.id)},
+            data={"outflow_id": outflow.id},
             dedupe_key=f"outflow:{outflow.id}:checkin:{outflow.version}:{account_id}",
         )
     return outflow
@@ -519,7 +519,7 @@ async def return_outflow(
     outflow_id: int,
     *,
     returned_on: date,
-    version: int | None,
+    version: int,
     now: datetime,
 ) -> Outflow:
     outflow = await _load(session, scope, outflow_id)

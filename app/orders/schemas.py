@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from app.core.errors import FieldError
 from app.identity.validators import MobilePhone
 
 OrderStatus = Literal[
@@ -53,7 +54,7 @@ class CategoryConfigIn(_Request):
     @model_validator(mode="after")
     def _resolve_after_accept(self) -> CategoryConfigIn:
         if self.resolve_hours < self.accept_hours:
-            raise ValueError("办结时限不能短于受理时限")
+            raise FieldError("resolve_hours", "办结时限不能短于受理时限")
         return self
 
 
@@ -77,7 +78,7 @@ class OrderCreate(_Request):
     @model_validator(mode="after")
     def _both_coordinates(self) -> OrderCreate:
         if (self.lat is None) != (self.lon is None):
-            raise ValueError("lat 与 lon 须同时提供")
+            raise FieldError("lon" if self.lon is None else "lat", "lat 与 lon 须同时提供")
         return self
 
 
@@ -93,7 +94,7 @@ class TransitionIn(_Request):
 class RatingIn(_Request):
     score: int = Field(ge=1, le=5)
     comment: Text500 | None = None
-    version: int | None = Field(default=None, ge=1, description="可选：乐观锁版本")
+    version: int = Field(ge=1, description="订单当前的 version（乐观锁）")
 
 
 class RevealIn(_Request):
@@ -224,9 +225,9 @@ class RedemptionIn(_Request):
     @model_validator(mode="after")
     def _reward_given(self) -> RedemptionIn:
         if self.reward_id is None and self.reward is None:
-            raise ValueError("请指定 reward_id 或 reward")
+            raise FieldError("reward", "请指定 reward_id 或 reward")
         if self.reward_id is None and self.hours is None:
-            raise ValueError("按名称兑换时须填写 hours")
+            raise FieldError("hours", "按名称兑换时须填写 hours")
         return self
 
 
