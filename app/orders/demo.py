@@ -3,12 +3,13 @@ with a volunteer's hours in the time bank, and a reward the county offers for ho
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core import clock
 from app.core.config import Settings
 from app.identity.models import Account
 from app.members.models import Member
@@ -52,7 +53,7 @@ async def seed(session: AsyncSession, settings: Settings) -> None:
     if len(orgs) < 2 or len(accounts) < 3 or volunteer is None:
         return
     village, county = orgs[DEMO_VILLAGE], orgs[DEMO_COUNTY]
-    now = datetime.now(UTC)
+    now = clock.now()
 
     resident_account, _ = accounts["demo-resident"]
     await service.create_order(
@@ -105,7 +106,8 @@ async def seed(session: AsyncSession, settings: Settings) -> None:
                 action=action,
                 role=role,
                 actor_account_id=secretary_account if role == service.ADMIN else member_account,
-                now=now - timedelta(days=2) + timedelta(hours=hour),
+                # Two hours a step: the volunteer's 2 hours fit between start and resolve.
+                now=now - timedelta(days=2) + timedelta(hours=2 * hour),
                 note=note,
                 volunteer_member_id=volunteer if action == "resolve" else None,
                 hours=Decimal("2.0") if action == "resolve" else None,

@@ -10,31 +10,29 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.service import record as audit
-from app.core import pii
+from app.core import clock, pii
 from app.core.config import Settings
 from app.core.crypto import mask_phone
 from app.core.errors import stale_version
-from app.identity.scope import Principal, Scope
 from app.notify.service import notify, notify_member
 from app.orders import errors, time_bank
 from app.orders import repository as repo
 from app.orders.models import OrderCategory, ServiceOrder
 from app.orders.schemas import CategoryConfigIn, OrderCreate, RatingIn, TransitionIn
+from app.organization.scope import Principal, Scope, get_visible_org
 from app.wechat.client import WeChatClient
 from app.wechat.errors import WeChatError, WeChatUnavailable
 
 log = structlog.stdlib.get_logger("app.orders")
 
 CONTACT_PHONE = "order.contact_phone"  # PII keyring context of the encrypted column
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 REOPEN_WINDOW = timedelta(days=7)
 AUTO_CLOSE_AFTER = timedelta(days=7)
 STATUS_TEMPLATE = "order_status"
@@ -105,17 +103,30 @@ async def _guard_transfer(session: AsyncSession, move: Move) -> None:
 
 
 async def _guard_resolve(session: AsyncSession, move: Move) -> None:
+    """Separation of duties in the time bank: the submitter never credits himself, the
+    volunteer is a member the handling organisation may serve, and the hours are capped
+    by the category and by the time the order was actually in progress."""
     if not move.note:
         raise errors.field_required("note", "办结须填写给群众的答复")
     if move.hours is not None and move.volunteer_member_id is None:
         raise errors.hours_need_volunteer()
-    # Callers acting for a person pass his scope; internal callers (demo data) pass none.
-    if (
-        move.volunteer_member_id is not None
-        and move.scope is not None
-        and not await repo.member_in_scope(session, move.scope, move.volunteer_member_id)
-    ):
-        raise errors.volunteer_invalid()
+    order = move.order
+    if move.volunteer_member_id is not None:
+        if move.volunteer_member_id == order.submitter_member_id:
+            raise errors.volunteer_is_submitter()
+        # Callers acting for a person pass his scope; internal callers (demo data) pass none.
+        if move.scope is not None and not await repo.member_served_by(
+            session, move.scope.principal, order.org_id, move.volunteer_member_id
+        ):
+            raise errors.volunteer_invalid()
+    if move.hours is not None:
+        cap = await repo.max_hours_per_resolve(session, order.category_id)
+        if move.hours > cap:
+            raise errors.hours_over_cap(cap)
+        since = await repo.in_progress_since(session, order.id)
+        elapsed = (move.now - since).total_seconds() / 3600 if since is not None else 0.0
+        if move.hours > Decimal(str(max(elapsed, 0.0))):
+            raise errors.hours_over_elapsed(max(elapsed, 0.0))
 
 
 async def _guard_reject(session: AsyncSession, move: Move) -> None:
@@ -204,6 +215,7 @@ async def _effects(session: AsyncSession, move: Move) -> None:
                     member_id=move.volunteer_member_id,
                     hours=move.hours,
                     order_id=order.id,
+                    org_id=order.org_id,
                     actor_account_id=move.actor_account_id,
                 )
         case "reject":
@@ -284,7 +296,7 @@ async def _tell_submitter(session: AsyncSession, order: ServiceOrder, move: Move
             "thing1": order.title[:20],
             "phrase2": label,
             "thing3": detail[:20],
-            "time4": move.now.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M"),
+            "time4": move.now.astimezone(clock.SHANGHAI).strftime("%Y-%m-%d %H:%M"),
         },
         page=f"pages/orders/detail?id={order.id}",
         dedupe_key=f"order:{order.id}:status:{order.version}",
@@ -333,7 +345,7 @@ async def effective_categories(session: AsyncSession, org_id: int | None) -> lis
 async def configure_category(
     session: AsyncSession, scope: Scope, code: str, data: CategoryConfigIn
 ) -> OrderCategory:
-    if not await repo.org_in_scope(session, scope, data.org_id):
+    if await get_visible_org(session, scope, data.org_id) is None:
         raise errors.scope_org_not_found()
     category = await repo.upsert_category(
         session,
@@ -342,6 +354,7 @@ async def configure_category(
         name=data.name,
         accept_hours=data.accept_hours,
         resolve_hours=data.resolve_hours,
+        max_hours_per_resolve=data.max_hours_per_resolve,
         active=data.active,
     )
     await audit(
@@ -355,6 +368,7 @@ async def configure_category(
             "code": code,
             "accept_hours": data.accept_hours,
             "resolve_hours": data.resolve_hours,
+            "max_hours_per_resolve": data.max_hours_per_resolve,
         },
     )
     return category
@@ -422,7 +436,7 @@ async def create_order(
     now: datetime | None = None,
 ) -> ServiceOrder:
     """Store an order whose text has been checked (``review``: why it needs a look)."""
-    now = now or datetime.now(UTC)
+    now = now or clock.now()
     org = await repo.get_org(session, data.org_id)
     if org is None:
         raise errors.org_not_found()
@@ -491,9 +505,15 @@ async def _load_for_action(
     if order is None:
         raise errors.order_not_found()
     needed = ACTION_ROLE[action]
+    mine = order.submitter_account_id == scope.principal.account_id or (
+        order.submitter_member_id is not None
+        and order.submitter_member_id == scope.principal.member_id
+    )
     if needed == SUBMITTER and order.submitter_account_id == scope.principal.account_id:
         return order, SUBMITTER
-    if needed == ADMIN and await repo.org_in_scope(session, scope, order.org_id):
+    if needed == ADMIN and await get_visible_org(session, scope, order.org_id) is not None:
+        if mine:  # separation of duties: nobody handles (and credits) his own request
+            raise errors.own_order()
         return order, ADMIN
     raise errors.action_forbidden(action)
 
@@ -516,7 +536,7 @@ async def transition(
             action=data.action,
             role=role,
             actor_account_id=scope.principal.account_id,
-            now=now or datetime.now(UTC),
+            now=now or clock.now(),
             scope=scope,
             note=data.note or None,
             to_org_id=data.to_org_id,
@@ -544,7 +564,7 @@ async def rate(
             action="rate",
             role=role,
             actor_account_id=scope.principal.account_id,
-            now=now or datetime.now(UTC),
+            now=now or clock.now(),
             scope=scope,
             note=data.comment or None,
             score=data.score,
@@ -559,7 +579,7 @@ async def reveal_contact_phone(
     order = await repo.get_readable(session, scope, order_id)
     if order is None:
         raise errors.order_not_found()
-    if not await repo.org_in_scope(session, scope, order.org_id):
+    if await get_visible_org(session, scope, order.org_id) is None:
         raise errors.action_forbidden("reveal")
     value = pii.keyring(settings).decrypt(order.contact_phone_enc, context=CONTACT_PHONE)
     await audit(

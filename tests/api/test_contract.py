@@ -16,7 +16,6 @@ from app.mobility.models import Outflow
 from app.study.models import StudyItem
 from tests import factories as f
 from tests.api.test_mobility import (
-    Clock,
     World,
     approve,
     clock,
@@ -24,8 +23,9 @@ from tests.api.test_mobility import (
     register,
     world,
 )
-from tests.api.test_order_helpers import moved, submit
+from tests.api.test_order_helpers import moved, order_body, submit
 from tests.api.test_order_helpers import world as order_world
+from tests.clock import Clock
 from tests.conftest import problem
 
 __all__ = ["clock", "world"]  # fixtures used by name
@@ -121,19 +121,10 @@ async def test_cross_field_errors_name_the_field(
     assert (await db.execute(select(func.count()).select_from(Outflow))).scalar_one() == 0
 
     w = await order_world(db, settings)
+    latitude_only = order_body(w.village)
+    del latitude_only["lon"]
     half = problem(
-        await client.post(
-            "/api/v1/orders",
-            json={
-                "category": "life_support",
-                "title": "水管漏水",
-                "description": "请帮忙维修",
-                "lat": 30.5,
-                "contact_phone": "13812345678",
-                "org_id": w.village.id,
-            },
-            headers=w.submitter.headers,
-        ),
+        await client.post("/api/v1/orders", json=latitude_only, headers=w.submitter.headers),
         422,
         "validation.failed",
     )
@@ -147,15 +138,7 @@ async def test_common_mistakes_get_specific_chinese_messages(
     swapped = problem(
         await client.post(
             "/api/v1/orders",
-            json={
-                "category": "life_support",
-                "title": "水管漏水",
-                "description": "请帮忙维修",
-                "lat": 106.4405,
-                "lon": 30.5392,
-                "contact_phone": "13812345678",
-                "org_id": w.village.id,
-            },
+            json=order_body(w.village, lat=106.4405, lon=30.5392),
             headers=w.submitter.headers,
         ),
         422,
