@@ -67,7 +67,7 @@ _PROBLEM_CONTENT = {
 }
 
 SERVERS = [{"url": "http://127.0.0.1:8000", "description": "make run 启动的本地开发服务"}]
-LICENSE = {"name": "Proprietary", "url": "https://branchlink.example/license"}
+LICENSE = {"name": "Proprietary", "identifier": "LicenseRef-branchlink-proprietary"}
 
 TAGS: dict[str, str] = {
     "service": "存活与就绪检查（无需登录）",
