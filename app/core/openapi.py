@@ -306,6 +306,19 @@ def _document_operation(
         request_schemas.update(_refs(form))
 
 
+def _unique_operation_ids(document: dict[str, Any]) -> None:
+    """Two route functions of the same name in two domains: suffix their tag (a name in
+    ``_OPERATION_IDS`` is the better fix; tests/api/test_openapi_document.py lists them)."""
+    operations = [op for item in document.get("paths", {}).values() for op in item.values()]
+    seen: dict[str, int] = {}
+    for operation in operations:
+        seen[operation["operationId"]] = seen.get(operation["operationId"], 0) + 1
+    for operation in operations:
+        if seen[operation["operationId"]] > 1:
+            tag = (operation.get("tags") or ["default"])[0]
+            operation["operationId"] += _pascal(tag.replace("-", "_"))
+
+
 def _binary_uploads(schemas: dict[str, Any], names: Iterable[str]) -> None:
     for name in names:
         for prop in schemas.get(name, {}).get("properties", {}).values():
@@ -433,6 +446,7 @@ def build_document(app: FastAPI) -> dict[str, Any]:
                 request_schemas=upload_schemas,
             )
             used_tags.update(operation.get("tags", []))
+    _unique_operation_ids(document)
     _binary_uploads(schemas, upload_schemas)
     _rename_schemas(document)
     _require_response_fields(document)

@@ -178,3 +178,18 @@ async def test_a_null_for_a_required_patch_field_names_it_and_changes_nothing(
     assert [e["field"] for e in body["errors"]] == ["kind"]
     org = (await client.get(f"/api/v1/orgs/{county.id}", headers=admin.headers)).json()
     assert org["kind"] == county.kind and org["version"] == county.version
+
+
+def test_same_function_name_in_two_domains_gets_distinct_operation_ids() -> None:
+    from app.core.openapi import _unique_operation_ids
+
+    document: dict[str, Any] = {
+        "paths": {
+            "/a": {"post": {"operationId": "withdraw", "tags": ["mobility"]}},
+            "/b": {"post": {"operationId": "withdraw", "tags": ["time-bank"]}},
+            "/c": {"get": {"operationId": "listThings", "tags": ["x"]}},
+        }
+    }
+    _unique_operation_ids(document)
+    ids = [op["operationId"] for item in document["paths"].values() for op in item.values()]
+    assert ids == ["withdrawMobility", "withdrawTimeBank", "listThings"]
