@@ -27,6 +27,7 @@ from app.core.lean import LeanDispatch
 from app.core.logging import configure_logging
 from app.core.middleware import RequestContextMiddleware
 from app.core.openapi import install_openapi, operation_id
+from app.study.batching import AwardBatcher
 from app.wechat.client import WeChatClient
 from app.wechat.simulator import WeChatSimulator
 
@@ -104,15 +105,15 @@ _RANGE_ERRORS = ("greater_than_equal", "less_than_equal", "greater_than", "less_
 _SPECIFIC_TYPES = ("timezone_aware", "decimal_max_places", "decimal_whole_digits")
 
 
-def _validation_detail(errors: list[dict[str, Any]]) -> str:
-    """The problem's detail: the specific message of a common mistake, when there is one."""
+def _specific_detail(errors: list[dict[str, Any]]) -> str | None:
+    """The message of a common mistake, as the problem's detail, when there is one."""
     for error in errors:
         specific = error["type"] in _SPECIFIC_TYPES or (
             error["type"] in _RANGE_ERRORS and error["field"].rsplit(".", 1)[-1] in ("lat", "lon")
         )
         if specific:
-            return f"{error['message']}"
-    return "提交的数据有误，请检查标出的字段"
+            return str(error["message"])
+    return None
 
 
 def _chinese_message(error: Any) -> str:
@@ -149,7 +150,12 @@ def install_error_handlers(app: FastAPI) -> None:
         errors = _validation_errors(exc)
         if any(e["type"] == "json_invalid" for e in errors):
             return problem_response("request.malformed_json", 400, "请求体不是有效的 JSON")
-        return problem_response("validation.failed", 422, _validation_detail(errors), errors=errors)
+        return problem_response(
+            "validation.failed",
+            422,
+            _specific_detail(errors) or "提交的数据有误，请检查标出的字段",
+            errors=errors,
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
@@ -173,6 +179,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.driver_pool = await DriverPool.open(
             settings, engine.url.render_as_string(hide_password=False)
         )
+    # Study check-ins share statements on the driver pool (app/study/batching.py).
+    app.state.award_batcher = AwardBatcher(app.state.driver_pool)
 
     transport: httpx.AsyncBaseTransport | None = app.state.wechat_transport
     base_url = settings.wechat_api_base
@@ -210,6 +218,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             with contextlib.suppress(asyncio.CancelledError):
                 await worker_task
         await http.aclose()
+        await app.state.award_batcher.drain()
         if owns_driver_pool:
             await app.state.driver_pool.close()
             app.state.driver_pool = None

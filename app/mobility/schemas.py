@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from app.core.errors import FieldError
+from app.core.pagination import MAX_ID
 from app.members.schemas import Gender
 from app.mobility.rules import TRANSITIONS
 from app.regions import service as regions
@@ -102,7 +103,7 @@ class AcceptCheckinIn(_In):
 
 
 class CheckinIn(_In):
-    org_id: int = Field(ge=1, le=2**63 - 1)
+    org_id: int = Field(ge=1, le=MAX_ID)
     version: Version
 
 
