@@ -137,7 +137,11 @@ async def update_member(
     )
 
 
-@router.post("/{member_id}/reveal", response_model=RevealOut)
+@router.post(
+    "/{member_id}/reveal",
+    response_model=RevealOut,
+    responses={429: {"description": "rate_limited：查看明文过于频繁（带 Retry-After）"}},
+)
 async def reveal(
     data: RevealRequest,
     request: Request,

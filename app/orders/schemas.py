@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from app.core.errors import FieldError
 from app.core.types import Id, Version
 from app.identity.validators import MobilePhone
 from app.orders.models import DEFAULT_MAX_HOURS_PER_RESOLVE
@@ -62,7 +63,7 @@ class CategoryConfigIn(_Request):
     @model_validator(mode="after")
     def _resolve_after_accept(self) -> CategoryConfigIn:
         if self.resolve_hours < self.accept_hours:
-            raise ValueError("办结时限不能短于受理时限")
+            raise FieldError("resolve_hours", "办结时限不能短于受理时限")
         return self
 
 
@@ -86,7 +87,7 @@ class OrderCreate(_Request):
     @model_validator(mode="after")
     def _both_coordinates(self) -> OrderCreate:
         if (self.lat is None) != (self.lon is None):
-            raise ValueError("lat 与 lon 须同时提供")
+            raise FieldError("lon" if self.lon is None else "lat", "lat 与 lon 须同时提供")
         return self
 
 
@@ -102,7 +103,7 @@ class TransitionIn(_Request):
 class RatingIn(_Request):
     score: int = Field(ge=1, le=5)
     comment: Text500 | None = None
-    version: Version | None = Field(default=None, description="可选：乐观锁版本")
+    version: Version = Field(description="订单当前的 version（乐观锁）")
 
 
 class RevealIn(_Request):
@@ -123,8 +124,8 @@ class RatingOut(BaseModel):
 class TimelineItem(BaseModel):
     id: int
     action: str
-    from_status: str | None
-    to_status: str
+    from_status: OrderStatus | None
+    to_status: OrderStatus
     actor_account_id: int | None
     actor_role: Literal["admin", "submitter", "system"]
     note: str | None
@@ -233,9 +234,9 @@ class RedemptionIn(_Request):
     @model_validator(mode="after")
     def _reward_given(self) -> RedemptionIn:
         if self.reward_id is None and self.reward is None:
-            raise ValueError("请指定 reward_id 或 reward")
+            raise FieldError("reward", "请指定 reward_id 或 reward")
         if self.reward_id is None and self.hours is None:
-            raise ValueError("按名称兑换时须填写 hours")
+            raise FieldError("hours", "按名称兑换时须填写 hours")
         return self
 
 
