@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import signal
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -90,13 +91,35 @@ def serve(settings: Settings, url: str) -> None:
     )
 
 
-def _reason(error: Exception) -> str:
-    if isinstance(error, ConfigurationError):
-        return str(error)
+def _cannot_start(error: Exception) -> int:
+    """Say what to set (no traceback) and exit with status 2."""
     from pydantic import ValidationError
 
-    assert isinstance(error, ValidationError)
-    return "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in error.errors())
+    reason = (
+        "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in error.errors())
+        if isinstance(error, ValidationError)
+        else str(error)
+    )
+    print(f"branchlink: cannot start: {reason}", file=sys.stderr)
+    return 2
+
+
+def _leave_properly_on_signals() -> None:
+    """SIGTERM ends the process as Ctrl-C does: ``finally`` blocks and atexit handlers
+    run, so an embedded PostgreSQL this process started is stopped. (uvicorn serves with
+    its own SIGINT/SIGTERM handlers, shuts down gracefully, then restores these and
+    raises the signal again: with the default action the process would die on the spot.)
+    SIGHUP (a closed terminal) is taken as SIGTERM, so a serving uvicorn shuts down
+    gracefully for it too."""
+
+    def _exit(signum: int, _frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    def _as_sigterm(_signum: int, _frame: object) -> None:
+        signal.raise_signal(signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, _exit)
+    signal.signal(signal.SIGHUP, _as_sigterm)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -141,10 +164,24 @@ def main(argv: list[str] | None = None) -> int:
             clock.set_offset(settings.clock_offset)
             local = clock.now().astimezone(clock.SHANGHAI)
             print(f"clock: {settings.clock_offset} ahead, now {local:%Y-%m-%d %H:%M} Asia/Shanghai")
-        url = database_url(settings)
-    except (ValidationError, ConfigurationError) as error:
-        print(f"branchlink: cannot start: {_reason(error)}", file=sys.stderr)
-        return 2
+    except ValidationError as error:
+        return _cannot_start(error)
+    _leave_properly_on_signals()
+    embedded_dir = None if settings.database_url else settings.data_dir
+    try:
+        return _run(args, database_url(settings))
+    except ConfigurationError as error:
+        return _cannot_start(error)
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        if embedded_dir is not None:
+            from app.core import embedded
+
+            embedded.stop(embedded_dir)
+
+
+def _run(args: argparse.Namespace, url: str) -> int:
     settings = get_settings()
     if args.command == "migrate":
         migrate(url)
