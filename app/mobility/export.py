@@ -53,7 +53,14 @@ WIDTHS = (6, 10, 5, 22, 8, 20, 28, 22, 14, 11, 11, 18, 8, 22, 17, 20, 8, 11)
 
 GENDERS = {"male": "男", "female": "女"}
 REASONS = {"work": "务工", "business": "经商", "study": "求学", "other": "其他"}
-STATUSES = {"pending": "待审批", "active": "外出中", "rejected": "未通过", "returned": "已返回"}
+STATUSES = {
+    "pending": "待审批",
+    "active": "外出中",
+    "rejected": "未通过",
+    "returned": "已返回",
+    "withdrawn": "已撤回",
+    "cancelled": "已撤销",
+}
 CHECKIN = {"pending": "待确认", "accepted": "已报到", "refused": "已拒绝"}
 FLAGS = {
     "checkin_overdue": "逾期未报到",

@@ -20,7 +20,14 @@ from app.mobility import repository
 from app.mobility.errors import export_reason_required, org_not_found, outflow_not_found
 from app.mobility.export import ExportResult, write_ledger_xlsx
 from app.mobility.repository import LedgerFilter
-from app.mobility.schemas import OutflowDetail, OutflowOut, OutflowStats, ReportOut
+from app.mobility.schemas import (
+    EventOut,
+    MyOutflowHistoryItem,
+    OutflowDetail,
+    OutflowOut,
+    OutflowStats,
+    ReportOut,
+)
 from app.mobility.views import event_out, outflow_out, report_out, stats_out
 
 
@@ -67,6 +74,47 @@ async def page(
         rows = rows[:limit]
         next_cursor = encode_cursor(rows[-1].outflow.id)
     return Page[OutflowOut](items=[outflow_out(r, today) for r in rows], next_cursor=next_cursor)
+
+
+# The events a member reads as decisions on his outflows (GET /me/outflows).
+DECISIONS = (
+    "approve",
+    "reject",
+    "withdraw",
+    "cancel",
+    "accept_checkin",
+    "refuse_checkin",
+    "return",
+)
+
+
+async def member_history(
+    session: AsyncSession, member_id: int, *, today: date, limit: int, cursor: str | None
+) -> Page[MyOutflowHistoryItem]:
+    """The member's own outflows, newest first, each with its decisions and reasons."""
+    rows = await repository.ledger_page(
+        session,
+        repository.outflows_of_member(member_id),
+        LedgerFilter(),
+        today,
+        limit=limit + 1,
+        before_id=before_id(cursor),
+    )
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        next_cursor = encode_cursor(rows[-1].outflow.id)
+    events = await repository.events_of_many(session, [r.outflow.id for r in rows], DECISIONS)
+    by_outflow: dict[int, list[EventOut]] = {}
+    for event in events:
+        by_outflow.setdefault(event.outflow_id, []).append(event_out(event))
+    items = [
+        MyOutflowHistoryItem(
+            **outflow_out(r, today).model_dump(), decisions=by_outflow.get(r.outflow.id, [])
+        )
+        for r in rows
+    ]
+    return Page[MyOutflowHistoryItem](items=items, next_cursor=next_cursor)
 
 
 async def stats(

@@ -70,6 +70,11 @@ def outflow_visible(scope: Scope) -> ColumnElement[bool]:
     return or_(*conditions) if conditions else false()
 
 
+def outflows_of_member(member_id: int) -> ColumnElement[bool]:
+    """One member's own outflows, whatever their state (his history)."""
+    return Outflow.member_id == member_id
+
+
 def org_scope(principal: Principal, org: Organization) -> Scope:
     """The scope of one organisation's subtree (for the ledger's ``org_id`` filter)."""
     return Scope(principal, (org.path,))
@@ -201,6 +206,20 @@ def add_event(
 async def events_of(session: AsyncSession, outflow_id: int) -> list[OutflowEvent]:
     rows = await session.execute(
         select(OutflowEvent).where(OutflowEvent.outflow_id == outflow_id).order_by(OutflowEvent.id)
+    )
+    return list(rows.scalars())
+
+
+async def events_of_many(
+    session: AsyncSession, outflow_ids: list[int], actions: tuple[str, ...]
+) -> list[OutflowEvent]:
+    """The timeline entries of several outflows with one of ``actions``, oldest first."""
+    if not outflow_ids:
+        return []
+    rows = await session.execute(
+        select(OutflowEvent)
+        .where(OutflowEvent.outflow_id.in_(outflow_ids), OutflowEvent.action.in_(actions))
+        .order_by(OutflowEvent.id)
     )
     return list(rows.scalars())
 

@@ -21,12 +21,14 @@ from app.mobility.rules import shanghai_day, utc_now
 from app.mobility.schemas import (
     AcceptCheckinIn,
     ApproveIn,
+    CancelIn,
     CheckinIn,
     CheckinStatus,
     ConsentIn,
     ConsentOut,
     DecisionWithReasonIn,
     Flag,
+    MyOutflowHistoryItem,
     MyOutflowOut,
     OutflowCreate,
     OutflowDetail,
@@ -38,6 +40,7 @@ from app.mobility.schemas import (
     ReportOut,
     ReturnIn,
     Status,
+    WithdrawIn,
 )
 from app.mobility.views import report_out
 from app.wechat.client import WeChatClient
@@ -177,6 +180,21 @@ async def my_outflow(principal: MemberDep, session: SessionDep, today: TodayDep)
     return await service.my_outflow(session, principal.member_id, today)
 
 
+@router.get("/me/outflows", response_model=Page[MyOutflowHistoryItem])
+async def my_outflows(
+    principal: MemberDep,
+    session: SessionDep,
+    today: TodayDep,
+    limit: LimitParam = DEFAULT_LIMIT,
+    cursor: CursorParam = None,
+) -> Page[MyOutflowHistoryItem]:
+    """本人全部外出登记（含已驳回、撤回、撤销、返回），最新在前，附审批决定与原因。"""
+    assert principal.member_id is not None
+    return await ledger.member_history(
+        session, principal.member_id, today=today, limit=limit, cursor=cursor
+    )
+
+
 @router.post("/outflows", status_code=201, response_model=OutflowOut)
 async def register_outflow(
     body: OutflowCreate,
@@ -313,6 +331,41 @@ async def reject_outflow(
     now: NowDep,
 ) -> OutflowOut:
     outflow = await service.reject(
+        session, scope, outflow_id, version=body.version, reason=body.reason, now=now
+    )
+    return await ledger.view(session, outflow.id, shanghai_day(now))
+
+
+@router.post("/outflows/{outflow_id}/withdraw", response_model=OutflowOut)
+async def withdraw_outflow(
+    outflow_id: OutflowId,
+    body: WithdrawIn,
+    scope: MemberScopeDep,
+    session: SessionDep,
+    idem: IdempotencyDep,
+    now: NowDep,
+) -> Response:
+    """党员撤回本人待审批的外出登记（状态 withdrawn）；已审批的不能撤回（409）。"""
+
+    async def run() -> OutflowOut:
+        outflow = await service.withdraw(
+            session, scope, outflow_id, version=body.version, reason=body.reason, now=now
+        )
+        return await ledger.view(session, outflow.id, shanghai_day(now))
+
+    return await idem.run(run)
+
+
+@router.post("/outflows/{outflow_id}/cancel", response_model=OutflowOut)
+async def cancel_outflow(
+    outflow_id: OutflowId,
+    body: CancelIn,
+    scope: AdminScopeDep,
+    session: SessionDep,
+    now: NowDep,
+) -> OutflowOut:
+    """所在党组织管理员在外出日期之前撤销已批准的外出登记（须填写原因，状态 cancelled）。"""
+    outflow = await service.cancel(
         session, scope, outflow_id, version=body.version, reason=body.reason, now=now
     )
     return await ledger.view(session, outflow.id, shanghai_day(now))

@@ -38,6 +38,7 @@ from app.mobility.notices import tell_member
 from app.mobility.rules import (
     Rules,
     apply_state,
+    guard_cancel,
     guard_checkin,
     guard_return,
     is_far,
@@ -282,6 +283,68 @@ async def reject(
         title="外出登记未通过",
         body=f"您的外出登记未通过审批：{reason}",
         event="rejected",
+    )
+    return outflow
+
+
+async def withdraw(
+    session: AsyncSession,
+    scope: Scope,
+    outflow_id: int,
+    *,
+    version: int | None,
+    reason: str | None,
+    now: datetime,
+) -> Outflow:
+    """The member takes back his own registration while it still awaits a decision."""
+    outflow = await _load_own(session, scope, outflow_id)
+    _check_version(outflow, version)
+    await _move(session, outflow, "withdraw", actor=scope.principal, now=now, note=reason)
+    await _recompute(session, outflow)
+    return outflow
+
+
+async def cancel(
+    session: AsyncSession,
+    scope: Scope,
+    outflow_id: int,
+    *,
+    version: int,
+    reason: str,
+    now: datetime,
+) -> Outflow:
+    """The home branch calls off an approved outflow before the departure date.
+
+    The certificate number stays on the record (it was issued); co-management ends.
+    """
+    outflow = await _load(session, scope, outflow_id)
+    if not await repository.org_in_scope(session, scope, outflow.home_org_id):
+        raise not_home_admin()
+    _check_version(outflow, version)
+    next_state(outflow, "cancel")
+    guard_cancel(outflow, shanghai_day(now))
+    outflow.cancel_reason = reason
+    await repository.end_grants(session, outflow.id, now)
+    await _move(session, outflow, "cancel", actor=scope.principal, now=now, note=reason)
+    await _recompute(session, outflow)
+    await record(
+        session,
+        actor_account_id=scope.principal.account_id,
+        action="outflow.cancelled",
+        org_id=outflow.home_org_id,
+        subject_type="outflow",
+        subject_id=outflow.id,
+        reason=reason,
+    )
+    await tell_member(
+        session,
+        outflow_id=outflow.id,
+        member_id=outflow.member_id,
+        template="outflow_rejected",
+        title="外出登记已撤销",
+        body=f"党支部已撤销您的外出登记：{reason}",
+        data={"result": "已撤销", "reason": reason},
+        event="cancelled",
     )
     return outflow
 

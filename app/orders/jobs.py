@@ -48,7 +48,7 @@ async def escalate_overdue_orders(session: AsyncSession, now: datetime, batch: i
             order,
             title="诉求超时督办",
             body=f"{org.name}的诉求「{order.title}」{note}",
-            dedupe=f"order:{order.id}:escalate:{order.submitted_at.isoformat()}",
+            dedupe=f"order:{order.id}:escalate:{order.received_at.isoformat()}",
         )
     await session.flush()
     return len(orders)

@@ -74,6 +74,7 @@ def order_out(order: ServiceOrder, scope: Scope, now: datetime) -> OrderOut:
         needs_review=order.needs_review,
         review_reason=order.review_reason,
         submitted_at=order.submitted_at,
+        received_at=order.received_at,
         accept_due_at=order.accept_due_at,
         due_at=order.due_at,
         overdue=service.is_overdue(order, now),

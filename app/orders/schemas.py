@@ -139,7 +139,8 @@ class OrderOut(BaseModel):
     version: int
     needs_review: bool
     review_reason: str | None
-    submitted_at: datetime = Field(description="到达当前受理组织的时间（转办后重新计时）")
+    submitted_at: datetime = Field(description="群众首次提交的时间（转办后不变）")
+    received_at: datetime = Field(description="到达当前受理组织的时间（转办后重新计时）")
     accept_due_at: datetime
     due_at: datetime
     overdue: bool

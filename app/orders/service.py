@@ -242,12 +242,12 @@ async def _arrive(session: AsyncSession, move: Move, from_org: int) -> None:
         order.category_id = category.id
         accept_hours, resolve_hours = category.accept_hours, category.resolve_hours
     else:  # the category was switched off there: keep the hours the order came with
-        accept_hours = _hours_between(order.submitted_at, order.accept_due_at)
-        resolve_hours = _hours_between(order.submitted_at, order.due_at)
+        accept_hours = _hours_between(order.received_at, order.accept_due_at)
+        resolve_hours = _hours_between(order.received_at, order.due_at)
     rule = TRANSITIONS[(order.status, "arrive")]
     order.status = rule.to
     order.org_id = target.id
-    order.submitted_at = now
+    order.received_at = now  # submitted_at stays the resident's first submission
     order.accept_due_at = now + timedelta(hours=accept_hours)
     order.due_at = now + timedelta(hours=resolve_hours)
     order.accepted_at = None
@@ -458,6 +458,7 @@ async def create_order(
         needs_review=review is not None,
         review_reason=review,
         submitted_at=now,
+        received_at=now,
         accept_due_at=now + timedelta(hours=category.accept_hours),
         due_at=now + timedelta(hours=category.resolve_hours),
         created_at=now,

@@ -130,7 +130,7 @@ async def test_stats_per_subtree_and_period(
     assert rated.status_code == 200
     # Deterministic clocks: accepted after 2 h and 4 h, resolved after 10 h.
     for order_id in (a["id"], b["id"], c["id"], elsewhere["id"]):
-        await _set(db, order_id, created_at=t0, submitted_at=t0)
+        await _set(db, order_id, created_at=t0, submitted_at=t0, received_at=t0)
     await _set(
         db,
         a["id"],
@@ -253,7 +253,7 @@ async def test_categories_are_configurable_per_organisation(
         client, w.other_admin, there, "transfer", to_org_id=w.village.id, note="属地办理"
     )
     span = datetime.fromisoformat(arrived["due_at"]) - datetime.fromisoformat(
-        arrived["submitted_at"]
+        arrived["received_at"]
     )
     assert span == timedelta(hours=10)
 
