@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import (
@@ -126,6 +126,16 @@ async def admin_account_ids(session: AsyncSession, org_id: int) -> list[int]:
         .order_by(Account.id)
     )
     return [int(r) for (r,) in rows]
+
+
+async def nearest_admin_account_ids(session: AsyncSession, org_id: int) -> list[int]:
+    """Admins of the organisation, or of its nearest ancestor that has any (a branch
+    without a secretary yet is looked after by its committee)."""
+    for org in reversed(await org_chain(session, org_id)):
+        accounts = await admin_account_ids(session, org.id)
+        if accounts:
+            return accounts
+    return []
 
 
 async def openid_of(session: AsyncSession, account_id: int) -> str | None:
@@ -510,6 +520,24 @@ async def claim_report_reminders(
         .returning(Outflow.id, Outflow.member_id, Outflow.report_due_on)
     )
     return [(int(a), int(b), d) for a, b, d in rows if d is not None]
+
+
+async def newly_flagged(session: AsyncSession, today: date) -> list[tuple[int, str, int, str]]:
+    """``(home org id, flag, member id, member name)`` of active outflows whose
+    ``checkin_overdue``, ``report_overdue`` or ``lost_contact`` flag is raised from today
+    (its due day was yesterday), by organisation and name."""
+    yesterday = today - timedelta(days=1)
+    rows: list[tuple[int, str, int, str]] = []
+    for flag in ("checkin_overdue", "report_overdue", "lost_contact"):
+        column = getattr(Outflow, FLAG_COLUMNS[flag])
+        result = await session.execute(
+            select(Outflow.home_org_id, Outflow.member_id, Member.name)
+            .join(Member, Member.id == Outflow.member_id)
+            .where(Outflow.status == "active", column == yesterday)
+        )
+        rows.extend((int(org), flag, int(mid), str(name)) for org, mid, name in result)
+    rows.sort(key=lambda r: (r[0], r[3], r[2]))
+    return rows
 
 
 async def member_names(session: AsyncSession, member_ids: list[int]) -> dict[int, str]:

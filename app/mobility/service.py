@@ -67,6 +67,7 @@ from app.wechat.errors import WeChatError, WeChatUnavailable
 __all__ = ["active_outflow_summary", "escalate_lost_contact", "remind_reports_due"]
 
 CONTACT_PHONE = "outflow.contact_phone"
+ADMIN_OUTFLOW_PAGE = "pages/admin/outflows"  # the admin's ledger, opened on one outflow
 
 
 # ---------------------------------------------------------------------------
@@ -190,6 +191,20 @@ async def register(
         now=now,
     )
     await session.flush()
+    name = (await repository.member_names(session, [member_id])).get(member_id, "")
+    destination = regions.region_name(data.destination_region_code) or data.destination_address
+    for account_id in await repository.nearest_admin_account_ids(session, home_org_id):
+        await notify(
+            session,
+            account_id=account_id,
+            template="outflow_registered",
+            title="外出登记待审批",
+            body=f"党员 {name} 提交了外出登记（{destination}，"
+            f"{data.departed_on.isoformat()} 外出），请及时审批。",
+            data={"outflow_id": str(outflow.id), "member_name": name, "destination": destination},
+            page=f"{ADMIN_OUTFLOW_PAGE}?id={outflow.id}",
+            dedupe_key=f"outflow:{outflow.id}:registered:{account_id}",
+        )
     return outflow
 
 
@@ -381,7 +396,7 @@ async def request_checkin(
     )
     await _recompute(session, outflow)
     names = await repository.member_names(session, [outflow.member_id])
-    for account_id in await repository.admin_account_ids(session, org.id):
+    for account_id in await repository.nearest_admin_account_ids(session, org.id):
         await notify(
             session,
             account_id=account_id,
@@ -389,6 +404,7 @@ async def request_checkin(
             title="流动党员报到申请",
             body=f"流动党员 {names.get(outflow.member_id, '')} 申请到本组织报到，请及时确认。",
             data={"outflow_id": str(outflow.id)},
+            page=f"{ADMIN_OUTFLOW_PAGE}?id={outflow.id}",
             dedupe_key=f"outflow:{outflow.id}:checkin:{outflow.version}:{account_id}",
         )
     return outflow

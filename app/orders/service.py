@@ -301,14 +301,21 @@ async def _tell_submitter(session: AsyncSession, order: ServiceOrder, move: Move
 
 
 async def tell_admins(
-    session: AsyncSession, org_id: int, order: ServiceOrder, *, title: str, body: str, dedupe: str
+    session: AsyncSession,
+    org_id: int,
+    order: ServiceOrder,
+    *,
+    title: str,
+    body: str,
+    dedupe: str,
+    template: str = "order_assigned",
 ) -> int:
     told = 0
     for member_id in await repo.admin_member_ids(session, org_id):
         sent = await notify_member(
             session,
             member_id=member_id,
-            template="order_assigned",
+            template=template,
             title=title,
             body=body[:500],
             data={"thing1": order.title[:20], "thing2": body[:20]},

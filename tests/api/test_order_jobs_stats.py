@@ -61,9 +61,17 @@ async def test_escalation_flags_overdue_once_and_tells_parent_admins(
         w.village.id,
         w.town.id,
     )
+    # The handling organisation (the branch) is told its order is overdue, with the page.
+    overdue = await notifications(db, w.village_admin.account_id, "order_overdue")
+    assert [(n.title, n.page) for n in overdue] == [
+        ("诉求已超时", f"pages/orders/detail?id={late['id']}")
+    ]
+    assert "超过受理时限" in overdue[0].body
+    assert await notifications(db, w.town_admin.account_id, "order_overdue") == []
     # Idempotent: a second run (or a second instance) finds nothing new.
     assert await escalate_overdue_orders(db, now + timedelta(minutes=5)) == 0
     assert len(await notifications(db, w.town_admin.account_id, "order_assigned")) == 1
+    assert len(await notifications(db, w.village_admin.account_id, "order_overdue")) == 1
 
     # Overdue shows on the order; a transfer restarts the clock and clears the flag.
     shown = (await client.get(f"/api/v1/orders/{late['id']}", headers=w.submitter.headers)).json()
