@@ -3,6 +3,9 @@
 * ``outflows.status`` gains ``withdrawn`` (the member took back a pending registration)
   and ``cancelled`` (the home branch cancelled an approved one before departure, with
   ``cancel_reason``).
+* ``members.name`` is rewritten into the one normal form the application now stores
+  (``app.identity.validators.normalize_person_name``): NFKC, one middle dot, single
+  spaces, none between CJK characters (``王　伟`` -> ``王伟``), so ``q=王伟`` finds it.
 * ``service_orders.received_at`` is the arrival at the current organisation (its SLA
   clock, restarted by a transfer); ``submitted_at`` stays the resident's first
   submission. Existing transferred orders get their first submission back from the
@@ -27,10 +30,32 @@ OLD_STATUSES = "status IN ('pending', 'active', 'rejected', 'returned')"
 NEW_STATUSES = "status IN ('pending', 'active', 'rejected', 'returned', 'withdrawn', 'cancelled')"
 
 
+# normalize_person_name in SQL (frozen here: a migration must not follow later code).
+# The look-alike middle dots map to "·" before and after NFKC; whitespace between two
+# CJK characters (ideographs, extensions, compatibility forms, the middle dot) goes.
+NORMALISE_NAMES = """
+UPDATE members AS m SET name = x.normal
+FROM (
+    SELECT id, regexp_replace(
+        btrim(regexp_replace(
+            translate(normalize(translate(name, '•‧・⋅．', '·····'), NFKC),
+                      '•‧・⋅．', '·····'),
+            '\\s+', ' ', 'g')),
+        '(?<=[\\u2e80-\\u9fff\\uf900-\\ufaff\\U00020000-\\U0003134f·])'
+        '\\s+'
+        '(?=[\\u2e80-\\u9fff\\uf900-\\ufaff\\U00020000-\\U0003134f·])',
+        '', 'g') AS normal
+    FROM members
+) AS x
+WHERE x.id = m.id AND x.normal <> m.name AND x.normal <> ''
+"""
+
+
 def upgrade() -> None:
     op.drop_constraint(op.f("ck_outflows_status"), "outflows", type_="check")
     op.create_check_constraint(op.f("ck_outflows_status"), "outflows", NEW_STATUSES)
     op.add_column("outflows", sa.Column("cancel_reason", sa.String(length=200), nullable=True))
+    op.execute(NORMALISE_NAMES)
 
     op.add_column(
         "service_orders", sa.Column("received_at", sa.DateTime(timezone=True), nullable=True)

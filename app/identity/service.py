@@ -9,7 +9,6 @@ revoked and the caller must log in again. Such rejections must survive the reque
 
 from __future__ import annotations
 
-import unicodedata
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -35,7 +34,11 @@ from app.identity import errors
 from app.identity import repository as repo
 from app.identity.models import Account, RefreshToken
 from app.identity.scope import Principal
-from app.identity.validators import MobilePhoneError, normalize_mobile_phone
+from app.identity.validators import (
+    MobilePhoneError,
+    normalize_mobile_phone,
+    normalize_person_name,
+)
 from app.members.models import Member
 from app.members.service import find_by_id_number
 from app.mobility.service import active_outflow_summary
@@ -297,13 +300,10 @@ async def profile(session: AsyncSession, principal: Principal) -> Profile:
 # -- binding to the roster -------------------------------------------------------------
 
 
-_MIDDLE_DOTS = str.maketrans({"•": "·", "‧": "·", "・": "·", "．": "·", "⋅": "·"})
-
-
 def normalize_name(name: str) -> str:
-    """Names as typed on a phone: full-width forms, stray spaces, variant middle dots."""
-    text = unicodedata.normalize("NFKC", name).translate(_MIDDLE_DOTS)
-    return "".join(text.split())
+    """Names as typed on a phone, compared leniently: the roster's normal form without
+    any whitespace (full-width forms, stray spaces, variant middle dots)."""
+    return "".join(normalize_person_name(name).split())
 
 
 async def bind(
