@@ -18,7 +18,7 @@ from app.core.pagination import Page, decode_cursor, encode_cursor, invalid_curs
 from app.identity.scope import Scope
 from app.mobility import repository
 from app.mobility.errors import export_reason_required, org_not_found, outflow_not_found
-from app.mobility.export import ExportResult, write_ledger_xlsx
+from app.mobility.export import ExportResult, ledger_title, write_ledger_xlsx
 from app.mobility.repository import LedgerFilter
 from app.mobility.schemas import (
     EventOut,
@@ -159,7 +159,8 @@ async def export(
     if full and not (reason and reason.strip()):
         raise export_reason_required()
     visible, narrowed_org = await visibility(session, scope, org_id)
-    title = f"流动党员外出登记台账（{today.isoformat()}）"
+    org = await repository.get_org(session, narrowed_org) if narrowed_org else None
+    title = ledger_title(filters, today, org.name if org else None)
     result = await write_ledger_xlsx(
         session, settings, visible, filters, today, full=full, title=title
     )

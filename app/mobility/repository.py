@@ -26,6 +26,7 @@ from sqlalchemy.orm import aliased
 
 from app.identity.models import Account
 from app.identity.scope import Principal, Scope
+from app.identity.validators import normalize_person_name
 from app.members.models import Member
 from app.mobility.models import (
     CertificateCounter,
@@ -359,7 +360,13 @@ def ledger_conditions(f: LedgerFilter, today: date) -> list[ColumnElement[bool]]
     if f.returned_to:
         conditions.append(Outflow.returned_on <= f.returned_to)
     if f.q:
-        conditions.append(Member.name.contains(f.q, autoescape=True))
+        # A name (in the roster's normal form) or an activity certificate number.
+        conditions.append(
+            or_(
+                Member.name.contains(normalize_person_name(f.q), autoescape=True),
+                Outflow.certificate_no.contains(f.q.strip().upper(), autoescape=True),
+            )
+        )
     if f.consent is not None:
         granted = consent_granted(Outflow.member_id)
         conditions.append(granted if f.consent else ~granted)

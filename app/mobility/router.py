@@ -113,7 +113,13 @@ def _filters(
     returned_from: date | None = None,
     returned_to: date | None = None,
     q: Annotated[
-        str | None, Query(min_length=1, max_length=50, pattern=NO_CONTROL, description="姓名")
+        str | None,
+        Query(
+            min_length=1,
+            max_length=50,
+            pattern=NO_CONTROL,
+            description="姓名或流动党员活动证编号（部分匹配）",
+        ),
     ] = None,
     consent: Annotated[bool | None, Query(description="是否已授权位置信息")] = None,
 ) -> LedgerFilter:
