@@ -200,6 +200,7 @@ def list_statement(
     scope: Scope,
     *,
     mine: bool,
+    assigned_to_me: bool = False,
     status: str | None,
     subtree_path: str | None,
     category: str | None,
@@ -207,10 +208,13 @@ def list_statement(
     after_id: int | None,
     limit: int,
 ) -> Select[ServiceOrder]:
-    if mine or scope.is_empty:
-        visible: ColumnElement[bool] = ServiceOrder.submitter_account_id == (
-            scope.principal.account_id
+    if assigned_to_me:  # the volunteer's own work list
+        member_id = scope.principal.member_id
+        visible: ColumnElement[bool] = (
+            ServiceOrder.volunteer_member_id == member_id if member_id is not None else false()
         )
+    elif mine or scope.is_empty:
+        visible = ServiceOrder.submitter_account_id == (scope.principal.account_id)
         if not mine and scope.principal.member_id is not None:
             visible = or_(visible, ServiceOrder.volunteer_member_id == scope.principal.member_id)
     else:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Request
 from starlette.responses import Response
@@ -204,6 +204,9 @@ async def list_orders(
     status: OrderStatus | None = None,
     org_id: Annotated[int | None, Query(ge=1, description="该组织及其下级组织的诉求")] = None,
     mine: Annotated[bool, Query(description="只看我提交的")] = False,
+    assigned: Annotated[
+        Literal["me"] | None, Query(description="me：只看指派给我（志愿者）的")
+    ] = None,
     category: Annotated[str | None, Query(max_length=40)] = None,
     needs_review: bool | None = None,
     limit: LimitParam = DEFAULT_LIMIT,
@@ -220,6 +223,7 @@ async def list_orders(
     stmt = repo.list_statement(
         scope,
         mine=mine,
+        assigned_to_me=assigned == "me",
         status=status,
         subtree_path=path,
         category=category,

@@ -86,7 +86,9 @@ class TransitionIn(_Request):
     version: int = Field(ge=1)
     note: Note | None = None
     to_org_id: int | None = Field(default=None, description="transfer：转办目标组织")
-    volunteer_member_id: int | None = Field(default=None, description="resolve：志愿者")
+    volunteer_member_id: int | None = Field(
+        default=None, description="accept / start / resolve：指派的志愿者（党员 id）"
+    )
     hours: Hours | None = Field(default=None, description="resolve：志愿服务时长（小时）")
 
 

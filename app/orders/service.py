@@ -113,11 +113,8 @@ async def _guard_transfer(session: AsyncSession, move: Move) -> None:
         raise errors.transfer_target_invalid()
 
 
-async def _guard_resolve(session: AsyncSession, move: Move) -> None:
-    if not move.note:
-        raise errors.field_required("note", "办结须填写给群众的答复")
-    if move.hours is not None and move.volunteer_member_id is None:
-        raise errors.hours_need_volunteer()
+async def _guard_volunteer(session: AsyncSession, move: Move) -> None:
+    """A volunteer (assigned on accept, start or resolve) is a member the admin manages."""
     # Callers acting for a person pass his scope; internal callers (demo data) pass none.
     if (
         move.volunteer_member_id is not None
@@ -125,6 +122,14 @@ async def _guard_resolve(session: AsyncSession, move: Move) -> None:
         and not await repo.member_in_scope(session, move.scope, move.volunteer_member_id)
     ):
         raise errors.volunteer_invalid()
+
+
+async def _guard_resolve(session: AsyncSession, move: Move) -> None:
+    if not move.note:
+        raise errors.field_required("note", "办结须填写给群众的答复")
+    if move.hours is not None and move.volunteer_member_id is None:
+        raise errors.hours_need_volunteer()
+    await _guard_volunteer(session, move)
 
 
 async def _guard_reject(session: AsyncSession, move: Move) -> None:
@@ -144,6 +149,8 @@ async def _guard_rate(session: AsyncSession, move: Move) -> None:
 
 
 GUARDS: dict[str, Callable[[AsyncSession, Move], Awaitable[None]]] = {
+    "accept": _guard_volunteer,
+    "start": _guard_volunteer,
     "transfer": _guard_transfer,
     "resolve": _guard_resolve,
     "reject": _guard_reject,
@@ -192,11 +199,15 @@ async def apply(session: AsyncSession, move: Move) -> ServiceOrder:
     await session.flush()
     if move.role != SUBMITTER:
         await _tell_submitter(session, order, move)
+    if move.action in ("accept", "start") and move.volunteer_member_id is not None:
+        await _tell_volunteer(session, order, move.volunteer_member_id)
     return order
 
 
 async def _effects(session: AsyncSession, move: Move) -> None:
     order, now = move.order, move.now
+    if move.action in ("accept", "start") and move.volunteer_member_id is not None:
+        order.volunteer_member_id = move.volunteer_member_id
     match move.action:
         case "accept":
             order.accepted_at = now
@@ -297,6 +308,19 @@ async def _tell_submitter(session: AsyncSession, order: ServiceOrder, move: Move
         },
         page=f"pages/orders/detail?id={order.id}",
         dedupe_key=f"order:{order.id}:status:{order.version}",
+    )
+
+
+async def _tell_volunteer(session: AsyncSession, order: ServiceOrder, member_id: int) -> None:
+    await notify_member(
+        session,
+        member_id=member_id,
+        template="order_assigned",
+        title="您被指派办理服务诉求",
+        body=f"您被指派为诉求「{order.title}」的志愿者，请及时联系办理。",
+        data={"thing1": order.title[:20], "thing2": "您被指派为志愿者"},
+        page=f"pages/orders/detail?id={order.id}",
+        dedupe_key=f"order:{order.id}:volunteer:{member_id}:{order.version}",
     )
 
 
