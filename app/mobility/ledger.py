@@ -15,7 +15,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.audit.service import record
 from app.core.config import Settings
 from app.core.pagination import Page, decode_cursor, encode_cursor, invalid_cursor
-from app.identity.scope import Scope
 from app.mobility import repository
 from app.mobility.errors import export_reason_required, org_not_found, outflow_not_found
 from app.mobility.export import ExportResult, ledger_title, write_ledger_xlsx
@@ -29,6 +28,7 @@ from app.mobility.schemas import (
     ReportOut,
 )
 from app.mobility.views import event_out, outflow_out, report_out, stats_out
+from app.organization.scope import Scope, get_visible_org
 
 
 async def visibility(
@@ -38,7 +38,7 @@ async def visibility(
     visible = repository.outflow_visible(scope)
     if org_id is None:
         return visible, None
-    org = await repository.visible_org(session, scope, org_id)
+    org = await get_visible_org(session, scope, org_id)
     if org is None:
         raise org_not_found()
     narrowed = repository.org_scope(scope.principal, org)
