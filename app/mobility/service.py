@@ -104,6 +104,19 @@ async def _load_own(
     return outflow
 
 
+async def _load_at_home(
+    session: AsyncSession, scope: Scope, outflow_id: int, *, version: int, action: str
+) -> Outflow:
+    """Lock an outflow for a decision of the home side (approve, reject, cancel): the
+    caller administers the home organisation, the version is current, the move legal."""
+    outflow = await _load(session, scope, outflow_id)
+    if not await _in_scope(session, scope, outflow.home_org_id):
+        raise not_home_admin()
+    _check_version(outflow, version)
+    next_state(outflow, action)
+    return outflow
+
+
 def _check_version(outflow: Outflow, version: int | None) -> None:
     if version is not None and outflow.version != version:
         raise stale_version()
@@ -219,11 +232,7 @@ async def approve(
     note: str | None,
     now: datetime,
 ) -> Outflow:
-    outflow = await _load(session, scope, outflow_id)
-    if not await _in_scope(session, scope, outflow.home_org_id):
-        raise not_home_admin()
-    _check_version(outflow, version)
-    next_state(outflow, "approve")
+    outflow = await _load_at_home(session, scope, outflow_id, version=version, action="approve")
     _, region = await _rules_and_region(session, outflow.home_org_id)
     year = clock.shanghai_day(now).year
     seq = await repository.next_certificate_seq(session, region, year)
@@ -273,11 +282,7 @@ async def reject(
     reason: str,
     now: datetime,
 ) -> Outflow:
-    outflow = await _load(session, scope, outflow_id)
-    if not await _in_scope(session, scope, outflow.home_org_id):
-        raise not_home_admin()
-    _check_version(outflow, version)
-    next_state(outflow, "reject")
+    outflow = await _load_at_home(session, scope, outflow_id, version=version, action="reject")
     outflow.decided_at = now
     outflow.decided_by_account_id = scope.principal.account_id
     outflow.reject_reason = reason
@@ -334,11 +339,7 @@ async def cancel(
 
     The certificate number stays on the record (it was issued); co-management ends.
     """
-    outflow = await _load(session, scope, outflow_id)
-    if not await _in_scope(session, scope, outflow.home_org_id):
-        raise not_home_admin()
-    _check_version(outflow, version)
-    next_state(outflow, "cancel")
+    outflow = await _load_at_home(session, scope, outflow_id, version=version, action="cancel")
     guard_cancel(outflow, clock.shanghai_day(now))
     outflow.cancel_reason = reason
     await repository.end_grants(session, outflow.id, now)
