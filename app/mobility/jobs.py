@@ -15,7 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core import clock
 from app.mobility import repository
 from app.mobility.notices import tell_member
-from app.notify.service import notify
+from app.notify.service import notify, notify_member
+from app.organization import repository as org_repo
 from app.organization.models import Organization
 
 
@@ -109,10 +110,10 @@ async def digest_overdue(session: AsyncSession, today: date) -> int:
         }
         summary = "，".join(f"{DIGEST_LABELS[f]} {n} 人" for f, n in counts.items())
         names = "、".join(dict.fromkeys(name for _, name in entries))
-        for account_id in await repository.nearest_admin_account_ids(session, org_id):
-            await notify(
+        for admin_id in await org_repo.responsible_admin_member_ids(session, org_id):
+            await notify_member(
                 session,
-                account_id=account_id,
+                member_id=admin_id,
                 template="outflow_overdue_digest",
                 title="流动党员逾期提醒",
                 body=f"{today.isoformat()} 新增：{summary}。涉及：{names}。"
@@ -125,7 +126,7 @@ async def digest_overdue(session: AsyncSession, today: date) -> int:
                     **{flag: str(n) for flag, n in counts.items()},
                 },
                 page=f"{ADMIN_LEDGER_PAGE}?org_id={org_id}",
-                dedupe_key=f"outflow_digest:{org_id}:{today.isoformat()}:{account_id}",
+                dedupe_key=f"outflow_digest:{org_id}:{today.isoformat()}:{admin_id}",
             )
     await session.flush()
     return len(by_org)

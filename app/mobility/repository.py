@@ -117,16 +117,6 @@ async def admin_account_ids(session: AsyncSession, org_id: int) -> list[int]:
     return [int(r) for (r,) in rows]
 
 
-async def nearest_admin_account_ids(session: AsyncSession, org_id: int) -> list[int]:
-    """Admins of the organisation, or of its nearest ancestor that has any (a branch
-    without a secretary yet is looked after by its committee)."""
-    for org in reversed(await org_chain(session, org_id)):
-        accounts = await admin_account_ids(session, org.id)
-        if accounts:
-            return accounts
-    return []
-
-
 async def openid_of(session: AsyncSession, account_id: int) -> str | None:
     return (
         await session.execute(select(Account.openid).where(Account.id == account_id))

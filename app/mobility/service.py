@@ -55,7 +55,8 @@ from app.mobility.schemas import (
     ReportIn,
 )
 from app.mobility.views import outflow_out
-from app.notify.service import notify
+from app.notify.service import notify_member
+from app.organization import repository as org_repo
 from app.organization.scope import Principal, Scope, get_visible_org
 from app.regions import service as regions
 from app.wechat.client import WeChatClient
@@ -208,17 +209,17 @@ async def register(
     await session.flush()
     name = (await repository.member_names(session, [member_id])).get(member_id, "")
     destination = regions.region_name(data.destination_region_code) or data.destination_address
-    for account_id in await repository.nearest_admin_account_ids(session, home_org_id):
-        await notify(
+    for admin_id in await org_repo.responsible_admin_member_ids(session, home_org_id):
+        await notify_member(
             session,
-            account_id=account_id,
+            member_id=admin_id,
             template="outflow_registered",
             title="外出登记待审批",
             body=f"党员 {name} 提交了外出登记（{destination}，"
             f"{data.departed_on.isoformat()} 外出），请及时审批。",
             data={"outflow_id": str(outflow.id), "member_name": name, "destination": destination},
             page=f"{ADMIN_OUTFLOW_PAGE}?id={outflow.id}",
-            dedupe_key=f"outflow:{outflow.id}:registered:{account_id}",
+            dedupe_key=f"outflow:{outflow.id}:registered:{admin_id}",
         )
     return outflow
 
@@ -399,16 +400,16 @@ async def request_checkin(
     )
     await _recompute(session, outflow)
     names = await repository.member_names(session, [outflow.member_id])
-    for account_id in await repository.nearest_admin_account_ids(session, org.id):
-        await notify(
+    for admin_id in await org_repo.responsible_admin_member_ids(session, org.id):
+        await notify_member(
             session,
-            account_id=account_id,
+            member_id=admin_id,
             template="checkin_requested",
             title="流动党员报到申请",
             body=f"流动党员 {names.get(outflow.member_id, '')} 申请到本组织报到，请及时确认。",
             data={"outflow_id": str(outflow.id)},
             page=f"{ADMIN_OUTFLOW_PAGE}?id={outflow.id}",
-            dedupe_key=f"outflow:{outflow.id}:checkin:{outflow.version}:{account_id}",
+            dedupe_key=f"outflow:{outflow.id}:checkin:{outflow.version}:{admin_id}",
         )
     return outflow
 

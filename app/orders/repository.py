@@ -18,7 +18,8 @@ from app.orders.models import (
     ServiceOrderEvent,
     ServiceOrderOrg,
 )
-from app.organization.models import Organization, RoleAssignment, path_ids
+from app.organization import repository as org_repo
+from app.organization.models import Organization, path_ids
 from app.organization.scope import Scope
 
 OPEN_STATUSES = ("submitted", "accepted", "in_progress")
@@ -70,24 +71,8 @@ async def openid_of(session: AsyncSession, account_id: int) -> str | None:
 
 
 async def admin_member_ids(session: AsyncSession, org_id: int) -> list[int]:
-    """Admins responsible for an organisation: those holding a role at it or, if it has
-    none, at its nearest ancestor that has some (a role covers the whole subtree)."""
-    org = await session.get(Organization, org_id)
-    if org is None:
-        return []
-    chain = org.ancestor_ids
-    rows = await session.execute(
-        select(RoleAssignment.org_id, RoleAssignment.member_id).where(
-            RoleAssignment.org_id.in_(chain)
-        )
-    )
-    by_org: dict[int, set[int]] = {}
-    for holder_org, member_id in rows:
-        by_org.setdefault(int(holder_org), set()).add(int(member_id))
-    for candidate in reversed(chain):
-        if candidate in by_org:
-            return sorted(by_org[candidate])
-    return []
+    """Admins responsible for an organisation (its own, else its nearest ancestor's)."""
+    return await org_repo.responsible_admin_member_ids(session, org_id)
 
 
 # ------------------------------------------------------------------ categories

@@ -169,3 +169,25 @@ async def caller_roles_over(session: AsyncSession, member_id: int, org: Organiza
         )
     )
     return {role for (role,) in rows}
+
+
+async def responsible_admin_member_ids(session: AsyncSession, org_id: int) -> list[int]:
+    """Admins responsible for an organisation: those holding a role at it or, if it has
+    none, at its nearest ancestor that has some (a role covers the whole subtree; a
+    branch without a secretary yet is looked after by its committee). One query."""
+    org = await session.get(Organization, org_id)
+    if org is None:
+        return []
+    chain = org.ancestor_ids
+    rows = await session.execute(
+        select(RoleAssignment.org_id, RoleAssignment.member_id).where(
+            RoleAssignment.org_id.in_(chain)
+        )
+    )
+    by_org: dict[int, set[int]] = {}
+    for holder_org, member_id in rows:
+        by_org.setdefault(int(holder_org), set()).add(int(member_id))
+    for candidate in reversed(chain):
+        if candidate in by_org:
+            return sorted(by_org[candidate])
+    return []
