@@ -16,7 +16,7 @@ from datetime import date
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.audit.service import record
 from app.core import pii
@@ -30,7 +30,7 @@ from app.identity.validators import (
     normalize_person_name,
     parse_id_number,
 )
-from app.members import errors
+from app.members import conflicts, errors
 from app.members import repository as repo
 from app.members.repository import RosterRow
 from app.members.schemas import ImportResult, ImportRowError
@@ -219,6 +219,7 @@ def _same_as_roster(row: _Row, found: RosterRow, ring: PiiKeyring) -> bool:
 async def import_roster(
     session: AsyncSession,
     settings: Settings,
+    engine: AsyncEngine,
     scope: Scope,
     *,
     content: bytes,
@@ -248,7 +249,10 @@ async def import_roster(
         session, [r.index for r in rows if r.number not in report.bad_rows], for_update=True
     )
     home_ids = sorted({found.home_org_id for found in existing.values()})
+    # The *change* verb: a row updates a member only where the caller owns his record.
     manageable = await org_repo.visible_ids(session, scope, home_ids)
+    holders: list[conflicts.Holder] = []
+    tried_at = default_org_id  # where the caller tried: his default, else a row's branch
     for row in rows:
         found = existing.get(row.index)
         if (
@@ -256,12 +260,27 @@ async def import_roster(
             and found.home_org_id not in manageable
             and row.number not in report.bad_rows
         ):
-            report.add(
-                row.number, "id_number", "该党员已登记在您管辖范围以外的组织，请联系上级组织处理"
-            )
+            # The same answer as POST /members, wherever the number is registered.
+            report.add(row.number, "id_number", errors.ID_NUMBER_TAKEN)
+            holders.append(conflicts.Holder(found.id, found.home_org_id))
+            tried_at = tried_at or row.home_org_id
 
     report.errors.sort(key=lambda e: e.row)
-    if report.errors and not partial:
+    if holders:
+        refusal = await conflicts.refused(
+            engine,
+            scope,
+            errors.invalid_rows([e.model_dump() for e in report.errors]),
+            via="import",
+            org_id=tried_at,
+            holders=holders,
+        )
+        if not partial or refusal.status == 429:
+            raise refusal
+        await conflicts.record_conflicts(
+            session, scope, via="import", org_id=tried_at, holders=holders, count=len(holders)
+        )
+    elif report.errors and not partial:
         raise errors.invalid_rows([e.model_dump() for e in report.errors])
 
     good = [r for r in rows if r.number not in report.bad_rows]

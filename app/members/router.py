@@ -42,7 +42,8 @@ async def create_member(
 ) -> Response:
     async def act() -> MemberOut:
         settings = request.app.state.settings
-        return MemberOut.of(await service.register_member(session, settings, scope, data))
+        engine = request.app.state.engine
+        return MemberOut.of(await service.register_member(session, settings, engine, scope, data))
 
     return await idem.run(act, status_code=201)
 
@@ -109,6 +110,7 @@ async def import_members(
     return await importer.import_roster(
         session,
         request.app.state.settings,
+        request.app.state.engine,
         scope,
         content=content,
         filename=file.filename,
@@ -132,8 +134,10 @@ async def update_member(
     session: SessionDep,
     member_id: int = MemberId,
 ) -> MemberOut:
-    settings = request.app.state.settings
-    return MemberOut.of(await service.update_member(session, settings, scope, member_id, data))
+    settings, engine = request.app.state.settings, request.app.state.engine
+    return MemberOut.of(
+        await service.update_member(session, settings, engine, scope, member_id, data)
+    )
 
 
 @router.post("/{member_id}/reveal", response_model=RevealOut)

@@ -82,7 +82,7 @@ def outflows_of_member(member_id: int) -> ColumnElement[bool]:
 
 def org_scope(principal: Principal, org: Organization) -> Scope:
     """The scope of one organisation's subtree (for the ledger's ``org_id`` filter)."""
-    return Scope(principal, (org.path,))
+    return Scope.subtree(principal, org.path)
 
 
 # ---------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.identity.models import Account
 from app.members.models import Member
 from app.orders.models import (
+    DEFAULT_MAX_HOURS_PER_RESOLVE,
     OrderCategory,
     ServiceOrder,
     ServiceOrderEvent,
@@ -20,7 +21,7 @@ from app.orders.models import (
 )
 from app.organization import repository as org_repo
 from app.organization.models import Organization, path_ids
-from app.organization.scope import Scope
+from app.organization.scope import Principal, Scope
 
 OPEN_STATUSES = ("submitted", "accepted", "in_progress")
 
@@ -54,14 +55,43 @@ async def get_org(session: AsyncSession, org_id: int) -> Organization | None:
     return await session.get(Organization, org_id)
 
 
-async def member_in_scope(session: AsyncSession, scope: Scope, member_id: int) -> bool:
+async def member_served_by(
+    session: AsyncSession, principal: Principal, org_id: int, member_id: int
+) -> bool:
+    """True if ``org_id`` may serve the member: his home lies in its subtree, or it
+    co-manages him (the *read* verb of that organisation's scope)."""
+    org = await session.get(Organization, org_id)
+    if org is None:
+        return False
+    served = Scope.subtree(principal, org.path)
     row = await session.execute(
         select(Member.id).where(
             Member.id == member_id,
-            scope.member_visible(Member.id.expression, Member.home_org_id),
+            served.member_visible(Member.id.expression, Member.home_org_id),
         )
     )
     return row.first() is not None
+
+
+async def max_hours_per_resolve(session: AsyncSession, category_id: int) -> int:
+    cap = (
+        await session.execute(
+            select(OrderCategory.max_hours_per_resolve).where(OrderCategory.id == category_id)
+        )
+    ).scalar_one_or_none()
+    return cap if cap is not None else DEFAULT_MAX_HOURS_PER_RESOLVE
+
+
+async def in_progress_since(session: AsyncSession, order_id: int) -> datetime | None:
+    """When the order last went into progress (``start``, or ``reopen`` after a resolve)."""
+    return (
+        await session.execute(
+            select(func.max(ServiceOrderEvent.created_at)).where(
+                ServiceOrderEvent.order_id == order_id,
+                ServiceOrderEvent.to_status == "in_progress",
+            )
+        )
+    ).scalar_one()
 
 
 async def openid_of(session: AsyncSession, account_id: int) -> str | None:
@@ -117,12 +147,14 @@ async def upsert_category(
     name: str,
     accept_hours: int,
     resolve_hours: int,
+    max_hours_per_resolve: int,
     active: bool,
 ) -> OrderCategory:
     values: dict[str, Any] = {
         "name": name,
         "accept_hours": accept_hours,
         "resolve_hours": resolve_hours,
+        "max_hours_per_resolve": max_hours_per_resolve,
         "active": active,
     }
     default_order = (

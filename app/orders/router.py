@@ -49,6 +49,7 @@ def category_out(category: OrderCategory) -> CategoryOut:
         name=category.name,
         accept_hours=category.accept_hours,
         resolve_hours=category.resolve_hours,
+        max_hours_per_resolve=category.max_hours_per_resolve,
         org_id=category.org_id,
     )
 

@@ -112,22 +112,37 @@ async def _guard_transfer(session: AsyncSession, move: Move) -> None:
 
 
 async def _guard_volunteer(session: AsyncSession, move: Move) -> None:
-    """A volunteer (assigned on accept, start or resolve) is a member the admin manages."""
+    """A volunteer (assigned on accept, start or resolve) is never the submitter and is a
+    member the handling organisation may serve (separation of duties in the time bank)."""
+    order = move.order
+    if move.volunteer_member_id is None:
+        return
+    if move.volunteer_member_id == order.submitter_member_id:
+        raise errors.volunteer_is_submitter()
     # Callers acting for a person pass his scope; internal callers (demo data) pass none.
-    if (
-        move.volunteer_member_id is not None
-        and move.scope is not None
-        and not await repo.member_in_scope(session, move.scope, move.volunteer_member_id)
+    if move.scope is not None and not await repo.member_served_by(
+        session, move.scope.principal, order.org_id, move.volunteer_member_id
     ):
         raise errors.volunteer_invalid()
 
 
 async def _guard_resolve(session: AsyncSession, move: Move) -> None:
+    """Resolving needs a reply; hours need a volunteer (see _guard_volunteer) and are
+    capped by the category and by the time the order was actually in progress."""
     if not move.note:
         raise errors.field_required("note", "办结须填写给群众的答复")
     if move.hours is not None and move.volunteer_member_id is None:
         raise errors.hours_need_volunteer()
     await _guard_volunteer(session, move)
+    order = move.order
+    if move.hours is not None:
+        cap = await repo.max_hours_per_resolve(session, order.category_id)
+        if move.hours > cap:
+            raise errors.hours_over_cap(cap)
+        since = await repo.in_progress_since(session, order.id)
+        elapsed = (move.now - since).total_seconds() / 3600 if since is not None else 0.0
+        if move.hours > Decimal(str(max(elapsed, 0.0))):
+            raise errors.hours_over_elapsed(max(elapsed, 0.0))
 
 
 async def _guard_reject(session: AsyncSession, move: Move) -> None:
@@ -222,6 +237,7 @@ async def _effects(session: AsyncSession, move: Move) -> None:
                     member_id=move.volunteer_member_id,
                     hours=move.hours,
                     order_id=order.id,
+                    org_id=order.org_id,
                     actor_account_id=move.actor_account_id,
                 )
         case "reject":
@@ -380,6 +396,7 @@ async def configure_category(
         name=data.name,
         accept_hours=data.accept_hours,
         resolve_hours=data.resolve_hours,
+        max_hours_per_resolve=data.max_hours_per_resolve,
         active=data.active,
     )
     await audit(
@@ -393,6 +410,7 @@ async def configure_category(
             "code": code,
             "accept_hours": data.accept_hours,
             "resolve_hours": data.resolve_hours,
+            "max_hours_per_resolve": data.max_hours_per_resolve,
         },
     )
     return category
@@ -530,9 +548,15 @@ async def _load_for_action(
     if order is None:
         raise errors.order_not_found()
     needed = ACTION_ROLE[action]
+    mine = order.submitter_account_id == scope.principal.account_id or (
+        order.submitter_member_id is not None
+        and order.submitter_member_id == scope.principal.member_id
+    )
     if needed == SUBMITTER and order.submitter_account_id == scope.principal.account_id:
         return order, SUBMITTER
     if needed == ADMIN and await get_visible_org(session, scope, order.org_id) is not None:
+        if mine:  # separation of duties: nobody handles (and credits) his own request
+            raise errors.own_order()
         return order, ADMIN
     raise errors.action_forbidden(action)
 

@@ -46,10 +46,25 @@ async def credit(
     member_id: int,
     hours: Decimal,
     order_id: int,
+    org_id: int,
     actor_account_id: int | None,
 ) -> TimeBankEntry:
-    """Credit a volunteer for a resolved order (called by the order state machine)."""
+    """Credit a volunteer for a resolved order (called by the order state machine).
+
+    Every credit is audited, under the handling organisation and the volunteer's home
+    organisation (so his own branch sees hours credited to him elsewhere).
+    """
     account = await repo.add_hours(session, member_id, hours)
+    await audit(
+        session,
+        actor_account_id=actor_account_id,
+        action="time_bank.credited",
+        org_id=org_id,
+        member_home_org_id=await repo.member_home_org_id(session, member_id),
+        subject_type="member",
+        subject_id=member_id,
+        detail={"order_id": order_id, "hours": str(hours), "balance": str(account.balance)},
+    )
     return await repo.add_entry(
         session,
         TimeBankEntry(

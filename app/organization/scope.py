@@ -64,6 +64,11 @@ class Scope:
     roots: tuple[str, ...]
     everything: bool = False
 
+    @classmethod
+    def subtree(cls, principal: Principal, path: str) -> Scope:
+        """The scope of one organisation's subtree (what that organisation may serve)."""
+        return cls(principal, (path,))
+
     @property
     def is_empty(self) -> bool:
         return not self.everything and not self.roots

@@ -8,10 +8,10 @@ the home subtree's audit log.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
-from fastapi import FastAPI
 from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -21,7 +21,6 @@ from app.core.config import Settings
 from app.members.models import Member
 from tests import factories
 from tests.api.test_mobility import (
-    Clock,
     World,
     accept,
     approve,
@@ -30,6 +29,7 @@ from tests.api.test_mobility import (
     make_world,
     register,
 )
+from tests.clock import Clock
 from tests.conftest import problem
 
 
@@ -147,9 +147,9 @@ async def test_a_refused_checkin_is_audited_on_both_sides(
 
 
 async def test_destination_sees_only_the_outflow_it_co_manages(
-    client: httpx.AsyncClient, app: FastAPI, db: AsyncSession, settings: Settings
+    client: httpx.AsyncClient, db: AsyncSession, settings: Settings, clock: Clock
 ) -> None:
-    clock = Clock(app)
+    clock.now = datetime(2026, 3, 2, 4, 0, tzinfo=UTC)  # 12:00 in Shanghai
     world = await make_world(db, settings)
     # An earlier trip, never checked in at the destination, now over.
     old = await approve(client, world.branch_admin, await register(client, world.member))
@@ -276,3 +276,7 @@ async def test_every_co_manager_write_is_refused_and_every_action_shows_at_home(
         "/api/v1/audit", params={"limit": 100}, headers=world.branch_admin.headers
     )
     assert by_co_manager <= {e["id"] for e in home.json()["items"]}
+    # The import that tried to take him over is among them.
+    assert {"pii.reveal", "role.granted", "member.id_number_conflict"} <= {
+        e["action"] for e in home.json()["items"] if e["id"] in by_co_manager
+    }

@@ -14,6 +14,7 @@ from app.core.config import Settings
 from app.orders.models import ServiceOrder
 from tests import factories as f
 from tests.api.test_order_helpers import Who, act, moved, notifications, submit, who, world
+from tests.clock import Clock
 from tests.conftest import problem
 
 
@@ -24,7 +25,7 @@ async def _assigned(client: httpx.AsyncClient, actor: Who) -> list[int]:
 
 
 async def test_volunteer_assigned_on_accept_or_start_sees_his_list(
-    client: httpx.AsyncClient, db: AsyncSession, settings: Settings
+    client: httpx.AsyncClient, db: AsyncSession, settings: Settings, clock: Clock
 ) -> None:
     w = await world(db, settings)
     first = await submit(client, w.submitter, w.village)
@@ -62,6 +63,7 @@ async def test_volunteer_assigned_on_accept_or_start_sees_his_list(
     # Resolving keeps the assigned volunteer and credits his hours.
     first = await moved(client, w.village_admin, first, "start")
     assert first["volunteer_member_id"] == w.volunteer.member_id
+    clock.advance(hours=2)  # hours served cannot exceed the time in progress
     resolved = await moved(
         client,
         w.village_admin,
@@ -93,6 +95,13 @@ async def test_volunteer_outside_the_admins_scope_is_refused(
     row = await db.get(ServiceOrder, order["id"], populate_existing=True)
     assert row is not None and (row.status, row.volunteer_member_id) == ("submitted", None)
     assert await _assigned(client, who(outsider)) == []
+    # Nobody volunteers on his own order (separation of duties in the time bank).
+    himself = await act(
+        client, w.village_admin, order, "accept", volunteer_member_id=w.submitter.member_id
+    )
+    problem(himself, 422, "order.volunteer_is_submitter")
+    row = await db.get(ServiceOrder, order["id"], populate_existing=True)
+    assert row is not None and (row.status, row.volunteer_member_id) == ("submitted", None)
 
 
 async def test_transfer_keeps_first_submission_and_stats_count_from_it(
