@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.service import record
 from app.core.config import Settings
-from app.core.pagination import Page, decode_cursor, encode_cursor, invalid_cursor
+from app.core.pagination import Page, decode_cursor, encode_cursor, page_of
 from app.mobility import repository
 from app.mobility.errors import export_reason_required, org_not_found, outflow_not_found
 from app.mobility.export import ExportResult, ledger_title, write_ledger_xlsx
@@ -45,16 +45,6 @@ async def visibility(
     return and_(visible, repository.admin_visible(narrowed)), org.id
 
 
-def before_id(cursor: str | None) -> int | None:
-    values = decode_cursor(cursor, 1)
-    if values is None:
-        return None
-    value = values[0]
-    if not isinstance(value, int) or isinstance(value, bool) or not 0 < value < 2**63:
-        raise invalid_cursor()
-    return int(values[0])
-
-
 async def page(
     session: AsyncSession,
     scope: Scope,
@@ -67,7 +57,7 @@ async def page(
 ) -> Page[OutflowOut]:
     visible, _ = await visibility(session, scope, org_id)
     rows = await repository.ledger_page(
-        session, visible, filters, today, limit=limit + 1, before_id=before_id(cursor)
+        session, visible, filters, today, limit=limit + 1, before_id=decode_cursor(cursor, int)
     )
     next_cursor = None
     if len(rows) > limit:
@@ -77,7 +67,7 @@ async def page(
 
 
 # The events a member reads as decisions on his outflows (GET /me/outflows).
-DECISIONS = (
+DECISION_EVENTS = (
     "approve",
     "reject",
     "withdraw",
@@ -98,13 +88,10 @@ async def member_history(
         LedgerFilter(),
         today,
         limit=limit + 1,
-        before_id=before_id(cursor),
+        before_id=decode_cursor(cursor, int),
     )
-    next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        next_cursor = encode_cursor(rows[-1].outflow.id)
-    events = await repository.events_of_many(session, [r.outflow.id for r in rows], DECISIONS)
+    rows, next_cursor = page_of(rows, limit, lambda r: (r.outflow.id,))
+    events = await repository.events_of_many(session, [r.outflow.id for r in rows], DECISION_EVENTS)
     by_outflow: dict[int, list[EventOut]] = {}
     for event in events:
         by_outflow.setdefault(event.outflow_id, []).append(event_out(event))
@@ -136,7 +123,7 @@ async def reports_page(
     if outflow is None:
         raise outflow_not_found()
     rows = await repository.reports_of(
-        session, outflow.id, limit=limit + 1, before_id=before_id(cursor)
+        session, outflow.id, limit=limit + 1, before_id=decode_cursor(cursor, int)
     )
     next_cursor = None
     if len(rows) > limit:

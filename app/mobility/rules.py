@@ -70,6 +70,8 @@ FLAG_COLUMNS: dict[str, str] = {
 _ACTIVE = tuple(f"active:{c}" for c in CHECKIN_STATUSES)
 
 TRANSITIONS: dict[tuple[str, str], str] = {
+    # "new": an outflow not yet registered (no row yet).
+    ("new", "register"): "pending",
     ("pending", "approve"): "active:none",
     ("pending", "reject"): "rejected",
     # The member takes back a registration nobody has decided on yet.
@@ -88,6 +90,8 @@ TRANSITIONS: dict[tuple[str, str], str] = {
 
 
 def state_of(outflow: Outflow) -> str:
+    if outflow.status is None:  # built in memory, not yet registered
+        return "new"
     if outflow.status == "active":
         return f"active:{outflow.checkin_status}"
     return outflow.status
