@@ -18,8 +18,8 @@ from app.members.models import Member
 from app.members.service import find_by_id_number
 from tests import factories as f
 from tests.api.test_import import _setup, _upload
-from tests.support.roster import xlsx_bytes
 from tests.conftest import problem
+from tests.support.roster import xlsx_bytes
 
 HEADERS = ["姓名", "出生年月", "身份证号", "手机号"]
 
