@@ -14,9 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core import clock
 from app.mobility import repository
-from app.mobility.notices import tell_member
-from app.notify.service import notify, notify_member
-from app.organization import repository as org_repo
+from app.mobility.notices import tell_admins, tell_member
+from app.notify.service import notify
 from app.organization.models import Organization
 
 
@@ -92,7 +91,6 @@ DIGEST_LABELS = {
     "report_overdue": "逾期未报告",
     "lost_contact": "失联",
 }
-ADMIN_LEDGER_PAGE = "pages/admin/outflows"
 
 
 async def digest_overdue(session: AsyncSession, today: date) -> int:
@@ -110,23 +108,21 @@ async def digest_overdue(session: AsyncSession, today: date) -> int:
         }
         summary = "，".join(f"{DIGEST_LABELS[f]} {n} 人" for f, n in counts.items())
         names = "、".join(dict.fromkeys(name for _, name in entries))
-        for admin_id in await org_repo.responsible_admin_member_ids(session, org_id):
-            await notify_member(
-                session,
-                member_id=admin_id,
-                template="outflow_overdue_digest",
-                title="流动党员逾期提醒",
-                body=f"{today.isoformat()} 新增：{summary}。涉及：{names}。"
-                "请在流动党员台账中跟进。",
-                data={
-                    "org_id": str(org_id),
-                    "day": today.isoformat(),
-                    "count": str(len(entries)),
-                    "summary": summary,
-                    **{flag: str(n) for flag, n in counts.items()},
-                },
-                page=f"{ADMIN_LEDGER_PAGE}?org_id={org_id}",
-                dedupe_key=f"outflow_digest:{org_id}:{today.isoformat()}:{admin_id}",
-            )
+        await tell_admins(
+            session,
+            org_id,
+            template="outflow_overdue_digest",
+            title="流动党员逾期提醒",
+            body=f"{today.isoformat()} 新增：{summary}。涉及：{names}。请在流动党员台账中跟进。",
+            data={
+                "org_id": str(org_id),
+                "day": today.isoformat(),
+                "count": str(len(entries)),
+                "summary": summary,
+                **{flag: str(n) for flag, n in counts.items()},
+            },
+            query=f"org_id={org_id}",
+            dedupe=f"outflow_digest:{org_id}:{today.isoformat()}",
+        )
     await session.flush()
     return len(by_org)

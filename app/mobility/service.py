@@ -33,6 +33,7 @@ from app.mobility.errors import (
 )
 from app.mobility.jobs import escalate_lost_contact, remind_reports_due
 from app.mobility.models import MemberConsent, Outflow, OutflowReport
+from app.mobility.notices import tell_admins
 from app.mobility.rules import (
     Rules,
     apply_state,
@@ -53,8 +54,6 @@ from app.mobility.schemas import (
     ReportIn,
 )
 from app.mobility.views import outflow_out
-from app.notify.service import notify_member
-from app.organization import repository as org_repo
 from app.organization.scope import Scope, get_visible_org
 from app.regions import service as regions
 from app.wechat.client import WeChatClient
@@ -64,7 +63,6 @@ from app.wechat.errors import WeChatError, WeChatUnavailable
 __all__ = ["active_outflow_summary", "escalate_lost_contact", "remind_reports_due"]
 
 CONTACT_PHONE = "outflow.contact_phone"
-ADMIN_OUTFLOW_PAGE = "pages/admin/outflows"  # the admin's ledger, opened on one outflow
 
 
 # ---------------------------------------------------------------------------
@@ -195,18 +193,17 @@ async def register(
     await session.flush()
     name = (await repository.member_names(session, [member_id])).get(member_id, "")
     destination = regions.region_name(data.destination_region_code) or data.destination_address
-    for admin_id in await org_repo.responsible_admin_member_ids(session, home_org_id):
-        await notify_member(
-            session,
-            member_id=admin_id,
-            template="outflow_registered",
-            title="外出登记待审批",
-            body=f"党员 {name} 提交了外出登记（{destination}，"
-            f"{data.departed_on.isoformat()} 外出），请及时审批。",
-            data={"outflow_id": str(outflow.id), "member_name": name, "destination": destination},
-            page=f"{ADMIN_OUTFLOW_PAGE}?id={outflow.id}",
-            dedupe_key=f"outflow:{outflow.id}:registered:{admin_id}",
-        )
+    await tell_admins(
+        session,
+        home_org_id,
+        template="outflow_registered",
+        title="外出登记待审批",
+        body=f"党员 {name} 提交了外出登记（{destination}，"
+        f"{data.departed_on.isoformat()} 外出），请及时审批。",
+        data={"outflow_id": str(outflow.id), "member_name": name, "destination": destination},
+        query=f"id={outflow.id}",
+        dedupe=f"outflow:{outflow.id}:registered",
+    )
     return outflow
 
 
@@ -257,17 +254,16 @@ async def request_checkin(
     await move(session, outflow, "checkin", actor=scope.principal, now=now, data={"org_id": org.id})
     await recompute(session, outflow)
     names = await repository.member_names(session, [outflow.member_id])
-    for admin_id in await org_repo.responsible_admin_member_ids(session, org.id):
-        await notify_member(
-            session,
-            member_id=admin_id,
-            template="checkin_requested",
-            title="流动党员报到申请",
-            body=f"流动党员 {names.get(outflow.member_id, '')} 申请到本组织报到，请及时确认。",
-            data={"outflow_id": str(outflow.id)},
-            page=f"{ADMIN_OUTFLOW_PAGE}?id={outflow.id}",
-            dedupe_key=f"outflow:{outflow.id}:checkin:{outflow.version}:{admin_id}",
-        )
+    await tell_admins(
+        session,
+        org.id,
+        template="checkin_requested",
+        title="流动党员报到申请",
+        body=f"流动党员 {names.get(outflow.member_id, '')} 申请到本组织报到，请及时确认。",
+        data={"outflow_id": str(outflow.id)},
+        query=f"id={outflow.id}",
+        dedupe=f"outflow:{outflow.id}:checkin:{outflow.version}",
+    )
     return outflow
 
 
