@@ -23,10 +23,10 @@ from app.core.crypto import mask_phone
 from app.core.errors import stale_version
 from app.identity.principal import Principal
 from app.members import repository as members_repo
-from app.notify.service import notify, notify_member
 from app.orders import errors, time_bank
 from app.orders import repository as repo
 from app.orders.models import OrderCategory, ServiceOrder
+from app.orders.notices import tell_admins, tell_submitter, tell_volunteer
 from app.orders.schemas import OrderCreate, RatingIn, TransitionIn
 from app.organization.scope import Scope, get_visible_org
 from app.wechat.client import WeChatClient
@@ -37,7 +37,6 @@ log = structlog.stdlib.get_logger("app.orders")
 CONTACT_PHONE = "order.contact_phone"  # PII keyring context of the encrypted column
 REOPEN_WINDOW = timedelta(days=7)
 AUTO_CLOSE_AFTER = timedelta(days=7)
-STATUS_TEMPLATE = "order_status"
 
 ADMIN = "admin"  # an admin whose subtree holds the order's current organisation
 SUBMITTER = "submitter"  # the account that filed the order
@@ -204,9 +203,9 @@ async def apply(session: AsyncSession, move: Move) -> ServiceOrder:
     order.updated_at = move.now
     await session.flush()
     if move.role != SUBMITTER:
-        await _tell_submitter(session, order, move)
+        await tell_submitter(session, order, action=move.action, note=move.note, now=move.now)
     if move.action in ("accept", "start") and move.volunteer_member_id is not None:
-        await _tell_volunteer(session, order, move.volunteer_member_id)
+        await tell_volunteer(session, order, move.volunteer_member_id)
     return order
 
 
@@ -296,65 +295,6 @@ async def _arrive(session: AsyncSession, move: Move, from_org: int) -> None:
 
 def _hours_between(start: datetime, end: datetime) -> float:
     return max((end - start).total_seconds() / 3600.0, 1.0)
-
-
-async def _tell_submitter(session: AsyncSession, order: ServiceOrder, move: Move) -> None:
-    label = "已转办" if move.action == "transfer" else STATUS_LABEL[order.status]
-    detail = move.note or label
-    await notify(
-        session,
-        account_id=order.submitter_account_id,
-        template=STATUS_TEMPLATE,
-        title="诉求进度更新",
-        body=f"您的诉求「{order.title}」{label}：{detail}"[:500],
-        data={
-            "thing1": order.title[:20],
-            "phrase2": label,
-            "thing3": detail[:20],
-            "time4": move.now.astimezone(clock.SHANGHAI).strftime("%Y-%m-%d %H:%M"),
-        },
-        page=f"pages/orders/detail?id={order.id}",
-        dedupe_key=f"order:{order.id}:status:{order.version}",
-    )
-
-
-async def _tell_volunteer(session: AsyncSession, order: ServiceOrder, member_id: int) -> None:
-    await notify_member(
-        session,
-        member_id=member_id,
-        template="order_assigned",
-        title="您被指派办理服务诉求",
-        body=f"您被指派为诉求「{order.title}」的志愿者，请及时联系办理。",
-        data={"thing1": order.title[:20], "thing2": "您被指派为志愿者"},
-        page=f"pages/orders/detail?id={order.id}",
-        dedupe_key=f"order:{order.id}:volunteer:{member_id}:{order.version}",
-    )
-
-
-async def tell_admins(
-    session: AsyncSession,
-    org_id: int,
-    order: ServiceOrder,
-    *,
-    title: str,
-    body: str,
-    dedupe: str,
-    template: str = "order_assigned",
-) -> int:
-    told = 0
-    for member_id in await repo.admin_member_ids(session, org_id):
-        sent = await notify_member(
-            session,
-            member_id=member_id,
-            template=template,
-            title=title,
-            body=body[:500],
-            data={"thing1": order.title[:20], "thing2": body[:20]},
-            page=f"pages/orders/detail?id={order.id}",
-            dedupe_key=f"{dedupe}:{member_id}",
-        )
-        told += sent is not None
-    return told
 
 
 # ------------------------------------------------------------------ categories
