@@ -21,7 +21,7 @@ async def tell_member(
     title: str,
     body: str,
     event: str,
-    data: dict[str, str] | None = None,
+    data: dict[str, str | int] | None = None,
 ) -> None:
     """Inbox + subscribe message about ``outflow_id``, sent once per ``event``."""
     await notify_member(
@@ -30,7 +30,7 @@ async def tell_member(
         template=template,
         title=title,
         body=body,
-        data={"outflow_id": str(outflow_id), **(data or {})},
+        data={"outflow_id": outflow_id, **(data or {})},
         page=MINI_PROGRAM_PAGE,
         dedupe_key=f"outflow:{outflow_id}:{event}",
     )
@@ -43,7 +43,7 @@ async def tell_admins(
     template: str,
     title: str,
     body: str,
-    data: dict[str, str],
+    data: dict[str, str | int],
     query: str,
     dedupe: str,
 ) -> None:

@@ -101,8 +101,8 @@ async def load_own(
     return outflow
 
 
-def check_version(outflow: Outflow, version: int | None) -> None:
-    if version is not None and outflow.version != version:
+def check_version(outflow: Outflow, version: int) -> None:
+    if outflow.version != version:
         raise stale_version()
 
 
@@ -200,7 +200,7 @@ async def register(
         title="外出登记待审批",
         body=f"党员 {name} 提交了外出登记（{destination}，"
         f"{data.departed_on.isoformat()} 外出），请及时审批。",
-        data={"outflow_id": str(outflow.id), "member_name": name, "destination": destination},
+        data={"outflow_id": outflow.id, "member_name": name, "destination": destination},
         query=f"id={outflow.id}",
         dedupe=f"outflow:{outflow.id}:registered",
     )
@@ -212,7 +212,7 @@ async def withdraw(
     scope: Scope,
     outflow_id: int,
     *,
-    version: int | None,
+    version: int,
     reason: str | None,
     now: datetime,
 ) -> Outflow:
@@ -235,7 +235,7 @@ async def request_checkin(
     outflow_id: int,
     *,
     org_id: int,
-    version: int | None,
+    version: int,
     now: datetime,
 ) -> Outflow:
     outflow = await load_own(session, scope, outflow_id)
@@ -260,7 +260,7 @@ async def request_checkin(
         template="checkin_requested",
         title="流动党员报到申请",
         body=f"流动党员 {names.get(outflow.member_id, '')} 申请到本组织报到，请及时确认。",
-        data={"outflow_id": str(outflow.id)},
+        data={"outflow_id": outflow.id},
         query=f"id={outflow.id}",
         dedupe=f"outflow:{outflow.id}:checkin:{outflow.version}",
     )
@@ -392,7 +392,7 @@ async def return_outflow(
     outflow_id: int,
     *,
     returned_on: date,
-    version: int | None,
+    version: int,
     now: datetime,
 ) -> Outflow:
     outflow = await load(session, scope, outflow_id)
