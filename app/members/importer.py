@@ -235,7 +235,7 @@ async def import_roster(
         found = existing.get(row.index)
         if found is not None and found[1] not in manageable and row.number not in report.bad_rows:
             # The same answer as POST /members, wherever the number is registered.
-            report.add(row.number, "id_number", errors.ID_NUMBER_TAKEN)
+            report.add(row.number, "id_number", errors.id_number_taken().detail)
             holders.append(conflicts.Holder(found[0], found[1]))
             tried_at = tried_at or row.home_org_id
 

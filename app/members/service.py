@@ -75,7 +75,7 @@ async def create_member(
     info = parse_id_number(id_number)
     holder = await find_by_id_number(session, settings, id_number)
     if holder is not None:
-        raise errors.id_number_taken(holder.id, holder.home_org_id)
+        raise errors.IdNumberTaken(holder.id, holder.home_org_id)
     sealed = seal_pii(settings, id_number, phone)
     member = Member(
         name=name,
@@ -97,7 +97,7 @@ async def create_member(
             await session.flush()
     except IntegrityError:
         # A concurrent insert of the same ID number won the race on the unique index.
-        raise errors.id_number_taken() from None
+        raise errors.IdNumberTaken() from None
     return member
 
 
@@ -242,7 +242,7 @@ async def update_member(
         if new_index != member.id_number_idx:
             holder = await find_by_id_number(session, settings, data.id_number)
             if holder is not None:
-                taken = errors.id_number_taken(holder.id, holder.home_org_id)
+                taken = errors.IdNumberTaken(holder.id, holder.home_org_id)
                 raise await _refuse_taken(
                     engine,
                     scope,
@@ -280,7 +280,7 @@ async def update_member(
         async with session.begin_nested():
             await session.flush()
     except IntegrityError:
-        taken = errors.id_number_taken()
+        taken = errors.IdNumberTaken()
         raise await _refuse_taken(
             engine, scope, taken, via="update", org_id=member.home_org_id, subject_id=member.id
         ) from None
