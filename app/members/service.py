@@ -208,15 +208,31 @@ async def list_members(
 
 
 async def _member_to_change(
-    session: AsyncSession, scope: Scope, member_id: int, *, for_update: bool = False
+    session: AsyncSession, scope: Scope, member_id: int, *, attempt: str, for_update: bool = False
 ) -> Member:
     """The *change* verb: only the member's home subtree changes his record or reads his
-    ID number; a co-managing organisation sees him (404 otherwise) but is refused (403)."""
+    ID number; a co-managing organisation sees him (404 otherwise) but is refused (403),
+    and the refused attempt stays in the home subtree's audit log."""
     member, owned = await repo.get_for_change(session, scope, member_id, for_update=for_update)
     if member is None:
         raise errors.member_not_found()
     if not owned:
-        raise errors.home_org_required()
+        refused = errors.home_org_required()
+        home_org_id = member.home_org_id
+
+        async def audit(rolled_back: AsyncSession) -> None:
+            await record(
+                rolled_back,
+                actor_account_id=scope.principal.account_id,
+                action="member.change_refused",
+                org_id=home_org_id,
+                subject_type="member",
+                subject_id=member_id,
+                detail={"attempt": attempt},
+            )
+
+        refused.after_rollback = audit
+        raise refused
     return member
 
 
@@ -228,7 +244,7 @@ async def update_member(
     member_id: int,
     data: MemberUpdate,
 ) -> Member:
-    member = await _member_to_change(session, scope, member_id, for_update=True)
+    member = await _member_to_change(session, scope, member_id, attempt="update", for_update=True)
     if member.version != data.version:
         raise stale_version()
     fields = data.model_fields_set - {"version"}
@@ -314,7 +330,7 @@ async def reveal(
     number: that takes the *change* verb, the member's home subtree.
     """
     if field == "id_number":
-        member = await _member_to_change(session, scope, member_id)
+        member = await _member_to_change(session, scope, member_id, attempt="reveal_id_number")
     else:
         member = await get_member(session, scope, member_id)
     ring = pii.keyring(settings)

@@ -78,6 +78,13 @@ async def test_co_manager_cannot_change_the_members_record(
     await db.refresh(before)
     assert (before.home_org_id, before.name, before.id_number_idx, before.phone_idx) == snapshot
     assert before.version == version
+    # Each refused attempt is in the home branch's log, with who tried.
+    log = await client.get("/api/v1/audit", headers=world.branch_admin.headers)
+    refused = [e for e in log.json()["items"] if e["action"] == "member.change_refused"]
+    assert len(refused) == 5
+    assert {(e["actor_account_id"], e["subject_id"]) for e in refused} == {
+        (world.dest_admin.account.id, member_id)
+    }
     # The home side still has him, and still changes him.
     changed = await client.patch(
         url, json={"version": version, "name": "王建民"}, headers=world.branch_admin.headers
