@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from app.audit.service import record
+from app.audit.service import audited_refusal, record
 from app.core import pii
 from app.core.config import Settings
 from app.core.crypto import mask_id_number, mask_phone
@@ -217,22 +217,15 @@ async def _member_to_change(
     if member is None:
         raise errors.member_not_found()
     if not owned:
-        refused = errors.home_org_required()
-        home_org_id = member.home_org_id
-
-        async def audit(rolled_back: AsyncSession) -> None:
-            await record(
-                rolled_back,
-                actor_account_id=scope.principal.account_id,
-                action="member.change_refused",
-                org_id=home_org_id,
-                subject_type="member",
-                subject_id=member_id,
-                detail={"attempt": attempt},
-            )
-
-        refused.after_rollback = audit
-        raise refused
+        raise audited_refusal(
+            errors.home_org_required(),
+            actor_account_id=scope.principal.account_id,
+            action="member.change_refused",
+            org_id=member.home_org_id,
+            subject_type="member",
+            subject_id=member_id,
+            detail={"attempt": attempt},
+        )
     return member
 
 

@@ -284,10 +284,11 @@ async def test_every_co_manager_write_is_refused_and_every_action_shows_at_home(
         "/api/v1/audit", params={"limit": 100}, headers=world.branch_admin.headers
     )
     assert by_co_manager <= {e["id"] for e in home.json()["items"]}
-    # The import that tried to take him over is among them.
-    assert {"pii.reveal", "role.granted", "member.id_number_conflict"} <= {
-        e["action"] for e in home.json()["items"] if e["id"] in by_co_manager
-    }
+    # The import that tried to take him over is among them, and so is every refusal.
+    actions = [e["action"] for e in home.json()["items"] if e["id"] in by_co_manager]
+    assert {"pii.reveal", "role.granted", "member.id_number_conflict"} <= set(actions)
+    assert actions.count("member.change_refused") == 2  # the move, the ID number
+    assert actions.count("outflow.decision_refused") == 3  # approve, reject, return
 
 
 async def test_a_move_stays_in_the_log_of_the_subtree_he_left(
