@@ -106,8 +106,10 @@ def with_database(url: str, database: str) -> str:
 
 
 @asynccontextmanager
-async def scratch_database(server_url: str, prefix: str) -> AsyncIterator[str]:
-    """A fresh, migrated database on the test server, dropped afterwards."""
+async def scratch_database(
+    server_url: str, prefix: str, *, migrate: bool = True
+) -> AsyncIterator[str]:
+    """A fresh database (migrated unless told not to) on the test server, dropped afterwards."""
     from tests.conftest import run_alembic
 
     name = f"{prefix}_{uuid.uuid4().hex[:8]}"
@@ -118,7 +120,8 @@ async def scratch_database(server_url: str, prefix: str) -> AsyncIterator[str]:
     finally:
         await conn.close()
     url = with_database(server_url, name)
-    await asyncio.to_thread(run_alembic, url, "upgrade", "head")
+    if migrate:
+        await asyncio.to_thread(run_alembic, url, "upgrade", "head")
     try:
         yield url
     finally:

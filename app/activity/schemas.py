@@ -102,7 +102,7 @@ class ActivityOut(BaseModel):
     org_id: int
     org_name: str
     title: str
-    kind: str
+    kind: ActivityKind
     description: str | None
     starts_at: datetime
     ends_at: datetime

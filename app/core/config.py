@@ -60,6 +60,12 @@ class Settings(BaseSettings):
     docs_enabled: bool | None = None  # default: on outside prod
     # Run the outbox worker inside the API process (single-machine mode).
     worker_in_process: bool = False
+    # /metrics: a bearer token for the API port (required there in prod: without it the
+    # API port serves no metrics), and/or a port of its own for the serving processes.
+    metrics_token: str | None = None
+    metrics_port: int | None = None
+    # Seconds between flushes of the buffered access log (see app/core/logging.py).
+    log_flush_interval_s: float = 0.5
 
     # Access tokens: HS256 with a kid -> secret map; the current kid signs.
     jwt_secret: str = DEV_JWT_SECRET
@@ -136,10 +142,14 @@ class Settings(BaseSettings):
             problems.append("APP_WECHAT_APPID/APP_WECHAT_SECRET")
         if self.wechat_simulator:
             problems.append("APP_WECHAT_SIMULATOR (the simulator cannot run in prod)")
+        if not self.database_url:
+            problems.append("DATABASE_URL (prod never starts the embedded PostgreSQL)")
         if self.clock_offset:
             problems.append("APP_CLOCK_OFFSET (the clock cannot be moved in prod)")
         if problems:
-            raise ValueError("prod refuses development defaults for: " + ", ".join(problems))
+            raise ValueError(
+                "prod refuses development defaults or missing settings for: " + ", ".join(problems)
+            )
         self.demo_data = False
         return self
 
@@ -150,6 +160,11 @@ class Settings(BaseSettings):
         if self.wechat_simulator is not None:
             return self.wechat_simulator
         return self.env == "dev" and self.wechat_appid == DEV_WECHAT_APPID
+
+    @property
+    def metrics_on_api_port(self) -> bool:
+        """Outside prod always; in prod only behind ``APP_METRICS_TOKEN``."""
+        return self.env != "prod" or bool(self.metrics_token)
 
     @property
     def docs_on(self) -> bool:

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from app.core.errors import FieldError
 from app.core.types import Id, Version
 from app.identity.validators import MobilePhone
 from app.orders.models import DEFAULT_MAX_HOURS_PER_RESOLVE
@@ -62,7 +63,7 @@ class CategoryConfigIn(_Request):
     @model_validator(mode="after")
     def _resolve_after_accept(self) -> CategoryConfigIn:
         if self.resolve_hours < self.accept_hours:
-            raise ValueError("办结时限不能短于受理时限")
+            raise FieldError("resolve_hours", "办结时限不能短于受理时限")
         return self
 
 
@@ -86,7 +87,7 @@ class OrderCreate(_Request):
     @model_validator(mode="after")
     def _both_coordinates(self) -> OrderCreate:
         if (self.lat is None) != (self.lon is None):
-            raise ValueError("lat 与 lon 须同时提供")
+            raise FieldError("lon" if self.lon is None else "lat", "lat 与 lon 须同时提供")
         return self
 
 
@@ -95,14 +96,16 @@ class TransitionIn(_Request):
     version: Version
     note: Note | None = None
     to_org_id: Id | None = Field(default=None, description="transfer：转办目标组织")
-    volunteer_member_id: Id | None = Field(default=None, description="resolve：志愿者")
+    volunteer_member_id: Id | None = Field(
+        default=None, description="accept / start / resolve：指派的志愿者（党员 id）"
+    )
     hours: Hours | None = Field(default=None, description="resolve：志愿服务时长（小时）")
 
 
 class RatingIn(_Request):
     score: int = Field(ge=1, le=5)
     comment: Text500 | None = None
-    version: Version | None = Field(default=None, description="可选：乐观锁版本")
+    version: Version = Field(description="订单当前的 version（乐观锁）")
 
 
 class RevealIn(_Request):
@@ -123,8 +126,8 @@ class RatingOut(BaseModel):
 class TimelineItem(BaseModel):
     id: int
     action: str
-    from_status: str | None
-    to_status: str
+    from_status: OrderStatus | None
+    to_status: OrderStatus
     actor_account_id: int | None
     actor_role: Literal["admin", "submitter", "system"]
     note: str | None
@@ -148,7 +151,8 @@ class OrderOut(BaseModel):
     version: int
     needs_review: bool
     review_reason: str | None
-    submitted_at: datetime = Field(description="到达当前受理组织的时间（转办后重新计时）")
+    submitted_at: datetime = Field(description="群众首次提交的时间（转办后不变）")
+    received_at: datetime = Field(description="到达当前受理组织的时间（转办后重新计时）")
     accept_due_at: datetime
     due_at: datetime
     overdue: bool
@@ -233,9 +237,9 @@ class RedemptionIn(_Request):
     @model_validator(mode="after")
     def _reward_given(self) -> RedemptionIn:
         if self.reward_id is None and self.reward is None:
-            raise ValueError("请指定 reward_id 或 reward")
+            raise FieldError("reward", "请指定 reward_id 或 reward")
         if self.reward_id is None and self.hours is None:
-            raise ValueError("按名称兑换时须填写 hours")
+            raise FieldError("hours", "按名称兑换时须填写 hours")
         return self
 
 

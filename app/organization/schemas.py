@@ -6,8 +6,9 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import Path
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from app.core.openapi import NotNull, omittable
 from app.core.types import Id, ParamId, Version
 from app.organization.models import Organization, RoleAssignment
 
@@ -42,8 +43,8 @@ class OrgUpdate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: OrgName | None = None
-    kind: OrgKind | None = None
+    name: Annotated[OrgName | None, NotNull] = omittable()
+    kind: Annotated[OrgKind | None, NotNull] = omittable()
     parent_id: Id | None = None
     host: OrgHost | None = None
     region_code: RegionCode | None = None
@@ -52,13 +53,6 @@ class OrgUpdate(BaseModel):
     lon: Longitude | None = None
     # Optional for plain edits (the admin console may omit it); checked when given.
     version: Version | None = None
-
-    @model_validator(mode="after")
-    def _required_not_null(self) -> OrgUpdate:
-        for name in ("name", "kind"):
-            if name in self.model_fields_set and getattr(self, name) is None:
-                raise ValueError(f"{name} 不能为空")
-        return self
 
 
 class OrgMove(BaseModel):
@@ -71,9 +65,9 @@ class OrgMove(BaseModel):
 class OrgOut(BaseModel):
     id: int
     name: str
-    kind: str
+    kind: OrgKind
     parent_id: int | None
-    host: str | None
+    host: OrgHost | None
     region_code: str | None
     address: str | None
     lat: float | None
@@ -121,7 +115,7 @@ class RoleOut(BaseModel):
     org_id: int
     member_id: int
     member_name: str
-    role: str
+    role: RoleName
     granted_by_account_id: int | None
     created_at: datetime
 
