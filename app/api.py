@@ -9,6 +9,7 @@ from fastapi import APIRouter
 
 from app.activity.router import router as activity_router
 from app.audit.router import router as audit_router
+from app.census.router import router as census_router
 from app.identity.router import router as identity_router
 from app.members.router import router as members_router
 from app.mobility.router import router as mobility_router
@@ -29,4 +30,5 @@ DOMAIN_ROUTERS: tuple[APIRouter, ...] = (
     activity_router,
     orders_router,
     notify_router,
+    census_router,
 )

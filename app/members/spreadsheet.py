@@ -135,6 +135,13 @@ def read_sheet(content: bytes, filename: str | None, *, max_rows: int) -> Sheet:
     return Sheet(fields=fields, rows=rows, format=kind)
 
 
+def raw_rows(content: bytes, filename: str | None) -> tuple[str, Iterator[tuple[int, list[Any]]]]:
+    """The file's format and its rows as ``(sheet row number, cells)``, unmapped (for
+    other importers with their own columns)."""
+    kind = detect_format(content, filename)
+    return kind, _xlsx_rows(content) if kind == "xlsx" else _csv_rows(content)
+
+
 def _present(value: Any) -> bool:
     return value is not None and str(value).strip() != ""
 

@@ -1,0 +1,376 @@
+"""The census reads, built once: coverage and recommendation as SQL expressions, the
+ledger row, the entity file (一企一档) and the statistics.
+
+Coverage of an entity (never stored):
+
+* ``organization``: linked to its own organisation (``org_mode = 'own'``);
+* ``joint``: on a joint organisation's covered list (``org_mode = 'joint'``);
+* ``work``: a 党建工作指导员 is assigned (an open ``census_instructors`` row);
+* ``none``: otherwise.
+
+Recommendation (from the latest survey's member count; none before the first survey,
+for closed entities and for those with their own organisation):
+
+* 3 or more members → ``form_standalone`` (单独组建);
+* 1–2 members, no organisation → ``join_joint`` (联合组建);
+* no member, no organisation, no instructor → ``assign_instructor`` (选派指导员).
+
+Scope and filters are added per request with ``.where()``; the columns, joins and
+expressions below are built once at import.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    bindparam,
+    case,
+    func,
+    literal_column,
+    null,
+    select,
+    text,
+    true,
+    tuple_,
+)
+from sqlalchemy.dialects.postgresql import aggregate_order_by
+
+from app.census.models import (
+    CensusEntity,
+    CensusInstructor,
+    CensusRound,
+    CensusSurvey,
+    CensusSurveyMember,
+)
+from app.members.models import Member
+from app.organization.models import Organization
+
+E = CensusEntity.__table__
+S = CensusSurvey.__table__
+R = CensusRound.__table__
+I = CensusInstructor.__table__  # noqa: E741
+SM = CensusSurveyMember.__table__
+M = Member.__table__
+RO = Organization.__table__.alias("responsible_org")
+TO = Organization.__table__.alias("trade_org")
+CO = Organization.__table__.alias("covering_org")
+RORG = Organization.__table__.alias("round_org")
+HOME = Organization.__table__.alias("home_org")
+
+INSTRUCTED = (
+    select(I.c.entity_id, func.count().label("instructors"))
+    .where(I.c.ended_at.is_(None))
+    .group_by(I.c.entity_id)
+    .subquery("instructed")
+)
+HAS_INSTRUCTOR: Final = INSTRUCTED.c.entity_id.is_not(None)
+
+COVERAGE: Final = case(
+    (E.c.org_mode == "own", literal_column("'organization'")),
+    (E.c.org_mode == "joint", literal_column("'joint'")),
+    (HAS_INSTRUCTOR, literal_column("'work'")),
+    else_=literal_column("'none'"),
+)
+RECOMMENDATION: Final = case(
+    (E.c.status == "closed", null()),
+    (E.c.org_mode == "own", null()),
+    (E.c.member_count >= 3, literal_column("'form_standalone'")),
+    (and_(E.c.member_count >= 1, E.c.org_mode.is_(None)), literal_column("'join_joint'")),
+    (
+        and_(E.c.member_count == 0, E.c.org_mode.is_(None), ~HAS_INSTRUCTOR),
+        literal_column("'assign_instructor'"),
+    ),
+    else_=null(),
+)
+
+# Entity -> its responsible and trade organisations (scope is judged on their paths),
+# the covering organisation, the open instructors and the latest survey.
+LEDGER_FROM: Final = (
+    E.join(RO, RO.c.id == E.c.responsible_org_id)
+    .outerjoin(TO, TO.c.id == E.c.trade_org_id)
+    .outerjoin(CO, CO.c.id == E.c.org_id)
+    .outerjoin(INSTRUCTED, INSTRUCTED.c.entity_id == E.c.id)
+    .outerjoin(S, S.c.id == E.c.last_survey_id)
+)
+
+LEDGER_COLUMNS: Final = (
+    E.c.id,
+    E.c.credit_code,
+    E.c.name,
+    E.c.kind,
+    E.c.status,
+    E.c.closed_on,
+    E.c.industry_section,
+    E.c.industry_division,
+    E.c.tags,
+    E.c.region_code,
+    E.c.address,
+    E.c.lat,
+    E.c.lon,
+    E.c.staff_count,
+    E.c.person_in_charge_masked,
+    E.c.contact_phone_masked,
+    E.c.responsible_org_id,
+    RO.c.name.label("responsible_org_name"),
+    E.c.trade_org_id,
+    TO.c.name.label("trade_org_name"),
+    E.c.org_id,
+    CO.c.name.label("org_name"),
+    E.c.org_mode,
+    E.c.member_count,
+    S.c.surveyed_on.label("last_surveyed_on"),
+    S.c.round_id.label("last_round_id"),
+    func.coalesce(INSTRUCTED.c.instructors, 0).label("instructor_count"),
+    COVERAGE.label("coverage"),
+    RECOMMENDATION.label("recommendation"),
+    E.c.version,
+    E.c.created_at,
+    E.c.updated_at,
+)
+LEDGER: Final[Select[tuple[object, ...]]] = select(*LEDGER_COLUMNS).select_from(LEDGER_FROM)
+
+# The columns the xlsx export needs beside the ledger's: ciphertexts for a full export.
+EXPORT: Final = select(
+    *LEDGER_COLUMNS, E.c.person_in_charge_enc, E.c.contact_phone_enc
+).select_from(LEDGER_FROM)
+
+
+def _json_object(**columns: ColumnElement[Any]) -> ColumnElement[object]:
+    args: list[object] = []
+    for key, column in columns.items():
+        args += [literal_column(f"'{key}'"), column]
+    return func.json_build_object(*args)
+
+
+_SURVEY_MEMBERS = (
+    select(
+        func.coalesce(
+            func.json_agg(
+                aggregate_order_by(
+                    _json_object(
+                        name=SM.c.name,
+                        id_number=SM.c.id_number_masked,
+                        matched_member_id=M.c.id,
+                        matched_org_id=M.c.home_org_id,
+                    ),
+                    SM.c.id,
+                )
+            ),
+            text("'[]'::json"),
+        )
+    )
+    .select_from(SM.outerjoin(M, M.c.id_number_idx == SM.c.id_number_idx))
+    .where(SM.c.survey_id == S.c.id)
+    .scalar_subquery()
+)
+SURVEYS_OF_ENTITY: Final = (
+    select(
+        func.coalesce(
+            func.json_agg(
+                aggregate_order_by(
+                    _json_object(
+                        id=S.c.id,
+                        round_id=S.c.round_id,
+                        period=R.c.period,
+                        operating=S.c.operating,
+                        staff_count=S.c.staff_count,
+                        member_count=S.c.member_count,
+                        members=_SURVEY_MEMBERS,
+                        person_in_charge_is_member=S.c.person_in_charge_is_member,
+                        no_org_reason=S.c.no_org_reason,
+                        union=S.c.union,
+                        youth_league=S.c.youth_league,
+                        womens_org=S.c.womens_org,
+                        surveyed_on=S.c.surveyed_on,
+                        surveyed_by_account_id=S.c.surveyed_by_account_id,
+                        note=S.c.note,
+                        coverage=S.c.coverage,
+                        version=S.c.version,
+                        updated_at=S.c.updated_at,
+                    ),
+                    R.c.period.desc(),
+                )
+            ),
+            text("'[]'::json"),
+        )
+    )
+    .select_from(S.join(R, R.c.id == S.c.round_id))
+    .where(S.c.entity_id == E.c.id)
+    .scalar_subquery()
+)
+_INSTR_MEMBER = M.alias("instructor")
+INSTRUCTORS_OF_ENTITY: Final = (
+    select(
+        func.coalesce(
+            func.json_agg(
+                aggregate_order_by(
+                    _json_object(
+                        member_id=I.c.member_id,
+                        name=_INSTR_MEMBER.c.name,
+                        group_name=I.c.group_name,
+                        assigned_at=I.c.assigned_at,
+                    ),
+                    I.c.id,
+                )
+            ),
+            text("'[]'::json"),
+        )
+    )
+    .select_from(I.join(_INSTR_MEMBER, _INSTR_MEMBER.c.id == I.c.member_id))
+    .where(I.c.entity_id == E.c.id, I.c.ended_at.is_(None))
+    .scalar_subquery()
+)
+_SURVEYED_IN_ROUND = select(S.c.id).where(S.c.round_id == R.c.id, S.c.entity_id == E.c.id).exists()
+OPEN_ROUNDS_OF_ENTITY: Final = (
+    select(
+        func.coalesce(
+            func.json_agg(
+                aggregate_order_by(
+                    _json_object(
+                        id=R.c.id,
+                        org_id=R.c.org_id,
+                        period=R.c.period,
+                        due_on=R.c.due_on,
+                        surveyed=_SURVEYED_IN_ROUND,
+                    ),
+                    R.c.id,
+                )
+            ),
+            text("'[]'::json"),
+        )
+    )
+    .select_from(R.join(RORG, RORG.c.id == R.c.org_id))
+    .where(R.c.status == "open", func.starts_with(RO.c.path, RORG.c.path))
+    .scalar_subquery()
+)
+ENTITY_FILE: Final = select(
+    *LEDGER_COLUMNS,
+    SURVEYS_OF_ENTITY.label("surveys"),
+    INSTRUCTORS_OF_ENTITY.label("instructors"),
+    OPEN_ROUNDS_OF_ENTITY.label("open_rounds"),
+).select_from(LEDGER_FROM)
+
+# ----------------------------------------------------------------- statistics
+# One pass over the in-scope active entities; the caller adds the scope to BASE.
+STATS_BASE: Final = (
+    select(
+        E.c.id,
+        E.c.kind,
+        E.c.industry_section,
+        E.c.region_code,
+        E.c.tags,
+        COVERAGE.label("coverage"),
+        RECOMMENDATION.label("recommendation"),
+    )
+    .select_from(
+        E.join(RO, RO.c.id == E.c.responsible_org_id)
+        .outerjoin(TO, TO.c.id == E.c.trade_org_id)
+        .outerjoin(INSTRUCTED, INSTRUCTED.c.entity_id == E.c.id)
+    )
+    .where(E.c.status == "active")
+)
+
+
+def stats_statement(base: Select[tuple[object, ...]]) -> Select[tuple[object, ...]]:
+    """Counts by (dimension, key, coverage) for the entities ``base`` selects, in one
+    statement: grouping sets over one scan, plus the tags (an entity may have several)."""
+    b = base.cte("base").prefix_with("MATERIALIZED")
+    dims = case(
+        (func.grouping(b.c.kind) == 0, literal_column("'kind'")),
+        (func.grouping(b.c.industry_section) == 0, literal_column("'industry'")),
+        (func.grouping(b.c.region_code) == 0, literal_column("'region'")),
+        (func.grouping(b.c.recommendation) == 0, literal_column("'recommendation'")),
+        else_=literal_column("'total'"),
+    )
+    key = func.coalesce(b.c.kind, b.c.industry_section, b.c.region_code, b.c.recommendation)
+    grouped = select(
+        dims.label("dim"),
+        key.label("key"),
+        b.c.coverage,
+        func.count().label("n"),
+    ).group_by(
+        func.grouping_sets(
+            tuple_(b.c.coverage),
+            tuple_(b.c.kind, b.c.coverage),
+            tuple_(b.c.industry_section, b.c.coverage),
+            tuple_(b.c.region_code, b.c.coverage),
+            tuple_(b.c.recommendation),
+        )
+    )
+    tag = func.unnest(b.c.tags).table_valued("tag").render_derived(name="t")
+    tags = (
+        select(literal_column("'tag'").label("dim"), tag.c.tag, b.c.coverage, func.count())
+        .select_from(b.join(tag, true()))
+        .group_by(tag.c.tag, b.c.coverage)
+    )
+    return grouped.union_all(tags)  # type: ignore[return-value]
+
+
+# Coverage found by each round's surveys (for the change between rounds).
+ROUND_SERIES: Final = (
+    select(R.c.id, R.c.period, R.c.due_on, S.c.coverage, func.count().label("n"))
+    .select_from(
+        S.join(R, R.c.id == S.c.round_id)
+        .join(E, E.c.id == S.c.entity_id)
+        .join(RO, RO.c.id == E.c.responsible_org_id)
+        .outerjoin(TO, TO.c.id == E.c.trade_org_id)
+    )
+    .group_by(R.c.id, R.c.period, R.c.due_on, S.c.coverage)
+    .order_by(R.c.period)
+)
+
+# Progress of a round per responsible organisation.
+ROUND_PROGRESS: Final = (
+    select(
+        E.c.responsible_org_id.label("org_id"),
+        RO.c.name.label("org_name"),
+        func.count().label("total"),
+        func.count(S.c.id).label("surveyed"),
+    )
+    .select_from(
+        E.join(RO, RO.c.id == E.c.responsible_org_id)
+        .outerjoin(TO, TO.c.id == E.c.trade_org_id)
+        .outerjoin(S, and_(S.c.entity_id == E.c.id, S.c.round_id == bindparam("round_id")))
+    )
+    .where(E.c.status == "active")
+    .group_by(E.c.responsible_org_id, RO.c.name)
+    .order_by(RO.c.name, E.c.responsible_org_id)
+)
+
+# The coverage of one entity now (stored on a survey when it is saved).
+COVERAGE_OF_ENTITY: Final = (
+    select(COVERAGE)
+    .select_from(E.outerjoin(INSTRUCTED, INSTRUCTED.c.entity_id == E.c.id))
+    .scalar_subquery()
+)
+
+# Party members a survey found: matched to the roster through the blind index.
+FOUND_MEMBERS: Final = select(
+    SM.c.id,
+    SM.c.name,
+    SM.c.id_number_masked,
+    S.c.entity_id,
+    E.c.name.label("entity_name"),
+    E.c.responsible_org_id,
+    S.c.round_id,
+    S.c.surveyed_on,
+    M.c.id.label("member_id"),
+    M.c.home_org_id,
+    HOME.c.name.label("home_org_name"),
+    case(
+        (M.c.id.is_(None), literal_column("'not_in_roster'")),
+        (func.starts_with(HOME.c.path, RO.c.path), literal_column("'registered_here'")),
+        else_=literal_column("'registered_elsewhere'"),
+    ).label("match"),
+).select_from(
+    SM.join(S, S.c.id == SM.c.survey_id)
+    .join(E, E.c.id == S.c.entity_id)
+    .join(RO, RO.c.id == E.c.responsible_org_id)
+    .outerjoin(TO, TO.c.id == E.c.trade_org_id)
+    .outerjoin(M, M.c.id_number_idx == SM.c.id_number_idx)
+    .outerjoin(HOME, HOME.c.id == M.c.home_org_id)
+)
