@@ -31,12 +31,18 @@ CALLERS = (
 # Which county's objects each admin sees, for targets at street and at county level.
 SEES = {
     "street": {
-        "street_admin_A": {"A"}, "org_admin_A": {"A"}, "org_admin_B": {"B"}, "superadmin": {"A", "B"},
+        "street_admin_A": {"A"},
+        "org_admin_A": {"A"},
+        "org_admin_B": {"B"},
+        "superadmin": {"A", "B"},
     },
     "county": {
-        "street_admin_A": set(), "org_admin_A": {"A"}, "org_admin_B": {"B"}, "superadmin": {"A", "B"},
+        "street_admin_A": set(),
+        "org_admin_A": {"A"},
+        "org_admin_B": {"B"},
+        "superadmin": {"A", "B"},
     },
-}  # fmt: skip
+}
 
 
 @dataclass
@@ -74,9 +80,13 @@ async def _world(
             headers=admin.headers,
         )
         targets[side] = Target(
-            county.id, street.id, entity.json()["id"], census_round.json()["id"], member.id,
+            county.id,
+            street.id,
+            entity.json()["id"],
+            census_round.json()["id"],
+            member.id,
             instructor.id,
-        )  # fmt: skip
+        )
         streets[side] = street
     headers = {
         "anonymous": {},
@@ -102,8 +112,10 @@ Call = Callable[[httpx.AsyncClient, dict[str, str], Target], Awaitable[httpx.Res
 
 
 def _registry() -> dict[str, Any]:
-    content = csv_bytes([[credit_code(), "新公司", "54", "511621"]],
-                        ["统一社会信用代码", "名称", "行业代码", "行政区划代码"])  # fmt: skip
+    content = csv_bytes(
+        [[credit_code(), "新公司", "54", "511621"]],
+        ["统一社会信用代码", "名称", "行业代码", "行政区划代码"],
+    )
     return {"file": ("名录.csv", content, "text/csv")}
 
 
@@ -111,92 +123,146 @@ def _registry() -> dict[str, Any]:
 TARGETED: dict[str, tuple[Call, int, str, bool]] = {
     "POST /census/entities": (
         lambda c, h, t: c.post(f"{API}/entities", json=entity_body_for(t), headers=h),
-        201, "street", False,
+        201,
+        "street",
+        False,
     ),
     "GET /census/entities?org_id": (
         lambda c, h, t: c.get(f"{API}/entities", params={"org_id": t.street}, headers=h),
-        200, "street", False,
+        200,
+        "street",
+        False,
     ),
     "POST /census/entities/import?org_id": (
-        lambda c, h, t: c.post(f"{API}/entities/import", params={"org_id": t.street},
-                               files=_registry(), headers=h),
-        200, "street", False,
+        lambda c, h, t: c.post(
+            f"{API}/entities/import", params={"org_id": t.street}, files=_registry(), headers=h
+        ),
+        200,
+        "street",
+        False,
     ),
     "GET /census/entities/{id}": (
-        lambda c, h, t: c.get(f"{API}/entities/{t.entity}", headers=h), 200, "street", True,
+        lambda c, h, t: c.get(f"{API}/entities/{t.entity}", headers=h),
+        200,
+        "street",
+        True,
     ),
     "GET /census/entities/{id}/export": (
-        lambda c, h, t: c.get(f"{API}/entities/{t.entity}/export", headers=h), 200, "street", True,
+        lambda c, h, t: c.get(f"{API}/entities/{t.entity}/export", headers=h),
+        200,
+        "street",
+        True,
     ),
     "PATCH /census/entities/{id}": (
-        lambda c, h, t: c.patch(f"{API}/entities/{t.entity}", json={"version": 1, "staff_count": 9},
-                                headers=h),
-        200, "street", False,
+        lambda c, h, t: c.patch(
+            f"{API}/entities/{t.entity}", json={"version": 1, "staff_count": 9}, headers=h
+        ),
+        200,
+        "street",
+        False,
     ),
     "POST /census/entities/{id}/surveys": (
-        lambda c, h, t: c.post(f"{API}/entities/{t.entity}/surveys", json=survey_body(t.round, 1),
-                               headers=h),
-        201, "street", True,
+        lambda c, h, t: c.post(
+            f"{API}/entities/{t.entity}/surveys", json=survey_body(t.round, 1), headers=h
+        ),
+        201,
+        "street",
+        True,
     ),
     "POST /census/entities/{id}/organization": (
-        lambda c, h, t: c.post(f"{API}/entities/{t.entity}/organization",
-                               json={"mode": "joint", "org_id": t.street}, headers=h),
-        200, "street", False,
+        lambda c, h, t: c.post(
+            f"{API}/entities/{t.entity}/organization",
+            json={"mode": "joint", "org_id": t.street},
+            headers=h,
+        ),
+        200,
+        "street",
+        False,
     ),
     "DELETE /census/entities/{id}/organization": (
         lambda c, h, t: c.delete(f"{API}/entities/{t.entity}/organization", headers=h),
-        200, "street", False,
+        200,
+        "street",
+        False,
     ),
     "POST /census/entities/{id}/instructors": (
-        lambda c, h, t: c.post(f"{API}/entities/{t.entity}/instructors",
-                               json={"member_id": t.member}, headers=h),
-        201, "street", False,
+        lambda c, h, t: c.post(
+            f"{API}/entities/{t.entity}/instructors", json={"member_id": t.member}, headers=h
+        ),
+        201,
+        "street",
+        False,
     ),
     "DELETE /census/entities/{id}/instructors/{member_id}": (
-        lambda c, h, t: c.delete(f"{API}/entities/{t.entity}/instructors/{t.instructor}", headers=h),
-        204, "street", False,
+        lambda c, h, t: c.delete(
+            f"{API}/entities/{t.entity}/instructors/{t.instructor}", headers=h
+        ),
+        204,
+        "street",
+        False,
     ),
     "POST /census/instructor-groups": (
-        lambda c, h, t: c.post(f"{API}/instructor-groups",
-                               json={"group_name": "指导组", "member_ids": [t.member],
-                                     "entity_ids": [t.entity]}, headers=h),
-        201, "street", False,
+        lambda c, h, t: c.post(
+            f"{API}/instructor-groups",
+            json={"group_name": "指导组", "member_ids": [t.member], "entity_ids": [t.entity]},
+            headers=h,
+        ),
+        201,
+        "street",
+        False,
     ),
     "POST /census/rounds": (
-        lambda c, h, t: c.post(f"{API}/rounds",
-                               json={"org_id": t.county, "period": "2027Q1", "due_on": "2027-03-31"},
-                               headers=h),
-        201, "county", False,
+        lambda c, h, t: c.post(
+            f"{API}/rounds",
+            json={"org_id": t.county, "period": "2027Q1", "due_on": "2027-03-31"},
+            headers=h,
+        ),
+        201,
+        "county",
+        False,
     ),
     "GET /census/rounds/{id}": (
-        lambda c, h, t: c.get(f"{API}/rounds/{t.round}", headers=h), 200, "county", False,
+        lambda c, h, t: c.get(f"{API}/rounds/{t.round}", headers=h),
+        200,
+        "county",
+        False,
     ),
     "POST /census/rounds/{id}/close": (
         lambda c, h, t: c.post(f"{API}/rounds/{t.round}/close", json={"version": 1}, headers=h),
-        200, "county", False,
+        200,
+        "county",
+        False,
     ),
     "GET /census/stats?org_id": (
         lambda c, h, t: c.get(f"{API}/stats", params={"org_id": t.street}, headers=h),
-        200, "street", False,
+        200,
+        "street",
+        False,
     ),
     "GET /census/export?org_id": (
         lambda c, h, t: c.get(f"{API}/export", params={"org_id": t.street}, headers=h),
-        200, "street", False,
+        200,
+        "street",
+        False,
     ),
     "GET /census/found-members?org_id": (
         lambda c, h, t: c.get(f"{API}/found-members", params={"org_id": t.street}, headers=h),
-        200, "street", False,
+        200,
+        "street",
+        False,
     ),
-}  # fmt: skip
+}
 
-UNTARGETED: dict[str, tuple[Callable[[httpx.AsyncClient, dict[str, str]], Awaitable[httpx.Response]], bool]] = {
+UNTARGETED: dict[
+    str, tuple[Callable[[httpx.AsyncClient, dict[str, str]], Awaitable[httpx.Response]], bool]
+] = {
     "GET /census/entities": (lambda c, h: c.get(f"{API}/entities", headers=h), False),
     "GET /census/rounds": (lambda c, h: c.get(f"{API}/rounds", headers=h), False),
     "GET /census/stats": (lambda c, h: c.get(f"{API}/stats", headers=h), False),
     "GET /census/export": (lambda c, h: c.get(f"{API}/export", headers=h), False),
     "GET /census/found-members": (lambda c, h: c.get(f"{API}/found-members", headers=h), False),
     "GET /census/me/entities": (lambda c, h: c.get(f"{API}/me/entities", headers=h), True),
-}  # fmt: skip
+}
 
 
 def entity_body_for(t: Target) -> dict[str, Any]:

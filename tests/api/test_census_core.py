@@ -52,14 +52,23 @@ async def test_entity_is_stored_encrypted_and_shown_masked(
     c = await county(db, settings)
     phone = f.unique_phone()
     created = await create_entity(
-        client, c.admin, c.street_a, person_in_charge="欧阳明华", contact_phone=phone,
-        trade_org_id=c.trade.id, industry_code="I64", tags=["food_delivery", "internet_platform"],
-    )  # fmt: skip
+        client,
+        c.admin,
+        c.street_a,
+        person_in_charge="欧阳明华",
+        contact_phone=phone,
+        trade_org_id=c.trade.id,
+        industry_code="I64",
+        tags=["food_delivery", "internet_platform"],
+    )
     assert created["person_in_charge"] == "欧**华"
     assert created["contact_phone"] == phone[:3] + "****" + phone[-4:]
     assert created["industry"] == {
-        "code": "64", "section": "I", "division": "64", "name": "互联网和相关服务",
-    }  # fmt: skip
+        "code": "64",
+        "section": "I",
+        "division": "64",
+        "name": "互联网和相关服务",
+    }
     assert created["coverage"] == "none" and created["recommendation"] is None
     assert created["responsible_org"] == {"id": c.street_a.id, "name": "九龙街道党工委"}
     assert created["trade_org"]["id"] == c.trade.id
@@ -76,12 +85,18 @@ async def test_entity_is_stored_encrypted_and_shown_masked(
 
     again = await client.post(
         f"{API}/entities",
-        json={**created, "credit_code": created["credit_code"], "person_in_charge": "某",
-              "responsible_org_id": c.street_a.id, "industry_code": "64",
-              "contact_phone": None, "trade_org_id": None}
+        json={
+            **created,
+            "credit_code": created["credit_code"],
+            "person_in_charge": "某",
+            "responsible_org_id": c.street_a.id,
+            "industry_code": "64",
+            "contact_phone": None,
+            "trade_org_id": None,
+        }
         | {k: None for k in ()},
         headers=c.admin.headers,
-    )  # fmt: skip
+    )
     assert again.status_code == 422  # response fields are not a request body
 
 
@@ -138,12 +153,15 @@ async def test_recommendation_follows_the_members_found_and_founding_changes_cov
     assert by_name["无党员公司"]["recommendation"] == "assign_instructor"
     assert {e["coverage"] for e in by_name.values()} == {"none"}
 
-    stats = (await client.get(f"{API}/stats", params={"org_id": c.county.id},
-                              headers=c.admin.headers)).json()  # fmt: skip
+    stats = (
+        await client.get(f"{API}/stats", params={"org_id": c.county.id}, headers=c.admin.headers)
+    ).json()
     assert (stats["total"], stats["none"], stats["organization_rate"]) == (3, 3, 0.0)
     assert stats["recommendations"] == {
-        "form_standalone": 1, "join_joint": 1, "assign_instructor": 1,
-    }  # fmt: skip
+        "form_standalone": 1,
+        "join_joint": 1,
+        "assign_instructor": 1,
+    }
 
     # 发现一个、组建一个: found its own branch; coverage and the county's rate change at once.
     founded = await client.post(
@@ -158,8 +176,9 @@ async def test_recommendation_follows_the_members_found_and_founding_changes_cov
         await db.execute(select(Organization).where(Organization.id == body["organization"]["id"]))
     ).scalar_one()
     assert org.parent_id == c.street_a.id and org.name == "三名党员公司党支部"
-    stats = (await client.get(f"{API}/stats", params={"org_id": c.county.id},
-                              headers=c.admin.headers)).json()  # fmt: skip
+    stats = (
+        await client.get(f"{API}/stats", params={"org_id": c.county.id}, headers=c.admin.headers)
+    ).json()
     assert (stats["organization"], stats["none"]) == (1, 2)
     assert stats["organization_rate"] == round(1 / 3, 4)
     assert stats["recommendations"]["form_standalone"] == 0
@@ -191,9 +210,14 @@ async def test_recommendation_follows_the_members_found_and_founding_changes_cov
     assert [s["member_count"] for s in file["surveys"]] == [3]
     assert len(file["surveys"][0]["members"]) == 3
     assert file["open_rounds"] == [
-        {"id": census_round["id"], "org_id": c.county.id, "period": "2026Q4",
-         "due_on": "2026-12-31", "surveyed": True}
-    ]  # fmt: skip
+        {
+            "id": census_round["id"],
+            "org_id": c.county.id,
+            "period": "2026Q4",
+            "due_on": "2026-12-31",
+            "surveyed": True,
+        }
+    ]
 
 
 async def test_the_next_round_starts_from_the_last_answers(
@@ -240,16 +264,24 @@ async def test_survey_rules(
     )
     problem(first_partial, 422, "census.invalid_field")
     too_many = await _survey(
-        client, c, entity["id"], census_round["id"], 0,
+        client,
+        c,
+        entity["id"],
+        census_round["id"],
+        0,
         members=[{"name": "李四", "id_number": f.unique_id_number()}],
-    )  # fmt: skip
+    )
     problem(too_many, 422, "census.invalid_field")
     future = await _survey(client, c, entity["id"], census_round["id"], 0, surveyed_on="2099-01-01")
     problem(future, 422, "census.invalid_field")
     bad_id = await _survey(
-        client, c, entity["id"], census_round["id"], 1,
+        client,
+        c,
+        entity["id"],
+        census_round["id"],
+        1,
         members=[{"name": "李四", "id_number": "110101199003071234"}],
-    )  # fmt: skip
+    )
     assert bad_id.status_code == 422 and bad_id.json()["code"] == "validation.failed"
     other_round = await client.post(
         f"{API}/rounds",
@@ -301,10 +333,13 @@ async def test_street_admin_and_instructor_fill_surveys_of_the_county_round(
     problem(before, 404, "census.entity_not_found")
     await client.post(
         f"{API}/instructor-groups",
-        json={"group_name": "朝阳街道指导组", "member_ids": [instructor.member.id],
-              "entity_ids": [theirs["id"], mine["id"]]},
+        json={
+            "group_name": "朝阳街道指导组",
+            "member_ids": [instructor.member.id],
+            "entity_ids": [theirs["id"], mine["id"]],
+        },
         headers=c.admin.headers,
-    )  # fmt: skip
+    )
     seen = await client.get(f"{API}/me/entities", headers=instructor.headers)
     assert {e["id"] for e in seen.json()["items"]} == {theirs["id"], mine["id"]}
     filled = await client.post(
@@ -318,8 +353,9 @@ async def test_street_admin_and_instructor_fill_surveys_of_the_county_round(
     ).json()
     assert (progress["total"], progress["surveyed"], progress["rate"]) == (2, 2, 1.0)
     assert {p["org"]["id"]: p["light"] for p in progress["progress"]} == {
-        c.street_a.id: "blue", c.street_b.id: "blue",
-    }  # fmt: skip
+        c.street_a.id: "blue",
+        c.street_b.id: "blue",
+    }
     # Ending the assignment takes the entity out of the instructor's view.
     ended = await client.delete(
         f"{API}/entities/{theirs['id']}/instructors/{instructor.member.id}", headers=c.admin.headers

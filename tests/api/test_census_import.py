@@ -18,9 +18,20 @@ from tests.conftest import problem
 
 API = "/api/v1/census/entities/import"
 HEADERS = [
-    "统一社会信用代码", "名称", "类型", "行业代码", "新业态标签", "行政区划代码", "地址",
-    "从业人数", "负责人", "联系电话", "登记状态", "注销日期", "属地党组织",
-]  # fmt: skip
+    "统一社会信用代码",
+    "名称",
+    "类型",
+    "行业代码",
+    "新业态标签",
+    "行政区划代码",
+    "地址",
+    "从业人数",
+    "负责人",
+    "联系电话",
+    "登记状态",
+    "注销日期",
+    "属地党组织",
+]
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
@@ -97,8 +108,11 @@ async def test_a_thousand_rows_with_ten_bad_ones(
     assert partial.status_code == 200, partial.text
     result = partial.json()
     assert (result["created"], result["updated"], result["closed"], result["unchanged"]) == (
-        990, 0, 0, 0,
-    )  # fmt: skip
+        990,
+        0,
+        0,
+        0,
+    )
     assert len(result["errors"]) == 10 and len(result["rows"]) == 990
     assert await _count(db) == 990
     tagged = (
@@ -134,17 +148,24 @@ async def test_reimport_reports_changed_closed_and_unchanged_rows(
     assert second.status_code == 200, second.text
     result = second.json()
     assert (result["created"], result["updated"], result["closed"], result["unchanged"]) == (
-        1, 2, 1, 2,
-    )  # fmt: skip
+        1,
+        2,
+        1,
+        2,
+    )
     assert [(r["row"], r["result"]) for r in result["rows"]] == [
-        (3, "updated"), (4, "closed"), (5, "updated"), (7, "created"),
-    ]  # fmt: skip
+        (3, "updated"),
+        (4, "closed"),
+        (5, "updated"),
+        (7, "created"),
+    ]
     closed = (
         await db.execute(select(CensusEntity).where(CensusEntity.credit_code == rows[2][0]))
     ).scalar_one()
     assert (closed.status, closed.closed_on.isoformat() if closed.closed_on else None) == (
-        "closed", "2026-11-20",
-    )  # fmt: skip
+        "closed",
+        "2026-11-20",
+    )
     moved = (
         await db.execute(select(CensusEntity).where(CensusEntity.credit_code == rows[1][0]))
     ).scalar_one()
@@ -173,14 +194,18 @@ async def test_unusable_files(
     client: httpx.AsyncClient, db: AsyncSession, settings: Settings
 ) -> None:
     c = await county(db, settings)
-    problem(await _upload(client, c, b"\xd0\xcf\x11\xe0" + b"0" * 100, "名录.xls"), 422,
-            "import.unsupported_format")  # fmt: skip
+    problem(
+        await _upload(client, c, b"\xd0\xcf\x11\xe0" + b"0" * 100, "名录.xls"),
+        422,
+        "import.unsupported_format",
+    )
     problem(await _upload(client, c, b"PK\x03\x04garbage", "名录.xlsx"), 422, "import.unreadable")
     no_code = csv_bytes([["某公司", "54"]], ["名称", "行业代码"])
     body = problem(await _upload(client, c, no_code, "名录.csv"), 422, "import.missing_columns")
     assert "统一社会信用代码" in body["detail"]
     problem(await _upload(client, c, csv_bytes([], HEADERS), "名录.csv"), 422, "import.empty")
-    outside = await _upload(client, c, csv_bytes([_row(c, 1)], HEADERS), "名录.csv",
-                            org_id=c.other_county.id)  # fmt: skip
+    outside = await _upload(
+        client, c, csv_bytes([_row(c, 1)], HEADERS), "名录.csv", org_id=c.other_county.id
+    )
     problem(outside, 404, "census.org_not_found")
     assert await _count(db) == 0
