@@ -78,7 +78,7 @@ def serve(settings: Settings, url: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m app", description="branchlink")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("serve", help="serve the API (APP_HOST, APP_PORT, APP_WORKERS)")
+    serve_cmd = sub.add_parser("serve", help="serve the API (APP_HOST, APP_PORT, APP_WORKERS)")
     sub.add_parser("migrate", help="alembic upgrade head")
     admin = sub.add_parser("create-admin", help="root organisation + superadmin for an openid")
     admin.add_argument("--openid", required=True)
@@ -86,11 +86,30 @@ def main(argv: list[str] | None = None) -> int:
     admin.add_argument("--org-name", default="县委组织部")
     admin.add_argument("--region-code", default=None)
     sub.add_parser("seed-demo", help="demo organisations, members and content (once)")
-    sub.add_parser("worker", help="run the outbox worker and the scheduled jobs")
-    sub.add_parser("dev", help="migrate, seed demo data once, serve with the worker (make run)")
+    worker_cmd = sub.add_parser("worker", help="run the outbox worker and the scheduled jobs")
+    dev_cmd = sub.add_parser(
+        "dev", help="migrate, seed demo data once, serve with the worker (make run)"
+    )
+    for command in (serve_cmd, worker_cmd, dev_cmd):
+        command.add_argument(
+            "--clock-offset",
+            metavar="OFFSET",
+            help="dev/test only: run the app's clock ahead, e.g. 3d, 12h, 90m or seconds "
+            "(same as APP_CLOCK_OFFSET; refused in prod)",
+        )
     args = parser.parse_args(argv)
 
+    if getattr(args, "clock_offset", None):
+        # Through the environment, so that uvicorn's worker processes run with it too.
+        os.environ["APP_CLOCK_OFFSET"] = args.clock_offset
+        get_settings.cache_clear()
     settings = get_settings()
+    if settings.clock_offset:
+        from app.core import clock
+
+        clock.set_offset(settings.clock_offset)
+        local = clock.now().astimezone(clock.SHANGHAI)
+        print(f"clock: {settings.clock_offset} ahead, now {local:%Y-%m-%d %H:%M} Asia/Shanghai")
     url = database_url(settings)
     settings = get_settings()
     if args.command == "migrate":

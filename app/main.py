@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from app.core import embedded
+from app.core import clock, embedded
 from app.core.config import Settings, get_settings
 from app.core.db import DriverPool, create_engine, make_sessionmaker
 from app.core.errors import AppError, app_error_response, problem_response
@@ -198,6 +198,7 @@ def create_app(
 ) -> FastAPI:
     settings = settings or get_settings()
     configure_logging(json=settings.env != "dev")
+    clock.set_offset(settings.clock_offset)
     app = FastAPI(
         title="branchlink API",
         version="1.0.0",

@@ -29,11 +29,11 @@ import asyncpg
 import httpx
 import orjson
 
+from app.core.clock import shanghai_day
 from app.core.config import Settings
 from app.core.db import DriverPool
 from app.study.batching import AwardBatcher
 from app.study.repository import StudyClaim
-from app.study.service import shanghai_day
 from tests.live import free_port
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -25,14 +25,13 @@ from openpyxl import load_workbook
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core import pii
+from app.core import clock, pii
 from app.core.config import Settings
 from app.core.crypto import mask_phone
 from app.core.db import create_engine
 from app.identity.models import Account
 from app.identity.service import issue_token_pair
 from app.main import create_app
-from app.mobility.rules import shanghai_day, utc_now
 from bench.env import bench_database
 from bench.load import report
 from bench.seed import DESTINATIONS, seed
@@ -48,7 +47,7 @@ ROLE_SQL = text(
 async def seed_outflows(url: str, settings: Settings, member_ids: list[int]) -> None:
     rng = random.Random(11)
     ring = pii.keyring(settings)
-    today = shanghai_day(utc_now())
+    today = clock.today()
     conn = await asyncpg.connect(url)
     try:
         homes = dict(

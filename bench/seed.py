@@ -22,10 +22,11 @@ from typing import Any
 import asyncpg
 
 from app.core import pii
+from app.core.clock import SHANGHAI, shanghai_day
 from app.core.config import Settings
 from app.core.crypto import mask_id_number, mask_phone
 from app.identity.validators import id_check_digit
-from app.mobility.rules import SHANGHAI, merge_rules, recompute_due_dates, shanghai_day
+from app.mobility.rules import merge_rules, recompute_due_dates
 
 REGION = "440883"
 DESTINATIONS = ["440106", "440305", "440304", "440604", "441302", "460106", "450103", "310115"]

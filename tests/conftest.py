@@ -36,6 +36,7 @@ from app.core.config import Settings
 from app.core.db import create_engine, driver_connection, get_session
 from app.main import create_app
 from app.wechat.simulator import WeChatSimulator
+from tests.clock import Clock
 from tests.leakscan import FINDINGS, LeakScanHandler, LeakScanMiddleware
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -223,6 +224,14 @@ class TransactionSource:
 
     async def close(self) -> None:
         return None
+
+
+@pytest.fixture
+def clock() -> Iterator[Clock]:
+    """The app's one clock for this test: set it, move it; it runs on real time afterwards."""
+    handle = Clock()
+    yield handle
+    handle.reset()
 
 
 @pytest.fixture

@@ -4,24 +4,23 @@ meeting of the chamber-of-commerce branch in Guangzhou, and the demo member's si
 from __future__ import annotations
 
 from datetime import UTC, datetime, time, timedelta
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.activity.models import Activity, ActivitySignup
+from app.core import clock
 from app.core.config import Settings
 from app.members.models import Member
 from app.organization.models import Organization
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 DEMO_MEMBER = "王建国"
 
 
 def _at(days: int, hour: int, now: datetime) -> datetime:
     """``days`` from today (Asia/Shanghai) at ``hour``:00 local time, in UTC."""
-    day = now.astimezone(SHANGHAI).date() + timedelta(days=days)
-    return datetime.combine(day, time(hour), tzinfo=SHANGHAI).astimezone(UTC)
+    day = now.astimezone(clock.SHANGHAI).date() + timedelta(days=days)
+    return datetime.combine(day, time(hour), tzinfo=clock.SHANGHAI).astimezone(UTC)
 
 
 async def seed(session: AsyncSession, settings: Settings) -> None:
@@ -47,7 +46,7 @@ async def seed(session: AsyncSession, settings: Settings) -> None:
     )
     if existing.first() is not None:
         return
-    now = datetime.now(UTC)
+    now = clock.now()
     village = orgs[DEMO_VILLAGE]
     theme_day = Activity(
         org_id=village.id,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -21,11 +20,12 @@ from app.activity.schemas import (
     RollOut,
     SignupOut,
 )
+from app.core import clock
 from app.core.config import Settings
 from app.core.db import SessionDep
 from app.core.idempotency import IdempotencyDep
 from app.core.pagination import DEFAULT_LIMIT, CursorParam, LimitParam, Page
-from app.identity.scope import AdminScopeDep, MemberDep, PrincipalDep
+from app.organization.scope import AdminScopeDep, MemberDep, PrincipalDep
 
 router = APIRouter(prefix="/activities", tags=["activity"])
 
@@ -50,10 +50,6 @@ async def _member_viewer(principal: MemberDep, session: SessionDep) -> Viewer:
 
 ViewerDep = Annotated[Viewer, Depends(_viewer)]
 MemberViewerDep = Annotated[Viewer, Depends(_member_viewer)]
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 @router.get("", response_model=Page[ActivityOut])
@@ -104,7 +100,7 @@ async def sign_up(
     """Sign up (before the start). 409 ``activity.full`` when the capacity is reached;
     signing up again returns the existing sign-up."""
     return await idem.run(
-        lambda: service.sign_up(session, viewer, activity_id, _now()), status_code=201
+        lambda: service.sign_up(session, viewer, activity_id, clock.now()), status_code=201
     )
 
 
@@ -113,7 +109,7 @@ async def cancel_signup(
     activity_id: ActivityId, session: SessionDep, viewer: MemberViewerDep
 ) -> SignupOut:
     """Withdraw one's own sign-up before the start (extension of the contract)."""
-    return await service.cancel_signup(session, viewer, activity_id, _now())
+    return await service.cancel_signup(session, viewer, activity_id, clock.now())
 
 
 @router.post("/{activity_id}/attendance", status_code=201, response_model=AttendanceOut)
@@ -130,7 +126,7 @@ async def attend(
     (with ``distance_m``), ``activity.invalid_qr``. Once per member: a repeat returns the
     first record."""
     return await idem.run(
-        lambda: service.attend(session, settings, viewer, activity_id, body, _now()),
+        lambda: service.attend(session, settings, viewer, activity_id, body, clock.now()),
         status_code=201,
     )
 
@@ -140,7 +136,7 @@ async def current_qr(
     activity_id: ActivityId, session: SessionDep, settings: SettingsDep, scope: AdminScopeDep
 ) -> QrOut:
     """The rotating sign-in QR token (30-second steps) for the admin's screen."""
-    return await service.current_qr(session, settings, scope, activity_id, _now())
+    return await service.current_qr(session, settings, scope, activity_id, clock.now())
 
 
 @router.get("/{activity_id}/attendance", response_model=RollOut)

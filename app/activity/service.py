@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -29,15 +28,15 @@ from app.activity.schemas import (
     SignupOut,
 )
 from app.audit.service import record
+from app.core import clock
 from app.core.config import Settings
 from app.core.errors import AppError
 from app.core.pagination import decode_cursor, encode_cursor, invalid_cursor
-from app.identity.scope import Principal, Scope, build_scope
 from app.notify.service import notify_member
+from app.organization.scope import Principal, Scope, build_scope, get_visible_org
 from app.regions.service import distance_m
 from app.study.service import award_credits
 
-_SHANGHAI = ZoneInfo("Asia/Shanghai")
 log = structlog.stdlib.get_logger("app.activity")
 
 # (state, action) -> next state. Repeating a sign-up or a cancel is answered with the
@@ -109,7 +108,7 @@ def _out(
 
 
 async def create_activity(session: AsyncSession, scope: Scope, data: ActivityCreate) -> ActivityOut:
-    org = await repo.org_in_scope(session, scope, data.org_id)
+    org = await get_visible_org(session, scope, data.org_id)
     if org is None:
         raise errors.org_not_found()
     onsite = not data.online
@@ -487,7 +486,7 @@ async def remind_activity_starting(
     """
     due = await repo.claim_due_reminders(session, now, now + timedelta(minutes=within_minutes))
     for activity_id, member_id, title, starts_at in due:
-        local = starts_at.astimezone(_SHANGHAI)
+        local = starts_at.astimezone(clock.SHANGHAI)
         await notify_member(
             session,
             member_id=member_id,

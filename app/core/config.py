@@ -7,12 +7,15 @@ deployment cannot start with the keys that are published in this repository.
 from __future__ import annotations
 
 import base64
+from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, model_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from app.core import clock
 
 DEV_JWT_SECRET = "dev-only-jwt-secret-change-me-0123456789abcdef"
 # 32 zero-ish bytes, urlsafe base64: fine for a laptop, refused in prod.
@@ -76,6 +79,15 @@ class Settings(BaseSettings):
 
     demo_data: bool = True
     qr_secret: str = DEV_JWT_SECRET + "-qr"
+    # dev/test only: run the app's clock this far ahead ("3d", "12h", "90m", seconds).
+    clock_offset: timedelta = timedelta(0)
+
+    @field_validator("clock_offset", mode="before")
+    @classmethod
+    def _parse_clock_offset(cls, value: object) -> timedelta:
+        if value is None or isinstance(value, str | int | float | timedelta):
+            return clock.parse_offset(value)
+        raise ValueError("clock offset: write e.g. 3d, 12h, 90m, 30s or 3600")
 
     @model_validator(mode="after")
     def _refuse_placeholders_in_prod(self) -> Settings:
@@ -98,6 +110,8 @@ class Settings(BaseSettings):
             problems.append("APP_WECHAT_APPID/APP_WECHAT_SECRET")
         if self.wechat_simulator:
             problems.append("APP_WECHAT_SIMULATOR (the simulator cannot run in prod)")
+        if self.clock_offset:
+            problems.append("APP_CLOCK_OFFSET (the clock cannot be moved in prod)")
         if problems:
             raise ValueError("prod refuses development defaults for: " + ", ".join(problems))
         self.demo_data = False

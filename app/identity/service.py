@@ -12,7 +12,7 @@ from __future__ import annotations
 import unicodedata
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import structlog
@@ -20,7 +20,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.audit.service import record
-from app.core import pii, ratelimit
+from app.core import clock, pii, ratelimit
 from app.core.config import Settings
 from app.core.crypto import mask_phone
 from app.core.errors import AppError, forbidden
@@ -34,12 +34,12 @@ from app.core.security import (
 from app.identity import errors
 from app.identity import repository as repo
 from app.identity.models import Account, RefreshToken
-from app.identity.scope import Principal
 from app.identity.validators import MobilePhoneError, normalize_mobile_phone
 from app.members.models import Member
 from app.members.service import find_by_id_number
 from app.mobility.service import active_outflow_summary
 from app.organization.models import Organization, RoleAssignment
+from app.organization.scope import Principal
 from app.wechat.client import WeChatClient
 from app.wechat.errors import (
     CODE_USED,
@@ -114,7 +114,7 @@ async def issue_token_pair(
             family_id=family_id or uuid.uuid4(),
             account_id=account.id,
             token_hash=hash_token(refresh),
-            expires_at=datetime.now(UTC) + timedelta(seconds=settings.refresh_token_ttl_s),
+            expires_at=clock.now() + timedelta(seconds=settings.refresh_token_ttl_s),
         )
     )
     return TokenPair(
@@ -203,7 +203,7 @@ class RefreshRejected:
 async def refresh(
     session: AsyncSession, settings: Settings, token: str
 ) -> TokenPair | RefreshRejected:
-    now = datetime.now(UTC)
+    now = clock.now()
     # FOR UPDATE: of two concurrent refreshes with one token, the second waits and then
     # sees ``used_at`` set, so exactly one of them gets a new pair.
     row = await repo.lock_refresh_token(session, hash_token(token))
@@ -236,7 +236,7 @@ async def refresh(
 
 async def logout(session: AsyncSession, principal: Principal, refresh_token: str | None) -> int:
     """Revoke the family of ``refresh_token`` (if it is the caller's) or all his families."""
-    now = datetime.now(UTC)
+    now = clock.now()
     if refresh_token is None:
         return await repo.revoke_account_tokens(session, principal.account_id, now)
     row = await repo.find_refresh_token(session, hash_token(refresh_token))

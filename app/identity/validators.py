@@ -16,11 +16,13 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import date
 from typing import Annotated, Final, Literal
 
 from pydantic import AfterValidator
 from pydantic_core import PydanticCustomError
+
+from app.core import clock
 
 __all__ = [
     "IdInfo",
@@ -37,9 +39,6 @@ __all__ = [
 ]
 
 Gender = Literal["male", "female"]
-
-# China has a single time zone without DST, so a fixed offset is exact (and needs no tzdata).
-CHINA_TZ: Final = timezone(timedelta(hours=8), "Asia/Shanghai")
 
 _ID_WEIGHTS: Final = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK_CHARS: Final = "10X98765432"  # index = weighted sum mod 11
@@ -89,10 +88,6 @@ class IdInfo:
     birth_date: date
     gender: Gender
     region_code: str  # 6 digits, e.g. "440301" (深圳市福田区)
-
-
-def _today_in_china() -> date:
-    return datetime.now(CHINA_TZ).date()
 
 
 def _clean(value: str) -> str:
@@ -168,7 +163,7 @@ def _validate_id(number: str, *, today: date | None) -> IdInfo:
         raise IdNumberError("id_number.birth_date", "身份证号中的出生日期无效") from None
     if birth.year < _MIN_BIRTH_YEAR:
         raise IdNumberError("id_number.birth_date", "身份证号中的出生日期无效")
-    if birth > (today or _today_in_china()):
+    if birth > (today or clock.today()):
         raise IdNumberError("id_number.birth_in_future", "身份证号中的出生日期不能晚于今天")
 
     gender: Gender = "male" if int(number[16]) % 2 == 1 else "female"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from app.core.errors import AppError, not_found
+from app.core.errors import AppError, forbidden, not_found
 
 
 def member_not_found() -> AppError:
@@ -14,6 +14,13 @@ def member_not_found() -> AppError:
 
 def org_not_found() -> AppError:
     return not_found("org.not_found", "组织不存在或无权访问")
+
+
+def home_org_required() -> AppError:
+    return forbidden(
+        "member.home_org_required",
+        "该党员的档案由其所在党组织管理；共管（流入地）组织可以查看和联系他，但不能修改档案或查看身份证号",
+    )
 
 
 def id_number_taken() -> AppError:

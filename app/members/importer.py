@@ -22,7 +22,6 @@ from app.audit.service import record
 from app.core import pii
 from app.core.config import Settings
 from app.core.crypto import mask_id_number, mask_phone
-from app.identity.scope import Scope
 from app.identity.validators import (
     IdNumberError,
     MobilePhoneError,
@@ -41,6 +40,7 @@ from app.members.spreadsheet import (
     text_cell,
 )
 from app.organization import repository as org_repo
+from app.organization.scope import Scope
 
 MAX_ROWS = 20_000
 PRECISION_LOST = "身份证号被存成了数字，末尾几位已丢失；请把该列设为文本格式后重新填写"

@@ -11,7 +11,6 @@ from app.core.db import SessionDep
 from app.core.idempotency import IdempotencyDep
 from app.core.pagination import DEFAULT_LIMIT, CursorParam, LimitParam, Page, page_of
 from app.core.ratelimit import Policy, hit
-from app.identity.scope import AdminScopeDep
 from app.members import importer, service
 from app.members.schemas import (
     ImportResult,
@@ -23,6 +22,7 @@ from app.members.schemas import (
 )
 from app.members.spreadsheet import build_template
 from app.organization.router import id_cursor
+from app.organization.scope import AdminScopeDep
 
 router = APIRouter(prefix="/members", tags=["members"])
 

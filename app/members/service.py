@@ -20,14 +20,13 @@ from app.core import pii
 from app.core.config import Settings
 from app.core.crypto import mask_id_number, mask_phone
 from app.core.errors import AppError, stale_version
-from app.identity.scope import Scope
 from app.identity.validators import IdInfo, parse_id_number
 from app.members import errors
 from app.members import repository as repo
 from app.members.models import Member
 from app.members.schemas import MemberCreate, MemberUpdate
-from app.organization import repository as org_repo
 from app.organization.models import Organization
+from app.organization.scope import Scope, get_visible_org
 
 
 @dataclass(frozen=True)
@@ -119,7 +118,7 @@ def check_identity(
 
 
 async def _visible_org(session: AsyncSession, scope: Scope, org_id: int) -> Organization:
-    org = await org_repo.get_visible(session, scope, org_id)
+    org = await get_visible_org(session, scope, org_id)
     if org is None:
         raise errors.org_not_found()
     return org
@@ -178,12 +177,23 @@ async def list_members(
     )
 
 
+async def _member_to_change(
+    session: AsyncSession, scope: Scope, member_id: int, *, for_update: bool = False
+) -> Member:
+    """The *change* verb: only the member's home subtree changes his record or reads his
+    ID number; a co-managing organisation sees him (404 otherwise) but is refused (403)."""
+    member, owned = await repo.get_for_change(session, scope, member_id, for_update=for_update)
+    if member is None:
+        raise errors.member_not_found()
+    if not owned:
+        raise errors.home_org_required()
+    return member
+
+
 async def update_member(
     session: AsyncSession, settings: Settings, scope: Scope, member_id: int, data: MemberUpdate
 ) -> Member:
-    member = await repo.get_visible(session, scope, member_id, for_update=True)
-    if member is None:
-        raise errors.member_not_found()
+    member = await _member_to_change(session, scope, member_id, for_update=True)
     if member.version != data.version:
         raise stale_version()
     fields = data.model_fields_set - {"version"}
@@ -248,8 +258,15 @@ async def reveal(
     field: str,
     reason: str,
 ) -> str | None:
-    """Decrypt one personal field for an admin in scope; the reveal is audited."""
-    member = await get_member(session, scope, member_id)
+    """Decrypt one personal field for an admin in scope; the reveal is audited.
+
+    A co-managing organisation may reveal the phone (to reach the member), never the ID
+    number: that takes the *change* verb, the member's home subtree.
+    """
+    if field == "id_number":
+        member = await _member_to_change(session, scope, member_id)
+    else:
+        member = await get_member(session, scope, member_id)
     ring = pii.keyring(settings)
     if field == "id_number":
         value: str | None = ring.decrypt(member.id_number_enc, context=pii.ID_NUMBER)

@@ -13,15 +13,15 @@ from datetime import timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core import clock
 from app.core.config import Settings
 from app.identity.models import Account
-from app.identity.scope import Principal, Scope
 from app.members.models import Member
 from app.mobility import service
 from app.mobility.models import Outflow
-from app.mobility.rules import shanghai_day, utc_now
 from app.mobility.schemas import OutflowCreate
 from app.organization.models import Organization
+from app.organization.scope import Principal, Scope
 
 
 async def seed(session: AsyncSession, settings: Settings) -> None:
@@ -63,8 +63,8 @@ async def seed(session: AsyncSession, settings: Settings) -> None:
     if existing.first() is not None:
         return
 
-    now = utc_now()
-    today = shanghai_day(now)
+    now = clock.now()
+    today = clock.shanghai_day(now)
     county, district = orgs[DEMO_COUNTY], orgs[DEMO_DISTRICT]
     member = Principal(wang_account.id, "member", wang.id, False, ())
     county_admin = Scope(Principal(secretary_account.id, "admin", None, False, ()), (county.path,))

@@ -20,11 +20,11 @@ import xlsxwriter
 from sqlalchemy import ColumnElement
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core import pii
+from app.core import clock, pii
 from app.core.config import Settings
 from app.mobility import repository
 from app.mobility.repository import LedgerFilter, LedgerRow
-from app.mobility.rules import SHANGHAI, flags_of
+from app.mobility.rules import flags_of
 from app.regions import service as regions
 
 CONTACT_PHONE = "outflow.contact_phone"
@@ -76,7 +76,9 @@ def row_values(index: int, row: LedgerRow, today: date, phone: str) -> list[Any]
     if row.checkin_org_name and o.checkin_status in CHECKIN:
         checkin = f"{row.checkin_org_name}（{CHECKIN[o.checkin_status]}）"
     last_report = (
-        o.last_report_at.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M") if o.last_report_at else ""
+        o.last_report_at.astimezone(clock.SHANGHAI).strftime("%Y-%m-%d %H:%M")
+        if o.last_report_at
+        else ""
     )
     return [
         index,

@@ -12,9 +12,9 @@ from datetime import date, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core import clock
 from app.mobility import repository
 from app.mobility.notices import tell_member
-from app.mobility.rules import utc_now
 from app.notify.service import notify
 from app.organization.models import Organization
 
@@ -42,7 +42,7 @@ async def escalate_lost_contact(
     Returns how many outflows this run escalated. A new report clears the mark, so a
     member who goes silent again is escalated again (dedupe key includes the date).
     """
-    now = now or utc_now()
+    now = now or clock.now()
     claimed = await repository.claim_lost_contact(session, today, now)
     names = await repository.member_names(session, [member_id for _, member_id, _, _ in claimed])
     for outflow_id, member_id, home_org_id, lost_on in claimed:

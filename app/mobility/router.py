@@ -9,15 +9,14 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, Path, Query, Request
 from starlette.responses import Response, StreamingResponse
 
+from app.core import clock
 from app.core.config import Settings
 from app.core.db import SessionDep
 from app.core.idempotency import IdempotencyDep
 from app.core.pagination import DEFAULT_LIMIT, CursorParam, LimitParam, Page, encode_cursor
-from app.identity.scope import AdminScopeDep, MemberDep, PrincipalDep, Scope, build_scope
 from app.mobility import ledger, repository, service
 from app.mobility.export import stream_file
 from app.mobility.repository import LedgerFilter
-from app.mobility.rules import shanghai_day, utc_now
 from app.mobility.schemas import (
     AcceptCheckinIn,
     ApproveIn,
@@ -40,6 +39,7 @@ from app.mobility.schemas import (
     Status,
 )
 from app.mobility.views import report_out
+from app.organization.scope import AdminScopeDep, MemberDep, PrincipalDep, Scope, build_scope
 from app.wechat.client import WeChatClient
 
 router = APIRouter(tags=["mobility"])
@@ -52,7 +52,7 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 def get_now() -> datetime:
     """The current instant (UTC). Tests override this dependency to move the clock."""
-    return utc_now()
+    return clock.now()
 
 
 NowDep = Annotated[datetime, Depends(get_now)]
@@ -60,7 +60,7 @@ NowDep = Annotated[datetime, Depends(get_now)]
 
 def get_today(now: NowDep) -> date:
     """Today in Asia/Shanghai: the day every flag rule counts in."""
-    return shanghai_day(now)
+    return clock.shanghai_day(now)
 
 
 TodayDep = Annotated[date, Depends(get_today)]
@@ -188,7 +188,7 @@ async def register_outflow(
 ) -> Response:
     async def run() -> OutflowOut:
         outflow = await service.register(session, settings, principal, body, now)
-        return await ledger.view(session, outflow.id, shanghai_day(now))
+        return await ledger.view(session, outflow.id, clock.shanghai_day(now))
 
     return await idem.run(run, status_code=201)
 
@@ -301,7 +301,7 @@ async def approve_outflow(
     outflow = await service.approve(
         session, scope, outflow_id, version=body.version, note=body.note, now=now
     )
-    return await ledger.view(session, outflow.id, shanghai_day(now))
+    return await ledger.view(session, outflow.id, clock.shanghai_day(now))
 
 
 @router.post("/outflows/{outflow_id}/reject", response_model=OutflowOut)
@@ -315,7 +315,7 @@ async def reject_outflow(
     outflow = await service.reject(
         session, scope, outflow_id, version=body.version, reason=body.reason, now=now
     )
-    return await ledger.view(session, outflow.id, shanghai_day(now))
+    return await ledger.view(session, outflow.id, clock.shanghai_day(now))
 
 
 @router.post("/outflows/{outflow_id}/destination-checkin", response_model=OutflowOut)
@@ -331,7 +331,7 @@ async def request_checkin(
         outflow = await service.request_checkin(
             session, scope, outflow_id, org_id=body.org_id, version=body.version, now=now
         )
-        return await ledger.view(session, outflow.id, shanghai_day(now))
+        return await ledger.view(session, outflow.id, clock.shanghai_day(now))
 
     return await idem.run(run)
 
@@ -347,7 +347,7 @@ async def accept_checkin(
     outflow = await service.accept_checkin(
         session, scope, outflow_id, version=body.version, now=now
     )
-    return await ledger.view(session, outflow.id, shanghai_day(now))
+    return await ledger.view(session, outflow.id, clock.shanghai_day(now))
 
 
 @router.post("/outflows/{outflow_id}/destination-checkin/refuse", response_model=OutflowOut)
@@ -361,7 +361,7 @@ async def refuse_checkin(
     outflow = await service.refuse_checkin(
         session, scope, outflow_id, version=body.version, reason=body.reason, now=now
     )
-    return await ledger.view(session, outflow.id, shanghai_day(now))
+    return await ledger.view(session, outflow.id, clock.shanghai_day(now))
 
 
 @router.post("/outflows/{outflow_id}/reports", status_code=201, response_model=ReportOut)
@@ -393,7 +393,7 @@ async def relocate(
 ) -> Response:
     async def run() -> OutflowOut:
         outflow = await service.relocate(session, settings, scope, outflow_id, body, now)
-        return await ledger.view(session, outflow.id, shanghai_day(now))
+        return await ledger.view(session, outflow.id, clock.shanghai_day(now))
 
     return await idem.run(run)
 
@@ -411,6 +411,6 @@ async def return_outflow(
         outflow = await service.return_outflow(
             session, scope, outflow_id, returned_on=body.returned_on, version=body.version, now=now
         )
-        return await ledger.view(session, outflow.id, shanghai_day(now))
+        return await ledger.view(session, outflow.id, clock.shanghai_day(now))
 
     return await idem.run(run)

@@ -30,10 +30,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
+from app.core import clock
 from app.mobility.errors import (
     checkin_to_home_subtree,
     destination_org_mismatch,
@@ -43,8 +43,6 @@ from app.mobility.errors import (
 )
 from app.mobility.models import CHECKIN_STATUSES, Outflow
 from app.regions import service as regions
-
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 DEFAULT_RULES: dict[str, int] = {
     "checkin_deadline_days": 30,
@@ -153,15 +151,6 @@ def _city_or_none(code: str) -> str | None:
 # ---------------------------------------------------------------------------
 
 
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-def shanghai_day(moment: datetime) -> date:
-    """The calendar day in Asia/Shanghai of an aware timestamp."""
-    return moment.astimezone(SHANGHAI).date()
-
-
 @dataclass(frozen=True)
 class Rules:
     checkin_deadline_days: int
@@ -194,13 +183,13 @@ def recompute_due_dates(outflow: Outflow, rules: Rules) -> None:
         outflow.lost_contact_on = None
         outflow.transfer_suggest_on = None
         return
-    approved_on = shanghai_day(outflow.decided_at)
+    approved_on = clock.shanghai_day(outflow.decided_at)
     if outflow.checkin_status == "accepted":
         outflow.checkin_due_on = None
     else:
         base = outflow.relocated_on or approved_on
         outflow.checkin_due_on = base + timedelta(days=rules.checkin_deadline_days)
-    last_report_on = shanghai_day(outflow.last_report_at) if outflow.last_report_at else None
+    last_report_on = clock.shanghai_day(outflow.last_report_at) if outflow.last_report_at else None
     outflow.report_due_on = (last_report_on or approved_on) + timedelta(
         days=rules.report_interval_days
     )

@@ -14,11 +14,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.service import record
-from app.core import pii
+from app.core import clock, pii
 from app.core.config import Settings
 from app.core.crypto import mask_phone
 from app.core.errors import service_unavailable, stale_version
-from app.identity.scope import Principal, Scope
 from app.mobility import repository
 from app.mobility.errors import (
     already_active,
@@ -45,9 +44,7 @@ from app.mobility.rules import (
     next_actions,
     next_state,
     recompute_due_dates,
-    shanghai_day,
     state_of,
-    utc_now,
 )
 from app.mobility.schemas import (
     MyOutflowOut,
@@ -58,6 +55,7 @@ from app.mobility.schemas import (
 )
 from app.mobility.views import outflow_out
 from app.notify.service import notify
+from app.organization.scope import Principal, Scope, get_visible_org
 from app.regions import service as regions
 from app.wechat.client import WeChatClient
 from app.wechat.errors import WeChatError, WeChatUnavailable
@@ -78,6 +76,10 @@ async def _rules_and_region(session: AsyncSession, home_org_id: int) -> tuple[Ru
     rules = merge_rules(org.settings or {} for org in chain)
     region = next((o.region_code for o in reversed(chain) if o.region_code), None)
     return rules, region or "000000"
+
+
+async def _in_scope(session: AsyncSession, scope: Scope, org_id: int | None) -> bool:
+    return org_id is not None and await get_visible_org(session, scope, org_id) is not None
 
 
 async def _load(
@@ -202,17 +204,17 @@ async def approve(
     now: datetime,
 ) -> Outflow:
     outflow = await _load(session, scope, outflow_id)
-    if not await repository.org_in_scope(session, scope, outflow.home_org_id):
+    if not await _in_scope(session, scope, outflow.home_org_id):
         raise not_home_admin()
     _check_version(outflow, version)
     next_state(outflow, "approve")
     _, region = await _rules_and_region(session, outflow.home_org_id)
-    year = shanghai_day(now).year
+    year = clock.shanghai_day(now).year
     seq = await repository.next_certificate_seq(session, region, year)
     outflow.certificate_no = f"{region}-{year}-{seq:05d}"
     outflow.decided_at = now
     outflow.decided_by_account_id = scope.principal.account_id
-    outflow.last_contact_on = shanghai_day(now)
+    outflow.last_contact_on = clock.shanghai_day(now)
     await _move(
         session,
         outflow,
@@ -256,7 +258,7 @@ async def reject(
     now: datetime,
 ) -> Outflow:
     outflow = await _load(session, scope, outflow_id)
-    if not await repository.org_in_scope(session, scope, outflow.home_org_id):
+    if not await _in_scope(session, scope, outflow.home_org_id):
         raise not_home_admin()
     _check_version(outflow, version)
     next_state(outflow, "reject")
@@ -312,7 +314,7 @@ async def request_checkin(
     outflow.checkin_requested_at = now
     outflow.checkin_decided_at = None
     outflow.checkin_refuse_reason = None
-    outflow.last_contact_on = shanghai_day(now)
+    outflow.last_contact_on = clock.shanghai_day(now)
     await _move(
         session, outflow, "checkin", actor=scope.principal, now=now, data={"org_id": org.id}
     )
@@ -335,7 +337,7 @@ async def accept_checkin(
     session: AsyncSession, scope: Scope, outflow_id: int, *, version: int, now: datetime
 ) -> Outflow:
     outflow = await _load(session, scope, outflow_id)
-    if not await repository.org_in_scope(session, scope, outflow.checkin_org_id):
+    if not await _in_scope(session, scope, outflow.checkin_org_id):
         raise not_destination_admin()
     _check_version(outflow, version)
     next_state(outflow, "accept_checkin")
@@ -349,6 +351,7 @@ async def accept_checkin(
         actor_account_id=scope.principal.account_id,
         action="outflow.checkin_accepted",
         org_id=outflow.checkin_org_id,
+        member_home_org_id=outflow.home_org_id,
         subject_type="outflow",
         subject_id=outflow.id,
     )
@@ -374,7 +377,7 @@ async def refuse_checkin(
     now: datetime,
 ) -> Outflow:
     outflow = await _load(session, scope, outflow_id)
-    if not await repository.org_in_scope(session, scope, outflow.checkin_org_id):
+    if not await _in_scope(session, scope, outflow.checkin_org_id):
         raise not_destination_admin()
     _check_version(outflow, version)
     next_state(outflow, "refuse_checkin")
@@ -382,6 +385,16 @@ async def refuse_checkin(
     outflow.checkin_refuse_reason = reason
     await _move(session, outflow, "refuse_checkin", actor=scope.principal, now=now, note=reason)
     await _recompute(session, outflow)
+    await record(
+        session,
+        actor_account_id=scope.principal.account_id,
+        action="outflow.checkin_refused",
+        org_id=outflow.checkin_org_id,
+        member_home_org_id=outflow.home_org_id,
+        subject_type="outflow",
+        subject_id=outflow.id,
+        reason=reason,
+    )
     await tell_member(
         session,
         outflow_id=outflow.id,
@@ -436,7 +449,7 @@ async def add_report(
         destination_code=outflow.destination_region_code,
         far_km=rules.report_far_km,
     )
-    today = shanghai_day(now)
+    today = clock.shanghai_day(now)
     report = OutflowReport(
         outflow_id=outflow.id,
         member_id=outflow.member_id,
@@ -492,8 +505,8 @@ async def relocate(
     outflow.checkin_requested_at = None
     outflow.checkin_decided_at = None
     outflow.checkin_refuse_reason = None
-    outflow.relocated_on = shanghai_day(now)
-    outflow.last_contact_on = shanghai_day(now)
+    outflow.relocated_on = clock.shanghai_day(now)
+    outflow.last_contact_on = clock.shanghai_day(now)
     await repository.end_grants(session, outflow.id, now)
     after = {
         "destination_region_code": outflow.destination_region_code,
@@ -524,11 +537,11 @@ async def return_outflow(
 ) -> Outflow:
     outflow = await _load(session, scope, outflow_id)
     own = outflow.member_id == scope.principal.member_id
-    if not own and not await repository.org_in_scope(session, scope, outflow.home_org_id):
+    if not own and not await _in_scope(session, scope, outflow.home_org_id):
         raise not_home_admin()
     _check_version(outflow, version)
     next_state(outflow, "return")
-    guard_return(outflow, returned_on, shanghai_day(now))
+    guard_return(outflow, returned_on, clock.shanghai_day(now))
     outflow.returned_on = returned_on
     await repository.end_grants(session, outflow.id, now)
     await _move(
@@ -589,7 +602,7 @@ async def active_outflow_summary(
     JSON-ready: ``{id, status, certificate_no, destination_region_code,
     destination_region_name, checkin_status, flags, next_actions, version}``.
     """
-    today = today or shanghai_day(utc_now())
+    today = today or clock.today()
     if await repository.open_outflow_id(session, member_id) is None:
         return None
     mine = await my_outflow(session, member_id, today)

@@ -9,8 +9,8 @@ from typing import Literal
 from sqlalchemy.exc import StatementError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from app.core import clock
 from app.core.config import Settings
-from app.notify.templates import SHANGHAI
 from app.wechat.client import WeChatClient
 
 
@@ -34,7 +34,7 @@ class JobContext:
     @property
     def today(self) -> date:
         """Today in Asia/Shanghai: "days" in this service are Chinese calendar days."""
-        return self.now.astimezone(SHANGHAI).date()
+        return clock.shanghai_day(self.now)
 
 
 @dataclass(frozen=True)

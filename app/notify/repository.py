@@ -131,11 +131,12 @@ async def lock_grant(
 # -- outbox ----------------------------------------------------------------------------
 
 
-async def claim_due_job(session: AsyncSession) -> OutboxJob | None:
-    """The oldest due pending job, locked; jobs other workers hold are skipped."""
+async def claim_due_job(session: AsyncSession, now: datetime) -> OutboxJob | None:
+    """The oldest pending job due at ``now`` (the app's clock), locked; jobs other
+    workers hold are skipped."""
     stmt = (
         select(OutboxJob)
-        .where(OutboxJob.status == "pending", OutboxJob.run_after <= func.now())
+        .where(OutboxJob.status == "pending", OutboxJob.run_after <= now)
         .order_by(OutboxJob.run_after, OutboxJob.id)
         .limit(1)
         .with_for_update(skip_locked=True)

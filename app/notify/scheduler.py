@@ -23,10 +23,10 @@ from typing import Any
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from app.core import clock
 from app.core.config import Settings
 from app.notify import repository
 from app.notify.jobs import JobContext, describe
-from app.notify.templates import SHANGHAI
 from app.wechat.client import WeChatClient
 
 log = structlog.stdlib.get_logger("app.notify.scheduler")
@@ -59,7 +59,7 @@ def daily_at(hour: int) -> Period:
     skipped, not caught up at night: these jobs look at the state of the day they run."""
 
     def key(now: datetime) -> str | None:
-        local = now.astimezone(SHANGHAI)
+        local = now.astimezone(clock.SHANGHAI)
         return local.date().isoformat() if local.hour >= hour else None
 
     return Period(f"daily from {hour:02d}:00 Asia/Shanghai", key)
@@ -181,7 +181,7 @@ class Scheduler:
 
     async def tick(self, now: datetime | None = None) -> dict[str, str]:
         """Run every job whose current period has not run yet; returns job -> what happened."""
-        now = now or datetime.now(UTC)
+        now = now or clock.now()
         report: dict[str, str] = {}
         for job in self.registry:
             report[job.name] = await self._maybe_run(job, now)
@@ -219,9 +219,7 @@ class Scheduler:
                 )
                 result = await job.call(fn, ctx)
                 await session.flush()
-                await repository.finish_period(
-                    session, job.name, period, repr(result), datetime.now(UTC)
-                )
+                await repository.finish_period(session, job.name, period, repr(result), clock.now())
         except Exception as error:
             self._cooldown_until[job.name] = time.monotonic() + FAILURE_COOLDOWN_S
             log.warning("scheduled job failed", job=job.name, period=period, error=describe(error))

@@ -17,6 +17,7 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core import clock
 from app.core.pagination import decode_cursor, invalid_cursor, page_of
 from app.identity.models import Account
 from app.notify import repository
@@ -42,7 +43,9 @@ async def enqueue(
     dedupe_key: str | None = None,
 ) -> None:
     """Add a background job; with ``dedupe_key`` a second enqueue is a no-op."""
-    stmt = insert(OutboxJob).values(kind=kind, payload=payload, dedupe_key=dedupe_key)
+    stmt = insert(OutboxJob).values(
+        kind=kind, payload=payload, dedupe_key=dedupe_key, run_after=clock.now()
+    )
     if dedupe_key is not None:
         stmt = stmt.on_conflict_do_nothing(index_elements=[OutboxJob.dedupe_key])
     await session.execute(stmt)
@@ -71,7 +74,9 @@ async def notify(
         job_id = (
             await session.execute(
                 insert(OutboxJob)
-                .values(kind=SUBSCRIBE_SEND, payload={}, dedupe_key=dedupe_key)
+                .values(
+                    kind=SUBSCRIBE_SEND, payload={}, dedupe_key=dedupe_key, run_after=clock.now()
+                )
                 .on_conflict_do_nothing(index_elements=[OutboxJob.dedupe_key])
                 .returning(OutboxJob.id)
             )

@@ -17,11 +17,10 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from functools import lru_cache
 from typing import Final, Literal, get_args
-from zoneinfo import ZoneInfo
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-SHANGHAI: Final = ZoneInfo("Asia/Shanghai")
+from app.core import clock
 
 TemplateName = Literal[
     "outflow_approved",
@@ -230,10 +229,10 @@ def _parse_moment(value: str) -> datetime | None:
             day = date.fromisoformat(value)
         except ValueError:
             return None
-        return datetime(day.year, day.month, day.day, tzinfo=SHANGHAI)
+        return datetime(day.year, day.month, day.day, tzinfo=clock.SHANGHAI)
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=SHANGHAI)
-    return moment.astimezone(SHANGHAI)
+        moment = moment.replace(tzinfo=clock.SHANGHAI)
+    return moment.astimezone(clock.SHANGHAI)
 
 
 def format_value(key: str, value: str) -> str:

@@ -30,7 +30,7 @@ import random
 import signal
 import socket
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -41,6 +41,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import func
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from app.core import clock
 from app.core.config import Settings
 from app.core.db import create_engine, make_sessionmaker
 from app.notify import repository
@@ -124,7 +125,7 @@ class Worker:
     async def run_one(self) -> str | None:
         """Claim and handle one due job in one transaction; None when nothing is due."""
         async with self.sessionmaker() as session, session.begin():
-            job = await repository.claim_due_job(session)
+            job = await repository.claim_due_job(session, clock.now())
             if job is None:
                 return None
             kind = job.kind
@@ -141,7 +142,7 @@ class Worker:
             settings=self.settings,
             wechat=self.wechat,
             engine=self.engine,
-            now=datetime.now(UTC),
+            now=clock.now(),
             attempt=attempt,
             final_attempt=attempt >= self.config.max_attempts,
         )
@@ -163,7 +164,7 @@ class Worker:
             delay = backoff_delay(attempt, self.config)
             job.attempts = attempt
             job.last_error = reason
-            job.run_after = datetime.now(UTC) + timedelta(seconds=delay)
+            job.run_after = clock.now() + timedelta(seconds=delay)
             log.info("job retried", job_id=job_id, kind=kind, attempt=attempt, delay_s=delay)
             return "retry"
         self._finish(job, attempt, outcome.status, outcome.note)
@@ -248,6 +249,7 @@ async def run_worker(settings: Settings, url: str) -> None:
     from app.core.logging import configure_logging
 
     configure_logging()
+    clock.set_offset(settings.clock_offset)
     config = WorkerConfig()
     # Each lane holds one connection while it handles a job, plus the token cache's.
     engine = create_engine(

@@ -3,12 +3,13 @@ with a volunteer's hours in the time bank, and a reward the county offers for ho
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core import clock
 from app.core.config import Settings
 from app.identity.models import Account
 from app.members.models import Member
@@ -52,7 +53,7 @@ async def seed(session: AsyncSession, settings: Settings) -> None:
     if len(orgs) < 2 or len(accounts) < 3 or volunteer is None:
         return
     village, county = orgs[DEMO_VILLAGE], orgs[DEMO_COUNTY]
-    now = datetime.now(UTC)
+    now = clock.now()
 
     resident_account, _ = accounts["demo-resident"]
     await service.create_order(

@@ -1,4 +1,4 @@
-"""All queries of the orders domain. Scoped reads go through :class:`app.identity.scope.Scope`."""
+"""All queries of the orders domain. Scoped reads go through :class:`app.organization.scope`."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.identity.models import Account
-from app.identity.scope import Scope
 from app.members.models import Member
 from app.orders.models import (
     OrderCategory,
@@ -19,7 +18,8 @@ from app.orders.models import (
     ServiceOrderEvent,
     ServiceOrderOrg,
 )
-from app.organization.models import Organization, RoleAssignment
+from app.organization.models import Organization, RoleAssignment, path_ids
+from app.organization.scope import Scope
 
 OPEN_STATUSES = ("submitted", "accepted", "in_progress")
 
@@ -49,18 +49,6 @@ def readable(scope: Scope) -> ColumnElement[bool]:
     return or_(*conditions)
 
 
-async def org_in_scope(session: AsyncSession, scope: Scope, org_id: int) -> bool:
-    """True if the caller administers ``org_id`` (it lies in one of his subtrees)."""
-    if scope.is_empty:
-        return False
-    row = await session.execute(
-        select(Organization.id).where(
-            Organization.id == org_id, scope.org_path_visible(Organization.path)
-        )
-    )
-    return row.first() is not None
-
-
 async def get_org(session: AsyncSession, org_id: int) -> Organization | None:
     return await session.get(Organization, org_id)
 
@@ -87,7 +75,7 @@ async def admin_member_ids(session: AsyncSession, org_id: int) -> list[int]:
     org = await session.get(Organization, org_id)
     if org is None:
         return []
-    chain = ancestor_ids(org.path)
+    chain = org.ancestor_ids
     rows = await session.execute(
         select(RoleAssignment.org_id, RoleAssignment.member_id).where(
             RoleAssignment.org_id.in_(chain)
@@ -105,15 +93,10 @@ async def admin_member_ids(session: AsyncSession, org_id: int) -> list[int]:
 # ------------------------------------------------------------------ categories
 
 
-def ancestor_ids(path: str) -> list[int]:
-    """``"/1/7/42/"`` -> ``[1, 7, 42]`` (root first)."""
-    return [int(part) for part in path.strip("/").split("/") if part]
-
-
 async def categories_for_path(session: AsyncSession, path: str | None) -> list[OrderCategory]:
     """The effective categories at an organisation: for each code, the override of the
     nearest ancestor (or the organisation itself), else the global default."""
-    ancestors = ancestor_ids(path) if path else []
+    ancestors = path_ids(path) if path else []
     depth = {org_id: index for index, org_id in enumerate(ancestors)}
     rows = (
         (

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
 from starlette.responses import Response
 
+from app.core import clock
 from app.core.config import Settings
 from app.core.db import SessionDep
 from app.core.idempotency import IdempotencyDep
 from app.core.pagination import DEFAULT_LIMIT, CursorParam, LimitParam, Page, page_of
-from app.identity.scope import AdminScopeDep, PrincipalDep, Scope
 from app.orders import errors, service
 from app.orders import repository as repo
 from app.orders.deps import ScopeDep, after_id
@@ -33,6 +33,7 @@ from app.orders.schemas import (
     TransitionIn,
 )
 from app.orders.time_bank_router import router as time_bank_router
+from app.organization.scope import AdminScopeDep, PrincipalDep, Scope, get_visible_org
 from app.wechat.client import WeChatClient
 
 router = APIRouter(tags=["orders"])
@@ -94,7 +95,7 @@ def order_out(order: ServiceOrder, scope: Scope, now: datetime) -> OrderOut:
 
 async def order_detail(session: SessionDep, order: ServiceOrder, scope: Scope) -> OrderDetail:
     events = await repo.timeline(session, order.id)
-    base = order_out(order, scope, datetime.now(UTC))
+    base = order_out(order, scope, clock.now())
     return OrderDetail(
         **base.model_dump(),
         timeline=[
@@ -142,7 +143,7 @@ async def configure_category(
 
 
 def _shanghai_midnight(day: date) -> datetime:
-    return datetime.combine(day, time(0), tzinfo=service.SHANGHAI)
+    return datetime.combine(day, time(0), tzinfo=clock.SHANGHAI)
 
 
 @router.get("/orders/stats", response_model=OrderStats)
@@ -156,7 +157,7 @@ async def order_stats(
     """Counts by status and category, overdue, time to accept/resolve, ratings."""
     path = None
     if org_id is not None:
-        if not await repo.org_in_scope(session, scope, org_id):
+        if await get_visible_org(session, scope, org_id) is None:
             raise errors.scope_org_not_found()
         org = await repo.get_org(session, org_id)
         assert org is not None
@@ -167,7 +168,7 @@ async def order_stats(
         subtree_path=path,
         start=_shanghai_midnight(from_) if from_ else None,
         end=_shanghai_midnight(to + timedelta(days=1)) if to else None,
-        now=datetime.now(UTC),
+        now=clock.now(),
     )
     return OrderStats(org_id=org_id, from_=from_, to=to, **numbers)
 
@@ -213,7 +214,7 @@ async def list_orders(
     path = None
     if org_id is not None:
         org = await repo.get_org(session, org_id)
-        if org is None or not (mine or await repo.org_in_scope(session, scope, org_id)):
+        if org is None or not (mine or await get_visible_org(session, scope, org_id) is not None):
             raise errors.scope_org_not_found()
         path = org.path
     stmt = repo.list_statement(
@@ -228,7 +229,7 @@ async def list_orders(
     )
     rows = list((await session.execute(stmt)).scalars().all())
     page, next_cursor = page_of(rows, limit, lambda o: (o.id,))
-    now = datetime.now(UTC)
+    now = clock.now()
     return Page(items=[order_out(o, scope, now) for o in page], next_cursor=next_cursor)
 
 

@@ -10,31 +10,29 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.service import record as audit
-from app.core import pii
+from app.core import clock, pii
 from app.core.config import Settings
 from app.core.crypto import mask_phone
 from app.core.errors import stale_version
-from app.identity.scope import Principal, Scope
 from app.notify.service import notify, notify_member
 from app.orders import errors, time_bank
 from app.orders import repository as repo
 from app.orders.models import OrderCategory, ServiceOrder
 from app.orders.schemas import CategoryConfigIn, OrderCreate, RatingIn, TransitionIn
+from app.organization.scope import Principal, Scope, get_visible_org
 from app.wechat.client import WeChatClient
 from app.wechat.errors import WeChatError, WeChatUnavailable
 
 log = structlog.stdlib.get_logger("app.orders")
 
 CONTACT_PHONE = "order.contact_phone"  # PII keyring context of the encrypted column
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 REOPEN_WINDOW = timedelta(days=7)
 AUTO_CLOSE_AFTER = timedelta(days=7)
 STATUS_TEMPLATE = "order_status"
@@ -293,7 +291,7 @@ async def _tell_submitter(session: AsyncSession, order: ServiceOrder, move: Move
             "thing1": order.title[:20],
             "phrase2": label,
             "thing3": detail[:20],
-            "time4": move.now.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M"),
+            "time4": move.now.astimezone(clock.SHANGHAI).strftime("%Y-%m-%d %H:%M"),
         },
         page=f"pages/orders/detail?id={order.id}",
         dedupe_key=f"order:{order.id}:status:{order.version}",
@@ -342,7 +340,7 @@ async def effective_categories(session: AsyncSession, org_id: int | None) -> lis
 async def configure_category(
     session: AsyncSession, scope: Scope, code: str, data: CategoryConfigIn
 ) -> OrderCategory:
-    if not await repo.org_in_scope(session, scope, data.org_id):
+    if await get_visible_org(session, scope, data.org_id) is None:
         raise errors.scope_org_not_found()
     category = await repo.upsert_category(
         session,
@@ -431,7 +429,7 @@ async def create_order(
     now: datetime | None = None,
 ) -> ServiceOrder:
     """Store an order whose text has been checked (``review``: why it needs a look)."""
-    now = now or datetime.now(UTC)
+    now = now or clock.now()
     org = await repo.get_org(session, data.org_id)
     if org is None:
         raise errors.org_not_found()
@@ -502,7 +500,7 @@ async def _load_for_action(
     needed = ACTION_ROLE[action]
     if needed == SUBMITTER and order.submitter_account_id == scope.principal.account_id:
         return order, SUBMITTER
-    if needed == ADMIN and await repo.org_in_scope(session, scope, order.org_id):
+    if needed == ADMIN and await get_visible_org(session, scope, order.org_id) is not None:
         return order, ADMIN
     raise errors.action_forbidden(action)
 
@@ -525,7 +523,7 @@ async def transition(
             action=data.action,
             role=role,
             actor_account_id=scope.principal.account_id,
-            now=now or datetime.now(UTC),
+            now=now or clock.now(),
             scope=scope,
             note=data.note or None,
             to_org_id=data.to_org_id,
@@ -553,7 +551,7 @@ async def rate(
             action="rate",
             role=role,
             actor_account_id=scope.principal.account_id,
-            now=now or datetime.now(UTC),
+            now=now or clock.now(),
             scope=scope,
             note=data.comment or None,
             score=data.score,
@@ -568,7 +566,7 @@ async def reveal_contact_phone(
     order = await repo.get_readable(session, scope, order_id)
     if order is None:
         raise errors.order_not_found()
-    if not await repo.org_in_scope(session, scope, order.org_id):
+    if await get_visible_org(session, scope, order.org_id) is None:
         raise errors.action_forbidden("reveal")
     value = pii.keyring(settings).decrypt(order.contact_phone_enc, context=CONTACT_PHONE)
     await audit(

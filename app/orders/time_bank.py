@@ -18,12 +18,11 @@ from decimal import Decimal
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.service import record as audit
-from app.identity.scope import Principal, Scope
 from app.orders import errors
 from app.orders import time_bank_repository as repo
 from app.orders.models import TimeBankAccount, TimeBankEntry, TimeBankReward
-from app.orders.repository import org_in_scope
 from app.orders.schemas import RedemptionIn, RewardIn
+from app.organization.scope import Principal, Scope, get_visible_org
 
 ZERO = Decimal("0.0")
 
@@ -117,7 +116,7 @@ async def redeem(
 
 
 async def create_reward(session: AsyncSession, scope: Scope, data: RewardIn) -> TimeBankReward:
-    if not await org_in_scope(session, scope, data.org_id):
+    if await get_visible_org(session, scope, data.org_id) is None:
         raise errors.scope_org_not_found()
     reward = TimeBankReward(
         org_id=data.org_id,

@@ -7,6 +7,7 @@ from datetime import timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core import clock
 from app.core.config import Settings
 from app.core.db import driver_connection
 from app.demo import DEMO_COUNTY
@@ -59,7 +60,7 @@ async def seed(session: AsyncSession, settings: Settings) -> None:
     if member is None:
         return
     conn = await driver_connection(session)
-    now = service.utcnow()
+    now = clock.now()
     for days_ago in range(5, 0, -1):
         for item in items[: 2 + days_ago % 3]:
             started = now - timedelta(days=days_ago, minutes=30)
@@ -74,6 +75,6 @@ async def seed(session: AsyncSession, settings: Settings) -> None:
                     session_id=session_id,
                     client_event_id=f"demo-{session_id}",
                     at=finished,
-                    day=service.shanghai_day(finished),
+                    day=clock.shanghai_day(finished),
                 ),
             )

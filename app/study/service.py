@@ -15,17 +15,18 @@ import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 import asyncpg
 from sqlalchemy import ColumnElement
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.service import record
+from app.core import clock
 from app.core.db import driver_connection
 from app.core.errors import AppError, forbidden
 from app.core.pagination import decode_cursor, encode_cursor, invalid_cursor
-from app.identity.scope import Principal, Scope, build_scope
+from app.organization.models import path_ids
+from app.organization.scope import Principal, Scope, build_scope, get_visible_org
 from app.study import errors
 from app.study import repository as repo
 from app.study.models import CREDIT_KINDS, SOURCES, StudyItem
@@ -44,20 +45,10 @@ from app.study.schemas import (
     SessionOut,
 )
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 # A phone's clock may run a little ahead of ours; beyond this an event is "in the future".
 CLOCK_SKEW = timedelta(seconds=60)
 # Offline events older than this are not credited any more.
 MAX_EVENT_AGE = timedelta(days=7)
-
-
-def utcnow() -> datetime:
-    """The server's clock (tests replace it to cross day boundaries)."""
-    return datetime.now(UTC)
-
-
-def shanghai_day(moment: datetime) -> date:
-    return moment.astimezone(SHANGHAI).date()
 
 
 def period_range(period: Period, today: date) -> tuple[date, date]:
@@ -112,7 +103,7 @@ async def create_item(
         if not scope.everything:
             raise errors.org_required()
     else:
-        org = await repo.visible_org(session, scope, body.org_id)
+        org = await get_visible_org(session, scope, body.org_id)
         if org is None:
             raise errors.org_not_found()
         org_path = org.path
@@ -175,7 +166,7 @@ async def start_session(session: AsyncSession, principal: Principal, item_id: in
     item = await repo.get_item(session, item_id, await _visibility(session, principal))
     if item is None:
         raise errors.item_not_found()
-    started_at = utcnow()
+    started_at = clock.now()
     session_id = await repo.insert_session(
         session, member_id=principal.member_id, item_id=item.id, started_at=started_at
     )
@@ -269,7 +260,7 @@ def _claim(member_id: int, session_id: int, client_event_id: str, at: datetime) 
         session_id=session_id,
         client_event_id=client_event_id,
         at=at,
-        day=shanghai_day(at),
+        day=clock.shanghai_day(at),
     )
 
 
@@ -277,7 +268,7 @@ async def checkin(
     award: Award, *, member_id: int, session_id: int, client_event_id: str
 ) -> CheckinOut:
     """Check in now (server time). Too short: 422 ``study.too_short`` with the seconds left."""
-    judgement = await _checkin(award, _claim(member_id, session_id, client_event_id, utcnow()))
+    judgement = await _checkin(award, _claim(member_id, session_id, client_event_id, clock.now()))
     if judgement.result is not None:
         return judgement.result
     if judgement.code == errors.TOO_SHORT:
@@ -293,7 +284,7 @@ async def checkin_batch(
     The claimed ``occurred_at`` decides the day credited and the time studied; claims
     in the future, before the session started or older than a week earn nothing.
     """
-    now = utcnow()
+    now = clock.now()
     award = on_connection(await driver_connection(session))
     results: list[BatchResult] = []
     for event in events:
@@ -353,7 +344,7 @@ async def award_credits(
         raise ValueError(f"award_credits is for other sources than study, not {source!r}")
     if points < 0:
         raise ValueError("points must not be negative")
-    at = utcnow()
+    at = clock.now()
     row = await repo.award_other(
         await driver_connection(session),
         member_id=member_id,
@@ -362,7 +353,7 @@ async def award_credits(
         kind=kind,
         points=points,
         at=at,
-        day=shanghai_day(at),
+        day=clock.shanghai_day(at),
     )
     if row.new_id is not None:
         return row.new_points or 0
@@ -377,7 +368,7 @@ async def award_credits(
 
 
 async def my_credits(session: AsyncSession, member_id: int) -> CreditsOut:
-    today = shanghai_day(utcnow())
+    today = clock.today()
     totals = await repo.credit_totals(
         session,
         member_id,
@@ -415,7 +406,7 @@ async def leaderboard(
 ) -> LeaderboardOut:
     """Admins: the ranked members of a subtree in their scope. Anyone else: only his own
     rank and points in a subtree that contains his home organisation."""
-    today = shanghai_day(utcnow())
+    today = clock.today()
     start, end = period_range(period, today)
     after_values = decode_cursor(cursor, 2)
     after = (_int(after_values[0]), _int(after_values[1])) if after_values else None
@@ -426,7 +417,7 @@ async def leaderboard(
         target = org_id if org_id is not None else _default_root(scope)
         if target is None:
             raise errors.org_required()
-        org = await repo.visible_org(session, scope, target)
+        org = await get_visible_org(session, scope, target)
     me: MyStanding | None = None
     if org is not None:
         rows = await repo.leaderboard_page(
@@ -458,7 +449,7 @@ async def leaderboard(
             raise errors.org_not_found()
         raise forbidden("auth.member_required", "请先绑定党员身份")
     home = await repo.home_path(session, principal.member_id)
-    ancestors = repo.path_ids(home) if home else []
+    ancestors = path_ids(home) if home else []
     target = org_id if org_id is not None else (ancestors[-1] if ancestors else None)
     if target is None or target not in ancestors:
         raise errors.org_not_found()
@@ -477,7 +468,7 @@ async def leaderboard(
 def _default_root(scope: Scope) -> int | None:
     if not scope.roots:
         return None
-    ids = repo.path_ids(scope.roots[0])
+    ids = path_ids(scope.roots[0])
     return ids[-1] if ids else None
 
 

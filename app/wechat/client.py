@@ -13,7 +13,7 @@ import logging
 import random
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 import httpx
@@ -23,6 +23,7 @@ from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.core import clock
 from app.wechat.errors import BUSY, INVALID_TOKEN, TOKEN_EXPIRED, WeChatError, WeChatUnavailable
 from app.wechat.models import WeChatAccessToken
 
@@ -184,7 +185,7 @@ class WeChatClient:
         if self.engine is None:
             token, _ = await self._fetch_stable_token()
             return token
-        now = datetime.now(UTC)
+        now = clock.now()
         cached = self._cached
         if cached and cached[1] - REFRESH_MARGIN > now and cached[0] != invalidate:
             return cached[0]
@@ -207,7 +208,7 @@ class WeChatClient:
             ).first()
             if (
                 row
-                and row.expires_at - REFRESH_MARGIN > datetime.now(UTC)
+                and row.expires_at - REFRESH_MARGIN > clock.now()
                 and row.access_token != invalidate
             ):
                 self._cached = (str(row.access_token), row.expires_at)
@@ -215,7 +216,7 @@ class WeChatClient:
             # stable_token without force_refresh returns the current token, or a new one
             # when it is about to expire: force_refresh is limited (20/day) and never used.
             token, expires_in = await self._fetch_stable_token()
-            expires_at = datetime.now(UTC) + timedelta(seconds=expires_in)
+            expires_at = clock.now() + timedelta(seconds=expires_in)
             await conn.execute(
                 insert(WeChatAccessToken)
                 .values(appid=self.appid, access_token=token, expires_at=expires_at)

@@ -32,6 +32,7 @@ from tests.api.test_activities import (  # the shared fixtures and builders of t
     tree,
     upcoming,
 )
+from tests.clock import Clock
 from tests.conftest import problem
 
 __all__ = ["app", "tree"]  # fixtures used by name
@@ -42,13 +43,12 @@ __all__ = ["app", "tree"]  # fixtures used by name
 # ---------------------------------------------------------------------------
 
 
-async def settled_step() -> int:
-    """The current QR step, waiting out its last 5 seconds so that the requests that
-    follow run in the same step (the test compares tokens of neighbouring steps)."""
-    left = qr.STEP_SECONDS - datetime.now(UTC).timestamp() % qr.STEP_SECONDS
-    if left < 5:
-        await asyncio.sleep(left + 0.05)
-    return qr.step_of(datetime.now(UTC))
+def settled_step(clock: Clock) -> int:
+    """Stop the clock 10 seconds into the current QR step, so that the requests that
+    follow run in that step (the test compares tokens of neighbouring steps)."""
+    step = qr.step_of(clock.now)
+    clock.now = datetime.fromtimestamp(step * qr.STEP_SECONDS + 10, UTC)
+    return step
 
 
 async def attendance_count(db: AsyncSession) -> int:
@@ -150,13 +150,13 @@ async def test_attendance_with_fresh_qr_token_from_admin_screen(
 
 
 async def test_attendance_qr_previous_step_accepted_stale_refused(
-    client: httpx.AsyncClient, db: AsyncSession, settings: Settings, tree: Tree
+    client: httpx.AsyncClient, db: AsyncSession, settings: Settings, tree: Tree, clock: Clock
 ) -> None:
     activity = await make_activity(db, tree.village)
     other = await make_activity(db, tree.village, title="另一个活动")
     previous = await f.member_actor(db, settings, tree.village, "甲")
     stale = await f.member_actor(db, settings, tree.village, "乙")
-    step = await settled_step()
+    step = settled_step(clock)
 
     for token in (
         qr.token_for(settings.qr_secret, activity.id, step - 3),  # 90 s old
@@ -185,6 +185,29 @@ async def test_attendance_qr_previous_step_accepted_stale_refused(
     assert ok.status_code == 201 and ok.json()["method"] == "qr"
     attended = (await db.execute(select(ActivityAttendance.member_id))).scalars().all()
     assert previous.member is not None and attended == [previous.member.id]
+
+
+async def test_attendance_qr_shown_code_lasts_one_more_step(
+    client: httpx.AsyncClient, db: AsyncSession, settings: Settings, tree: Tree, clock: Clock
+) -> None:
+    activity = await make_activity(db, tree.village)
+    admin = await f.admin_actor(db, settings, tree.village, "branch_admin")
+    on_time = await f.member_actor(db, settings, tree.village, "甲")
+    too_late = await f.member_actor(db, settings, tree.village, "乙")
+    step = settled_step(clock)
+    shown = await client.get(f"/api/v1/activities/{activity.id}/qr", headers=admin.headers)
+    code = shown.json()["qr_token"]
+    assert code == qr.token_for(settings.qr_secret, activity.id, step)
+
+    clock.advance(seconds=qr.STEP_SECONDS)  # the screen has moved on: still accepted
+    ok = await _attend(client, activity, on_time, {"qr_token": code})
+    assert ok.status_code == 201 and ok.json()["method"] == "qr"
+    clock.advance(seconds=qr.STEP_SECONDS)  # two steps old: refused
+    problem(
+        await _attend(client, activity, too_late, {"qr_token": code}), 422, "activity.invalid_qr"
+    )
+    attended = (await db.execute(select(ActivityAttendance.member_id))).scalars().all()
+    assert on_time.member is not None and attended == [on_time.member.id]
 
 
 async def test_attendance_other_rules(

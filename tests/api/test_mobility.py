@@ -4,12 +4,11 @@ reports with consent, relocation, return; scope and version rules."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -17,26 +16,15 @@ from app.audit.models import AuditEntry
 from app.core import pii
 from app.core.config import Settings
 from app.mobility.models import Outflow, OutflowReport
-from app.mobility.router import get_now
 from app.notify.models import Notification
 from app.organization.models import DualManagementGrant, Organization
 from tests import factories
+from tests.clock import Clock
 from tests.conftest import problem
 from tests.factories import Actor
 
 NANSHAN = (22.5333, 113.9305)  # GCJ-02, 深圳市南山区
 GUANGZHOU = (23.1291, 113.2644)  # GCJ-02, 广州市越秀区
-
-
-class Clock:
-    def __init__(self, app: FastAPI) -> None:
-        self.now = datetime(2026, 3, 2, 4, 0, tzinfo=UTC)  # 12:00 in Shanghai
-        app.dependency_overrides[get_now] = lambda: self.now
-
-    def set_day(self, day: date, hour_shanghai: int = 12) -> None:
-        self.now = datetime(day.year, day.month, day.day, hour_shanghai, tzinfo=UTC) - timedelta(
-            hours=8
-        )
 
 
 @dataclass
@@ -53,8 +41,10 @@ class World:
 
 
 @pytest.fixture
-def clock(app: FastAPI) -> Clock:
-    return Clock(app)
+def clock(clock: Clock) -> Clock:
+    """The app's clock, stopped at 2026-03-02 12:00 in Shanghai."""
+    clock.now = datetime(2026, 3, 2, 4, 0, tzinfo=UTC)
+    return clock
 
 
 async def make_world(db: AsyncSession, settings: Settings) -> World:

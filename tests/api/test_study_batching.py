@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from app.core import clock
 from app.core.config import Settings
 from app.core.db import DriverPool, is_database_unavailable, to_driver_url
 from app.study import repository as repo
@@ -70,7 +71,7 @@ def _claim(member_id: int, session_id: int, event: str | None = None) -> repo.St
         session_id=session_id,
         client_event_id=event or f"ev-{session_id}",
         at=at,
-        day=service.shanghai_day(at),
+        day=clock.shanghai_day(at),
     )
 
 

@@ -1,8 +1,8 @@
-"""Builders for the study tests (no tests here): items, sessions, a settable clock."""
+"""Builders for the study tests (no tests here): items, sessions, the clock stopped at noon."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import func, select
@@ -12,30 +12,17 @@ from app.members.models import Member
 from app.organization.models import Organization
 from app.study import service
 from app.study.models import CreditDaily, CreditLedger, CreditRule, StudyItem, StudySession
+from tests.clock import Clock
 
 # 2026-03-10 12:00 in Asia/Shanghai.
 NOON = datetime(2026, 3, 10, 4, 0, tzinfo=UTC)
 
 
-class Clock:
-    """Replaces ``app.study.service.utcnow`` for a test."""
-
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> datetime:
-        self.now += timedelta(**delta)
-        return self.now
-
-
 @pytest.fixture(name="clock")
-def clock_fixture(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    fake = Clock(NOON)
-    monkeypatch.setattr(service, "utcnow", fake)
-    return fake
+def clock_fixture(clock: Clock) -> Clock:
+    """The app's clock, stopped at 2026-03-10 12:00 in Shanghai."""
+    clock.now = NOON
+    return clock
 
 
 @pytest.fixture(name="rules")

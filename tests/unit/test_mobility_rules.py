@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
+from app.core.clock import shanghai_day
 from app.core.errors import InvalidTransition
 from app.mobility.models import Outflow
 from app.mobility.repository import region_prefix
@@ -19,7 +20,6 @@ from app.mobility.rules import (
     next_state,
     recompute_due_dates,
     same_area,
-    shanghai_day,
     state_of,
 )
 

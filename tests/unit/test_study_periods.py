@@ -6,8 +6,9 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from app.study.repository import path_ids
-from app.study.service import period_range, shanghai_day
+from app.core.clock import shanghai_day
+from app.organization.models import path_ids
+from app.study.service import period_range
 
 
 @pytest.mark.parametrize(
