@@ -29,8 +29,8 @@ from app.census.service import CONTACT_PHONE, PERSON_IN_CHARGE, entity_scope
 from app.census.views import entity_out, industry_of, recommendation_reason
 from app.core import pii
 from app.core.config import Settings
-from app.identity.scope import Scope
 from app.mobility.export import ExportResult
+from app.organization.scope import Scope
 
 COVERAGE_NAMES = {
     "organization": "单独建立党组织",

@@ -27,10 +27,10 @@ from app.census.schemas import ImportResult, ImportRowError, ImportRowResult
 from app.census.service import PERSON_IN_CHARGE, seal_contact
 from app.core import pii
 from app.core.config import Settings
-from app.identity.scope import Scope
 from app.identity.validators import MobilePhoneError, normalize_mobile_phone
 from app.members.spreadsheet import date_cell, raw_rows, text_cell
 from app.organization import repository as org_repo
+from app.organization.scope import Scope
 from app.regions.service import is_valid_region_code
 
 MAX_ROWS: Final = 50_000

@@ -34,9 +34,9 @@ from app.census.models import (
     CensusSurvey,
     CensusSurveyMember,
 )
-from app.identity.scope import Scope
 from app.members.models import Member
 from app.organization.models import Organization
+from app.organization.scope import Scope
 
 SURVEYED = q.S.alias("surveyed")
 

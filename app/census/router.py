@@ -36,15 +36,15 @@ from app.census.schemas import (
     Tag,
 )
 from app.census.views import entity_out
+from app.core import clock
 from app.core.config import Settings
 from app.core.db import SessionDep
 from app.core.errors import AppError
 from app.core.idempotency import IdempotencyDep
 from app.core.pagination import DEFAULT_LIMIT, CursorParam, LimitParam, Page, page_of
-from app.identity.scope import AdminScopeDep, MemberDep, PrincipalDep, Scope, build_scope
 from app.mobility.export import stream_file
-from app.mobility.router import NowDep, TodayDep
 from app.organization.router import id_cursor
+from app.organization.scope import AdminScopeDep, MemberDep, PrincipalDep, Scope, build_scope
 
 router = APIRouter(prefix="/census", tags=["census"])
 
@@ -245,7 +245,6 @@ async def save_survey(
     scope: CallerScopeDep,
     session: SessionDep,
     settings: SettingsDep,
-    today: TodayDep,
     entity_id: EntityId,
     idem: IdempotencyDep,
 ) -> Response:
@@ -253,7 +252,9 @@ async def save_survey(
     status = {"code": 201}
 
     async def act() -> EntityFile:
-        file, created = await service.save_survey(session, settings, scope, entity_id, data, today)
+        file, created = await service.save_survey(
+            session, settings, scope, entity_id, data, clock.today()
+        )
         status["code"] = 201 if created else 200
         return file
 
@@ -265,9 +266,9 @@ async def save_survey(
 
 @router.post("/entities/{entity_id}/organization", response_model=EntityOut)
 async def link_org(
-    data: LinkIn, scope: AdminScopeDep, session: SessionDep, now: NowDep, entity_id: EntityId
+    data: LinkIn, scope: AdminScopeDep, session: SessionDep, entity_id: EntityId
 ) -> EntityOut:
-    return await service.link_org(session, scope, entity_id, data, now)
+    return await service.link_org(session, scope, entity_id, data, clock.now())
 
 
 @router.delete("/entities/{entity_id}/organization", response_model=EntityOut)
@@ -288,11 +289,10 @@ async def assign_instructor(
 async def end_instructor(
     scope: AdminScopeDep,
     session: SessionDep,
-    now: NowDep,
     entity_id: EntityId,
     member_id: MemberId,
 ) -> Response:
-    await service.end_instructor(session, scope, entity_id, member_id, now)
+    await service.end_instructor(session, scope, entity_id, member_id, clock.now())
     return Response(status_code=204)
 
 
@@ -305,17 +305,14 @@ async def assign_group(
 
 # ------------------------------------------------------------------------ rounds
 @router.post("/rounds", response_model=RoundOut, status_code=201)
-async def open_round(
-    data: RoundIn, scope: AdminScopeDep, session: SessionDep, today: TodayDep
-) -> RoundOut:
-    return await service.open_round(session, scope, data, today)
+async def open_round(data: RoundIn, scope: AdminScopeDep, session: SessionDep) -> RoundOut:
+    return await service.open_round(session, scope, data, clock.today())
 
 
 @router.get("/rounds", response_model=Page[RoundOut])
 async def list_rounds(
     scope: AdminScopeDep,
     session: SessionDep,
-    today: TodayDep,
     limit: Annotated[int, Query(ge=1, le=20)] = 10,
     cursor: CursorParam = None,
 ) -> Page[RoundOut]:
@@ -324,16 +321,14 @@ async def list_rounds(
     )
     items, next_cursor = page_of(list(rows), limit, lambda r: (r[0].id,))
     return Page[RoundOut](
-        items=[await service.round_view(session, scope, r.id, today) for r, _ in items],
+        items=[await service.round_view(session, scope, r.id, clock.today()) for r, _ in items],
         next_cursor=next_cursor,
     )
 
 
 @router.get("/rounds/{round_id}", response_model=RoundOut)
-async def get_round(
-    scope: AdminScopeDep, session: SessionDep, today: TodayDep, round_id: RoundId
-) -> RoundOut:
-    return await service.round_view(session, scope, round_id, today)
+async def get_round(scope: AdminScopeDep, session: SessionDep, round_id: RoundId) -> RoundOut:
+    return await service.round_view(session, scope, round_id, clock.today())
 
 
 @router.post("/rounds/{round_id}/close", response_model=RoundOut)
@@ -341,11 +336,11 @@ async def close_round(
     data: RoundCloseIn,
     scope: AdminScopeDep,
     session: SessionDep,
-    now: NowDep,
-    today: TodayDep,
     round_id: RoundId,
 ) -> RoundOut:
-    return await service.close_round(session, scope, round_id, data.version, now, today)
+    return await service.close_round(
+        session, scope, round_id, data.version, clock.now(), clock.today()
+    )
 
 
 # ---------------------------------------------------------- statistics, exports
@@ -370,7 +365,6 @@ async def export_ledger(
     scope: AdminScopeDep,
     session: SessionDep,
     settings: SettingsDep,
-    today: TodayDep,
     filters: FiltersDep,
     org_id: OrgIdParam = None,
     full: Annotated[
@@ -378,6 +372,7 @@ async def export_ledger(
     ] = False,
     export_reason: Annotated[str | None, Query(max_length=200, pattern=NO_CONTROL)] = None,
 ) -> StreamingResponse:
+    today = clock.today()
     result = await export.export_ledger(
         session,
         settings,

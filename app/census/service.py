@@ -42,11 +42,11 @@ from app.core import pii
 from app.core.config import Settings
 from app.core.crypto import mask_id_number, mask_phone
 from app.core.errors import stale_version
-from app.identity.scope import Scope
 from app.organization import repository as org_repo
 from app.organization import service as org_service
 from app.organization.models import Organization
 from app.organization.schemas import OrgCreate
+from app.organization.scope import Scope, get_visible_org
 from app.regions.service import is_valid_region_code
 
 PERSON_IN_CHARGE = "census.person_in_charge"
@@ -56,7 +56,7 @@ SURVEY_ID_NUMBER = "census.survey_member.id_number"
 
 # ------------------------------------------------------------------ visibility
 async def visible_org(session: AsyncSession, scope: Scope, org_id: int) -> Organization:
-    org = await org_repo.get_visible(session, scope, org_id)
+    org = await get_visible_org(session, scope, org_id)
     if org is None:
         raise errors.org_not_found()
     return org

@@ -15,7 +15,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import Settings
 from tests import factories as f
-from tests.api.test_census_support import credit_code, entity_body, survey_body
+from tests.api.test_census_support import (
+    census_day,  # noqa: F401 - autouse: 2026-12-01
+    credit_code,
+    entity_body,
+    survey_body,
+)
 from tests.api.test_members_support import csv_bytes
 
 API = "/api/v1/census"

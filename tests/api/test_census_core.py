@@ -14,7 +14,13 @@ from app.core import pii
 from app.core.config import Settings
 from app.organization.models import Organization
 from tests import factories as f
-from tests.api.test_census_support import County, county, create_entity, survey_body
+from tests.api.test_census_support import (
+    County,
+    census_day,  # noqa: F401 - autouse: 2026-12-01
+    county,
+    create_entity,
+    survey_body,
+)
 from tests.conftest import problem
 
 API = "/api/v1/census"

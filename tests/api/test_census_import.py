@@ -12,7 +12,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.audit.models import AuditEntry
 from app.census.models import CensusEntity
 from app.core.config import Settings
-from tests.api.test_census_support import County, county, credit_code
+from tests.api.test_census_support import (
+    County,
+    census_day,  # noqa: F401 - autouse: 2026-12-01
+    county,
+    credit_code,
+)
 from tests.api.test_members_support import csv_bytes, xlsx_bytes
 from tests.conftest import problem
 

@@ -6,18 +6,31 @@ from __future__ import annotations
 import itertools
 import random
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.census.codes import CREDIT_ALPHABET, credit_check_char
 from app.core.config import Settings
 from app.organization.models import Organization
 from tests import factories as f
+from tests.clock import Clock
 from tests.factories import Actor
 
 _codes = itertools.count(1)
+TODAY = date(2026, 12, 1)
+
+
+@pytest.fixture(autouse=True)
+def census_day(clock: Clock) -> Clock:
+    """Census tests run on 2026-12-01 (Asia/Shanghai), whatever the real date."""
+    clock.set_day(TODAY)
+    return clock
+
+
 REGION = "511621"  # 岳池县
 
 
