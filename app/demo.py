@@ -20,7 +20,7 @@ from app.organization.service import create_organization
 
 # In dependency order: study rules before activities that award credits, outflows
 # before orders, notifications last.
-DOMAIN_SEEDS = ("members", "study", "activity", "mobility", "orders", "notify")
+DOMAIN_SEEDS = ("members", "study", "activity", "mobility", "orders", "census", "notify")
 
 DEMO_COUNTY = "吴川市委（演示）"
 DEMO_TOWN = "吴阳镇党委"

@@ -301,6 +301,15 @@ async def stamp_coverage(session: AsyncSession, survey_id: int, entity_id: int) 
     )
 
 
+async def stamp_round_coverage(session: AsyncSession, round_id: int) -> None:
+    """Record on every survey of a round the coverage its entity has now (demo data)."""
+    await session.execute(
+        update(CensusSurvey)
+        .where(CensusSurvey.round_id == round_id)
+        .values(coverage=q.COVERAGE_OF_ENTITY.where(q.E.c.id == CensusSurvey.entity_id))
+    )
+
+
 async def found_members(
     session: AsyncSession,
     where: ColumnElement[bool],
