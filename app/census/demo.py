@@ -131,6 +131,7 @@ async def seed(session: AsyncSession, settings: Settings) -> None:
             survey = CensusSurvey(
                 round_id=census_round.id,
                 entity_id=entity.id,
+                responsible_org_id=entity.responsible_org_id,
                 operating="operating",
                 staff_count=entity.staff_count or 0,
                 member_count=count,

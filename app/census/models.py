@@ -49,8 +49,10 @@ class CensusEntity(Base):
         CheckConstraint(f"org_mode IN {ORG_MODES}", name="org_mode"),
         CheckConstraint("(org_id IS NULL) = (org_mode IS NULL)", name="org_link"),
         CheckConstraint("member_count IS NULL OR member_count >= 0", name="member_count"),
+        CheckConstraint("instructor_count >= 0", name="instructor_count"),
         Index("ix_census_entities_credit_code", "credit_code", unique=True),
         Index("ix_census_entities_tags", "tags", postgresql_using="gin"),
+        Index("ix_census_entities_responsible_org_id", "responsible_org_id"),
         Index(
             "ix_census_entities_name_trgm",
             "name",
@@ -83,7 +85,7 @@ class CensusEntity(Base):
     contact_phone_masked: Mapped[str | None] = mapped_column(String(11))
     # 属地: the street / township committee responsible for the entity.
     responsible_org_id: Mapped[int] = mapped_column(
-        BigInteger, ForeignKey("organizations.id", ondelete="RESTRICT"), index=True
+        BigInteger, ForeignKey("organizations.id", ondelete="RESTRICT")
     )
     # 行业党委, if any.
     trade_org_id: Mapped[int | None] = mapped_column(
@@ -95,6 +97,8 @@ class CensusEntity(Base):
     )
     org_mode: Mapped[str | None] = mapped_column(String(5))
     org_linked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Open instructor assignments (kept by a trigger on census_instructors).
+    instructor_count: Mapped[int] = mapped_column(server_default=text("0"))
     # Answers of the latest survey that the coverage rules read.
     last_survey_id: Mapped[int | None] = mapped_column(BigInteger)
     member_count: Mapped[int | None] = mapped_column(Integer)
@@ -137,6 +141,14 @@ class CensusSurvey(Base):
         CheckConstraint(f"operating IN {OPERATING}", name="operating"),
         CheckConstraint("member_count >= 0 AND staff_count >= 0", name="counts"),
         UniqueConstraint("round_id", "entity_id"),
+        # The rates of a round (index-only scan): coverage per responsible organisation.
+        Index(
+            "ix_census_surveys_round_rates",
+            "round_id",
+            "responsible_org_id",
+            "coverage",
+            postgresql_include=["trade_org_id"],
+        ),
     )
 
     id: Mapped[int] = pk()
@@ -145,6 +157,13 @@ class CensusSurvey(Base):
     )
     entity_id: Mapped[int] = mapped_column(
         BigInteger, ForeignKey("census_entities.id", ondelete="CASCADE"), index=True
+    )
+    # The entity's organisations when surveyed: who sees this round's figures.
+    responsible_org_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("organizations.id", ondelete="RESTRICT")
+    )
+    trade_org_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("organizations.id", ondelete="SET NULL")
     )
     operating: Mapped[str] = mapped_column(String(10))
     staff_count: Mapped[int] = mapped_column(Integer)
@@ -209,3 +228,28 @@ class CensusInstructor(Base):
     )
     assigned_at: Mapped[datetime] = created_at()
     ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class CensusTally(Base):
+    """How many active entities share each combination of what the coverage rules read.
+
+    Kept by statement-level triggers on ``census_entities`` in the writing transaction
+    (never stale): a county's statistics add up a few thousand tally rows instead of
+    reading 200,000 entities. It holds inputs only; coverage and recommendation are
+    still computed by the query (:class:`app.census.queries.Rules`). Absent values are
+    stored as ``0`` (no trade committee), ``''`` (no organisation) and ``-1`` (not
+    surveyed) so that the key can be a primary key.
+    """
+
+    __tablename__ = "census_tally"
+
+    responsible_org_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    trade_org_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(12), primary_key=True)
+    industry_section: Mapped[str] = mapped_column(String(1), primary_key=True)
+    region_code: Mapped[str] = mapped_column(String(6), primary_key=True)
+    tags: Mapped[list[str]] = mapped_column(ARRAY(String(30)), primary_key=True)
+    org_mode: Mapped[str] = mapped_column(String(5), primary_key=True)
+    member_count: Mapped[int] = mapped_column(Integer, primary_key=True)
+    instructed: Mapped[bool] = mapped_column(Boolean, primary_key=True)
+    n: Mapped[int] = mapped_column(Integer)

@@ -32,6 +32,7 @@ from sqlalchemy import (
     func,
     literal_column,
     null,
+    or_,
     select,
     text,
     true,
@@ -45,6 +46,7 @@ from app.census.models import (
     CensusRound,
     CensusSurvey,
     CensusSurveyMember,
+    CensusTally,
 )
 from app.members.models import Member
 from app.organization.models import Organization
@@ -54,6 +56,7 @@ S = CensusSurvey.__table__
 R = CensusRound.__table__
 I = CensusInstructor.__table__  # noqa: E741
 SM = CensusSurveyMember.__table__
+T = CensusTally.__table__
 M = Member.__table__
 RO = Organization.__table__.alias("responsible_org")
 TO = Organization.__table__.alias("trade_org")
@@ -61,41 +64,57 @@ CO = Organization.__table__.alias("covering_org")
 RORG = Organization.__table__.alias("round_org")
 HOME = Organization.__table__.alias("home_org")
 
-INSTRUCTED = (
-    select(I.c.entity_id, func.count().label("instructors"))
-    .where(I.c.ended_at.is_(None))
-    .group_by(I.c.entity_id)
-    .subquery("instructed")
-)
-HAS_INSTRUCTOR: Final = INSTRUCTED.c.entity_id.is_not(None)
 
-COVERAGE: Final = case(
-    (E.c.org_mode == "own", literal_column("'organization'")),
-    (E.c.org_mode == "joint", literal_column("'joint'")),
-    (HAS_INSTRUCTOR, literal_column("'work'")),
-    else_=literal_column("'none'"),
+class Rules:
+    """Coverage and recommendation of an entity as SQL, from one definition.
+
+    ``coverage_is`` / ``recommendation_is`` are plain column predicates (so filters use
+    the columns' statistics and indexes); the CASE expressions that name an entity's
+    coverage and recommendation are built from the same predicates. The columns come
+    from the entity row (pages) or from the per-county grouping of the statistics.
+    """
+
+    def __init__(
+        self,
+        org_mode: ColumnElement[str | None],
+        member_count: ColumnElement[int | None],
+        active: ColumnElement[bool],
+        has_instructor: ColumnElement[bool],
+    ) -> None:
+        no_org = org_mode.is_(None)
+        self.coverage_is: dict[str, ColumnElement[bool]] = {
+            "organization": org_mode == "own",
+            "joint": org_mode == "joint",
+            "work": and_(no_org, has_instructor),
+            "none": and_(no_org, ~has_instructor),
+        }
+        self.recommendation_is: dict[str, ColumnElement[bool]] = {
+            "form_standalone": and_(active, or_(no_org, org_mode == "joint"), member_count >= 3),
+            "join_joint": and_(active, no_org, member_count.between(1, 2)),
+            "assign_instructor": and_(active, no_org, member_count == 0, ~has_instructor),
+        }
+        self.coverage: ColumnElement[str] = case(
+            *((cond, literal_column(f"'{name}'")) for name, cond in self.coverage_is.items()),
+        )
+        self.recommendation: ColumnElement[str] = case(
+            *((cond, literal_column(f"'{n}'")) for n, cond in self.recommendation_is.items()),
+            else_=null(),
+        )
+
+
+# An entity's own row: ``instructor_count`` is kept by a trigger on census_instructors.
+PAGE: Final = Rules(
+    E.c.org_mode, E.c.member_count, E.c.status == "active", E.c.instructor_count > 0
 )
-RECOMMENDATION: Final = case(
-    (E.c.status == "closed", null()),
-    (E.c.org_mode == "own", null()),
-    (E.c.member_count >= 3, literal_column("'form_standalone'")),
-    (and_(E.c.member_count >= 1, E.c.org_mode.is_(None)), literal_column("'join_joint'")),
-    (
-        and_(E.c.member_count == 0, E.c.org_mode.is_(None), ~HAS_INSTRUCTOR),
-        literal_column("'assign_instructor'"),
-    ),
-    else_=null(),
-)
+COVERAGE: Final = PAGE.coverage
+RECOMMENDATION: Final = PAGE.recommendation
 
 # Entity -> its responsible and trade organisations (scope is judged on their paths),
 # the covering organisation, the open instructors and the latest survey.
-LEDGER_FROM: Final = (
-    E.join(RO, RO.c.id == E.c.responsible_org_id)
-    .outerjoin(TO, TO.c.id == E.c.trade_org_id)
-    .outerjoin(CO, CO.c.id == E.c.org_id)
-    .outerjoin(INSTRUCTED, INSTRUCTED.c.entity_id == E.c.id)
-    .outerjoin(S, S.c.id == E.c.last_survey_id)
+LEDGER_FROM: Final = E.join(RO, RO.c.id == E.c.responsible_org_id).outerjoin(
+    TO, TO.c.id == E.c.trade_org_id
 )
+_LAST_SURVEY = S.alias("last_survey")
 
 LEDGER_COLUMNS: Final = (
     E.c.id,
@@ -119,12 +138,18 @@ LEDGER_COLUMNS: Final = (
     E.c.trade_org_id,
     TO.c.name.label("trade_org_name"),
     E.c.org_id,
-    CO.c.name.label("org_name"),
+    select(CO.c.name).where(CO.c.id == E.c.org_id).scalar_subquery().label("org_name"),
     E.c.org_mode,
     E.c.member_count,
-    S.c.surveyed_on.label("last_surveyed_on"),
-    S.c.round_id.label("last_round_id"),
-    func.coalesce(INSTRUCTED.c.instructors, 0).label("instructor_count"),
+    select(_LAST_SURVEY.c.surveyed_on)
+    .where(_LAST_SURVEY.c.id == E.c.last_survey_id)
+    .scalar_subquery()
+    .label("last_surveyed_on"),
+    select(_LAST_SURVEY.c.round_id)
+    .where(_LAST_SURVEY.c.id == E.c.last_survey_id)
+    .scalar_subquery()
+    .label("last_round_id"),
+    E.c.instructor_count,
     COVERAGE.label("coverage"),
     RECOMMENDATION.label("recommendation"),
     E.c.version,
@@ -254,72 +279,83 @@ ENTITY_FILE: Final = select(
     OPEN_ROUNDS_OF_ENTITY.label("open_rounds"),
 ).select_from(LEDGER_FROM)
 
+
 # ----------------------------------------------------------------- statistics
-# One pass over the in-scope active entities; the caller adds the scope to BASE.
-STATS_BASE: Final = (
-    select(
-        E.c.id,
-        E.c.kind,
-        E.c.industry_section,
-        E.c.region_code,
-        E.c.tags,
-        COVERAGE.label("coverage"),
-        RECOMMENDATION.label("recommendation"),
-    )
-    .select_from(
-        E.join(RO, RO.c.id == E.c.responsible_org_id)
-        .outerjoin(TO, TO.c.id == E.c.trade_org_id)
-        .outerjoin(INSTRUCTED, INSTRUCTED.c.entity_id == E.c.id)
-    )
-    .where(E.c.status == "active")
-)
+def stats_statement(where: ColumnElement[bool]) -> Select[tuple[object, ...]]:
+    """Counts of the in-scope active entities by coverage, overall and per kind, industry
+    section, region and tag combination, plus per recommendation, in one statement.
 
-
-def stats_statement(base: Select[tuple[object, ...]]) -> Select[tuple[object, ...]]:
-    """Counts by (dimension, key, coverage) for the entities ``base`` selects, in one
-    statement: grouping sets over one scan, plus the tags (an entity may have several)."""
-    b = base.cte("base").prefix_with("MATERIALIZED")
-    dims = case(
-        (func.grouping(b.c.kind) == 0, literal_column("'kind'")),
-        (func.grouping(b.c.industry_section) == 0, literal_column("'industry'")),
-        (func.grouping(b.c.region_code) == 0, literal_column("'region'")),
-        (func.grouping(b.c.recommendation) == 0, literal_column("'recommendation'")),
-        else_=literal_column("'total'"),
+    It reads the tally (:class:`app.census.models.CensusTally`: active entities grouped
+    by what the rules read), not the entities: a county of 200,000 entities is a few
+    thousand tally rows. The rules name each row's coverage and recommendation, and
+    grouping sets count them; ``g`` tells the set (see :data:`STATS_SETS`)."""
+    g = T.c
+    rules = Rules(
+        func.nullif(g.org_mode, literal_column("''")),
+        func.nullif(g.member_count, literal_column("-1")),
+        true(),
+        g.instructed,
     )
-    key = func.coalesce(b.c.kind, b.c.industry_section, b.c.region_code, b.c.recommendation)
-    grouped = select(
-        dims.label("dim"),
-        key.label("key"),
+    b = (
+        select(
+            g.kind,
+            g.industry_section,
+            g.region_code,
+            g.tags,
+            rules.coverage.label("coverage"),
+            rules.recommendation.label("recommendation"),
+            g.n,
+        )
+        .select_from(
+            T.join(RO, RO.c.id == T.c.responsible_org_id).outerjoin(TO, TO.c.id == T.c.trade_org_id)
+        )
+        .where(T.c.n != 0, where)
+        .subquery("base")
+    )
+    return select(
+        func.grouping(
+            b.c.kind, b.c.industry_section, b.c.region_code, b.c.tags, b.c.recommendation
+        ).label("g"),
+        b.c.kind,
+        b.c.industry_section,
+        b.c.region_code,
+        b.c.tags,
+        b.c.recommendation,
         b.c.coverage,
-        func.count().label("n"),
+        func.sum(b.c.n).label("n"),
     ).group_by(
         func.grouping_sets(
             tuple_(b.c.coverage),
             tuple_(b.c.kind, b.c.coverage),
             tuple_(b.c.industry_section, b.c.coverage),
             tuple_(b.c.region_code, b.c.coverage),
+            tuple_(b.c.tags, b.c.coverage),
             tuple_(b.c.recommendation),
         )
     )
-    tag = func.unnest(b.c.tags).table_valued("tag").render_derived(name="t")
-    tags = (
-        select(literal_column("'tag'").label("dim"), tag.c.tag, b.c.coverage, func.count())
-        .select_from(b.join(tag, true()))
-        .group_by(tag.c.tag, b.c.coverage)
-    )
-    return grouped.union_all(tags)  # type: ignore[return-value]
 
 
-# Coverage found by each round's surveys (for the change between rounds).
+# GROUPING(kind, industry_section, region_code, tags, recommendation): a bit is set for
+# each column the row is *not* grouped by.
+STATS_SETS: Final = {
+    0b11111: "total",
+    0b01111: "kind",
+    0b10111: "industry",
+    0b11011: "region",
+    0b11101: "tags",
+    0b11110: "recommendation",
+}
+
+# Coverage found by the surveys of some rounds (the change between rounds), scoped by
+# the responsible and trade organisations recorded on each survey.
 ROUND_SERIES: Final = (
-    select(R.c.id, R.c.period, R.c.due_on, S.c.coverage, func.count().label("n"))
+    select(R.c.id, R.c.period, S.c.coverage, func.count().label("n"))
     .select_from(
         S.join(R, R.c.id == S.c.round_id)
-        .join(E, E.c.id == S.c.entity_id)
-        .join(RO, RO.c.id == E.c.responsible_org_id)
-        .outerjoin(TO, TO.c.id == E.c.trade_org_id)
+        .join(RO, RO.c.id == S.c.responsible_org_id)
+        .outerjoin(TO, TO.c.id == S.c.trade_org_id)
     )
-    .group_by(R.c.id, R.c.period, R.c.due_on, S.c.coverage)
+    .group_by(R.c.id, R.c.period, S.c.coverage)
     .order_by(R.c.period)
 )
 
@@ -342,11 +378,7 @@ ROUND_PROGRESS: Final = (
 )
 
 # The coverage of one entity now (stored on a survey when it is saved).
-COVERAGE_OF_ENTITY: Final = (
-    select(COVERAGE)
-    .select_from(E.outerjoin(INSTRUCTED, INSTRUCTED.c.entity_id == E.c.id))
-    .scalar_subquery()
-)
+COVERAGE_OF_ENTITY: Final = select(COVERAGE).scalar_subquery()
 
 # Party members a survey found: matched to the roster through the blind index.
 FOUND_MEMBERS: Final = select(

@@ -92,9 +92,9 @@ class LedgerFilter:
 def ledger_conditions(f: LedgerFilter) -> list[ColumnElement[bool]]:
     conditions: list[ColumnElement[bool]] = []
     if f.coverage is not None:
-        conditions.append(q.COVERAGE == f.coverage)  # noqa: SIM300
+        conditions.append(q.PAGE.coverage_is[f.coverage])
     if f.recommendation is not None:
-        conditions.append(q.RECOMMENDATION == f.recommendation)  # noqa: SIM300
+        conditions.append(q.PAGE.recommendation_is[f.recommendation])
     if f.kind is not None:
         conditions.append(q.E.c.kind == f.kind)
     if f.industry_section is not None:
@@ -191,14 +191,21 @@ async def credit_code_exists(session: AsyncSession, credit_code: str) -> bool:
 
 # ------------------------------------------------------------------ statistics
 async def stats(session: AsyncSession, where: ColumnElement[bool]) -> Sequence[RowMapping]:
-    stmt = q.stats_statement(q.STATS_BASE.where(where))
+    stmt = q.stats_statement(where)
     return (await session.execute(stmt)).mappings().all()
 
 
 async def round_series(
-    session: AsyncSession, where: ColumnElement[bool], round_org_id: int
+    session: AsyncSession, where: ColumnElement[bool], census_round: CensusRound
 ) -> Sequence[RowMapping]:
-    stmt = q.ROUND_SERIES.where(q.R.c.org_id == round_org_id, where)
+    """Coverage counts of this round's surveys and of the round before it (same org)."""
+    last_two = (
+        select(CensusRound.id)
+        .where(CensusRound.org_id == census_round.org_id, CensusRound.period <= census_round.period)
+        .order_by(CensusRound.period.desc())
+        .limit(2)
+    )
+    stmt = q.ROUND_SERIES.where(q.R.c.id.in_(last_two), where)
     return (await session.execute(stmt)).mappings().all()
 
 

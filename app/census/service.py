@@ -19,6 +19,7 @@ from app.census import errors, rules
 from app.census import repository as repo
 from app.census.codes import parse_industry
 from app.census.models import CensusEntity, CensusRound, CensusSurvey
+from app.census.queries import STATS_SETS
 from app.census.schemas import (
     CensusStats,
     EntityCreate,
@@ -512,6 +513,8 @@ async def save_survey(
         session.add(survey)
     else:
         survey.version += 1
+    survey.responsible_org_id = entity.responsible_org_id
+    survey.trade_org_id = entity.trade_org_id
     for name, value in answers.items():
         setattr(survey, name, value)
     survey.surveyed_on = data.surveyed_on
@@ -604,14 +607,18 @@ async def stats(
     recommendations = {"form_standalone": 0, "join_joint": 0, "assign_instructor": 0}
     dims: dict[str, dict[str, dict[str, int]]] = defaultdict(lambda: defaultdict(dict))
     for r in rows:
-        dim, key, coverage, n = r["dim"], r["key"], r["coverage"], r["n"]
+        dim, coverage, n = STATS_SETS[r["g"]], r["coverage"], r["n"]
         if dim == "total":
             total[coverage] = n
         elif dim == "recommendation":
-            if key is not None:
-                recommendations[key] = n
+            if r["recommendation"] is not None:
+                recommendations[r["recommendation"]] = n
+        elif dim == "tags":  # a combination of tags: counts go to each of its tags
+            for tag in r["tags"]:
+                dims["tag"][tag][coverage] = dims["tag"][tag].get(coverage, 0) + n
         else:
-            dims[dim][key][coverage] = n
+            key = {"kind": "kind", "industry": "industry_section", "region": "region_code"}[dim]
+            dims[dim][r[key]][coverage] = n
     series: list[RoundRate] = []
     change = None
     if round_id is not None:
@@ -619,7 +626,7 @@ async def stats(
         if found is None:
             raise errors.round_not_found()
         by_round: dict[int, tuple[str, dict[str, int]]] = {}
-        for r in await repo.round_series(session, where, found[0].org_id):
+        for r in await repo.round_series(session, where, found[0]):
             by_round.setdefault(r["id"], (r["period"], {}))[1][r["coverage"]] = r["n"]
         for rid, (period, counts) in by_round.items():
             c = counts_of(counts)

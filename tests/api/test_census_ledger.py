@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 from openpyxl import load_workbook
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.models import AuditEntry
@@ -173,6 +173,24 @@ async def test_statistics_equal_a_recount_of_the_rows(
             for k, v in recount["by"][dim].items()
         }
         assert got == want, dim
+    # The tally the statistics read equals a grouping of the entities themselves.
+    tally = await db.execute(
+        text(
+            "SELECT responsible_org_id, trade_org_id, kind, industry_section, region_code, "
+            "tags, org_mode, member_count, instructed, n FROM census_tally WHERE n <> 0 "
+            "ORDER BY 1, 2, 3, 4, 5, 6, 7, 8, 9"
+        )
+    )
+    grouped = await db.execute(
+        text(
+            "SELECT responsible_org_id, coalesce(trade_org_id, 0), kind, industry_section, "
+            "region_code, tags, coalesce(org_mode, ''), "
+            "CASE WHEN member_count IS NULL THEN -1 ELSE least(member_count, 3) END, "
+            "instructor_count > 0, count(*) FROM census_entities WHERE status = 'active' "
+            "GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9 ORDER BY 1, 2, 3, 4, 5, 6, 7, 8, 9"
+        )
+    )
+    assert tally.all() == grouped.all()
     names = {g["key"]: g["name"] for g in stats["by_region"]}
     assert names["511621"] == "四川省广安市岳池县"
 

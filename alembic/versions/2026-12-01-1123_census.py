@@ -2,6 +2,9 @@
 
 Coverage and recommendation are not columns: the census queries derive them from the
 organisation link, open instructor assignments and the latest survey's member count.
+Two triggers keep derived inputs in the writing transaction: ``instructor_count`` (open
+assignments per entity) and ``census_tally`` (active entities per combination of what
+the rules read), so that a county's statistics do not read every entity.
 
 Revision ID: 0014
 Revises: 0010
@@ -20,7 +23,93 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
+INSTRUCTOR_COUNT_FUNCTION = """
+CREATE FUNCTION census_instructor_count() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP IN ('UPDATE', 'DELETE') AND OLD.ended_at IS NULL THEN
+        UPDATE census_entities SET instructor_count = instructor_count - 1
+        WHERE id = OLD.entity_id;
+    END IF;
+    IF TG_OP IN ('INSERT', 'UPDATE') AND NEW.ended_at IS NULL THEN
+        UPDATE census_entities SET instructor_count = instructor_count + 1
+        WHERE id = NEW.entity_id;
+    END IF;
+    RETURN NULL;
+END;
+$$
+"""
+INSTRUCTOR_COUNT_TRIGGER = """
+CREATE TRIGGER census_instructor_count
+    AFTER INSERT OR UPDATE OF ended_at, entity_id OR DELETE ON census_instructors
+    FOR EACH ROW EXECUTE FUNCTION census_instructor_count()
+"""
+_TALLY_UPSERT = """
+        INSERT INTO census_tally AS t (
+            responsible_org_id, trade_org_id, kind, industry_section, region_code, tags,
+            org_mode, member_count, instructed, n)
+        SELECT responsible_org_id, coalesce(trade_org_id, 0), kind, industry_section,
+               region_code, tags, coalesce(org_mode, ''),
+               CASE WHEN member_count IS NULL THEN -1 ELSE least(member_count, 3) END,
+               instructor_count > 0, {sign} count(*)
+        FROM {rows} WHERE status = 'active'
+        GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9
+        ORDER BY 1, 2, 3, 4, 5, 6, 7, 8, 9
+        ON CONFLICT (responsible_org_id, trade_org_id, kind, industry_section, region_code,
+                     tags, org_mode, member_count, instructed)
+        DO UPDATE SET n = t.n + excluded.n;
+"""
+TALLY_FUNCTION = (
+    """
+CREATE FUNCTION census_tally_apply() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP IN ('UPDATE', 'DELETE') THEN"""
+    + _TALLY_UPSERT.format(sign="-", rows="old_rows")
+    + """    END IF;
+    IF TG_OP IN ('INSERT', 'UPDATE') THEN"""
+    + _TALLY_UPSERT.format(sign="", rows="new_rows")
+    + """    END IF;
+    RETURN NULL;
+END;
+$$
+"""
+)
+TALLY_TRIGGERS = (
+    "CREATE TRIGGER census_tally_insert AFTER INSERT ON census_entities "
+    "REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION census_tally_apply()",
+    "CREATE TRIGGER census_tally_update AFTER UPDATE ON census_entities "
+    "REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows "
+    "FOR EACH STATEMENT EXECUTE FUNCTION census_tally_apply()",
+    "CREATE TRIGGER census_tally_delete AFTER DELETE ON census_entities "
+    "REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION census_tally_apply()",
+)
+
+
 def upgrade() -> None:
+    op.create_table(
+        "census_tally",
+        sa.Column("responsible_org_id", sa.BigInteger(), nullable=False),
+        sa.Column("trade_org_id", sa.BigInteger(), nullable=False),
+        sa.Column("kind", sa.String(length=12), nullable=False),
+        sa.Column("industry_section", sa.String(length=1), nullable=False),
+        sa.Column("region_code", sa.String(length=6), nullable=False),
+        sa.Column("tags", postgresql.ARRAY(sa.String(length=30)), nullable=False),
+        sa.Column("org_mode", sa.String(length=5), nullable=False),
+        sa.Column("member_count", sa.Integer(), nullable=False),
+        sa.Column("instructed", sa.Boolean(), nullable=False),
+        sa.Column("n", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint(
+            "responsible_org_id",
+            "trade_org_id",
+            "kind",
+            "industry_section",
+            "region_code",
+            "tags",
+            "org_mode",
+            "member_count",
+            "instructed",
+            name=op.f("pk_census_tally"),
+        ),
+    )
     op.create_table(
         "census_entities",
         sa.Column("id", sa.BigInteger(), sa.Identity(always=False), nullable=False),
@@ -54,6 +143,7 @@ def upgrade() -> None:
         sa.Column("org_id", sa.BigInteger(), nullable=True),
         sa.Column("org_mode", sa.String(length=5), nullable=True),
         sa.Column("org_linked_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("instructor_count", sa.Integer(), server_default=sa.text("0"), nullable=False),
         sa.Column("last_survey_id", sa.BigInteger(), nullable=True),
         sa.Column("member_count", sa.Integer(), nullable=True),
         sa.Column("version", sa.Integer(), server_default=sa.text("1"), nullable=False),
@@ -81,6 +171,9 @@ def upgrade() -> None:
         ),
         sa.CheckConstraint(
             "(org_id IS NULL) = (org_mode IS NULL)", name=op.f("ck_census_entities_org_link")
+        ),
+        sa.CheckConstraint(
+            "instructor_count >= 0", name=op.f("ck_census_entities_instructor_count")
         ),
         sa.CheckConstraint(
             "member_count IS NULL OR member_count >= 0",
@@ -128,7 +221,7 @@ def upgrade() -> None:
         op.f("ix_census_entities_region_code"), "census_entities", ["region_code"], unique=False
     )
     op.create_index(
-        op.f("ix_census_entities_responsible_org_id"),
+        "ix_census_entities_responsible_org_id",
         "census_entities",
         ["responsible_org_id"],
         unique=False,
@@ -223,6 +316,8 @@ def upgrade() -> None:
         sa.Column("id", sa.BigInteger(), sa.Identity(always=False), nullable=False),
         sa.Column("round_id", sa.BigInteger(), nullable=False),
         sa.Column("entity_id", sa.BigInteger(), nullable=False),
+        sa.Column("responsible_org_id", sa.BigInteger(), nullable=False),
+        sa.Column("trade_org_id", sa.BigInteger(), nullable=True),
         sa.Column("operating", sa.String(length=10), nullable=False),
         sa.Column("staff_count", sa.Integer(), nullable=False),
         sa.Column("member_count", sa.Integer(), nullable=False),
@@ -262,6 +357,12 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.ForeignKeyConstraint(
+            ["responsible_org_id"],
+            ["organizations.id"],
+            name=op.f("fk_census_surveys_responsible_org_id_organizations"),
+            ondelete="RESTRICT",
+        ),
+        sa.ForeignKeyConstraint(
             ["round_id"],
             ["census_rounds.id"],
             name=op.f("fk_census_surveys_round_id_census_rounds"),
@@ -273,6 +374,12 @@ def upgrade() -> None:
             name=op.f("fk_census_surveys_surveyed_by_account_id_accounts"),
             ondelete="SET NULL",
         ),
+        sa.ForeignKeyConstraint(
+            ["trade_org_id"],
+            ["organizations.id"],
+            name=op.f("fk_census_surveys_trade_org_id_organizations"),
+            ondelete="SET NULL",
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_census_surveys")),
         sa.UniqueConstraint(
             "round_id", "entity_id", name=op.f("uq_census_surveys_round_id_entity_id")
@@ -280,6 +387,13 @@ def upgrade() -> None:
     )
     op.create_index(
         op.f("ix_census_surveys_entity_id"), "census_surveys", ["entity_id"], unique=False
+    )
+    op.create_index(
+        "ix_census_surveys_round_rates",
+        "census_surveys",
+        ["round_id", "responsible_org_id", "coverage"],
+        unique=False,
+        postgresql_include=["trade_org_id"],
     )
     op.create_table(
         "census_survey_members",
@@ -310,13 +424,29 @@ def upgrade() -> None:
         unique=False,
     )
 
+    op.execute(INSTRUCTOR_COUNT_FUNCTION)
+    op.execute(INSTRUCTOR_COUNT_TRIGGER)
+    op.execute(TALLY_FUNCTION)
+    for trigger in TALLY_TRIGGERS:
+        op.execute(trigger)
+
 
 def downgrade() -> None:
+    op.execute("DROP TRIGGER census_instructor_count ON census_instructors")
+    op.execute("DROP FUNCTION census_instructor_count()")
+    for name in ("insert", "update", "delete"):
+        op.execute(f"DROP TRIGGER census_tally_{name} ON census_entities")
+    op.execute("DROP FUNCTION census_tally_apply()")
     op.drop_index(op.f("ix_census_survey_members_survey_id"), table_name="census_survey_members")
     op.drop_index(
         op.f("ix_census_survey_members_id_number_idx"), table_name="census_survey_members"
     )
     op.drop_table("census_survey_members")
+    op.drop_index(
+        "ix_census_surveys_round_rates",
+        table_name="census_surveys",
+        postgresql_include=["trade_org_id"],
+    )
     op.drop_index(op.f("ix_census_surveys_entity_id"), table_name="census_surveys")
     op.drop_table("census_surveys")
     op.drop_index(op.f("ix_census_rounds_org_id"), table_name="census_rounds")
@@ -330,7 +460,7 @@ def downgrade() -> None:
     op.drop_table("census_instructors")
     op.drop_index(op.f("ix_census_entities_trade_org_id"), table_name="census_entities")
     op.drop_index("ix_census_entities_tags", table_name="census_entities", postgresql_using="gin")
-    op.drop_index(op.f("ix_census_entities_responsible_org_id"), table_name="census_entities")
+    op.drop_index("ix_census_entities_responsible_org_id", table_name="census_entities")
     op.drop_index(op.f("ix_census_entities_region_code"), table_name="census_entities")
     op.drop_index(op.f("ix_census_entities_org_id"), table_name="census_entities")
     op.drop_index(
@@ -342,3 +472,4 @@ def downgrade() -> None:
     op.drop_index("ix_census_entities_credit_code", table_name="census_entities")
     op.drop_index(op.f("ix_census_entities_contact_phone_idx"), table_name="census_entities")
     op.drop_table("census_entities")
+    op.drop_table("census_tally")
