@@ -42,6 +42,7 @@ from app.identity.models import Account
 from app.identity.service import issue_token_pair
 from app.main import create_app
 from bench.env import bench_database
+from bench.ledger import timed
 from bench.load import report
 
 ENTITIES = 200_000
@@ -245,18 +246,6 @@ async def seed(url: str, settings: Settings) -> dict[str, object]:
         await conn.close()
 
 
-async def timed(
-    client: httpx.AsyncClient, url: str, headers: dict[str, str], n: int
-) -> list[float]:
-    times = []
-    for _ in range(n):
-        started = time.perf_counter()
-        response = await client.get(url, headers=headers)
-        times.append((time.perf_counter() - started) * 1000)
-        assert response.status_code == 200, response.text
-    return sorted(times)
-
-
 def registry_csv(rows: int) -> bytes:
     out = io.StringIO()
     writer = csv.writer(out)
@@ -328,7 +317,7 @@ async def main() -> None:
                 }
                 for label, query in pages.items():
                     await timed(client, query, headers, 3)
-                    times = await timed(client, query, headers, 30)
+                    times = sorted(await timed(client, query, headers, 30))
                     p50 = statistics.median(times)
                     p95 = times[int(len(times) * 0.95) - 1]
                     print(f"{label}: p50 {p50:.1f} ms, p95 {p95:.1f} ms")

@@ -257,24 +257,18 @@ async def _resolve(
     refs: list[tuple[Row, str | None]],
 ) -> dict[int, int | None]:
     """Sheet row -> organisation id (by id or exact name) inside the caller's scope."""
-    names = sorted({ref for _, ref in refs if ref})
-    numeric = [int(ref) for ref in names if ref.isdigit() and len(ref) < 19]
-    by_id = await org_repo.visible_ids(session, scope, numeric)
-    by_name = await org_repo.find_visible_by_names(session, scope, names)
+    found = await org_repo.resolve_refs(session, scope, [ref for _, ref in refs if ref])
     resolved: dict[int, int | None] = {}
     for row, ref in refs:
+        org_id = found.get(ref) if ref else None
         if ref is None:
             resolved[row.number] = None
-            continue
-        matches = by_name.get(ref, [])
-        if ref.isdigit() and len(ref) < 19 and int(ref) in by_id:
-            resolved[row.number] = int(ref)
-        elif len(matches) == 1:
-            resolved[row.number] = matches[0]
-        elif len(matches) > 1:
+        elif org_id is None:
+            parsed.add(row.number, column, "组织不存在或不在您的管辖范围内")
+        elif org_id == org_repo.AMBIGUOUS:
             parsed.add(row.number, column, "存在多个同名组织，请改填组织编号")
         else:
-            parsed.add(row.number, column, "组织不存在或不在您的管辖范围内")
+            resolved[row.number] = org_id
     return resolved
 
 

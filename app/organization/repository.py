@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -116,6 +116,29 @@ async def visible_ids(session: AsyncSession, scope: Scope, ids: Sequence[int]) -
         )
     )
     return {org_id for (org_id,) in rows}
+
+
+AMBIGUOUS = -1
+
+
+async def resolve_refs(session: AsyncSession, scope: Scope, refs: Iterable[str]) -> dict[str, int]:
+    """Organisation references from an import sheet (an id or an exact name) -> the id of
+    the visible organisation, or ``AMBIGUOUS`` when several visible ones share the name.
+    References that match nothing visible are left out."""
+    names = sorted(set(refs))
+    numeric = [int(ref) for ref in names if ref.isdigit() and len(ref) < 19]
+    by_id = await visible_ids(session, scope, numeric)
+    by_name = await find_visible_by_names(session, scope, names)
+    resolved: dict[str, int] = {}
+    for ref in names:
+        matches = by_name.get(ref, [])
+        if ref.isdigit() and len(ref) < 19 and int(ref) in by_id:
+            resolved[ref] = int(ref)
+        elif len(matches) == 1:
+            resolved[ref] = matches[0]
+        elif matches:
+            resolved[ref] = AMBIGUOUS
+    return resolved
 
 
 # ------------------------------------------------------------------------ roles
