@@ -171,21 +171,21 @@ def _json_object(**columns: ColumnElement[Any]) -> ColumnElement[object]:
     return func.json_build_object(*args)
 
 
+def _json_list(item: ColumnElement[Any], order_by: ColumnElement[Any]) -> ColumnElement[Any]:
+    """``json_agg`` of ``item`` in ``order_by`` order, ``[]`` when there is none."""
+    return func.coalesce(func.json_agg(aggregate_order_by(item, order_by)), text("'[]'::json"))
+
+
 _SURVEY_MEMBERS = (
     select(
-        func.coalesce(
-            func.json_agg(
-                aggregate_order_by(
-                    _json_object(
-                        name=SM.c.name,
-                        id_number=SM.c.id_number_masked,
-                        matched_member_id=M.c.id,
-                        matched_org_id=M.c.home_org_id,
-                    ),
-                    SM.c.id,
-                )
+        _json_list(
+            _json_object(
+                name=SM.c.name,
+                id_number=SM.c.id_number_masked,
+                matched_member_id=M.c.id,
+                matched_org_id=M.c.home_org_id,
             ),
-            text("'[]'::json"),
+            SM.c.id,
         )
     )
     .select_from(SM.outerjoin(M, M.c.id_number_idx == SM.c.id_number_idx))
@@ -194,33 +194,28 @@ _SURVEY_MEMBERS = (
 )
 SURVEYS_OF_ENTITY: Final = (
     select(
-        func.coalesce(
-            func.json_agg(
-                aggregate_order_by(
-                    _json_object(
-                        id=S.c.id,
-                        round_id=S.c.round_id,
-                        period=R.c.period,
-                        operating=S.c.operating,
-                        staff_count=S.c.staff_count,
-                        member_count=S.c.member_count,
-                        members=_SURVEY_MEMBERS,
-                        person_in_charge_is_member=S.c.person_in_charge_is_member,
-                        no_org_reason=S.c.no_org_reason,
-                        union=S.c.union,
-                        youth_league=S.c.youth_league,
-                        womens_org=S.c.womens_org,
-                        surveyed_on=S.c.surveyed_on,
-                        surveyed_by_account_id=S.c.surveyed_by_account_id,
-                        note=S.c.note,
-                        coverage=S.c.coverage,
-                        version=S.c.version,
-                        updated_at=S.c.updated_at,
-                    ),
-                    R.c.period.desc(),
-                )
+        _json_list(
+            _json_object(
+                id=S.c.id,
+                round_id=S.c.round_id,
+                period=R.c.period,
+                operating=S.c.operating,
+                staff_count=S.c.staff_count,
+                member_count=S.c.member_count,
+                members=_SURVEY_MEMBERS,
+                person_in_charge_is_member=S.c.person_in_charge_is_member,
+                no_org_reason=S.c.no_org_reason,
+                union=S.c.union,
+                youth_league=S.c.youth_league,
+                womens_org=S.c.womens_org,
+                surveyed_on=S.c.surveyed_on,
+                surveyed_by_account_id=S.c.surveyed_by_account_id,
+                note=S.c.note,
+                coverage=S.c.coverage,
+                version=S.c.version,
+                updated_at=S.c.updated_at,
             ),
-            text("'[]'::json"),
+            R.c.period.desc(),
         )
     )
     .select_from(S.join(R, R.c.id == S.c.round_id))
@@ -230,19 +225,14 @@ SURVEYS_OF_ENTITY: Final = (
 _INSTR_MEMBER = M.alias("instructor")
 INSTRUCTORS_OF_ENTITY: Final = (
     select(
-        func.coalesce(
-            func.json_agg(
-                aggregate_order_by(
-                    _json_object(
-                        member_id=I.c.member_id,
-                        name=_INSTR_MEMBER.c.name,
-                        group_name=I.c.group_name,
-                        assigned_at=I.c.assigned_at,
-                    ),
-                    I.c.id,
-                )
+        _json_list(
+            _json_object(
+                member_id=I.c.member_id,
+                name=_INSTR_MEMBER.c.name,
+                group_name=I.c.group_name,
+                assigned_at=I.c.assigned_at,
             ),
-            text("'[]'::json"),
+            I.c.id,
         )
     )
     .select_from(I.join(_INSTR_MEMBER, _INSTR_MEMBER.c.id == I.c.member_id))
@@ -252,20 +242,15 @@ INSTRUCTORS_OF_ENTITY: Final = (
 _SURVEYED_IN_ROUND = select(S.c.id).where(S.c.round_id == R.c.id, S.c.entity_id == E.c.id).exists()
 OPEN_ROUNDS_OF_ENTITY: Final = (
     select(
-        func.coalesce(
-            func.json_agg(
-                aggregate_order_by(
-                    _json_object(
-                        id=R.c.id,
-                        org_id=R.c.org_id,
-                        period=R.c.period,
-                        due_on=R.c.due_on,
-                        surveyed=_SURVEYED_IN_ROUND,
-                    ),
-                    R.c.id,
-                )
+        _json_list(
+            _json_object(
+                id=R.c.id,
+                org_id=R.c.org_id,
+                period=R.c.period,
+                due_on=R.c.due_on,
+                surveyed=_SURVEYED_IN_ROUND,
             ),
-            text("'[]'::json"),
+            R.c.id,
         )
     )
     .select_from(R.join(RORG, RORG.c.id == R.c.org_id))
