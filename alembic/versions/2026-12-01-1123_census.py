@@ -45,17 +45,21 @@ CREATE TRIGGER census_instructor_count
 """
 _TALLY_UPSERT = """
         INSERT INTO census_tally AS t (
-            responsible_org_id, trade_org_id, kind, industry_section, region_code, tags,
-            org_mode, member_count, instructed, n)
-        SELECT responsible_org_id, coalesce(trade_org_id, 0), kind, industry_section,
-               region_code, tags, coalesce(org_mode, ''),
-               CASE WHEN member_count IS NULL THEN -1 ELSE least(member_count, 3) END,
-               instructor_count > 0, {sign} count(*)
-        FROM {rows} WHERE status = 'active'
-        GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9
-        ORDER BY 1, 2, 3, 4, 5, 6, 7, 8, 9
-        ON CONFLICT (responsible_org_id, trade_org_id, kind, industry_section, region_code,
-                     tags, org_mode, member_count, instructed)
+            dim, key, responsible_org_id, trade_org_id, org_mode, member_count, instructed, n)
+        SELECT d.dim, d.key, r.responsible_org_id, coalesce(r.trade_org_id, 0),
+               coalesce(r.org_mode, ''),
+               CASE WHEN r.member_count IS NULL THEN -1 ELSE least(r.member_count, 3) END,
+               r.instructor_count > 0, {sign} count(*)
+        FROM {rows} AS r
+        CROSS JOIN LATERAL (
+            VALUES ('kind', r.kind), ('industry', r.industry_section), ('region', r.region_code)
+            UNION ALL SELECT 'tag', tag FROM unnest(r.tags) AS tag
+        ) AS d (dim, key)
+        WHERE r.status = 'active'
+        GROUP BY 1, 2, 3, 4, 5, 6, 7
+        ORDER BY 1, 2, 3, 4, 5, 6, 7
+        ON CONFLICT (dim, key, responsible_org_id, trade_org_id, org_mode, member_count,
+                     instructed)
         DO UPDATE SET n = t.n + excluded.n;
 """
 TALLY_FUNCTION = (
@@ -87,23 +91,22 @@ TALLY_TRIGGERS = (
 def upgrade() -> None:
     op.create_table(
         "census_tally",
+        sa.Column("dim", sa.String(length=8), nullable=False),
+        sa.Column("key", sa.String(length=30), nullable=False),
         sa.Column("responsible_org_id", sa.BigInteger(), nullable=False),
         sa.Column("trade_org_id", sa.BigInteger(), nullable=False),
-        sa.Column("kind", sa.String(length=12), nullable=False),
-        sa.Column("industry_section", sa.String(length=1), nullable=False),
-        sa.Column("region_code", sa.String(length=6), nullable=False),
-        sa.Column("tags", postgresql.ARRAY(sa.String(length=30)), nullable=False),
         sa.Column("org_mode", sa.String(length=5), nullable=False),
         sa.Column("member_count", sa.Integer(), nullable=False),
         sa.Column("instructed", sa.Boolean(), nullable=False),
         sa.Column("n", sa.Integer(), nullable=False),
+        sa.CheckConstraint(
+            "dim IN ('kind', 'industry', 'region', 'tag')", name=op.f("ck_census_tally_dim")
+        ),
         sa.PrimaryKeyConstraint(
+            "dim",
+            "key",
             "responsible_org_id",
             "trade_org_id",
-            "kind",
-            "industry_section",
-            "region_code",
-            "tags",
             "org_mode",
             "member_count",
             "instructed",

@@ -231,24 +231,24 @@ class CensusInstructor(Base):
 
 
 class CensusTally(Base):
-    """How many active entities share each combination of what the coverage rules read.
+    """How many active entities share each value of one statistics dimension (kind,
+    industry section, region, tag) together with what the coverage rules read.
 
     Kept by statement-level triggers on ``census_entities`` in the writing transaction
     (never stale): a county's statistics add up a few thousand tally rows instead of
-    reading 200,000 entities. It holds inputs only; coverage and recommendation are
-    still computed by the query (:class:`app.census.queries.Rules`). Absent values are
-    stored as ``0`` (no trade committee), ``''`` (no organisation) and ``-1`` (not
-    surveyed) so that the key can be a primary key.
+    reading 200,000 entities. It holds the rules' inputs only; coverage and
+    recommendation are computed by the statistics query (:class:`app.census.queries.
+    Rules`). Absent values are stored as ``0`` (no trade committee), ``''`` (no
+    organisation) and ``-1`` (not surveyed) so that the key can be a primary key.
     """
 
     __tablename__ = "census_tally"
+    __table_args__ = (CheckConstraint("dim IN ('kind', 'industry', 'region', 'tag')", name="dim"),)
 
+    dim: Mapped[str] = mapped_column(String(8), primary_key=True)
+    key: Mapped[str] = mapped_column(String(30), primary_key=True)
     responsible_org_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     trade_org_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    kind: Mapped[str] = mapped_column(String(12), primary_key=True)
-    industry_section: Mapped[str] = mapped_column(String(1), primary_key=True)
-    region_code: Mapped[str] = mapped_column(String(6), primary_key=True)
-    tags: Mapped[list[str]] = mapped_column(ARRAY(String(30)), primary_key=True)
     org_mode: Mapped[str] = mapped_column(String(5), primary_key=True)
     member_count: Mapped[int] = mapped_column(Integer, primary_key=True)
     instructed: Mapped[bool] = mapped_column(Boolean, primary_key=True)

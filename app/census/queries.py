@@ -36,7 +36,6 @@ from sqlalchemy import (
     select,
     text,
     true,
-    tuple_,
 )
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 
@@ -267,29 +266,25 @@ ENTITY_FILE: Final = select(
 
 # ----------------------------------------------------------------- statistics
 def stats_statement(where: ColumnElement[bool]) -> Select[tuple[object, ...]]:
-    """Counts of the in-scope active entities by coverage, overall and per kind, industry
-    section, region and tag combination, plus per recommendation, in one statement.
-
-    It reads the tally (:class:`app.census.models.CensusTally`: active entities grouped
-    by what the rules read), not the entities: a county of 200,000 entities is a few
-    thousand tally rows. The rules name each row's coverage and recommendation, and
-    grouping sets count them; ``g`` tells the set (see :data:`STATS_SETS`)."""
-    g = T.c
+    """Counts of the in-scope active entities per (dimension, key, coverage,
+    recommendation), in one statement over the tally
+    (:class:`app.census.models.CensusTally`), not over the entities: a county of
+    200,000 entities is a few thousand tally rows. The rules name each tally row's
+    coverage and recommendation; every entity has exactly one ``kind`` row, so the
+    ``kind`` rows also give the totals."""
     rules = Rules(
-        func.nullif(g.org_mode, literal_column("''")),
-        func.nullif(g.member_count, literal_column("-1")),
+        func.nullif(T.c.org_mode, literal_column("''")),
+        func.nullif(T.c.member_count, literal_column("-1")),
         true(),
-        g.instructed,
+        T.c.instructed,
     )
     b = (
         select(
-            g.kind,
-            g.industry_section,
-            g.region_code,
-            g.tags,
+            T.c.dim,
+            T.c.key,
             rules.coverage.label("coverage"),
             rules.recommendation.label("recommendation"),
-            g.n,
+            T.c.n,
         )
         .select_from(
             T.join(RO, RO.c.id == T.c.responsible_org_id).outerjoin(TO, TO.c.id == T.c.trade_org_id)
@@ -298,38 +293,9 @@ def stats_statement(where: ColumnElement[bool]) -> Select[tuple[object, ...]]:
         .subquery("base")
     )
     return select(
-        func.grouping(
-            b.c.kind, b.c.industry_section, b.c.region_code, b.c.tags, b.c.recommendation
-        ).label("g"),
-        b.c.kind,
-        b.c.industry_section,
-        b.c.region_code,
-        b.c.tags,
-        b.c.recommendation,
-        b.c.coverage,
-        func.sum(b.c.n).label("n"),
-    ).group_by(
-        func.grouping_sets(
-            tuple_(b.c.coverage),
-            tuple_(b.c.kind, b.c.coverage),
-            tuple_(b.c.industry_section, b.c.coverage),
-            tuple_(b.c.region_code, b.c.coverage),
-            tuple_(b.c.tags, b.c.coverage),
-            tuple_(b.c.recommendation),
-        )
-    )
+        b.c.dim, b.c.key, b.c.coverage, b.c.recommendation, func.sum(b.c.n).label("n")
+    ).group_by(b.c.dim, b.c.key, b.c.coverage, b.c.recommendation)
 
-
-# GROUPING(kind, industry_section, region_code, tags, recommendation): a bit is set for
-# each column the row is *not* grouped by.
-STATS_SETS: Final = {
-    0b11111: "total",
-    0b01111: "kind",
-    0b10111: "industry",
-    0b11011: "region",
-    0b11101: "tags",
-    0b11110: "recommendation",
-}
 
 # Coverage found by the surveys of some rounds (the change between rounds), scoped by
 # the responsible and trade organisations recorded on each survey.

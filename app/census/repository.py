@@ -15,6 +15,7 @@ from sqlalchemy import (
     any_,
     delete,
     exists,
+    func,
     insert,
     literal,
     or_,
@@ -408,18 +409,53 @@ async def by_credit_codes(
     return {e.credit_code: (e, bool(visible)) for e, visible in await session.execute(stmt)}
 
 
+BATCH = 1_000  # rows per INSERT: ~20 columns, under the 32,767 parameters of a statement
+UPDATED_COLUMNS = (
+    "name",
+    "kind",
+    "industry_section",
+    "industry_division",
+    "region_code",
+    "address",
+    "staff_count",
+    "status",
+    "closed_on",
+    "responsible_org_id",
+    "trade_org_id",
+    "person_in_charge_enc",
+    "person_in_charge_masked",
+    "contact_phone_enc",
+    "contact_phone_idx",
+    "contact_phone_masked",
+    "version",
+)
+
+
 async def bulk_insert(session: AsyncSession, rows: list[dict[str, Any]]) -> int:
-    if not rows:
-        return 0
-    await session.execute(insert(CensusEntity), rows)
+    """Multi-row INSERTs of ``BATCH`` rows: each statement updates the tally once."""
+    for start in range(0, len(rows), BATCH):
+        await session.execute(insert(CensusEntity).values(rows[start : start + BATCH]))
     return len(rows)
 
 
 async def bulk_update(session: AsyncSession, rows: list[dict[str, Any]]) -> int:
-    """Executemany UPDATE by primary key (rows of the same keys)."""
-    if not rows:
-        return 0
-    await session.execute(update(CensusEntity), rows)
+    """One UPDATE ... FROM unnest(arrays) per 5,000 rows (one parameter per column, and
+    one tally update per statement instead of one per row)."""
+    for start in range(0, len(rows), 5 * BATCH):
+        batch = rows[start : start + 5 * BATCH]
+        columns = ("id", *UPDATED_COLUMNS)
+        arrays = [literal([r[c] for r in batch], ARRAY(q.E.c[c].type)) for c in columns] + [
+            literal([",".join(r["tags"]) for r in batch], ARRAY(String))
+        ]
+        v = func.unnest(*arrays).table_valued(*columns, "tags").render_derived(name="v")
+        values: dict[str, Any] = {c: v.c[c] for c in UPDATED_COLUMNS}
+        values["tags"] = func.string_to_array(v.c.tags, ",")
+        await session.execute(
+            update(CensusEntity)
+            .where(CensusEntity.id == v.c.id)
+            .values(values)
+            .execution_options(synchronize_session=False)
+        )
     return len(rows)
 
 

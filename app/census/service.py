@@ -19,7 +19,6 @@ from app.census import errors, rules
 from app.census import repository as repo
 from app.census.codes import parse_industry
 from app.census.models import CensusEntity, CensusRound, CensusSurvey
-from app.census.queries import STATS_SETS
 from app.census.schemas import (
     CensusStats,
     EntityCreate,
@@ -603,22 +602,17 @@ async def stats(
 ) -> CensusStats:
     where = await entity_scope(session, scope, org_id)
     rows = await repo.stats(session, where)
-    total: dict[str, int] = {}
+    total: dict[str, int] = defaultdict(int)
     recommendations = {"form_standalone": 0, "join_joint": 0, "assign_instructor": 0}
     dims: dict[str, dict[str, dict[str, int]]] = defaultdict(lambda: defaultdict(dict))
     for r in rows:
-        dim, coverage, n = STATS_SETS[r["g"]], r["coverage"], r["n"]
-        if dim == "total":
-            total[coverage] = n
-        elif dim == "recommendation":
+        dim, key, coverage, n = r["dim"], r["key"], r["coverage"], int(r["n"])
+        counts = dims[dim][key]
+        counts[coverage] = counts.get(coverage, 0) + n
+        if dim == "kind":  # one kind row per entity: the totals
+            total[coverage] += n
             if r["recommendation"] is not None:
-                recommendations[r["recommendation"]] = n
-        elif dim == "tags":  # a combination of tags: counts go to each of its tags
-            for tag in r["tags"]:
-                dims["tag"][tag][coverage] = dims["tag"][tag].get(coverage, 0) + n
-        else:
-            key = {"kind": "kind", "industry": "industry_section", "region": "region_code"}[dim]
-            dims[dim][r[key]][coverage] = n
+                recommendations[r["recommendation"]] += n
     series: list[RoundRate] = []
     change = None
     if round_id is not None:

@@ -176,18 +176,19 @@ async def test_statistics_equal_a_recount_of_the_rows(
     # The tally the statistics read equals a grouping of the entities themselves.
     tally = await db.execute(
         text(
-            "SELECT responsible_org_id, trade_org_id, kind, industry_section, region_code, "
-            "tags, org_mode, member_count, instructed, n FROM census_tally WHERE n <> 0 "
-            "ORDER BY 1, 2, 3, 4, 5, 6, 7, 8, 9"
+            "SELECT dim, key, responsible_org_id, trade_org_id, org_mode, member_count, "
+            "instructed, n FROM census_tally WHERE n <> 0 ORDER BY 1, 2, 3, 4, 5, 6, 7"
         )
     )
     grouped = await db.execute(
         text(
-            "SELECT responsible_org_id, coalesce(trade_org_id, 0), kind, industry_section, "
-            "region_code, tags, coalesce(org_mode, ''), "
+            "SELECT d.dim, d.key, responsible_org_id, coalesce(trade_org_id, 0), "
+            "coalesce(org_mode, ''), "
             "CASE WHEN member_count IS NULL THEN -1 ELSE least(member_count, 3) END, "
-            "instructor_count > 0, count(*) FROM census_entities WHERE status = 'active' "
-            "GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9 ORDER BY 1, 2, 3, 4, 5, 6, 7, 8, 9"
+            "instructor_count > 0, count(*) FROM census_entities e CROSS JOIN LATERAL "
+            "(VALUES ('kind', kind), ('industry', industry_section), ('region', region_code) "
+            "UNION ALL SELECT 'tag', t FROM unnest(e.tags) t) d (dim, key) "
+            "WHERE status = 'active' GROUP BY 1, 2, 3, 4, 5, 6, 7 ORDER BY 1, 2, 3, 4, 5, 6, 7"
         )
     )
     assert tally.all() == grouped.all()
