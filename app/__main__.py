@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import signal
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -75,6 +76,24 @@ def serve(settings: Settings, url: str) -> None:
     )
 
 
+def _leave_properly_on_signals() -> None:
+    """SIGTERM ends the process as Ctrl-C does: ``finally`` blocks and atexit handlers
+    run, so an embedded PostgreSQL this process started is stopped. (uvicorn serves with
+    its own SIGINT/SIGTERM handlers, shuts down gracefully, then restores these and
+    raises the signal again: with the default action the process would die on the spot.)
+    SIGHUP (a closed terminal) is taken as SIGTERM, so a serving uvicorn shuts down
+    gracefully for it too."""
+
+    def _exit(signum: int, _frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    def _as_sigterm(_signum: int, _frame: object) -> None:
+        signal.raise_signal(signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, _exit)
+    signal.signal(signal.SIGHUP, _as_sigterm)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m app", description="branchlink")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -110,7 +129,20 @@ def main(argv: list[str] | None = None) -> int:
         clock.set_offset(settings.clock_offset)
         local = clock.now().astimezone(clock.SHANGHAI)
         print(f"clock: {settings.clock_offset} ahead, now {local:%Y-%m-%d %H:%M} Asia/Shanghai")
-    url = database_url(settings)
+    _leave_properly_on_signals()
+    embedded_dir = None if settings.database_url else settings.data_dir
+    try:
+        return _run(args, database_url(settings))
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        if embedded_dir is not None:
+            from app.core import embedded
+
+            embedded.stop(embedded_dir)
+
+
+def _run(args: argparse.Namespace, url: str) -> int:
     settings = get_settings()
     if args.command == "migrate":
         migrate(url)

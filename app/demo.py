@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import Settings
+from app.demo_names import DEMO_CHAMBER, DEMO_COUNTY, DEMO_DISTRICT, DEMO_TOWN, DEMO_VILLAGE
 from app.identity.models import Account
 from app.identity.validators import id_check_digit
 from app.members.service import create_member
@@ -22,18 +23,14 @@ from app.organization.service import create_organization
 # before orders, notifications last.
 DOMAIN_SEEDS = ("members", "study", "activity", "mobility", "orders", "census", "notify")
 
-DEMO_COUNTY = "吴川市委（演示）"
-DEMO_TOWN = "吴阳镇党委"
-DEMO_VILLAGE = "吴阳镇蛤岭村党支部"
-DEMO_CHAMBER = "吴川商会（广州）党支部"
-DEMO_DISTRICT = "广州天河商圈党委"
-
 LOGIN_HELP = """\
 Demo logins (WeChat simulator; POST /api/v1/auth/wechat/login {"code": ...}):
   county admin      code "demo-admin.1"      (org_admin of the county)
   branch secretary  code "demo-secretary.1"  (branch_admin of 吴阳镇蛤岭村党支部)
   member            code "demo-member.1"     (王建国, home branch 蛤岭村)
   resident          code "demo-resident.1"
+  leaving member    code "demo-leaving.1"    (刘芳, her outflow awaits approval)
+  mobile member     code "demo-mobile.1"     (何文斌, away for more than 6 months)
 Each code works once, like a real wx.login code: change the suffix (.2, .3, ...) to log in again."""
 
 

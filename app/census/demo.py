@@ -16,6 +16,7 @@ from app.census.models import CensusEntity, CensusInstructor, CensusRound, Censu
 from app.census.service import seal_contact
 from app.core import clock
 from app.core.config import Settings
+from app.demo_names import DEMO_COUNTY, DEMO_TOWN
 from app.members.models import Member
 from app.organization.models import Organization
 from app.organization.service import create_organization
@@ -50,8 +51,6 @@ def _credit_code(n: int) -> str:
 async def seed(session: AsyncSession, settings: Settings) -> None:
     if not settings.demo_data or settings.env == "prod":
         return
-    from app.demo import DEMO_COUNTY, DEMO_TOWN
-
     if (await session.execute(select(CensusEntity.id).limit(1))).first():
         return
     orgs = dict(

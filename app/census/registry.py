@@ -30,7 +30,7 @@ from app.core.config import Settings
 from app.identity.validators import MobilePhoneError, normalize_mobile_phone
 from app.members.spreadsheet import date_cell, raw_rows, text_cell
 from app.organization import repository as org_repo
-from app.organization.scope import Scope
+from app.organization.scope import Scope, get_visible_org_ids
 from app.regions.service import is_valid_region_code
 
 MAX_ROWS: Final = 50_000
@@ -287,7 +287,7 @@ async def import_registry(
     default_org_id: int | None,
     partial: bool,
 ) -> ImportResult:
-    if default_org_id is not None and not await org_repo.visible_ids(
+    if default_org_id is not None and not await get_visible_org_ids(
         session, scope, [default_org_id]
     ):
         raise errors.org_not_found()

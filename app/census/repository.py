@@ -1,5 +1,5 @@
 """All SQL of the census. Reads run the statements of :mod:`app.census.queries` with the
-caller's scope (:mod:`app.identity.scope`) and the request's filters added."""
+caller's scope (:mod:`app.organization.scope`) and the request's filters added."""
 
 from __future__ import annotations
 

@@ -41,10 +41,17 @@ from app.core.config import Settings
 from app.core.db import SessionDep
 from app.core.errors import AppError
 from app.core.idempotency import IdempotencyDep
-from app.core.pagination import DEFAULT_LIMIT, CursorParam, LimitParam, Page, page_of
+from app.core.pagination import (
+    DEFAULT_LIMIT,
+    CursorParam,
+    LimitParam,
+    Page,
+    decode_cursor,
+    page_of,
+)
+from app.identity.principal import MemberDep, PrincipalDep
 from app.mobility.export import stream_file
-from app.organization.router import id_cursor
-from app.organization.scope import AdminScopeDep, MemberDep, PrincipalDep, Scope, build_scope
+from app.organization.scope import AdminScopeDep, Scope, build_scope
 
 router = APIRouter(prefix="/census", tags=["census"])
 
@@ -148,7 +155,7 @@ async def ledger(
 ) -> Page[EntityOut]:
     where = await service.entity_scope(session, scope, org_id)
     rows = await repository.ledger_page(
-        session, where, filters, limit=limit + 1, before_id=id_cursor(cursor)
+        session, where, filters, limit=limit + 1, before_id=decode_cursor(cursor, int)
     )
     items, next_cursor = page_of(list(rows), limit, lambda r: (r["id"],))
     return Page[EntityOut](items=[entity_out(r) for r in items], next_cursor=next_cursor)
@@ -168,7 +175,7 @@ async def my_entities(
         repository.instructed_by(principal.member_id),
         filters,
         limit=limit + 1,
-        before_id=id_cursor(cursor),
+        before_id=decode_cursor(cursor, int),
     )
     items, next_cursor = page_of(list(rows), limit, lambda r: (r["id"],))
     return Page[EntityOut](items=[entity_out(r) for r in items], next_cursor=next_cursor)
@@ -317,7 +324,10 @@ async def list_rounds(
     cursor: CursorParam = None,
 ) -> Page[RoundOut]:
     rows = await repository.list_rounds(
-        session, repository.round_visible(scope), limit=limit + 1, before_id=id_cursor(cursor)
+        session,
+        repository.round_visible(scope),
+        limit=limit + 1,
+        before_id=decode_cursor(cursor, int),
     )
     items, next_cursor = page_of(list(rows), limit, lambda r: (r[0].id,))
     return Page[RoundOut](
@@ -421,7 +431,7 @@ async def found_members(
         round_id=round_id,
         match=match,
         limit=limit + 1,
-        before_id=id_cursor(cursor),
+        before_id=decode_cursor(cursor, int),
     )
     items, next_cursor = page_of(rows, limit, lambda r: (r.id,))
     return Page[FoundMemberOut](items=items, next_cursor=next_cursor)

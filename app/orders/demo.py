@@ -1,9 +1,15 @@
-"""Demo orders for ``make run``: one waiting at the demo village, one resolved and rated
-with a volunteer's hours in the time bank, and a reward the county offers for hours."""
+"""Demo orders for ``make run``: one in every state, and a reward the county offers.
+
+At the demo village: one waiting to be accepted, one past its acceptance deadline
+(escalated to the county, as the 15-minute job does), one accepted, one in progress,
+one resolved and awaiting the submitter's rating, one resolved and rated (closed, with
+the volunteer's hours in the time bank), one closed automatically 7 days after its
+resolution, one rejected, one cancelled by the resident; one transferred to the county.
+"""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy import select
@@ -11,9 +17,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core import clock
 from app.core.config import Settings
+from app.demo_names import DEMO_COUNTY, DEMO_VILLAGE
 from app.identity.models import Account
 from app.members.models import Member
-from app.orders import service
+from app.orders import jobs, service
 from app.orders.models import ServiceOrder, TimeBankReward
 from app.orders.schemas import OrderCreate
 from app.organization.models import Organization
@@ -24,9 +31,6 @@ FIRST_TITLE = "老人家中水管漏水，请帮忙联系维修"
 async def seed(session: AsyncSession, settings: Settings) -> None:
     if not settings.demo_data or settings.env == "prod":
         return
-    # Imported here: app.demo wires this module in, a top-level import would be circular.
-    from app.demo import DEMO_COUNTY, DEMO_VILLAGE
-
     if (
         await session.execute(select(ServiceOrder.id).where(ServiceOrder.title == FIRST_TITLE))
     ).first():
@@ -106,13 +110,24 @@ async def seed(session: AsyncSession, settings: Settings) -> None:
                 action=action,
                 role=role,
                 actor_account_id=secretary_account if role == service.ADMIN else member_account,
-                now=now - timedelta(days=2) + timedelta(hours=hour),
+                # Two hours a step: the volunteer's 2 hours fit between start and resolve.
+                now=now - timedelta(days=2) + timedelta(hours=2 * hour),
                 note=note,
                 volunteer_member_id=volunteer if action == "resolve" else None,
                 hours=Decimal("2.0") if action == "resolve" else None,
                 score=5 if action == "rate" else None,
             ),
         )
+    await _more_states(
+        session,
+        settings,
+        now=now,
+        village=village,
+        county=county,
+        resident=resident_account,
+        member=(member_account, member_id),
+        secretary=secretary_account,
+    )
     session.add(
         TimeBankReward(
             org_id=county,
@@ -124,3 +139,102 @@ async def seed(session: AsyncSession, settings: Settings) -> None:
         )
     )
     await session.flush()
+
+
+# title, category, submitter ("resident" or "member"), hours ago, then the moves:
+# (action, hours after submission, note); a transfer goes to the county.
+MORE: tuple[tuple[str, str, str, int, tuple[tuple[str, int, str | None], ...]], ...] = (
+    ("村道路灯损坏，夜间出行不便", "life_support", "resident", 30, ()),
+    (
+        "外出务工人员子女入学政策咨询",
+        "employment",
+        "member",
+        26,
+        (("accept", 1, "已受理，联系教育部门了解政策"),),
+    ),
+    (
+        "返乡创业贷款申请指导",
+        "employment",
+        "resident",
+        50,
+        (("accept", 2, None), ("start", 4, None)),
+    ),
+    (
+        "申请流动党员活动证补办",
+        "org_relation",
+        "member",
+        40,
+        (("accept", 2, None), ("start", 3, None), ("resolve", 20, "已补办活动证并邮寄")),
+    ),
+    (
+        "帮助孤寡老人代购药品",
+        "life_support",
+        "resident",
+        24 * 10,
+        (("accept", 1, None), ("start", 2, None), ("resolve", 24, "志愿者已代购并送药上门")),
+    ),
+    (
+        "邻里宅基地纠纷请求调解",
+        "legal_aid",
+        "resident",
+        50,
+        (("reject", 3, "属于村民委员会调解范围，已告知向村调解委员会申请"),),
+    ),
+    ("咨询医保异地报销流程", "policy_consulting", "resident", 6, (("cancel", 1, None),)),
+    (
+        "在广州的组织关系如何转回吴川",
+        "org_relation",
+        "member",
+        20,
+        (("transfer", 2, "涉及县内组织关系转接，转县委组织部办理"),),
+    ),
+)
+
+
+async def _more_states(
+    session: AsyncSession,
+    settings: Settings,
+    *,
+    now: datetime,
+    village: int,
+    county: int,
+    resident: int,
+    member: tuple[int, int | None],
+    secretary: int,
+) -> None:
+    """The orders of :data:`MORE`, then what the scheduled jobs would have done by now."""
+    for title, category, who, hours_ago, moves in MORE:
+        submitted = now - timedelta(hours=hours_ago)
+        account_id, member_id = (resident, None) if who == "resident" else member
+        order = await service.create_order(
+            session,
+            settings,
+            account_id=account_id,
+            member_id=member_id,
+            data=OrderCreate(
+                category=category,
+                title=title,
+                description=f"{title}。",
+                address="吴阳镇蛤岭村",
+                contact_phone="13800003333",
+                org_id=village,
+            ),
+            review=None,
+            now=submitted,
+        )
+        for action, after_hours, note in moves:
+            submitter = action == "cancel"
+            await service.apply(
+                session,
+                service.Move(
+                    order=order,
+                    action=action,
+                    role=service.SUBMITTER if submitter else service.ADMIN,
+                    actor_account_id=account_id if submitter else secretary,
+                    now=submitted + timedelta(hours=after_hours),
+                    note=note,
+                    to_org_id=county if action == "transfer" else None,
+                ),
+            )
+    await jobs.escalate_overdue_orders(session, now)
+    await jobs.auto_close_resolved(session, now)

@@ -6,13 +6,15 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, false, func, or_, select, true
+from sqlalchemy import ColumnElement, and_, false, func, or_, select, true
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.identity.models import Account
+from app.identity.principal import Principal
 from app.members.models import Member
 from app.orders.models import (
+    DEFAULT_MAX_HOURS_PER_RESOLVE,
     OrderCategory,
     ServiceOrder,
     ServiceOrderEvent,
@@ -53,14 +55,43 @@ async def get_org(session: AsyncSession, org_id: int) -> Organization | None:
     return await session.get(Organization, org_id)
 
 
-async def member_in_scope(session: AsyncSession, scope: Scope, member_id: int) -> bool:
+async def member_served_by(
+    session: AsyncSession, principal: Principal, org_id: int, member_id: int
+) -> bool:
+    """True if ``org_id`` may serve the member: his home lies in its subtree, or it
+    co-manages him (the *read* verb of that organisation's scope)."""
+    org = await session.get(Organization, org_id)
+    if org is None:
+        return False
+    served = Scope.subtree(principal, org.path)
     row = await session.execute(
         select(Member.id).where(
             Member.id == member_id,
-            scope.member_visible(Member.id.expression, Member.home_org_id),
+            served.member_visible(Member.id.expression, Member.home_org_id),
         )
     )
     return row.first() is not None
+
+
+async def max_hours_per_resolve(session: AsyncSession, category_id: int) -> int:
+    cap = (
+        await session.execute(
+            select(OrderCategory.max_hours_per_resolve).where(OrderCategory.id == category_id)
+        )
+    ).scalar_one_or_none()
+    return cap if cap is not None else DEFAULT_MAX_HOURS_PER_RESOLVE
+
+
+async def in_progress_since(session: AsyncSession, order_id: int) -> datetime | None:
+    """When the order last went into progress (``start``, or ``reopen`` after a resolve)."""
+    return (
+        await session.execute(
+            select(func.max(ServiceOrderEvent.created_at)).where(
+                ServiceOrderEvent.order_id == order_id,
+                ServiceOrderEvent.to_status == "in_progress",
+            )
+        )
+    ).scalar_one()
 
 
 async def openid_of(session: AsyncSession, account_id: int) -> str | None:
@@ -132,12 +163,14 @@ async def upsert_category(
     name: str,
     accept_hours: int,
     resolve_hours: int,
+    max_hours_per_resolve: int,
     active: bool,
 ) -> OrderCategory:
     values: dict[str, Any] = {
         "name": name,
         "accept_hours": accept_hours,
         "resolve_hours": resolve_hours,
+        "max_hours_per_resolve": max_hours_per_resolve,
         "active": active,
     }
     default_order = (
@@ -179,7 +212,8 @@ async def get_readable(
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
-def list_statement(
+async def list_orders(
+    session: AsyncSession,
     scope: Scope,
     *,
     mine: bool,
@@ -189,7 +223,10 @@ def list_statement(
     needs_review: bool | None,
     after_id: int | None,
     limit: int,
-) -> Select[ServiceOrder]:
+) -> list[ServiceOrder]:
+    """Up to ``limit + 1`` orders, newest first: with ``mine`` (or for a caller who
+    administers nothing) the caller's own (and those assigned to him as volunteer, unless
+    ``mine``), else every order he may read."""
     if mine or scope.is_empty:
         visible: ColumnElement[bool] = ServiceOrder.submitter_account_id == (
             scope.principal.account_id
@@ -215,7 +252,8 @@ def list_statement(
         stmt = stmt.where(ServiceOrder.needs_review.is_(needs_review))
     if after_id is not None:
         stmt = stmt.where(ServiceOrder.id < after_id)
-    return stmt.order_by(ServiceOrder.id.desc()).limit(limit + 1)
+    stmt = stmt.order_by(ServiceOrder.id.desc()).limit(limit + 1)
+    return list((await session.execute(stmt)).scalars().all())
 
 
 async def timeline(session: AsyncSession, order_id: int) -> Sequence[ServiceOrderEvent]:

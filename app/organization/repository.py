@@ -7,9 +7,8 @@ from collections.abc import Iterable, Sequence
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.members.models import Member
-from app.organization.models import Organization, RoleAssignment
-from app.organization.scope import Scope
+from app.organization.models import Organization
+from app.organization.scope import Scope, get_visible_org_ids
 
 # Key of the transaction-level advisory lock that serialises tree moves against each
 # other (exclusive) and against node creation (shared): a move rewrites the paths of a
@@ -107,17 +106,6 @@ async def find_visible_by_names(
     return found
 
 
-async def visible_ids(session: AsyncSession, scope: Scope, ids: Sequence[int]) -> set[int]:
-    if not ids:
-        return set()
-    rows = await session.execute(
-        select(Organization.id).where(
-            Organization.id.in_(ids), scope.org_path_visible(Organization.path)
-        )
-    )
-    return {org_id for (org_id,) in rows}
-
-
 AMBIGUOUS = -1
 
 
@@ -127,7 +115,7 @@ async def resolve_refs(session: AsyncSession, scope: Scope, refs: Iterable[str])
     References that match nothing visible are left out."""
     names = sorted(set(refs))
     numeric = [int(ref) for ref in names if ref.isdigit() and len(ref) < 19]
-    by_id = await visible_ids(session, scope, numeric)
+    by_id = await get_visible_org_ids(session, scope, numeric)
     by_name = await find_visible_by_names(session, scope, names)
     resolved: dict[str, int] = {}
     for ref in names:
@@ -139,56 +127,3 @@ async def resolve_refs(session: AsyncSession, scope: Scope, refs: Iterable[str])
         elif matches:
             resolved[ref] = AMBIGUOUS
     return resolved
-
-
-# ------------------------------------------------------------------------ roles
-async def list_roles(
-    session: AsyncSession, org: Organization, *, after_id: int | None, limit: int
-) -> Sequence[tuple[RoleAssignment, str]]:
-    stmt = (
-        select(RoleAssignment, Member.name)
-        .join(Member, Member.id == RoleAssignment.member_id)
-        .where(RoleAssignment.org_id == org.id)
-        .order_by(RoleAssignment.id)
-        .limit(limit + 1)
-    )
-    if after_id is not None:
-        stmt = stmt.where(RoleAssignment.id > after_id)
-    return [(assignment, name) for assignment, name in await session.execute(stmt)]
-
-
-async def get_role(session: AsyncSession, org: Organization, role_id: int) -> RoleAssignment | None:
-    return (
-        await session.execute(
-            select(RoleAssignment)
-            .where(RoleAssignment.id == role_id, RoleAssignment.org_id == org.id)
-            .with_for_update()
-        )
-    ).scalar_one_or_none()
-
-
-async def find_role(
-    session: AsyncSession, org_id: int, member_id: int, role: str
-) -> RoleAssignment | None:
-    return (
-        await session.execute(
-            select(RoleAssignment).where(
-                RoleAssignment.org_id == org_id,
-                RoleAssignment.member_id == member_id,
-                RoleAssignment.role == role,
-            )
-        )
-    ).scalar_one_or_none()
-
-
-async def caller_roles_over(session: AsyncSession, member_id: int, org: Organization) -> set[str]:
-    """Roles the caller holds at ``org`` or any of its ancestors (which cover it)."""
-    rows = await session.execute(
-        select(RoleAssignment.role)
-        .join(Organization, Organization.id == RoleAssignment.org_id)
-        .where(
-            RoleAssignment.member_id == member_id,
-            func.starts_with(org.path, Organization.path),
-        )
-    )
-    return {role for (role,) in rows}

@@ -441,7 +441,16 @@ async def test_demo_seed_adds_activities_once(db: AsyncSession, settings: Settin
     await seed(db, demo)
     await seed(db, demo)
     activities = (await db.execute(select(Activity).order_by(Activity.starts_at))).scalars().all()
-    assert [a.kind for a in activities] == ["online_class", "theme_day", "branch_meeting"]
+    assert [a.kind for a in activities] == [
+        "branch_meeting",  # yesterday, with its roll
+        "volunteer",  # sign-in open now
+        "online_class",
+        "theme_day",
+        "branch_meeting",
+    ]
     signups = (await db.execute(select(ActivitySignup))).scalars().all()
-    theme_day = activities[1]
-    assert [s.activity_id for s in signups] == [theme_day.id] and theme_day.signup_count == 1
+    yesterday, theme_day = activities[0], activities[3]
+    assert sorted(s.activity_id for s in signups) == sorted([theme_day.id, *[yesterday.id] * 2])
+    assert theme_day.signup_count == 1 and yesterday.signup_count == 2  # one stayed away
+    attended = (await db.execute(select(ActivityAttendance.activity_id))).scalars().all()
+    assert attended == [yesterday.id]

@@ -15,13 +15,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import Settings
 from tests import factories as f
-from tests.api.test_census_support import (
+from tests.support.census import (
     census_day,  # noqa: F401 - autouse: 2026-12-01
     credit_code,
     entity_body,
     survey_body,
 )
-from tests.api.test_members_support import csv_bytes
+from tests.support.roster import csv_bytes
 
 API = "/api/v1/census"
 CALLERS = (

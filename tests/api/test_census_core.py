@@ -14,14 +14,14 @@ from app.core import pii
 from app.core.config import Settings
 from app.organization.models import Organization
 from tests import factories as f
-from tests.api.test_census_support import (
+from tests.conftest import problem
+from tests.support.census import (
     County,
     census_day,  # noqa: F401 - autouse: 2026-12-01
     county,
     create_entity,
     survey_body,
 )
-from tests.conftest import problem
 
 API = "/api/v1/census"
 
@@ -119,7 +119,7 @@ async def test_bad_entities_are_refused_with_reasons(
         ({"responsible_org_id": c.other_county.id}, 404, "census.org_not_found"),
         ({"tags": ["space_travel"]}, 422, "validation.failed"),
     ]
-    from tests.api.test_census_support import entity_body
+    from tests.support.census import entity_body
 
     before = (await db.execute(select(func.count()).select_from(CensusEntity))).scalar_one()
     for change, status, code in cases:

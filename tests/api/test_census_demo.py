@@ -12,7 +12,7 @@ from app.core.config import Settings
 from app.demo import seed_demo
 from app.identity.models import Account
 from tests import factories as f
-from tests.api.test_census_support import census_day  # noqa: F401 - autouse: 2026-12-01
+from tests.support.census import census_day  # noqa: F401 - autouse: 2026-12-01
 
 
 async def _login(db: AsyncSession, settings: Settings, openid: str) -> dict[str, str]:

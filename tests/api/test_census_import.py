@@ -12,14 +12,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.audit.models import AuditEntry
 from app.census.models import CensusEntity
 from app.core.config import Settings
-from tests.api.test_census_support import (
+from tests.conftest import problem
+from tests.support.census import (
     County,
     census_day,  # noqa: F401 - autouse: 2026-12-01
     county,
     credit_code,
 )
-from tests.api.test_members_support import csv_bytes, xlsx_bytes
-from tests.conftest import problem
+from tests.support.roster import csv_bytes, xlsx_bytes
 
 API = "/api/v1/census/entities/import"
 HEADERS = [

@@ -17,14 +17,14 @@ from app.audit.models import AuditEntry
 from app.census.models import CensusEntity, CensusInstructor
 from app.core.config import Settings
 from tests import factories as f
-from tests.api.test_census_support import (
+from tests.conftest import problem
+from tests.support.census import (
     County,
     census_day,  # noqa: F401 - autouse: 2026-12-01
     county,
     create_entity,
     survey_body,
 )
-from tests.conftest import problem
 
 API = "/api/v1/census"
 REGIONS = ("511621", "511602", "511623")

@@ -8,10 +8,10 @@ the home subtree's audit log.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
-from fastapi import FastAPI
 from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -21,7 +21,6 @@ from app.core.config import Settings
 from app.members.models import Member
 from tests import factories
 from tests.api.test_mobility import (
-    Clock,
     World,
     accept,
     approve,
@@ -30,6 +29,8 @@ from tests.api.test_mobility import (
     make_world,
     register,
 )
+from tests.api.test_order_helpers import Org, ensure_default_categories, order_body
+from tests.clock import Clock
 from tests.conftest import problem
 
 
@@ -147,9 +148,9 @@ async def test_a_refused_checkin_is_audited_on_both_sides(
 
 
 async def test_destination_sees_only_the_outflow_it_co_manages(
-    client: httpx.AsyncClient, app: FastAPI, db: AsyncSession, settings: Settings
+    client: httpx.AsyncClient, db: AsyncSession, settings: Settings, clock: Clock
 ) -> None:
-    clock = Clock(app)
+    clock.now = datetime(2026, 3, 2, 4, 0, tzinfo=UTC)  # 12:00 in Shanghai
     world = await make_world(db, settings)
     # An earlier trip, never checked in at the destination, now over.
     old = await approve(client, world.branch_admin, await register(client, world.member))
@@ -276,3 +277,54 @@ async def test_every_co_manager_write_is_refused_and_every_action_shows_at_home(
         "/api/v1/audit", params={"limit": 100}, headers=world.branch_admin.headers
     )
     assert by_co_manager <= {e["id"] for e in home.json()["items"]}
+    # The import that tried to take him over is among them.
+    assert {"pii.reveal", "role.granted", "member.id_number_conflict"} <= {
+        e["action"] for e in home.json()["items"] if e["id"] in by_co_manager
+    }
+
+
+async def test_a_move_stays_in_the_log_of_the_subtree_he_left(
+    client: httpx.AsyncClient, db: AsyncSession, settings: Settings
+) -> None:
+    world = await make_world(db, settings)
+    member = world.member.member
+    assert member is not None
+    other_branch = await factories.org(db, "另一村党支部", parent=world.county)
+    moved = await client.patch(
+        f"/api/v1/members/{member.id}",
+        json={"version": member.version, "home_org_id": other_branch.id},
+        headers=world.county_admin.headers,
+    )
+    assert moved.status_code == 200, moved.text
+    assert moved.json()["home_org_id"] == other_branch.id
+    # The branch he left no longer sees him, but sees that he was moved, and by whom.
+    problem(
+        await client.get(f"/api/v1/members/{member.id}", headers=world.branch_admin.headers),
+        404,
+        "member.not_found",
+    )
+    log = await client.get("/api/v1/audit", headers=world.branch_admin.headers)
+    [entry] = [e for e in log.json()["items"] if e["action"] == "member.updated"]
+    assert (entry["subject_id"], entry["org_id"]) == (member.id, other_branch.id)
+    assert entry["actor_account_id"] == world.county_admin.account.id
+
+
+async def test_reading_his_request_phone_at_the_destination_shows_at_home(
+    client: httpx.AsyncClient, db: AsyncSession, settings: Settings
+) -> None:
+    world = await make_world(db, settings)
+    await co_managed(client, world)
+    await ensure_default_categories(db)
+    destination = Org(world.destination.id, world.destination.name, world.destination.path)
+    filed = await client.post(
+        "/api/v1/orders", json=order_body(destination), headers=world.member.headers
+    )
+    assert filed.status_code == 201, filed.text
+    read = await client.post(
+        f"/api/v1/orders/{filed.json()['id']}/reveal",
+        json={"reason": "联系诉求人"},
+        headers=world.dest_admin.headers,
+    )
+    assert read.status_code == 200, read.text
+    assert "order.reveal_contact_phone" in await audit_actions(client, world.branch_admin)
+    assert "order.reveal_contact_phone" in await audit_actions(client, world.dest_admin)

@@ -443,5 +443,5 @@ async def test_demo_roster_seed(db: AsyncSession, settings: Settings) -> None:
             )
         )
     ).all()
-    assert sum(1 for home, _ in rows if home == office.id) == 3
+    assert sum(1 for home, _ in rows if home == office.id) == 4
     assert sum(1 for _, status in rows if status == "probationary") == 2

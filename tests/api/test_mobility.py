@@ -22,6 +22,7 @@ from tests import factories
 from tests.clock import Clock
 from tests.conftest import problem
 from tests.factories import Actor
+from tests.support.mobility import outflow_body
 
 NANSHAN = (22.5333, 113.9305)  # GCJ-02, 深圳市南山区
 GUANGZHOU = (23.1291, 113.2644)  # GCJ-02, 广州市越秀区
@@ -69,20 +70,6 @@ async def make_world(db: AsyncSession, settings: Settings) -> World:
 @pytest.fixture
 async def world(db: AsyncSession, settings: Settings) -> World:
     return await make_world(db, settings)
-
-
-def outflow_body(**over: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "destination_region_code": "440305",
-        "destination_address": "广东省深圳市南山区科技园",
-        "reason": "work",
-        "departed_on": "2026-03-01",
-        "expected_return_on": "2027-02-01",
-        "employer": "深圳某科技公司",
-        "contact_phone": "13912345678",
-    }
-    body.update(over)
-    return body
 
 
 async def register(client: httpx.AsyncClient, actor: Actor, **over: Any) -> dict[str, Any]:
@@ -625,16 +612,28 @@ async def test_demo_seed(
     import app.demo
     from app.mobility import demo
 
-    # Only the shared tree here: the other domains' demo rows are theirs to test.
-    monkeypatch.setattr(app.demo, "DOMAIN_SEEDS", ())
+    # Only the shared tree and the roster here: the other domains' demo rows are theirs
+    # to test (tests/api/test_demo_states.py looks at the whole demo through the API).
+    monkeypatch.setattr(app.demo, "DOMAIN_SEEDS", ("members",))
     demo_settings = settings.model_copy(update={"demo_data": True})
     await app.demo.seed_demo(db, demo_settings)
     await demo.seed(db, demo_settings)
     await demo.seed(db, demo_settings)  # idempotent
     rows = (await db.execute(select(Outflow.status, Outflow.checkin_status))).all()
-    assert sorted(rows) == [("active", "accepted"), ("pending", "none")]
+    assert sorted(rows) == [
+        ("active", "accepted"),  # 王建国
+        ("active", "accepted"),  # 周丽娟
+        ("active", "accepted"),  # 何文斌
+        ("active", "none"),  # 杨国华
+        ("active", "none"),  # 陈国栋
+        ("active", "pending"),  # 林小梅
+        ("active", "refused"),  # 郑雪梅
+        ("pending", "none"),  # 刘芳
+        ("rejected", "none"),  # 谢春花
+        ("returned", "none"),  # 罗永强
+    ]
     grants = (await db.execute(select(func.count()).select_from(DualManagementGrant))).scalar_one()
-    assert grants == 1
+    assert grants == 3
 
 
 async def test_database_enforces_one_open_outflow(

@@ -25,7 +25,18 @@ async def test_demo_seed_adds_orders_a_credit_and_a_reward(
     await demo.seed(db, demo_settings)  # a second run adds nothing
 
     statuses = sorted((await db.execute(select(ServiceOrder.status))).scalars())
-    assert statuses == ["closed", "submitted"]
+    assert statuses == [
+        "accepted",
+        "cancelled",
+        "closed",  # rated
+        "closed",  # closed 7 days after its resolution
+        "in_progress",
+        "rejected",
+        "resolved",
+        "submitted",  # waiting
+        "submitted",  # overdue, escalated
+        "submitted",  # transferred to the county
+    ]
     volunteer = (await db.execute(select(Member.id).where(Member.name == "刘芳"))).scalar_one()
     account = await db.get(TimeBankAccount, volunteer)
     assert account is not None and account.balance == Decimal("2.0")

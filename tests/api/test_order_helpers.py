@@ -15,6 +15,7 @@ from app.notify.models import Notification
 from app.orders.models import DEFAULT_CATEGORIES, OrderCategory
 from app.organization.models import Organization
 from tests import factories as f
+from tests.clock import Clock
 
 
 @dataclass(frozen=True)
@@ -177,3 +178,14 @@ async def count(db: AsyncSession, model: Any, *where: Any) -> int:
     return int(
         (await db.execute(select(func.count()).select_from(model).where(*where))).scalar_one()
     )
+
+
+async def in_progress(
+    client: httpx.AsyncClient, clock: Clock, admin: Who, order: dict[str, Any], hours: float
+) -> dict[str, Any]:
+    """Accept and start the order as ``admin``, then let ``hours`` pass: a resolve credits
+    at most the hours the order was in progress."""
+    for action in ("accept", "start"):
+        order = await moved(client, admin, order, action)
+    clock.advance(hours=hours)
+    return order

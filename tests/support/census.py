@@ -1,5 +1,5 @@
-"""Shared helpers of the census tests (no tests of its own): valid credit codes, a county
-with two streets, and entities created through the API."""
+"""Builders of the census tests: valid credit codes, a county with two streets, and
+entities created through the API (no tests of its own)."""
 
 from __future__ import annotations
 
