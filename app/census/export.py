@@ -13,6 +13,7 @@ import io
 import os
 import tempfile
 from datetime import date, datetime
+from functools import lru_cache
 from typing import Any
 
 import xlsxwriter
@@ -26,11 +27,12 @@ from app.census.codes import KINDS, TAGS
 from app.census.repository import LedgerFilter
 from app.census.schemas import EntityFile
 from app.census.service import CONTACT_PHONE, PERSON_IN_CHARGE, entity_scope
-from app.census.views import entity_out, industry_of, recommendation_reason
+from app.census.views import industry_of, recommendation_reason
 from app.core import pii
 from app.core.config import Settings
 from app.mobility.export import ExportResult
 from app.organization.scope import Scope
+from app.regions import service as regions
 
 COVERAGE_NAMES = {
     "organization": "单独建立党组织",
@@ -81,30 +83,36 @@ def _cell(sheet: Any, row: int, col: int, value: Any, fmt: Any, date_fmt: Any) -
         sheet.write_string(row, col, str(value), fmt)
 
 
+@lru_cache(maxsize=4096)
+def _region(code: str) -> str:
+    return regions.region_name(code) or code
+
+
 def ledger_values(index: int, row: Any, person: str | None, phone: str | None) -> list[Any]:
-    out = entity_out(row)
+    """One ledger row as cells, straight from the query row (no model per row)."""
+    industry = industry_of(row["industry_section"], row["industry_division"])
     return [
         index,
-        out.credit_code,
-        out.name,
-        KINDS[out.kind],
-        f"{out.industry.code} {out.industry.name}",
-        "、".join(TAGS.get(t, t) for t in out.tags),
-        out.region_name or out.region_code,
-        out.address,
-        out.staff_count,
+        row["credit_code"],
+        row["name"],
+        KINDS[row["kind"]],
+        f"{industry.code} {industry.name}",
+        "、".join(TAGS.get(t, t) for t in row["tags"] or ()),
+        _region(row["region_code"]),
+        row["address"],
+        row["staff_count"],
         person,
         phone,
-        out.responsible_org.name,
-        out.trade_org.name if out.trade_org else None,
-        COVERAGE_NAMES[out.coverage],
-        out.organization.name if out.organization else None,
-        out.member_count,
-        out.instructor_count,
-        RECOMMENDATION_NAMES.get(out.recommendation or ""),
-        out.recommendation_reason,
-        out.last_surveyed_on,
-        "注销" if out.status == "closed" else "存续",
+        row["responsible_org_name"],
+        row["trade_org_name"],
+        COVERAGE_NAMES[row["coverage"]],
+        row["org_name"],
+        row["member_count"],
+        row["instructor_count"],
+        RECOMMENDATION_NAMES.get(row["recommendation"] or ""),
+        recommendation_reason(row["recommendation"], row["member_count"]),
+        row["last_surveyed_on"],
+        "注销" if row["status"] == "closed" else "存续",
     ]
 
 

@@ -297,18 +297,36 @@ def stats_statement(where: ColumnElement[bool]) -> Select[tuple[object, ...]]:
     ).group_by(b.c.dim, b.c.key, b.c.coverage, b.c.recommendation)
 
 
-# Coverage found by the surveys of some rounds (the change between rounds), scoped by
-# the responsible and trade organisations recorded on each survey.
-ROUND_SERIES: Final = (
-    select(R.c.id, R.c.period, S.c.coverage, func.count().label("n"))
-    .select_from(
-        S.join(R, R.c.id == S.c.round_id)
-        .join(RO, RO.c.id == S.c.responsible_org_id)
-        .outerjoin(TO, TO.c.id == S.c.trade_org_id)
+def round_series_statement(
+    round_ids: Select[int], where: ColumnElement[bool]
+) -> Select[tuple[object, ...]]:
+    """Coverage found by the surveys of some rounds (the change between rounds): counted
+    per responsible and trade organisation first (an index-only scan of
+    ``ix_census_surveys_round_rates``), then scoped through those organisations."""
+    counted = (
+        select(
+            S.c.round_id,
+            S.c.responsible_org_id,
+            S.c.trade_org_id,
+            S.c.coverage,
+            func.count().label("n"),
+        )
+        .where(S.c.round_id.in_(round_ids))
+        .group_by(S.c.round_id, S.c.responsible_org_id, S.c.trade_org_id, S.c.coverage)
+        .subquery("counted")
     )
-    .group_by(R.c.id, R.c.period, S.c.coverage)
-    .order_by(R.c.period)
-)
+    return (
+        select(R.c.id, R.c.period, counted.c.coverage, func.sum(counted.c.n).label("n"))
+        .select_from(
+            counted.join(R, R.c.id == counted.c.round_id)
+            .join(RO, RO.c.id == counted.c.responsible_org_id)
+            .outerjoin(TO, TO.c.id == counted.c.trade_org_id)
+        )
+        .where(where)
+        .group_by(R.c.id, R.c.period, counted.c.coverage)
+        .order_by(R.c.period)
+    )
+
 
 # Progress of a round per responsible organisation.
 ROUND_PROGRESS: Final = (

@@ -15,11 +15,11 @@ from sqlalchemy import (
     any_,
     delete,
     exists,
-    func,
     insert,
     literal,
     or_,
     select,
+    text,
     true,
     update,
 )
@@ -35,6 +35,7 @@ from app.census.models import (
     CensusSurvey,
     CensusSurveyMember,
 )
+from app.core.db import driver_connection
 from app.members.models import Member
 from app.organization.models import Organization
 from app.organization.scope import Scope
@@ -206,7 +207,7 @@ async def round_series(
         .order_by(CensusRound.period.desc())
         .limit(2)
     )
-    stmt = q.ROUND_SERIES.where(q.R.c.id.in_(last_two), where)
+    stmt = q.round_series_statement(last_two, where)
     return (await session.execute(stmt)).mappings().all()
 
 
@@ -409,12 +410,13 @@ async def by_credit_codes(
     return {e.credit_code: (e, bool(visible)) for e, visible in await session.execute(stmt)}
 
 
-BATCH = 1_000  # rows per INSERT: ~20 columns, under the 32,767 parameters of a statement
-UPDATED_COLUMNS = (
+INSERTED_COLUMNS: tuple[str, ...] = (
+    "credit_code",
     "name",
     "kind",
     "industry_section",
     "industry_division",
+    "tags",
     "region_code",
     "address",
     "staff_count",
@@ -427,35 +429,53 @@ UPDATED_COLUMNS = (
     "contact_phone_enc",
     "contact_phone_idx",
     "contact_phone_masked",
-    "version",
+)
+UPDATED_COLUMNS: tuple[str, ...] = (*INSERTED_COLUMNS[1:], "version")
+_STAGE = "census_import_stage"
+# Statements of constant identifiers only, built once.
+_CREATE_STAGE: dict[tuple[str, ...], str] = {
+    columns: f"CREATE TEMP TABLE {_STAGE} ON COMMIT DROP AS "  # noqa: S608 - constants
+    f"SELECT id, {', '.join(columns)} FROM census_entities WITH NO DATA"
+    for columns in (INSERTED_COLUMNS, UPDATED_COLUMNS)
+}
+INSERT_FROM_STAGE = text(
+    f"INSERT INTO census_entities ({', '.join(INSERTED_COLUMNS)}) "  # noqa: S608 - constants
+    f"SELECT {', '.join(INSERTED_COLUMNS)} FROM {_STAGE}"
+)
+UPDATE_FROM_STAGE = text(
+    "UPDATE census_entities e SET "  # noqa: S608 - constants
+    + ", ".join(f"{c} = s.{c}" for c in UPDATED_COLUMNS)
+    + f" FROM {_STAGE} s WHERE e.id = s.id"
 )
 
 
+async def _stage(
+    session: AsyncSession, columns: tuple[str, ...], rows: list[dict[str, Any]]
+) -> None:
+    """COPY ``rows`` into a temporary table shaped like census_entities (dropped at commit)."""
+    driver = await driver_connection(session)
+    await driver.execute(f"DROP TABLE IF EXISTS {_STAGE}")
+    await driver.execute(_CREATE_STAGE[columns])
+    await driver.copy_records_to_table(
+        _STAGE,
+        records=[tuple(r.get(c) for c in ("id", *columns)) for r in rows],
+        columns=["id", *columns],
+    )
+
+
 async def bulk_insert(session: AsyncSession, rows: list[dict[str, Any]]) -> int:
-    """Multi-row INSERTs of ``BATCH`` rows: each statement updates the tally once."""
-    for start in range(0, len(rows), BATCH):
-        await session.execute(insert(CensusEntity).values(rows[start : start + BATCH]))
+    """COPY into a staging table, then one INSERT ... SELECT (one tally update)."""
+    if rows:
+        await _stage(session, INSERTED_COLUMNS, rows)
+        await session.execute(INSERT_FROM_STAGE)
     return len(rows)
 
 
 async def bulk_update(session: AsyncSession, rows: list[dict[str, Any]]) -> int:
-    """One UPDATE ... FROM unnest(arrays) per 5,000 rows (one parameter per column, and
-    one tally update per statement instead of one per row)."""
-    for start in range(0, len(rows), 5 * BATCH):
-        batch = rows[start : start + 5 * BATCH]
-        columns = ("id", *UPDATED_COLUMNS)
-        arrays = [literal([r[c] for r in batch], ARRAY(q.E.c[c].type)) for c in columns] + [
-            literal([",".join(r["tags"]) for r in batch], ARRAY(String))
-        ]
-        v = func.unnest(*arrays).table_valued(*columns, "tags").render_derived(name="v")
-        values: dict[str, Any] = {c: v.c[c] for c in UPDATED_COLUMNS}
-        values["tags"] = func.string_to_array(v.c.tags, ",")
-        await session.execute(
-            update(CensusEntity)
-            .where(CensusEntity.id == v.c.id)
-            .values(values)
-            .execution_options(synchronize_session=False)
-        )
+    """COPY into a staging table, then one UPDATE ... FROM (one tally update)."""
+    if rows:
+        await _stage(session, UPDATED_COLUMNS, rows)
+        await session.execute(UPDATE_FROM_STAGE)
     return len(rows)
 
 
