@@ -305,6 +305,9 @@ async def main() -> None:
                 transport=transport, base_url="http://bench", timeout=600
             ) as client:
                 pages = {
+                    # Calibration: the fixed cost of an authenticated admin request on this
+                    # machine at this moment (one organisation by id).
+                    "reference: GET /orgs/{id}": f"/api/v1/orgs/{county}",
                     "unfiltered": f"/api/v1/census/entities?org_id={county}",
                     "none+form_standalone": f"/api/v1/census/entities?org_id={county}"
                     "&coverage=none&recommendation=form_standalone",

@@ -8,7 +8,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, File, Path, Query, Request, UploadFile
 from starlette.responses import Response, StreamingResponse
 
-from app.census import export, registry, repository, service
+from app.census import export, registry, repository, rounds, service
 from app.census.codes import parse_industry
 from app.census.repository import LedgerFilter
 from app.census.rules import region_prefix
@@ -253,22 +253,17 @@ async def save_survey(
     session: SessionDep,
     settings: SettingsDep,
     entity_id: EntityId,
-    idem: IdempotencyDep,
 ) -> Response:
-    """Admins of the entity's subtree and its instructors fill the survey of a round."""
-    status = {"code": 201}
+    """Admins of the entity's subtree and its instructors fill the survey of a round.
 
-    async def act() -> EntityFile:
-        file, created = await service.save_survey(
-            session, settings, scope, entity_id, data, clock.today()
-        )
-        status["code"] = 201 if created else 200
-        return file
-
-    response = await idem.run(act, status_code=201)
-    if status["code"] == 200 and response.status_code == 201:
-        response.status_code = 200
-    return response
+    One survey per entity and round: a repeat (a flaky network) or a correction writes
+    the same row again, so no ``Idempotency-Key`` is needed."""
+    file, created = await rounds.save_survey(
+        session, settings, scope, entity_id, data, clock.today()
+    )
+    return Response(
+        file.model_dump_json(), status_code=201 if created else 200, media_type="application/json"
+    )
 
 
 @router.post("/entities/{entity_id}/organization", response_model=EntityOut)
@@ -313,7 +308,7 @@ async def assign_group(
 # ------------------------------------------------------------------------ rounds
 @router.post("/rounds", response_model=RoundOut, status_code=201)
 async def open_round(data: RoundIn, scope: AdminScopeDep, session: SessionDep) -> RoundOut:
-    return await service.open_round(session, scope, data, clock.today())
+    return await rounds.open_round(session, scope, data, clock.today())
 
 
 @router.get("/rounds", response_model=Page[RoundOut])
@@ -331,14 +326,14 @@ async def list_rounds(
     )
     items, next_cursor = page_of(list(rows), limit, lambda r: (r[0].id,))
     return Page[RoundOut](
-        items=[await service.round_view(session, scope, r.id, clock.today()) for r, _ in items],
+        items=[await rounds.round_view(session, scope, r.id, clock.today()) for r, _ in items],
         next_cursor=next_cursor,
     )
 
 
 @router.get("/rounds/{round_id}", response_model=RoundOut)
 async def get_round(scope: AdminScopeDep, session: SessionDep, round_id: RoundId) -> RoundOut:
-    return await service.round_view(session, scope, round_id, clock.today())
+    return await rounds.round_view(session, scope, round_id, clock.today())
 
 
 @router.post("/rounds/{round_id}/close", response_model=RoundOut)
@@ -348,7 +343,7 @@ async def close_round(
     session: SessionDep,
     round_id: RoundId,
 ) -> RoundOut:
-    return await service.close_round(
+    return await rounds.close_round(
         session, scope, round_id, data.version, clock.now(), clock.today()
     )
 
@@ -363,7 +358,7 @@ async def stats(
         int | None, Query(ge=1, le=2**63 - 1, description="给出时附各轮覆盖率及其变化")
     ] = None,
 ) -> CensusStats:
-    return await service.stats(session, scope, org_id=org_id, round_id=round_id)
+    return await rounds.stats(session, scope, org_id=org_id, round_id=round_id)
 
 
 @router.get(
@@ -424,7 +419,7 @@ async def found_members(
     cursor: CursorParam = None,
 ) -> Page[FoundMemberOut]:
     """Party members the surveys found working at the entities (口袋党员、隐形党员)."""
-    rows = await service.found_members(
+    rows = await rounds.found_members(
         session,
         scope,
         org_id=org_id,
