@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.audit.service import record
 from app.census import errors
 from app.census import repository as repo
-from app.census.codes import KINDS, TAGS
+from app.census.codes import KINDS, TAGS, industry_name
 from app.census.repository import LedgerFilter
 from app.census.schemas import EntityFile
 from app.census.service import CONTACT_PHONE, PERSON_IN_CHARGE, entity_scope
@@ -90,13 +90,13 @@ def _region(code: str) -> str:
 
 def ledger_values(index: int, row: Any, person: str | None, phone: str | None) -> list[Any]:
     """One ledger row as cells, straight from the query row (no model per row)."""
-    industry = industry_of(row["industry_section"], row["industry_division"])
+    section, division = row["industry_section"], row["industry_division"]
     return [
         index,
         row["credit_code"],
         row["name"],
         KINDS[row["kind"]],
-        f"{industry.code} {industry.name}",
+        f"{division or section} {industry_name(section, division)}",
         "、".join(TAGS.get(t, t) for t in row["tags"] or ()),
         _region(row["region_code"]),
         row["address"],

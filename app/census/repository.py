@@ -142,8 +142,10 @@ async def stream_export(
         .execution_options(yield_per=batch)
     )
     result = await session.stream(stmt)
-    async for row in result.mappings():
-        yield row
+    # A partition at a time: one switch into the driver per ``batch`` rows, not per row.
+    async for partition in result.mappings().partitions(batch):
+        for row in partition:
+            yield row
 
 
 async def entity_row(
