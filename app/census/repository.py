@@ -133,6 +133,9 @@ async def ledger_page(
     return (await session.execute(stmt)).mappings().all()
 
 
+EXPORT_TIMEOUT_MS = 600_000
+
+
 async def stream_export(
     session: AsyncSession, where: ColumnElement[bool], f: LedgerFilter, *, batch: int = 2000
 ) -> AsyncIterator[RowMapping]:
@@ -141,6 +144,9 @@ async def stream_export(
         .order_by(q.RO.c.path, q.E.c.id)
         .execution_options(yield_per=batch)
     )
+    # A county's ledger is one long statement: the request-wide statement timeout (meant
+    # for interactive reads) would cut a 200,000-row export off halfway.
+    await session.execute(text(f"SET LOCAL statement_timeout = {EXPORT_TIMEOUT_MS}"))
     result = await session.stream(stmt)
     # A partition at a time: one switch into the driver per ``batch`` rows, not per row.
     async for partition in result.mappings().partitions(batch):
