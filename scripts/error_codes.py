@@ -47,8 +47,12 @@ FACTORIES: dict[str, Factory] = {
         code_at=0,
         detail_at=None,
         status=409,
-        fixed_detail="当前状态（…）不允许执行该操作（…）",
+        fixed_detail="当前状态为“…”，不能…（state、action 扩展字段为机器名）",
     ),
+    # A subclass of AppError passes its code on: ``super().__init__(code, status, detail)``.
+    "__init__": Factory(code_at=0, detail_at=2),
+    # The orders domain's one builder of refused service hours (always 422).
+    "_hours_refused": Factory(code_at=0, detail_at=1, status=422),
     "IdNumberError": Factory(code_at=0, detail_at=1, status=422, kind="field"),
     "MobilePhoneError": Factory(code_at=0, detail_at=1, status=422, kind="field"),
 }
@@ -77,6 +81,11 @@ def _text(node: ast.expr | None, defaults: dict[str, str] | None = None) -> str 
         left, right = _text(node.left, defaults), _text(node.right, defaults)
         if left is not None or right is not None:
             return (left or "…") + (right or "…")
+    if isinstance(node, ast.IfExp | ast.BoolOp):
+        # ``"…" if x else "…"`` and ``specific(...) or "…"``: every literal alternative.
+        parts = [node.body, node.orelse] if isinstance(node, ast.IfExp) else node.values
+        texts = [t for t in (_text(part, defaults) for part in parts) if t is not None]
+        return " / ".join(texts) if texts else None
     if isinstance(node, ast.Name) and defaults:
         return defaults.get(node.id)
     return None
@@ -95,6 +104,19 @@ def _defaults(function: ast.FunctionDef | ast.AsyncFunctionDef) -> dict[str, str
         for arg, default in pairs
         if isinstance(default, ast.Constant) and isinstance(default.value, str)
     }
+
+
+def _assigned_texts(nodes: list[ast.stmt]) -> dict[str, str]:
+    """``NAME = "…"`` (or an f-string) among these statements: a detail built before the
+    call (``detail = f"…"``, a module constant) is shown as well."""
+    texts: dict[str, str] = {}
+    for statement in nodes:
+        for node in ast.walk(statement):
+            if isinstance(node, ast.Assign) and len(node.targets) == 1:
+                target, text = node.targets[0], _text(node.value)
+                if isinstance(target, ast.Name) and text is not None:
+                    texts[target.id] = text
+    return texts
 
 
 def _arg(call: ast.Call, position: int | None, keyword: str) -> ast.expr | None:
@@ -124,6 +146,11 @@ class _Collector(ast.NodeVisitor):
         self.constants = constants  # NAME -> code of the result-code constants
         self.defaults: list[dict[str, str]] = [{}]
 
+    def visit_Module(self, node: ast.Module) -> None:
+        top = [s for s in node.body if isinstance(s, ast.Assign)]
+        self.defaults = [_assigned_texts(list(top))]
+        self.generic_visit(node)
+
     def add(self, code: str, status: int | None, detail: str | None, kind: str) -> None:
         entry = self.codes.setdefault(code, Code(code, kind=kind))
         if status is not None:
@@ -139,7 +166,7 @@ class _Collector(ast.NodeVisitor):
         self._function(node)
 
     def _function(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
-        self.defaults.append(_defaults(node))
+        self.defaults.append({**self.defaults[-1], **_assigned_texts(node.body), **_defaults(node)})
         self.generic_visit(node)
         self.defaults.pop()
 
@@ -147,6 +174,12 @@ class _Collector(ast.NodeVisitor):
         factory = FACTORIES.get(_name(node) or "")
         if factory is not None:
             self._problem(node, factory)
+        elif self.module.endswith("errors") and node.args:
+            # A module-private helper of an errors.py handed a literal code
+            # (``_hours_refused("order.hours_over_cap", detail)``): the code at least.
+            code = _text(node.args[0])
+            if code is not None and "." in code and CODE.match(code):
+                self.add(code, None, None, "problem")
         self.generic_visit(node)
 
     def _problem(self, node: ast.Call, factory: Factory) -> None:

@@ -61,10 +61,6 @@ def already_instructor() -> AppError:
     return AppError("census.already_instructor", 409, "该党员已是此单位的党建工作指导员")
 
 
-def too_many_rows(limit: int) -> AppError:
-    return AppError("import.too_many_rows", 422, f"单个名录最多 {limit} 行，请分批导入")
-
-
 def missing_columns(columns: Sequence[str]) -> AppError:
     return AppError(
         "import.missing_columns",

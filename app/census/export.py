@@ -2,8 +2,9 @@
 
 The ledger streams rows from a server-side cursor into xlsxwriter's ``constant_memory``
 mode (one row in memory at a time, written to a temporary file), like the outflow
-ledger; the HTTP layer streams the file and removes it. Text cells are always written as
-text, never as formulas, whatever they start with.
+ledger; the HTTP layer streams the file and removes it. Cells go through the shared
+:func:`app.core.xlsx.write_cell`: text that a spreadsheet would take for a formula is
+neutralised.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import asyncio
 import io
 import os
 import tempfile
-from datetime import date, datetime
+from datetime import date
 from functools import lru_cache
 from typing import Any
 
@@ -30,6 +31,7 @@ from app.census.service import CONTACT_PHONE, PERSON_IN_CHARGE, entity_scope
 from app.census.views import industry_of, recommendation_reason
 from app.core import pii
 from app.core.config import Settings
+from app.core.xlsx import write_cell
 from app.mobility.export import ExportResult
 from app.organization.scope import Scope
 from app.regions import service as regions
@@ -70,17 +72,6 @@ HEADERS = (
     "登记状态",
 )
 WIDTHS = (6, 21, 30, 10, 22, 16, 20, 30, 8, 8, 14, 22, 20, 18, 24, 8, 8, 16, 36, 11, 8)
-
-
-def _cell(sheet: Any, row: int, col: int, value: Any, fmt: Any, date_fmt: Any) -> None:
-    if isinstance(value, date):
-        sheet.write_datetime(row, col, datetime(value.year, value.month, value.day), date_fmt)
-    elif value is None or value == "":
-        sheet.write_blank(row, col, None, fmt)
-    elif isinstance(value, int | float) and not isinstance(value, bool):
-        sheet.write_number(row, col, value, fmt)
-    else:
-        sheet.write_string(row, col, str(value), fmt)
 
 
 @lru_cache(maxsize=4096)
@@ -151,7 +142,7 @@ async def write_ledger_xlsx(
                 if row["contact_phone_enc"] is not None:
                     phone = ring.decrypt(row["contact_phone_enc"], context=CONTACT_PHONE)
             for col, value in enumerate(ledger_values(count, row, person, phone)):
-                _cell(sheet, count + 1, col, value, fmt, date_fmt)
+                write_cell(sheet, count + 1, col, value, fmt, date_fmt)
         await asyncio.to_thread(book.close)
     except BaseException:
         book.close()
@@ -194,7 +185,7 @@ def entity_file_xlsx(file: EntityFile) -> bytes:
     ]
     for r, (label, value) in enumerate(profile):
         sheet.write_string(r, 0, label, bold)
-        _cell(sheet, r, 1, value, fmt, date_fmt)
+        write_cell(sheet, r, 1, value, fmt, date_fmt)
     rounds = book.add_worksheet("历次摸排")
     heads = (
         "轮次", "摸排日期", "经营状况", "从业人数", "党员人数", "出资人（负责人）是否党员",
@@ -218,7 +209,7 @@ def entity_file_xlsx(file: EntityFile) -> bytes:
             s.note,
         )
         for col, value in enumerate(values):
-            _cell(rounds, r, col, value, fmt, date_fmt)
+            write_cell(rounds, r, col, value, fmt, date_fmt)
     book.close()
     return out.getvalue()
 

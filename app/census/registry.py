@@ -25,15 +25,20 @@ from app.census import repository as repo
 from app.census.codes import KINDS, TAGS, CreditCodeError, normalize_credit_code, parse_industry
 from app.census.schemas import ImportResult, ImportRowError, ImportRowResult
 from app.census.service import PERSON_IN_CHARGE, seal_contact
-from app.core import pii
+from app.core import pii, xlsx
 from app.core.config import Settings
 from app.identity.validators import MobilePhoneError, normalize_mobile_phone
-from app.members.spreadsheet import date_cell, raw_rows, text_cell
+from app.members.spreadsheet import dated_cell, detect_format, text_cell
 from app.organization import repository as org_repo
 from app.organization.scope import Scope, get_visible_org_ids
 from app.regions.service import is_valid_region_code
 
 MAX_ROWS: Final = 50_000
+# The shared reader's limits (app/core/xlsx.py), sized for a county's registry: 50,000
+# rows of up to 14 columns, plus a title and header rows.
+LIMITS: Final = xlsx.SheetLimits(
+    max_rows=MAX_ROWS + 20, max_columns=64, max_cells=1_000_000, max_seconds=30.0
+)
 
 COLUMNS: Final[dict[str, str]] = {
     "credit_code": "统一社会信用代码",
@@ -130,9 +135,8 @@ class Parsed:
         self.bad.add(row)
 
 
-def parse_registry(content: bytes, filename: str | None) -> Parsed:
-    """Read and validate every row (CPU only: runs in a worker thread)."""
-    kind, source = raw_rows(content, filename)
+def parse_registry(source: list[xlsx.Row], kind: str) -> Parsed:
+    """Validate every row read from the file (CPU only: runs in a worker thread)."""
     parsed = Parsed(format=kind)
     header: dict[int, str] | None = None
     seen: dict[str, int] = {}
@@ -147,8 +151,6 @@ def parse_registry(content: bytes, filename: str | None) -> Parsed:
         if not any(c is not None and str(c).strip() for c in cells):
             continue
         parsed.total += 1
-        if parsed.total > MAX_ROWS:
-            raise errors.too_many_rows(MAX_ROWS)
         record_ = {f: cells[i] for i, f in header.items() if i < len(cells)}
         row = _parse_row(number, record_, parsed)
         if row is None:
@@ -231,7 +233,8 @@ def _parse_row(number: int, cells: dict[str, Any], parsed: Parsed) -> Row | None
     elif registration and registration not in _ACTIVE:
         parsed.add(number, "registration", "登记状态应为“存续”“在业”或“注销”“吊销”")
     try:
-        values["closed_on"] = date_cell(cells.get("closed_on"))
+        closed_on = dated_cell(cells.get("closed_on"))
+        values["closed_on"] = closed_on.value if closed_on is not None else None
     except (ValueError, TypeError):
         parsed.add(number, "closed_on", "日期格式错误，请填写如 2026-06-15")
         values["closed_on"] = None
@@ -291,7 +294,9 @@ async def import_registry(
         session, scope, [default_org_id]
     ):
         raise errors.org_not_found()
-    parsed = await asyncio.to_thread(parse_registry, content, filename)
+    kind = detect_format(content, filename)
+    rows = await xlsx.read_rows(content, kind, LIMITS)
+    parsed = await asyncio.to_thread(parse_registry, rows, kind)
     responsible = await _resolve(
         session, scope, parsed, "responsible_org", [(r, r.responsible_ref) for r in parsed.rows]
     )

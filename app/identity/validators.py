@@ -1,4 +1,5 @@
-"""Validation of Chinese resident ID numbers and mainland mobile numbers. Pure functions.
+"""Validation of Chinese resident ID numbers and mainland mobile numbers, and the one
+normal form of a person's name. Pure functions.
 
 * ID numbers (居民身份证号码, GB 11643-1999): 18 characters = 6-digit region code (地址码),
   8-digit birth date YYYYMMDD (出生日期码), 3-digit sequence (顺序码, odd = male, even = female),
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from typing import Annotated, Final, Literal
@@ -25,16 +27,21 @@ from pydantic_core import PydanticCustomError
 from app.core import clock
 
 __all__ = [
+    "BirthDate",
     "IdInfo",
     "IdNumber",
     "IdNumberError",
+    "JoinedOn",
     "MobilePhone",
     "MobilePhoneError",
+    "check_birth_date",
+    "check_joined_on",
     "id_check_digit",
     "is_valid_id_number",
     "is_valid_mobile_phone",
     "normalize_id_number",
     "normalize_mobile_phone",
+    "normalize_person_name",
     "parse_id_number",
 ]
 
@@ -44,6 +51,8 @@ _ID_WEIGHTS: Final = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK_CHARS: Final = "10X98765432"  # index = weighted sum mod 11
 _ID_SHAPE: Final = re.compile(r"\d{17}[\dX]")
 _MIN_BIRTH_YEAR: Final = 1900
+# The Party's founding day: nobody joined before it.
+PARTY_FOUNDED: Final = date(1921, 7, 1)
 
 # Province-level codes (GB/T 2260 first two digits). 81/82/83 appear on residence permits
 # for Hong Kong, Macao and Taiwan residents, which use the same 18-character format.
@@ -203,6 +212,26 @@ def is_valid_mobile_phone(value: str) -> bool:
     return True
 
 
+# --------------------------------------------------------------------- person names
+_MIDDLE_DOTS: Final = str.maketrans({"•": "·", "‧": "·", "・": "·", "⋅": "·", "．": "·"})
+# CJK ideographs (with extensions and compatibility forms) and the middle dot of
+# transliterated names: whitespace between two of them is padding, not a word break.
+_CJK_CHAR: Final = "[\u2e80-\u9fff\uf900-\ufaff\U00020000-\U0003134f·]"
+_CJK_GAP: Final = re.compile(f"(?<={_CJK_CHAR})\\s+(?={_CJK_CHAR})")
+
+
+def normalize_person_name(value: str) -> str:
+    """The stored and searched form of a name, the same at import, create, bind and search.
+
+    NFKC (full-width letters and the ideographic space become plain ones), one middle dot
+    ``·`` for its look-alikes, no leading, trailing or repeated whitespace, and none between
+    two CJK characters: ``"王　伟"`` (a sheet padding a two-character name) -> ``"王伟"``,
+    ``"阿依古丽 • 买买提"`` -> ``"阿依古丽·买买提"``; ``"Ali  Khan"`` -> ``"Ali Khan"``.
+    """
+    text = unicodedata.normalize("NFKC", value.translate(_MIDDLE_DOTS)).translate(_MIDDLE_DOTS)
+    return _CJK_GAP.sub("", " ".join(text.split()))
+
+
 # --------------------------------------------------------------------- pydantic types
 def _pydantic_id_number(value: str) -> str:
     try:
@@ -220,8 +249,48 @@ def _pydantic_mobile_phone(value: str) -> str:
         raise PydanticCustomError(exc.code, exc.message) from None
 
 
+PersonNameText = Annotated[str, AfterValidator(normalize_person_name)]
+"""A person's name in its normal form (see :func:`normalize_person_name`)."""
+
 IdNumber = Annotated[str, AfterValidator(_pydantic_id_number)]
 """An 18-character resident ID number, validated and returned upper-cased without spaces."""
 
 MobilePhone = Annotated[str, AfterValidator(_pydantic_mobile_phone)]
 """A mainland mobile number, validated and returned as 11 bare digits."""
+
+
+# --------------------------------------------------------------------- plausible dates
+def check_joined_on(value: date, *, today: date | None = None) -> date:
+    """An 入党日期 on or after 1921-07-01 and not after today (China); ``ValueError``
+    with the Chinese reason otherwise."""
+    if value < PARTY_FOUNDED:
+        raise ValueError("入党日期不能早于1921年7月1日")
+    if value > (today or clock.today()):
+        raise ValueError("入党日期不能晚于今天")
+    return value
+
+
+def check_birth_date(value: date, *, today: date | None = None) -> date:
+    """A birth date in 1900 or later and not after today (China), as ID numbers allow."""
+    if value.year < _MIN_BIRTH_YEAR:
+        raise ValueError("出生日期不能早于1900年")
+    if value > (today or clock.today()):
+        raise ValueError("出生日期不能晚于今天")
+    return value
+
+
+def _pydantic_date(check: Callable[[date], date], code: str) -> Callable[[date], date]:
+    def validate(value: date) -> date:
+        try:
+            return check(value)
+        except ValueError as exc:
+            raise PydanticCustomError(code, str(exc)) from None
+
+    return validate
+
+
+JoinedOn = Annotated[date, AfterValidator(_pydantic_date(check_joined_on, "date.implausible"))]
+"""入党日期: from 1921-07-01 to today."""
+
+BirthDate = Annotated[date, AfterValidator(_pydantic_date(check_birth_date, "date.implausible"))]
+"""出生日期: from 1900-01-01 to today."""

@@ -7,19 +7,17 @@ are accepted. Nothing here touches the database.
 
 from __future__ import annotations
 
-import csv
 import io
 import re
 import unicodedata
-import zipfile
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Final
 
+from app.core import xlsx
+from app.core.xlsx import XLSX_MAGIC
 from app.members import errors
 
-XLSX_MAGIC: Final = b"PK\x03\x04"
 OLE_MAGIC: Final = b"\xd0\xcf\x11\xe0"  # legacy .xls
 
 # Canonical field -> the header shown in the template and in error reports.
@@ -34,6 +32,9 @@ COLUMNS: Final[dict[str, str]] = {
     "status": "党员状态",
 }
 REQUIRED: Final = ("name", "id_number")
+MAX_ROWS: Final = 20_000
+# Every sheet row counts, empty or not; a few more than MAX_ROWS for titles and blanks.
+LIMITS: Final = xlsx.SheetLimits(max_rows=MAX_ROWS + 50, max_columns=64)
 
 _ALIASES: Final[dict[str, tuple[str, ...]]] = {
     "name": ("姓名", "名字", "党员姓名", "name"),
@@ -102,9 +103,11 @@ def detect_format(content: bytes, filename: str | None) -> str:
     raise errors.unsupported_format()
 
 
-def read_sheet(content: bytes, filename: str | None, *, max_rows: int) -> Sheet:
+async def read_sheet(content: bytes, filename: str | None, *, max_rows: int) -> Sheet:
+    """The header-mapped rows of a roster file; the file is parsed off the event loop
+    within :data:`LIMITS` (see :mod:`app.core.xlsx`)."""
     kind = detect_format(content, filename)
-    raw_rows = _xlsx_rows(content) if kind == "xlsx" else _csv_rows(content)
+    raw_rows = await xlsx.read_rows(content, kind, LIMITS)
     header: dict[int, str] | None = None
     rows: list[tuple[int, dict[str, Any]]] = []
     for number, cells in raw_rows:
@@ -123,7 +126,7 @@ def read_sheet(content: bytes, filename: str | None, *, max_rows: int) -> Sheet:
         record = {field: cells[i] for i, field in header.items() if i < len(cells)}
         rows.append((number, record))
         if len(rows) > max_rows:
-            raise errors.too_many_rows(max_rows)
+            raise xlsx.too_many_rows(max_rows)
     if header is None:
         raise errors.missing_columns([COLUMNS[f] for f in REQUIRED])
     fields = tuple(dict.fromkeys(header.values()))
@@ -135,51 +138,8 @@ def read_sheet(content: bytes, filename: str | None, *, max_rows: int) -> Sheet:
     return Sheet(fields=fields, rows=rows, format=kind)
 
 
-def raw_rows(content: bytes, filename: str | None) -> tuple[str, Iterator[tuple[int, list[Any]]]]:
-    """The file's format and its rows as ``(sheet row number, cells)``, unmapped (for
-    other importers with their own columns)."""
-    kind = detect_format(content, filename)
-    return kind, _xlsx_rows(content) if kind == "xlsx" else _csv_rows(content)
-
-
 def _present(value: Any) -> bool:
     return value is not None and str(value).strip() != ""
-
-
-def _xlsx_rows(content: bytes) -> Iterator[tuple[int, list[Any]]]:
-    from openpyxl import load_workbook
-
-    try:
-        book = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, ValueError, OSError, TypeError) as error:
-        raise errors.unreadable_file() from error
-    try:
-        sheet = book.worksheets[0]
-        for number, values in enumerate(sheet.iter_rows(values_only=True), start=1):
-            yield number, list(values)
-    finally:
-        book.close()
-
-
-def _csv_rows(content: bytes) -> Iterator[tuple[int, list[Any]]]:
-    for encoding in ("utf-8-sig", "gb18030"):
-        try:
-            text = content.decode(encoding)
-            break
-        except UnicodeDecodeError:
-            continue
-    else:
-        raise errors.unreadable_file("CSV 文件编码无法识别，请保存为 UTF-8 或 GBK 编码")
-    try:
-        dialect: Any = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
-    except csv.Error:
-        dialect = csv.excel
-    reader = csv.reader(io.StringIO(text, newline=""), dialect)
-    try:
-        for number, values in enumerate(reader, start=1):
-            yield number, list(values)
-    except csv.Error as error:
-        raise errors.unreadable_file("CSV 文件格式错误") from error
 
 
 # ------------------------------------------------------------------------- cells
@@ -205,29 +165,44 @@ def text_cell(value: Any) -> str:
     return unicodedata.normalize("NFKC", str(value)).strip()
 
 
-def date_cell(value: Any) -> date | None:
-    """A date from an Excel date cell or a text such as 1985-06-15, 1985/6/15, 1985年6月15日.
+@dataclass(frozen=True)
+class CellDate:
+    """A date read from a cell; ``month_only`` when the cell gave a month (出生年月
+    "1990年1月", 入党年月 "1998.07"): ``value`` is then the first of that month."""
 
-    Raises ``ValueError`` for text that is not a date. Month-only values (入党年月
-    "1998.07") mean the first of that month.
+    value: date
+    month_only: bool = False
+
+    def agrees_with(self, exact: date) -> bool:
+        """Does it name ``exact``, at the precision it was written with?"""
+        if self.month_only:
+            return (self.value.year, self.value.month) == (exact.year, exact.month)
+        return self.value == exact
+
+
+def dated_cell(value: Any) -> CellDate | None:
+    """A date from an Excel date cell or a text such as 1985-06-15, 1985/6/15, 1985年6月15日,
+    or a month such as 1985.06, 1985-6, 1985年6月.
+
+    Raises ``ValueError`` for text that is not a date.
     """
     if value is None:
         return None
     if isinstance(value, datetime):
-        return value.date()
+        return CellDate(value.date())
     if isinstance(value, date):
-        return value
+        return CellDate(value)
     text = text_cell(value)
     if not text:
         return None
     for pattern in _DATE_PATTERNS:
         match = pattern.match(text)
         if match:
-            return date(int(match[1]), int(match[2]), int(match[3]))
+            return CellDate(date(int(match[1]), int(match[2]), int(match[3])))
     for pattern in _MONTH_PATTERNS:
         match = pattern.match(text)
         if match:
-            return date(int(match[1]), int(match[2]), 1)
+            return CellDate(date(int(match[1]), int(match[2]), 1), month_only=True)
     raise ValueError(text)
 
 
@@ -246,7 +221,7 @@ TEMPLATE_NOTES = (
     "2. 身份证号、手机号请保持文本格式，以免 Excel 把长数字变成科学计数法。",
     "3. 所在支部填写组织全称或组织编号，须在您的管辖范围内；不填时导入到上传时选择的组织。",
     "4. 党员状态填写“正式党员”或“预备党员”，不填默认为正式党员。",
-    "5. 日期格式：1985-06-15 或 1985年6月15日。",
+    "5. 日期格式：1985-06-15 或 1985年6月15日；出生年月可只写到月，如 1985年6月 或 1985.06。",
     "6. 按身份证号识别同一人：再次导入会更新已有党员，不会重复创建。",
     "7. 默认有任何一行错误则整份名册不导入；可选择“仅导入正确的行”。",
 )

@@ -29,8 +29,10 @@ from app.notify.schemas import (
     ReadAllOut,
     SubscriptionList,
     SubscriptionOut,
+    TemplateList,
+    TemplateOut,
 )
-from app.notify.templates import TEMPLATE_NAMES
+from app.notify.templates import TEMPLATE_NAMES, TEMPLATES, template_ids
 
 SUBSCRIBE_SEND = "wechat.subscribe_send"
 
@@ -58,7 +60,7 @@ async def notify(
     template: str,
     title: str,
     body: str,
-    data: dict[str, str] | None = None,
+    data: dict[str, str | int] | None = None,
     page: str | None = None,
     dedupe_key: str | None = None,
 ) -> int:
@@ -69,6 +71,8 @@ async def notify(
     which waits on the unique index) adds neither an inbox row nor a job and returns
     the first notification's id.
     """
+    if page is None and template in TEMPLATES:
+        page = TEMPLATES[template].page  # every message opens a page of the mini-program
     job_id: int | None = None
     if dedupe_key is not None:
         job_id = (
@@ -125,7 +129,7 @@ async def notify_member(
     template: str,
     title: str,
     body: str,
-    data: dict[str, str] | None = None,
+    data: dict[str, str | int] | None = None,
     page: str | None = None,
     dedupe_key: str | None = None,
 ) -> int | None:
@@ -150,13 +154,23 @@ async def notify_member(
 # -- inbox -----------------------------------------------------------------------------
 
 
+def _ids_as_integers(data: dict[str, Any]) -> dict[str, str | int]:
+    """Ids are integers in every body; rows written before that rule hold ``"12"``."""
+    return {
+        key: int(value)
+        if key.endswith("_id") and isinstance(value, str) and value.isascii() and value.isdigit()
+        else value
+        for key, value in data.items()
+    }
+
+
 def _out(n: Notification) -> NotificationOut:
     return NotificationOut(
         id=n.id,
         template=n.template,
         title=n.title,
         body=n.body,
-        data=dict(n.data or {}),
+        data=_ids_as_integers(n.data or {}),
         page=n.page,
         read=n.read_at is not None,
         read_at=n.read_at,
@@ -229,6 +243,23 @@ async def subscriptions(session: AsyncSession, account_id: int) -> SubscriptionL
             _grant_out(known[name])
             if name in known
             else SubscriptionOut(template=name, remaining=0)
+            for name in TEMPLATE_NAMES
+        ]
+    )
+
+
+def templates() -> TemplateList:
+    """Every subscribe-message template with this deployment's WeChat template id."""
+    ids = template_ids()
+    return TemplateList(
+        items=[
+            TemplateOut(
+                name=name,
+                template_id=ids.for_template(name),
+                purpose=TEMPLATES[name].purpose,
+                audience=TEMPLATES[name].audience,
+                page=TEMPLATES[name].page,
+            )
             for name in TEMPLATE_NAMES
         ]
     )

@@ -327,7 +327,9 @@ async def test_exports(client: httpx.AsyncClient, db: AsyncSession, settings: Se
     sheet = load_workbook(io.BytesIO(response.content)).active
     rows = list(sheet.iter_rows(min_row=3, values_only=True))
     assert len(rows) == 1
-    assert rows[0][1] == tricky["credit_code"] and rows[0][2] == '=HYPERLINK("x")公司'
+    assert (
+        rows[0][1] == tricky["credit_code"] and rows[0][2] == '\'=HYPERLINK("x")公司'
+    )  # neutralised
     assert sheet.cell(3, 3).data_type == "s"  # text, not a formula
     assert rows[0][9] == "钱*" and rows[0][10] == phone[:3] + "****" + phone[-4:]
 

@@ -85,6 +85,7 @@ async def test_every_list_refuses_a_forged_cursor(
         "/census/rounds",
         "/me/consents",
         "/me/notifications",
+        "/me/outflows",
         "/me/time-bank",
         "/members",
         "/orders",
