@@ -268,7 +268,7 @@ async def import_roster(
             and row.number not in report.bad_rows
         ):
             # The same answer as POST /members, wherever the number is registered.
-            report.add(row.number, "id_number", errors.ID_NUMBER_TAKEN)
+            report.add(row.number, "id_number", errors.id_number_taken().detail)
             holders.append(conflicts.Holder(found.id, found.home_org_id))
             tried_at = tried_at or row.home_org_id
 
