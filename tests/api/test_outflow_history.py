@@ -52,7 +52,7 @@ async def test_history_lists_every_outflow_newest_first_with_decisions(
     withdrawn = await _post(
         client,
         f"/api/v1/outflows/{second['id']}/withdraw",
-        {"version": second["version"], "reason": "行程推迟"},
+        {"reason": "行程推迟", "version": second["version"]},
         world.member,
     )
     assert withdrawn.status_code == 200, withdrawn.text
@@ -91,17 +91,16 @@ async def test_member_withdraws_pending_only(
     client: httpx.AsyncClient, world: World, db: AsyncSession, settings: Settings
 ) -> None:
     pending = await register(client, world.member)
+    v1 = {"version": pending["version"]}
     # Someone else's registration: another member cannot see it, an admin is not the owner.
     stranger = await factories.member_actor(db, settings, world.branch, "路人")
     problem(
-        await _post(client, f"/api/v1/outflows/{pending['id']}/withdraw", {"version": 1}, stranger),
+        await _post(client, f"/api/v1/outflows/{pending['id']}/withdraw", v1, stranger),
         404,
         "outflow.not_found",
     )
     problem(
-        await _post(
-            client, f"/api/v1/outflows/{pending['id']}/withdraw", {"version": 1}, world.branch_admin
-        ),
+        await _post(client, f"/api/v1/outflows/{pending['id']}/withdraw", v1, world.branch_admin),
         403,
         "outflow.owner_required",
     )
@@ -118,9 +117,7 @@ async def test_member_withdraws_pending_only(
         422,
         "validation.failed",
     )
-    done = await _post(
-        client, f"/api/v1/outflows/{pending['id']}/withdraw", {"version": 1}, world.member
-    )
+    done = await _post(client, f"/api/v1/outflows/{pending['id']}/withdraw", v1, world.member)
     assert done.status_code == 200, done.text
     assert done.json()["status"] == "withdrawn" and done.json()["version"] == 2
     row = await db.get(Outflow, pending["id"])
