@@ -41,3 +41,36 @@ def move_forbidden() -> AppError:
 
 def move_into_own_subtree() -> AppError:
     return AppError("org.move_into_descendant", 422, "不能把组织移动到它自身或它的下级组织之下")
+
+
+def invalid_near(detail: str) -> AppError:
+    """A malformed or implausible ``near=<lat>,<lon>`` of the directory search."""
+    return AppError(
+        "directory.invalid_near",
+        422,
+        detail,
+        errors=[
+            {
+                "field": "near",
+                "location": "query",
+                "type": "directory.invalid_near",
+                "message": detail,
+            }
+        ],
+    )
+
+
+def incomplete_location() -> AppError:
+    return AppError(
+        "org.incomplete_location",
+        422,
+        "纬度和经度须同时填写或同时清空",
+        errors=[
+            {
+                "field": "lat",
+                "location": "body",
+                "type": "org.incomplete_location",
+                "message": "纬度和经度须同时填写或同时清空",
+            }
+        ],
+    )

@@ -3,8 +3,25 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import (
+    ARRAY,
+    Boolean,
+    Float,
+    Integer,
+    String,
+    and_,
+    any_,
+    bindparam,
+    exists,
+    func,
+    literal_column,
+    or_,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.organization.models import Organization, RoleAssignment
@@ -126,3 +143,142 @@ async def responsible_admin_member_ids(session: AsyncSession, org_id: int) -> li
         if candidate in by_org:
             return sorted(by_org[candidate])
     return []
+
+
+# --- the directory (党员找组织): listed organisations, found by anyone logged in -----------
+#
+# Two statements, each built once: in id order, and nearest first from a point. Every
+# filter is a parameter that is NULL when not asked for, so one prepared statement serves
+# every combination. Nearest first orders by ``<->`` between two ``ll_to_earth`` points,
+# which walks the GiST index ``ix_organizations_listed_earth``; ``distance_m`` is the
+# great-circle distance (``earth_distance``) in metres.
+
+_q = bindparam("q", type_=String)
+_region_like = bindparam("region_like", type_=String)
+_host = bindparam("host", type_=String)
+_orders = bindparam("orders_only", type_=Boolean)
+_lat = bindparam("lat", type_=Float)
+_lon = bindparam("lon", type_=Float)
+_after_id = bindparam("after_id", type_=Integer)
+_after_gap = bindparam("after_gap", type_=Float)
+_limit = bindparam("limit", type_=Integer)
+
+_org_earth = func.ll_to_earth(Organization.lat, Organization.lon)
+_point = func.ll_to_earth(_lat, _lon)
+# Chord distance through the earth: what the GiST index orders by (monotonic in the
+# great-circle distance, so the order is the same).
+_gap = _org_earth.op("<->", return_type=Float)(_point)
+
+_takes_orders = exists().where(RoleAssignment.org_id == Organization.id)
+"""An organisation takes orders when it has an admin of its own to accept them (without
+one, a resident's order would sit with the committee above: he is pointed there)."""
+
+_DIRECTORY_COLUMNS = (
+    Organization.id,
+    Organization.name,
+    Organization.kind,
+    Organization.host,
+    Organization.region_code,
+    Organization.address,
+    Organization.lat,
+    Organization.lon,
+)
+_DIRECTORY_FILTERS = (
+    Organization.listed,
+    # A substring of the name, case-insensitive (strpos: no LIKE wildcards to escape).
+    or_(_q.is_(None), func.strpos(func.lower(Organization.name), func.lower(_q)) > 0),
+    or_(_region_like.is_(None), Organization.region_code.like(_region_like)),
+    or_(_host.is_(None), Organization.host == _host),
+    or_(_orders.is_not(True), _takes_orders),
+)
+
+DIRECTORY_BY_ID = (
+    select(*_DIRECTORY_COLUMNS, literal_column("NULL", Integer).label("distance_m"))
+    .where(*_DIRECTORY_FILTERS, or_(_after_id.is_(None), Organization.id > _after_id))
+    .order_by(Organization.id)
+    .limit(_limit)
+)
+
+DIRECTORY_NEAREST = (
+    select(
+        *_DIRECTORY_COLUMNS,
+        func.round(func.earth_distance(_org_earth, _point)).cast(Integer).label("distance_m"),
+        _gap.label("gap"),
+    )
+    .where(
+        *_DIRECTORY_FILTERS,
+        Organization.lat.is_not(None),
+        Organization.lon.is_not(None),
+        or_(_after_gap.is_(None), tuple_(_gap, Organization.id) > tuple_(_after_gap, _after_id)),
+    )
+    .order_by(_gap, Organization.id)
+    .limit(_limit)
+)
+
+
+async def directory(
+    session: AsyncSession,
+    *,
+    q: str | None,
+    region_prefix: str | None,
+    host: str | None,
+    orders_only: bool,
+    near: tuple[float, float] | None,
+    after: tuple[float, int] | int | None,
+    limit: int,
+) -> Sequence[Any]:
+    """Up to ``limit + 1`` listed organisations after the cursor (``after``: an id, or
+    ``(gap, id)`` when nearest first)."""
+    params: dict[str, Any] = {
+        "q": q,
+        # Digits only (checked by the schema): nothing to escape.
+        "region_like": None if region_prefix is None else f"{region_prefix}%",
+        "host": host,
+        "orders_only": orders_only,
+        "limit": limit + 1,
+    }
+    if near is None:
+        assert after is None or isinstance(after, int)
+        result = await session.execute(DIRECTORY_BY_ID, {**params, "after_id": after})
+    else:
+        assert after is None or isinstance(after, tuple)
+        gap, after_id = after if after is not None else (None, None)
+        result = await session.execute(
+            DIRECTORY_NEAREST,
+            {**params, "lat": near[0], "lon": near[1], "after_gap": gap, "after_id": after_id},
+        )
+    return result.all()
+
+
+# The organisations at the top of a caller's scope: his role organisations with none of
+# their ancestors among them, or every root for a superadmin. One statement, by id.
+_roots = bindparam("roots", type_=ARRAY(String))
+_everything = bindparam("everything", type_=Boolean)
+
+SCOPE_TOPS = (
+    select(Organization.__table__)
+    .where(
+        or_(
+            Organization.path == any_(_roots),
+            and_(_everything, Organization.parent_id.is_(None)),
+        ),
+        or_(_after_id.is_(None), Organization.id > _after_id),
+    )
+    .order_by(Organization.id)
+    .limit(_limit)
+)
+
+
+async def scope_tops(
+    session: AsyncSession, scope: Scope, *, after_id: int | None, limit: int
+) -> Sequence[Any]:
+    result = await session.execute(
+        SCOPE_TOPS,
+        {
+            "roots": list(scope.roots),
+            "everything": scope.everything,
+            "after_id": after_id,
+            "limit": limit + 1,
+        },
+    )
+    return result.all()
