@@ -10,6 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import Settings
 from app.core.pagination import encode_cursor
+from app.demo import seed_demo
+from app.demo_names import DEMO_CHAMBER, DEMO_DISTRICT, DEMO_VILLAGE
 from app.organization.models import Organization
 from tests import factories as f
 from tests.conftest import problem
@@ -272,3 +274,17 @@ async def test_admins_see_the_top_of_their_scope(
     root = await f.superadmin_actor(db, settings)
     tops = (await client.get("/api/v1/orgs", headers=root.headers)).json()
     assert [item["id"] for item in tops["items"]] == [t["city"].id, t["shenzhen"].id]
+
+
+async def test_the_demo_data_lists_located_organisations(
+    client: httpx.AsyncClient, db: AsyncSession, settings: Settings
+) -> None:
+    await seed_demo(db, settings.model_copy(update={"demo_data": True, "env": "dev"}))
+    login = await client.post("/api/v1/auth/wechat/login", json={"code": "demo-member.1"})
+    assert login.status_code == 200, login.text
+    headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
+    body = await _search(client, headers, near=TIANHE)
+    assert [item["name"] for item in body["items"]] == [
+        DEMO_DISTRICT, DEMO_CHAMBER, DEMO_VILLAGE,
+    ]  # fmt: skip
+    assert body["items"][0]["distance_m"] < 1_000 < body["items"][1]["distance_m"]
