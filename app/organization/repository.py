@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import cache
 from typing import Any
 
 from sqlalchemy import (
@@ -10,6 +11,7 @@ from sqlalchemy import (
     Boolean,
     Float,
     Integer,
+    Select,
     String,
     and_,
     any_,
@@ -147,16 +149,16 @@ async def responsible_admin_member_ids(session: AsyncSession, org_id: int) -> li
 
 # --- the directory (党员找组织): listed organisations, found by anyone logged in -----------
 #
-# Two statements, each built once: in id order, and nearest first from a point. Every
-# filter is a parameter that is NULL when not asked for, so one prepared statement serves
-# every combination. Nearest first orders by ``<->`` between two ``ll_to_earth`` points,
-# which walks the GiST index ``ix_organizations_listed_earth``; ``distance_m`` is the
-# great-circle distance (``earth_distance``) in metres.
+# Nearest first orders by ``<->`` between two ``ll_to_earth`` points, which walks the
+# GiST index ``ix_organizations_listed_earth`` (KNN); ``distance_m`` is the great-circle
+# distance (``earth_distance``) in metres. Each combination of the filters asked for is
+# its own statement, built once (``functools.cache``): a "``$1 IS NULL OR …``" filter
+# would leave the prepared statement's generic plan guessing one row, and it would then
+# sort every listed organisation instead of walking the index.
 
 _q = bindparam("q", type_=String)
 _region_like = bindparam("region_like", type_=String)
 _host = bindparam("host", type_=String)
-_orders = bindparam("orders_only", type_=Boolean)
 _lat = bindparam("lat", type_=Float)
 _lon = bindparam("lon", type_=Float)
 _after_id = bindparam("after_id", type_=Integer)
@@ -183,37 +185,49 @@ _DIRECTORY_COLUMNS = (
     Organization.lat,
     Organization.lon,
 )
-_DIRECTORY_FILTERS = (
-    Organization.listed,
-    # A substring of the name, case-insensitive (strpos: no LIKE wildcards to escape).
-    or_(_q.is_(None), func.strpos(func.lower(Organization.name), func.lower(_q)) > 0),
-    or_(_region_like.is_(None), Organization.region_code.like(_region_like)),
-    or_(_host.is_(None), Organization.host == _host),
-    or_(_orders.is_not(True), _takes_orders),
-)
 
-DIRECTORY_BY_ID = (
-    select(*_DIRECTORY_COLUMNS, literal_column("NULL", Integer).label("distance_m"))
-    .where(*_DIRECTORY_FILTERS, or_(_after_id.is_(None), Organization.id > _after_id))
-    .order_by(Organization.id)
-    .limit(_limit)
-)
 
-DIRECTORY_NEAREST = (
-    select(
-        *_DIRECTORY_COLUMNS,
-        func.round(func.earth_distance(_org_earth, _point)).cast(Integer).label("distance_m"),
-        _gap.label("gap"),
+@cache
+def directory_statement(
+    *,
+    near: bool,
+    q: bool = False,
+    region: bool = False,
+    host: bool = False,
+    orders: bool = False,
+    after: bool = False,
+) -> Select[*tuple[Any, ...]]:
+    """The directory read for one combination of filters (built on first use, then kept)."""
+    filters: list[Any] = [Organization.listed]
+    if q:
+        # A substring of the name, case-insensitive (strpos: no LIKE wildcards to escape).
+        filters.append(func.strpos(func.lower(Organization.name), func.lower(_q)) > 0)
+    if region:
+        filters.append(Organization.region_code.like(_region_like))
+    if host:
+        filters.append(Organization.host == _host)
+    if orders:
+        filters.append(_takes_orders)
+    if not near:
+        if after:
+            filters.append(Organization.id > _after_id)
+        distance = literal_column("NULL", Integer).label("distance_m")
+        return (
+            select(*_DIRECTORY_COLUMNS, distance)
+            .where(*filters)
+            .order_by(Organization.id)
+            .limit(_limit)
+        )
+    filters += [Organization.lat.is_not(None), Organization.lon.is_not(None)]
+    if after:
+        filters.append(tuple_(_gap, Organization.id) > tuple_(_after_gap, _after_id))
+    metres = func.round(func.earth_distance(_org_earth, _point)).cast(Integer)
+    return (
+        select(*_DIRECTORY_COLUMNS, metres.label("distance_m"), _gap.label("gap"))
+        .where(*filters)
+        .order_by(_gap, Organization.id)
+        .limit(_limit)
     )
-    .where(
-        *_DIRECTORY_FILTERS,
-        Organization.lat.is_not(None),
-        Organization.lon.is_not(None),
-        or_(_after_gap.is_(None), tuple_(_gap, Organization.id) > tuple_(_after_gap, _after_id)),
-    )
-    .order_by(_gap, Organization.id)
-    .limit(_limit)
-)
 
 
 async def directory(
@@ -229,25 +243,30 @@ async def directory(
 ) -> Sequence[Any]:
     """Up to ``limit + 1`` listed organisations after the cursor (``after``: an id, or
     ``(gap, id)`` when nearest first)."""
-    params: dict[str, Any] = {
-        "q": q,
+    params: dict[str, Any] = {"limit": limit + 1}
+    if q is not None:
+        params["q"] = q
+    if region_prefix is not None:
         # Digits only (checked by the schema): nothing to escape.
-        "region_like": None if region_prefix is None else f"{region_prefix}%",
-        "host": host,
-        "orders_only": orders_only,
-        "limit": limit + 1,
-    }
-    if near is None:
-        assert after is None or isinstance(after, int)
-        result = await session.execute(DIRECTORY_BY_ID, {**params, "after_id": after})
-    else:
-        assert after is None or isinstance(after, tuple)
-        gap, after_id = after if after is not None else (None, None)
-        result = await session.execute(
-            DIRECTORY_NEAREST,
-            {**params, "lat": near[0], "lon": near[1], "after_gap": gap, "after_id": after_id},
-        )
-    return result.all()
+        params["region_like"] = f"{region_prefix}%"
+    if host is not None:
+        params["host"] = host
+    if near is not None:
+        params["lat"], params["lon"] = near
+    if isinstance(after, tuple):
+        params["after_gap"], params["after_id"] = after
+    elif after is not None:
+        params["after_id"] = after
+    stmt = directory_statement(
+        near=near is not None,
+        q=q is not None,
+        region=region_prefix is not None,
+        host=host is not None,
+        orders=orders_only,
+        after=after is not None,
+    )
+    rows: Sequence[Any] = (await session.execute(stmt, params)).all()
+    return rows
 
 
 # The organisations at the top of a caller's scope: his role organisations with none of
