@@ -7,7 +7,7 @@
   (``<->`` ordering walks it).
 
 Revision ID: 0018
-Revises: 0013
+Revises: 0014
 Create Date: 2026-12-01
 """
 
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0018"
-down_revision: str | None = "0013"
+down_revision: str | None = "0014"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
