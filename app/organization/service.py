@@ -271,12 +271,12 @@ def parse_near(near: str | None) -> tuple[float, float] | None:
         return None
     match = _NEAR.match(near)
     if match is None:
-        raise errors.invalid_near("位置格式应为“纬度,经度”，例如 23.13,113.33")
+        raise errors.near_malformed()
     lat, lon = float(match.group(1)), float(match.group(2))
     if _CHINA_LON[0] <= lat <= _CHINA_LON[1] and _CHINA_LAT[0] <= lon <= _CHINA_LAT[1]:
-        raise errors.invalid_near("纬度和经度似乎填反了，请按“纬度,经度”的顺序填写")
+        raise errors.near_swapped()
     if not (-90 <= lat <= 90 and -180 <= lon <= 180):
-        raise errors.invalid_near("纬度须在 -90 到 90 之间，经度须在 -180 到 180 之间")
+        raise errors.near_out_of_range()
     return lat, lon
 
 
