@@ -139,12 +139,28 @@ class _Collector(ast.NodeVisitor):
         self._function(node)
 
     def _function(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
-        self.defaults.append(_defaults(node))
+        self.defaults.append({**self.defaults[0], **_defaults(node)})
         self.generic_visit(node)
         self.defaults.pop()
 
+    def visit_Module(self, node: ast.Module) -> None:
+        # Module-level string constants stand for themselves (DETAIL = "…" used below).
+        self.defaults = [
+            {
+                target.id: value
+                for stmt in node.body
+                if isinstance(stmt, ast.Assign)
+                for target in stmt.targets
+                if isinstance(target, ast.Name) and (value := _text(stmt.value)) is not None
+            }
+        ]
+        self.generic_visit(node)
+
     def visit_Call(self, node: ast.Call) -> None:
-        factory = FACTORIES.get(_name(node) or "")
+        name = _name(node)
+        if name == "__init__" and _is_super(node):
+            name = "AppError"  # a subclass: super().__init__(code, status, detail)
+        factory = FACTORIES.get(name or "")
         if factory is not None:
             self._problem(node, factory)
         self.generic_visit(node)
@@ -182,6 +198,11 @@ class _Collector(ast.NodeVisitor):
         pair = _code_pair(node)
         if pair and pair[0] not in self.codes:
             self.add(pair[0], None, pair[1], "problem")  # a fallback ("http.error", "…")
+
+
+def _is_super(call: ast.Call) -> bool:
+    target = call.func.value if isinstance(call.func, ast.Attribute) else None
+    return isinstance(target, ast.Call) and _name(target) == "super"
 
 
 def _code_pair(node: ast.expr | None) -> tuple[str, str] | None:

@@ -33,7 +33,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.core.config import Settings
-from app.core.db import create_engine, driver_connection, get_session
+from app.core.db import create_engine, driver_connection, get_session, keep_after_rollback
 from app.main import create_app
 from app.wechat.simulator import WeChatSimulator
 from tests.clock import Clock
@@ -195,9 +195,11 @@ async def app(settings: Settings, engine: AsyncEngine, db: AsyncSession) -> Asyn
         savepoint = await db.begin_nested()
         try:
             yield db
-        except BaseException:
+        except BaseException as error:
             if savepoint.is_active:
                 await savepoint.rollback()
+            async with db.begin_nested():
+                await keep_after_rollback(db, error)
             raise
         else:
             if savepoint.is_active:

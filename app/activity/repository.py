@@ -2,7 +2,7 @@
 
 Who sees an activity:
 
-* admins: activities of organisations in their scope (:class:`app.identity.scope.Scope`);
+* admins: activities of organisations in their scope (:class:`app.organization.scope.Scope`);
 * members: the menu of their organisations, i.e. activities of their home organisation
   and of every ancestor of it (a county's theme day is for the whole county), and of the
   organisations co-managing them through open dual-management grants and their ancestors.
@@ -12,7 +12,7 @@ A caller who is both gets the union.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -21,9 +21,9 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.activity.models import Activity, ActivityAttendance, ActivitySignup
-from app.identity.scope import Scope, co_managing_org_ids
 from app.members.models import Member
-from app.organization.models import Organization
+from app.organization.models import Organization, path_ids
+from app.organization.scope import Scope, co_managing_org_ids
 
 
 @dataclass(frozen=True)
@@ -43,11 +43,6 @@ class Viewer:
         return or_(*conditions) if conditions else false()
 
 
-def _ids_of_paths(paths: Iterable[str]) -> frozenset[int]:
-    """``"/1/7/42/"`` names the organisation 42 and its ancestors 7 and 1."""
-    return frozenset(int(part) for path in paths for part in path.split("/") if part)
-
-
 async def member_menu_org_ids(session: AsyncSession, member_id: int) -> frozenset[int]:
     """Organisations whose activities are on the member's menu (see module docstring)."""
     home = (
@@ -57,17 +52,7 @@ async def member_menu_org_ids(session: AsyncSession, member_id: int) -> frozense
     )
     guest = select(Organization.path).where(Organization.id.in_(co_managing_org_ids(member_id)))
     paths = (await session.execute(home.union(guest))).scalars().all()
-    return _ids_of_paths(paths)
-
-
-async def org_in_scope(session: AsyncSession, scope: Scope, org_id: int) -> Organization | None:
-    return (
-        await session.execute(
-            select(Organization).where(
-                Organization.id == org_id, scope.org_path_visible(Organization.path)
-            )
-        )
-    ).scalar_one_or_none()
+    return frozenset(org_id for path in paths for org_id in path_ids(path))
 
 
 async def add_activity(session: AsyncSession, activity: Activity) -> Activity:

@@ -25,7 +25,7 @@ from app.core.config import Settings
 from app.core.db import SessionDep
 from app.core.idempotency import IdempotencyDep
 from app.core.pagination import DEFAULT_LIMIT, CursorParam, LimitParam, Page
-from app.identity.scope import AdminScopeDep, MemberDep, PrincipalDep
+from app.organization.scope import AdminScopeDep, MemberDep, PrincipalDep
 
 router = APIRouter(prefix="/activities", tags=["activity"])
 

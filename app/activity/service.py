@@ -32,8 +32,8 @@ from app.core import clock
 from app.core.config import Settings
 from app.core.errors import AppError
 from app.core.pagination import decode_cursor, encode_cursor, invalid_cursor
-from app.identity.scope import Principal, Scope, build_scope
 from app.notify.service import notify_member
+from app.organization.scope import Principal, Scope, build_scope, get_visible_org
 from app.regions.service import distance_m
 from app.study.service import award_credits
 
@@ -108,7 +108,7 @@ def _out(
 
 
 async def create_activity(session: AsyncSession, scope: Scope, data: ActivityCreate) -> ActivityOut:
-    org = await repo.org_in_scope(session, scope, data.org_id)
+    org = await get_visible_org(session, scope, data.org_id)
     if org is None:
         raise errors.org_not_found()
     onsite = not data.online

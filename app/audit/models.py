@@ -15,7 +15,15 @@ from app.core.models import created_at, pk
 
 class AuditEntry(Base):
     __tablename__ = "audit_log"
-    __table_args__ = (Index("ix_audit_log_org_id_id", "org_id", "id"),)
+    __table_args__ = (
+        Index("ix_audit_log_org_id_id", "org_id", "id"),
+        Index(
+            "ix_audit_log_member_home_org_id_id",
+            "member_home_org_id",
+            "id",
+            postgresql_where=text("member_home_org_id IS NOT NULL"),
+        ),
+    )
 
     id: Mapped[int] = pk()
     at: Mapped[datetime] = created_at()
@@ -24,6 +32,9 @@ class AuditEntry(Base):
     )
     action: Mapped[str] = mapped_column(String(50))
     org_id: Mapped[int | None] = mapped_column(BigInteger)
+    # The home organisation of the member the action concerns, when another organisation
+    # acts (a co-managing destination): the entry shows in both subtrees' logs.
+    member_home_org_id: Mapped[int | None] = mapped_column(BigInteger)
     subject_type: Mapped[str | None] = mapped_column(String(30))
     subject_id: Mapped[int | None] = mapped_column(BigInteger)
     reason: Mapped[str | None] = mapped_column(String(200))

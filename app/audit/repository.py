@@ -4,24 +4,14 @@ from __future__ import annotations
 
 from typing import cast
 
-from sqlalchemy import SQLColumnExpression, func, select
+from sqlalchemy import SQLColumnExpression, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.models import AuditEntry
 from app.identity.models import Account
-from app.identity.scope import Scope
 from app.members.models import Member
 from app.organization.models import Organization
-
-
-async def visible_org(session: AsyncSession, scope: Scope, org_id: int) -> Organization | None:
-    return (
-        await session.execute(
-            select(Organization).where(
-                Organization.id == org_id, scope.org_path_visible(Organization.path)
-            )
-        )
-    ).scalar_one_or_none()
+from app.organization.scope import Scope
 
 
 async def list_entries(
@@ -43,7 +33,12 @@ async def list_entries(
         select(AuditEntry, actor_name)
         .outerjoin(Account, Account.id == AuditEntry.actor_account_id)
         .outerjoin(Member, Member.id == Account.member_id)
-        .where(scope.org_visible(cast(SQLColumnExpression[int], AuditEntry.org_id)))
+        .where(
+            or_(
+                scope.org_visible(cast(SQLColumnExpression[int], AuditEntry.org_id)),
+                scope.org_visible(cast(SQLColumnExpression[int], AuditEntry.member_home_org_id)),
+            )
+        )
         .order_by(AuditEntry.id.desc())
         .limit(limit + 1)
     )
@@ -51,7 +46,9 @@ async def list_entries(
         subtree = select(Organization.id).where(
             Organization.path.startswith(within.path, autoescape=True)
         )
-        stmt = stmt.where(AuditEntry.org_id.in_(subtree))
+        stmt = stmt.where(
+            or_(AuditEntry.org_id.in_(subtree), AuditEntry.member_home_org_id.in_(subtree))
+        )
     if actor_account_id is not None:
         stmt = stmt.where(AuditEntry.actor_account_id == actor_account_id)
     if action is not None:

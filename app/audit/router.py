@@ -19,7 +19,7 @@ from app.core.pagination import (
     encode_cursor,
     invalid_cursor,
 )
-from app.identity.scope import AdminScopeDep
+from app.organization.scope import AdminScopeDep, get_visible_org
 
 router = APIRouter(tags=["audit"])
 
@@ -51,7 +51,7 @@ async def list_audit(
         before_id = position[0]
     within = None
     if org_id is not None:
-        within = await repository.visible_org(session, scope, org_id)
+        within = await get_visible_org(session, scope, org_id)
         if within is None:
             raise not_found("org.not_found", "组织不存在或无权访问")
     rows = await repository.list_entries(

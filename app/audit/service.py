@@ -17,18 +17,25 @@ async def record(
     actor_account_id: int | None,
     action: str,
     org_id: int | None = None,
+    member_home_org_id: int | None = None,
     subject_type: str | None = None,
     subject_id: int | None = None,
     reason: str | None = None,
     detail: dict[str, Any] | None = None,
 ) -> None:
-    """Append an audit entry in the caller's transaction (it commits with the action)."""
+    """Append an audit entry in the caller's transaction (it commits with the action).
+
+    ``member_home_org_id``: the home organisation of the member concerned, when it may
+    differ from ``org_id`` (an action of a co-managing organisation). The entry is then
+    listed in both subtrees, so nothing a co-manager does is hidden from the home side.
+    """
     request_id, ip = current_request_meta()
     await session.execute(
         insert(AuditEntry).values(
             actor_account_id=actor_account_id,
             action=action,
             org_id=org_id,
+            member_home_org_id=member_home_org_id,
             subject_type=subject_type,
             subject_id=subject_id,
             reason=reason,

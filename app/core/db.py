@@ -284,14 +284,27 @@ def is_database_unavailable(error: BaseException) -> bool:
     return isinstance(error, _UNAVAILABLE_DRIVER_ERRORS)
 
 
+async def keep_after_rollback(session: AsyncSession, error: BaseException) -> bool:
+    """After a failed request's rollback, write what its error must leave behind (the
+    audit entry of a refused attempt). True if there was something to write."""
+    write = getattr(error, "after_rollback", None)
+    if write is None:
+        return False
+    await write(session)
+    return True
+
+
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    """One transaction per request: commit when the endpoint returns, roll back on error."""
+    """One transaction per request: commit when the endpoint returns, roll back on error
+    (keeping only what the error asks to keep, see :func:`keep_after_rollback`)."""
     maker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
     async with maker() as session:
         try:
             yield session
-        except BaseException:
+        except BaseException as error:
             await session.rollback()
+            if await keep_after_rollback(session, error):
+                await session.commit()
             raise
         else:
             await session.commit()

@@ -7,7 +7,7 @@ with their own code, usually through small factory functions in their ``errors.p
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -51,6 +51,10 @@ class AppError(Exception):
         self.errors = list(errors) if errors else None
         self.headers = dict(headers or {})
         self.extra = dict(extra or {})
+        # Writes that must outlive the request's rollback (the audit entry of a refused
+        # attempt): the session dependency runs them on the rolled-back session and
+        # commits them alone. See app.core.db.keep_after_rollback.
+        self.after_rollback: Callable[[Any], Awaitable[None]] | None = None
 
 
 def problem_body(

@@ -38,20 +38,24 @@ class Policy:
 
 _UPSERT = text(
     """
-    INSERT INTO rate_limit_buckets (key, window_start, hits) VALUES (:key, :window, 1)
-    ON CONFLICT (key, window_start) DO UPDATE SET hits = rate_limit_buckets.hits + 1
+    INSERT INTO rate_limit_buckets (key, window_start, hits) VALUES (:key, :window, :cost)
+    ON CONFLICT (key, window_start) DO UPDATE SET hits = rate_limit_buckets.hits + :cost
     RETURNING hits
     """
 )
 
 
-async def hit(engine: AsyncEngine, policy: Policy, subject: str) -> dict[str, str]:
-    """Count one attempt; raise 429 past the limit. Returns the RateLimit headers."""
+async def hit(
+    engine: AsyncEngine, policy: Policy, subject: str, *, cost: int = 1
+) -> dict[str, str]:
+    """Count ``cost`` attempts; raise 429 past the limit. Returns the RateLimit headers."""
     now = int(time.time())
     window = now - now % policy.window_s
     async with engine.begin() as conn:
         hits = (
-            await conn.execute(_UPSERT, {"key": f"{policy.name}:{subject}", "window": window})
+            await conn.execute(
+                _UPSERT, {"key": f"{policy.name}:{subject}", "window": window, "cost": cost}
+            )
         ).scalar_one()
     reset = window + policy.window_s - now
     remaining = max(policy.limit - hits, 0)

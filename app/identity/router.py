@@ -24,7 +24,7 @@ from app.identity.schemas import (
     RefreshIn,
     TokenPairOut,
 )
-from app.identity.scope import MemberDep, PrincipalDep
+from app.organization.scope import MemberDep, PrincipalDep
 from app.wechat.client import WeChatClient
 
 router = APIRouter(tags=["identity"])

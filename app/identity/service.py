@@ -34,12 +34,12 @@ from app.core.security import (
 from app.identity import errors
 from app.identity import repository as repo
 from app.identity.models import Account, RefreshToken
-from app.identity.scope import Principal
 from app.identity.validators import MobilePhoneError, normalize_mobile_phone
 from app.members.models import Member
 from app.members.service import find_by_id_number
 from app.mobility.service import active_outflow_summary
 from app.organization.models import Organization, RoleAssignment
+from app.organization.scope import Principal
 from app.wechat.client import WeChatClient
 from app.wechat.errors import (
     CODE_USED,

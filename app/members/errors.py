@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from app.core.errors import AppError, not_found
+from app.core.errors import AppError, forbidden, not_found
 
 
 def member_not_found() -> AppError:
@@ -16,8 +16,32 @@ def org_not_found() -> AppError:
     return not_found("org.not_found", "组织不存在或无权访问")
 
 
-def id_number_taken() -> AppError:
-    return AppError("member.id_number_taken", 409, "该身份证号已在党员名册中")
+def home_org_required() -> AppError:
+    return forbidden(
+        "member.home_org_required",
+        "该党员的档案由其所在党组织管理；共管（流入地）组织可以查看和联系他，但不能修改档案或查看身份证号",
+    )
+
+
+# One answer wherever the number is registered (inside the caller's scope or not), with
+# the proper path: the member's own organisation transfers his relation (组织关系转接).
+ID_NUMBER_TAKEN = (
+    "该身份证号已登记在党员名册中，不能重复登记。"
+    "如该党员的组织关系需转入本组织，请通过组织关系转接办理"
+)
+
+
+class IdNumberTaken(AppError):
+    """409 for an ID number already on the roll; ``holder`` stays on the server side."""
+
+    def __init__(self, holder_id: int | None = None, holder_home_org_id: int | None = None):
+        super().__init__("member.id_number_taken", 409, ID_NUMBER_TAKEN)
+        self.holder_id = holder_id
+        self.holder_home_org_id = holder_home_org_id
+
+
+def id_number_taken(holder_id: int | None = None, home_org_id: int | None = None) -> IdNumberTaken:
+    return IdNumberTaken(holder_id, home_org_id)
 
 
 def id_mismatch(fields: Sequence[str]) -> AppError:

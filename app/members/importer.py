@@ -16,13 +16,12 @@ from datetime import date
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.audit.service import record
 from app.core import pii
 from app.core.config import Settings
 from app.core.crypto import mask_id_number, mask_phone
-from app.identity.scope import Scope
 from app.identity.validators import (
     IdNumberError,
     MobilePhoneError,
@@ -30,7 +29,7 @@ from app.identity.validators import (
     normalize_mobile_phone,
     parse_id_number,
 )
-from app.members import errors
+from app.members import conflicts, errors
 from app.members import repository as repo
 from app.members.schemas import ImportResult, ImportRowError
 from app.members.spreadsheet import (
@@ -41,6 +40,7 @@ from app.members.spreadsheet import (
     text_cell,
 )
 from app.organization import repository as org_repo
+from app.organization.scope import Scope
 
 MAX_ROWS = 20_000
 PRECISION_LOST = "身份证号被存成了数字，末尾几位已丢失；请把该列设为文本格式后重新填写"
@@ -197,6 +197,7 @@ def _flag_duplicates(rows: list[_Row], report: _Report) -> None:
 async def import_roster(
     session: AsyncSession,
     settings: Settings,
+    engine: AsyncEngine,
     scope: Scope,
     *,
     content: bytes,
@@ -226,16 +227,34 @@ async def import_roster(
         session, [r.index for r in rows if r.number not in report.bad_rows], for_update=True
     )
     home_ids = sorted({home for _, home, _ in existing.values()})
+    # The *change* verb: a row updates a member only where the caller owns his record.
     manageable = await org_repo.visible_ids(session, scope, home_ids)
+    holders: list[conflicts.Holder] = []
+    tried_at = default_org_id  # where the caller tried: his default, else a row's branch
     for row in rows:
         found = existing.get(row.index)
         if found is not None and found[1] not in manageable and row.number not in report.bad_rows:
-            report.add(
-                row.number, "id_number", "该党员已登记在您管辖范围以外的组织，请联系上级组织处理"
-            )
+            # The same answer as POST /members, wherever the number is registered.
+            report.add(row.number, "id_number", errors.ID_NUMBER_TAKEN)
+            holders.append(conflicts.Holder(found[0], found[1]))
+            tried_at = tried_at or row.home_org_id
 
     report.errors.sort(key=lambda e: e.row)
-    if report.errors and not partial:
+    if holders:
+        refusal = await conflicts.refused(
+            engine,
+            scope,
+            errors.invalid_rows([e.model_dump() for e in report.errors]),
+            via="import",
+            org_id=tried_at,
+            holders=holders,
+        )
+        if not partial or refusal.status == 429:
+            raise refusal
+        await conflicts.record_conflicts(
+            session, scope, via="import", org_id=tried_at, holders=holders, count=len(holders)
+        )
+    elif report.errors and not partial:
         raise errors.invalid_rows([e.model_dump() for e in report.errors])
 
     good = [r for r in rows if r.number not in report.bad_rows]

@@ -19,10 +19,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.identity.scope import Scope, co_managed_member_ids
 from app.members.models import Member
 from app.mobility.models import Outflow
 from app.organization.models import Organization
+from app.organization.scope import Scope, co_managed_member_ids
 
 
 def _visible(scope: Scope) -> ColumnElement[bool]:
@@ -40,6 +40,21 @@ async def get_visible(
     if for_update:
         stmt = stmt.with_for_update(of=Member)
     return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def get_for_change(
+    session: AsyncSession, scope: Scope, member_id: int, *, for_update: bool = False
+) -> tuple[Member | None, bool]:
+    """The member if the caller may *read* him, and whether he may *change* him."""
+    stmt = (
+        select(Member, scope.member_changeable(Member.home_org_id).label("owned"))
+        .where(Member.id == member_id, _visible(scope))
+        .execution_options(populate_existing=True)
+    )
+    if for_update:
+        stmt = stmt.with_for_update(of=Member)
+    row = (await session.execute(stmt)).first()
+    return (None, False) if row is None else (row[0], bool(row[1]))
 
 
 def _has_active_outflow() -> ColumnElement[bool]:

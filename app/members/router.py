@@ -11,7 +11,6 @@ from app.core.db import SessionDep
 from app.core.idempotency import IdempotencyDep
 from app.core.pagination import DEFAULT_LIMIT, CursorParam, LimitParam, Page, page_of
 from app.core.ratelimit import Policy, hit
-from app.identity.scope import AdminScopeDep
 from app.members import importer, service
 from app.members.schemas import (
     ImportResult,
@@ -23,6 +22,7 @@ from app.members.schemas import (
 )
 from app.members.spreadsheet import build_template
 from app.organization.router import id_cursor
+from app.organization.scope import AdminScopeDep
 
 router = APIRouter(prefix="/members", tags=["members"])
 
@@ -41,7 +41,8 @@ async def create_member(
 ) -> Response:
     async def act() -> MemberOut:
         settings = request.app.state.settings
-        return MemberOut.of(await service.register_member(session, settings, scope, data))
+        engine = request.app.state.engine
+        return MemberOut.of(await service.register_member(session, settings, engine, scope, data))
 
     return await idem.run(act, status_code=201)
 
@@ -103,6 +104,7 @@ async def import_members(
     return await importer.import_roster(
         session,
         request.app.state.settings,
+        request.app.state.engine,
         scope,
         content=content,
         filename=file.filename,
@@ -126,8 +128,10 @@ async def update_member(
     session: SessionDep,
     member_id: int = MemberId,
 ) -> MemberOut:
-    settings = request.app.state.settings
-    return MemberOut.of(await service.update_member(session, settings, scope, member_id, data))
+    settings, engine = request.app.state.settings, request.app.state.engine
+    return MemberOut.of(
+        await service.update_member(session, settings, engine, scope, member_id, data)
+    )
 
 
 @router.post("/{member_id}/reveal", response_model=RevealOut)

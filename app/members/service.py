@@ -13,21 +13,20 @@ from datetime import date
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.audit.service import record
 from app.core import pii
 from app.core.config import Settings
 from app.core.crypto import mask_id_number, mask_phone
 from app.core.errors import AppError, stale_version
-from app.identity.scope import Scope
 from app.identity.validators import IdInfo, parse_id_number
-from app.members import errors
+from app.members import conflicts, errors
 from app.members import repository as repo
 from app.members.models import Member
 from app.members.schemas import MemberCreate, MemberUpdate
-from app.organization import repository as org_repo
 from app.organization.models import Organization
+from app.organization.scope import Scope, get_visible_org
 
 
 @dataclass(frozen=True)
@@ -53,10 +52,6 @@ def seal_pii(settings: Settings, id_number: str, phone: str | None) -> SealedPii
     )
 
 
-def id_number_taken() -> AppError:
-    return errors.id_number_taken()
-
-
 async def find_by_id_number(
     session: AsyncSession, settings: Settings, id_number: str
 ) -> Member | None:
@@ -78,8 +73,9 @@ async def create_member(
     status: str = "full",
 ) -> Member:
     info = parse_id_number(id_number)
-    if await find_by_id_number(session, settings, id_number) is not None:
-        raise id_number_taken()
+    holder = await find_by_id_number(session, settings, id_number)
+    if holder is not None:
+        raise errors.id_number_taken(holder.id, holder.home_org_id)
     sealed = seal_pii(settings, id_number, phone)
     member = Member(
         name=name,
@@ -101,7 +97,7 @@ async def create_member(
             await session.flush()
     except IntegrityError:
         # A concurrent insert of the same ID number won the race on the unique index.
-        raise id_number_taken() from None
+        raise errors.id_number_taken() from None
     return member
 
 
@@ -119,30 +115,63 @@ def check_identity(
 
 
 async def _visible_org(session: AsyncSession, scope: Scope, org_id: int) -> Organization:
-    org = await org_repo.get_visible(session, scope, org_id)
+    org = await get_visible_org(session, scope, org_id)
     if org is None:
         raise errors.org_not_found()
     return org
 
 
+async def _refuse_taken(
+    engine: AsyncEngine,
+    scope: Scope,
+    taken: errors.IdNumberTaken,
+    *,
+    via: str,
+    org_id: int,
+    subject_id: int | None = None,
+) -> AppError:
+    holders = []
+    if taken.holder_id is not None and taken.holder_home_org_id is not None:
+        holders.append(conflicts.Holder(taken.holder_id, taken.holder_home_org_id))
+    return await conflicts.refused(
+        engine,
+        scope,
+        taken,
+        via=via,
+        org_id=org_id,
+        holders=holders,
+        subject_id=subject_id,
+        count=1,
+    )
+
+
 async def register_member(
-    session: AsyncSession, settings: Settings, scope: Scope, data: MemberCreate
+    session: AsyncSession,
+    settings: Settings,
+    engine: AsyncEngine,
+    scope: Scope,
+    data: MemberCreate,
 ) -> Member:
     """An admin adds a member to an organisation of his subtree."""
     await _visible_org(session, scope, data.home_org_id)
     _, wrong = check_identity(data.id_number, data.gender, data.birth_date)
     if wrong:
         raise errors.id_mismatch(wrong)
-    member = await create_member(
-        session,
-        settings,
-        name=data.name,
-        id_number=data.id_number,
-        home_org_id=data.home_org_id,
-        phone=data.phone,
-        joined_on=data.joined_on,
-        status=data.status,
-    )
+    try:
+        member = await create_member(
+            session,
+            settings,
+            name=data.name,
+            id_number=data.id_number,
+            home_org_id=data.home_org_id,
+            phone=data.phone,
+            joined_on=data.joined_on,
+            status=data.status,
+        )
+    except errors.IdNumberTaken as taken:
+        raise await _refuse_taken(
+            engine, scope, taken, via="create", org_id=data.home_org_id
+        ) from None
     await record(
         session,
         actor_account_id=scope.principal.account_id,
@@ -178,12 +207,28 @@ async def list_members(
     )
 
 
-async def update_member(
-    session: AsyncSession, settings: Settings, scope: Scope, member_id: int, data: MemberUpdate
+async def _member_to_change(
+    session: AsyncSession, scope: Scope, member_id: int, *, for_update: bool = False
 ) -> Member:
-    member = await repo.get_visible(session, scope, member_id, for_update=True)
+    """The *change* verb: only the member's home subtree changes his record or reads his
+    ID number; a co-managing organisation sees him (404 otherwise) but is refused (403)."""
+    member, owned = await repo.get_for_change(session, scope, member_id, for_update=for_update)
     if member is None:
         raise errors.member_not_found()
+    if not owned:
+        raise errors.home_org_required()
+    return member
+
+
+async def update_member(
+    session: AsyncSession,
+    settings: Settings,
+    engine: AsyncEngine,
+    scope: Scope,
+    member_id: int,
+    data: MemberUpdate,
+) -> Member:
+    member = await _member_to_change(session, scope, member_id, for_update=True)
     if member.version != data.version:
         raise stale_version()
     fields = data.model_fields_set - {"version"}
@@ -194,8 +239,17 @@ async def update_member(
     if "id_number" in fields and data.id_number is not None:
         new_index = ring.blind_index(data.id_number, context=pii.ID_NUMBER)
         if new_index != member.id_number_idx:
-            if await find_by_id_number(session, settings, data.id_number) is not None:
-                raise id_number_taken()
+            holder = await find_by_id_number(session, settings, data.id_number)
+            if holder is not None:
+                taken = errors.id_number_taken(holder.id, holder.home_org_id)
+                raise await _refuse_taken(
+                    engine,
+                    scope,
+                    taken,
+                    via="update",
+                    org_id=member.home_org_id,
+                    subject_id=member.id,
+                )
             sealed = seal_pii(settings, data.id_number, None)
             member.id_number_enc = sealed.id_number_enc
             member.id_number_idx = sealed.id_number_idx
@@ -225,7 +279,10 @@ async def update_member(
         async with session.begin_nested():
             await session.flush()
     except IntegrityError:
-        raise id_number_taken() from None
+        taken = errors.id_number_taken()
+        raise await _refuse_taken(
+            engine, scope, taken, via="update", org_id=member.home_org_id, subject_id=member.id
+        ) from None
     await session.refresh(member)
     await record(
         session,
@@ -248,8 +305,15 @@ async def reveal(
     field: str,
     reason: str,
 ) -> str | None:
-    """Decrypt one personal field for an admin in scope; the reveal is audited."""
-    member = await get_member(session, scope, member_id)
+    """Decrypt one personal field for an admin in scope; the reveal is audited.
+
+    A co-managing organisation may reveal the phone (to reach the member), never the ID
+    number: that takes the *change* verb, the member's home subtree.
+    """
+    if field == "id_number":
+        member = await _member_to_change(session, scope, member_id)
+    else:
+        member = await get_member(session, scope, member_id)
     ring = pii.keyring(settings)
     if field == "id_number":
         value: str | None = ring.decrypt(member.id_number_enc, context=pii.ID_NUMBER)

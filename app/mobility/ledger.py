@@ -15,13 +15,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.audit.service import record
 from app.core.config import Settings
 from app.core.pagination import Page, decode_cursor, encode_cursor, invalid_cursor
-from app.identity.scope import Scope
 from app.mobility import repository
 from app.mobility.errors import export_reason_required, org_not_found, outflow_not_found
 from app.mobility.export import ExportResult, write_ledger_xlsx
 from app.mobility.repository import LedgerFilter
 from app.mobility.schemas import OutflowDetail, OutflowOut, OutflowStats, ReportOut
 from app.mobility.views import event_out, outflow_out, report_out, stats_out
+from app.organization.scope import Scope, get_visible_org
 
 
 async def visibility(
@@ -31,7 +31,7 @@ async def visibility(
     visible = repository.outflow_visible(scope)
     if org_id is None:
         return visible, None
-    org = await repository.visible_org(session, scope, org_id)
+    org = await get_visible_org(session, scope, org_id)
     if org is None:
         raise org_not_found()
     narrowed = repository.org_scope(scope.principal, org)

@@ -25,7 +25,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from app.identity.models import Account
-from app.identity.scope import Principal, Scope
 from app.members.models import Member
 from app.mobility.models import (
     CertificateCounter,
@@ -36,6 +35,7 @@ from app.mobility.models import (
 )
 from app.mobility.rules import FLAG_COLUMNS
 from app.organization.models import DualManagementGrant, Organization, RoleAssignment
+from app.organization.scope import Principal, Scope
 
 HomeOrg = aliased(Organization, name="home_org")
 CheckinOrg = aliased(Organization, name="checkin_org")
@@ -47,11 +47,15 @@ CheckinOrg = aliased(Organization, name="checkin_org")
 
 
 def admin_visible(scope: Scope) -> ColumnElement[bool]:
-    """Outflows an admin scope covers: members of its subtrees, members co-managed there
-    through an open dual-management grant, and check-in requests pending at one of its
-    organisations (they must see those to accept or refuse them)."""
+    """Outflows an admin scope covers: those of members of its subtrees, the outflow an
+    open dual-management grant there was opened for (not the member's other outflows),
+    and check-in requests pending at one of its organisations (they must see those to
+    accept or refuse them)."""
+    if scope.everything:
+        return true()
     return or_(
-        scope.member_visible(Outflow.member_id.expression, Outflow.home_org_id),
+        scope.org_visible(Outflow.home_org_id),
+        Outflow.id.in_(scope.guest_outflow_ids()),
         and_(
             Outflow.checkin_status == "pending",
             scope.org_visible(cast(ColumnElement[int], Outflow.checkin_org_id.expression)),
@@ -72,23 +76,7 @@ def outflow_visible(scope: Scope) -> ColumnElement[bool]:
 
 def org_scope(principal: Principal, org: Organization) -> Scope:
     """The scope of one organisation's subtree (for the ledger's ``org_id`` filter)."""
-    return Scope(principal, (org.path,))
-
-
-async def visible_org(session: AsyncSession, scope: Scope, org_id: int) -> Organization | None:
-    return (
-        await session.execute(
-            select(Organization).where(
-                Organization.id == org_id, scope.org_path_visible(Organization.path)
-            )
-        )
-    ).scalar_one_or_none()
-
-
-async def org_in_scope(session: AsyncSession, scope: Scope, org_id: int | None) -> bool:
-    if org_id is None:
-        return False
-    return await visible_org(session, scope, org_id) is not None
+    return Scope.subtree(principal, org.path)
 
 
 # ---------------------------------------------------------------------------
@@ -101,7 +89,7 @@ async def org_chain(session: AsyncSession, org_id: int) -> list[Organization]:
     org = await session.get(Organization, org_id)
     if org is None:
         return []
-    ids = [int(part) for part in org.path.strip("/").split("/") if part]
+    ids = org.ancestor_ids
     rows = (await session.execute(select(Organization).where(Organization.id.in_(ids)))).scalars()
     by_id = {o.id: o for o in rows}
     return [by_id[i] for i in ids if i in by_id]

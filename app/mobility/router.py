@@ -14,7 +14,6 @@ from app.core.config import Settings
 from app.core.db import SessionDep
 from app.core.idempotency import IdempotencyDep
 from app.core.pagination import DEFAULT_LIMIT, CursorParam, LimitParam, Page, encode_cursor
-from app.identity.scope import AdminScopeDep, MemberDep, PrincipalDep, Scope, build_scope
 from app.mobility import ledger, repository, service
 from app.mobility.export import stream_file
 from app.mobility.repository import LedgerFilter
@@ -40,6 +39,7 @@ from app.mobility.schemas import (
     Status,
 )
 from app.mobility.views import report_out
+from app.organization.scope import AdminScopeDep, MemberDep, PrincipalDep, Scope, build_scope
 from app.wechat.client import WeChatClient
 
 router = APIRouter(tags=["mobility"])

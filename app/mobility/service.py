@@ -18,7 +18,6 @@ from app.core import clock, pii
 from app.core.config import Settings
 from app.core.crypto import mask_phone
 from app.core.errors import service_unavailable, stale_version
-from app.identity.scope import Principal, Scope
 from app.mobility import repository
 from app.mobility.errors import (
     already_active,
@@ -56,6 +55,7 @@ from app.mobility.schemas import (
 )
 from app.mobility.views import outflow_out
 from app.notify.service import notify
+from app.organization.scope import Principal, Scope, get_visible_org
 from app.regions import service as regions
 from app.wechat.client import WeChatClient
 from app.wechat.errors import WeChatError, WeChatUnavailable
@@ -76,6 +76,10 @@ async def _rules_and_region(session: AsyncSession, home_org_id: int) -> tuple[Ru
     rules = merge_rules(org.settings or {} for org in chain)
     region = next((o.region_code for o in reversed(chain) if o.region_code), None)
     return rules, region or "000000"
+
+
+async def _in_scope(session: AsyncSession, scope: Scope, org_id: int | None) -> bool:
+    return org_id is not None and await get_visible_org(session, scope, org_id) is not None
 
 
 async def _load(
@@ -200,7 +204,7 @@ async def approve(
     now: datetime,
 ) -> Outflow:
     outflow = await _load(session, scope, outflow_id)
-    if not await repository.org_in_scope(session, scope, outflow.home_org_id):
+    if not await _in_scope(session, scope, outflow.home_org_id):
         raise not_home_admin()
     _check_version(outflow, version)
     next_state(outflow, "approve")
@@ -254,7 +258,7 @@ async def reject(
     now: datetime,
 ) -> Outflow:
     outflow = await _load(session, scope, outflow_id)
-    if not await repository.org_in_scope(session, scope, outflow.home_org_id):
+    if not await _in_scope(session, scope, outflow.home_org_id):
         raise not_home_admin()
     _check_version(outflow, version)
     next_state(outflow, "reject")
@@ -333,7 +337,7 @@ async def accept_checkin(
     session: AsyncSession, scope: Scope, outflow_id: int, *, version: int, now: datetime
 ) -> Outflow:
     outflow = await _load(session, scope, outflow_id)
-    if not await repository.org_in_scope(session, scope, outflow.checkin_org_id):
+    if not await _in_scope(session, scope, outflow.checkin_org_id):
         raise not_destination_admin()
     _check_version(outflow, version)
     next_state(outflow, "accept_checkin")
@@ -347,6 +351,7 @@ async def accept_checkin(
         actor_account_id=scope.principal.account_id,
         action="outflow.checkin_accepted",
         org_id=outflow.checkin_org_id,
+        member_home_org_id=outflow.home_org_id,
         subject_type="outflow",
         subject_id=outflow.id,
     )
@@ -372,7 +377,7 @@ async def refuse_checkin(
     now: datetime,
 ) -> Outflow:
     outflow = await _load(session, scope, outflow_id)
-    if not await repository.org_in_scope(session, scope, outflow.checkin_org_id):
+    if not await _in_scope(session, scope, outflow.checkin_org_id):
         raise not_destination_admin()
     _check_version(outflow, version)
     next_state(outflow, "refuse_checkin")
@@ -380,6 +385,16 @@ async def refuse_checkin(
     outflow.checkin_refuse_reason = reason
     await _move(session, outflow, "refuse_checkin", actor=scope.principal, now=now, note=reason)
     await _recompute(session, outflow)
+    await record(
+        session,
+        actor_account_id=scope.principal.account_id,
+        action="outflow.checkin_refused",
+        org_id=outflow.checkin_org_id,
+        member_home_org_id=outflow.home_org_id,
+        subject_type="outflow",
+        subject_id=outflow.id,
+        reason=reason,
+    )
     await tell_member(
         session,
         outflow_id=outflow.id,
@@ -522,7 +537,7 @@ async def return_outflow(
 ) -> Outflow:
     outflow = await _load(session, scope, outflow_id)
     own = outflow.member_id == scope.principal.member_id
-    if not own and not await repository.org_in_scope(session, scope, outflow.home_org_id):
+    if not own and not await _in_scope(session, scope, outflow.home_org_id):
         raise not_home_admin()
     _check_version(outflow, version)
     next_state(outflow, "return")

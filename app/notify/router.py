@@ -10,7 +10,6 @@ from starlette.responses import Response
 from app.core.db import SessionDep
 from app.core.idempotency import IdempotencyDep
 from app.core.pagination import DEFAULT_LIMIT, CursorParam, LimitParam
-from app.identity.scope import PrincipalDep
 from app.notify import service
 from app.notify.schemas import (
     NotificationOut,
@@ -20,6 +19,7 @@ from app.notify.schemas import (
     SubscriptionList,
     SubscriptionOut,
 )
+from app.organization.scope import PrincipalDep
 
 router = APIRouter(tags=["notify"])
 

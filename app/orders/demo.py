@@ -112,7 +112,8 @@ async def seed(session: AsyncSession, settings: Settings) -> None:
                 action=action,
                 role=role,
                 actor_account_id=secretary_account if role == service.ADMIN else member_account,
-                now=now - timedelta(days=2) + timedelta(hours=hour),
+                # Two hours a step: the volunteer's 2 hours fit between start and resolve.
+                now=now - timedelta(days=2) + timedelta(hours=2 * hour),
                 note=note,
                 volunteer_member_id=volunteer if action == "resolve" else None,
                 hours=Decimal("2.0") if action == "resolve" else None,

@@ -9,7 +9,7 @@ from fastapi import Depends
 from app.core.db import SessionDep
 from app.core.errors import AppError
 from app.core.pagination import decode_cursor, invalid_cursor
-from app.identity.scope import PrincipalDep, Scope, build_scope
+from app.organization.scope import PrincipalDep, Scope, build_scope
 
 
 async def get_scope(principal: PrincipalDep, session: SessionDep) -> Scope:

@@ -70,11 +70,50 @@ def transfer_target_invalid() -> AppError:
     )
 
 
+def own_order() -> AppError:
+    return forbidden("order.own_order", "不能受理或办理本人提交的诉求，请由本组织的其他管理员办理")
+
+
+def volunteer_is_submitter() -> AppError:
+    return AppError(
+        "order.volunteer_is_submitter",
+        422,
+        "诉求的提交人不能登记为该诉求的志愿者",
+        errors=[
+            {
+                "field": "volunteer_member_id",
+                "location": "body",
+                "type": "order.volunteer_is_submitter",
+            }
+        ],
+    )
+
+
+def hours_over_cap(cap: int) -> AppError:
+    return AppError(
+        "order.hours_over_cap",
+        422,
+        f"该类诉求单次办结最多登记 {cap} 小时服务时长",
+        errors=[{"field": "hours", "location": "body", "type": "order.hours_over_cap"}],
+        extra={"max_hours": cap},
+    )
+
+
+def hours_over_elapsed(elapsed: float) -> AppError:
+    return AppError(
+        "order.hours_over_elapsed",
+        422,
+        f"服务时长不能超过从开始办理到办结的时间（{elapsed:.1f} 小时）",
+        errors=[{"field": "hours", "location": "body", "type": "order.hours_over_elapsed"}],
+        extra={"elapsed_hours": round(elapsed, 1)},
+    )
+
+
 def volunteer_invalid() -> AppError:
     return AppError(
         "order.volunteer_invalid",
         422,
-        "志愿者不存在或不在您的管理范围内",
+        "志愿者不存在，或不是办理组织可以服务的党员",
         errors=[
             {"field": "volunteer_member_id", "location": "body", "type": "order.volunteer_invalid"}
         ],

@@ -41,6 +41,9 @@ ENTRY_KINDS = ("earn", "redeem")
 HOURS = Numeric(10, 1)
 
 
+DEFAULT_MAX_HOURS_PER_RESOLVE = 8
+
+
 class OrderCategory(Base):
     """A kind of request with its SLA. ``org_id`` NULL: the default for every organisation;
     otherwise an override for that organisation's subtree (the deepest override wins)."""
@@ -49,6 +52,7 @@ class OrderCategory(Base):
     __table_args__ = (
         UniqueConstraint("org_id", "code", postgresql_nulls_not_distinct=True),
         CheckConstraint("accept_hours > 0 AND resolve_hours >= accept_hours", name="sla"),
+        CheckConstraint("max_hours_per_resolve > 0", name="max_hours_per_resolve"),
     )
 
     id: Mapped[int] = pk()
@@ -59,6 +63,10 @@ class OrderCategory(Base):
     name: Mapped[str] = mapped_column(String(40))
     accept_hours: Mapped[int] = mapped_column(Integer)
     resolve_hours: Mapped[int] = mapped_column(Integer)
+    # The most volunteer hours one resolve may credit (time bank): no 1,000-hour orders.
+    max_hours_per_resolve: Mapped[int] = mapped_column(
+        Integer, server_default=text(str(DEFAULT_MAX_HOURS_PER_RESOLVE))
+    )
     active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
     sort_order: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     created_at: Mapped[datetime] = created_at()

@@ -1,4 +1,4 @@
-"""All queries of the orders domain. Scoped reads go through :class:`app.identity.scope.Scope`."""
+"""All queries of the orders domain. Scoped reads go through :class:`app.organization.scope`."""
 
 from __future__ import annotations
 
@@ -11,15 +11,16 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.identity.models import Account
-from app.identity.scope import Scope
 from app.members.models import Member
 from app.orders.models import (
+    DEFAULT_MAX_HOURS_PER_RESOLVE,
     OrderCategory,
     ServiceOrder,
     ServiceOrderEvent,
     ServiceOrderOrg,
 )
-from app.organization.models import Organization, RoleAssignment
+from app.organization.models import Organization, RoleAssignment, path_ids
+from app.organization.scope import Principal, Scope
 
 OPEN_STATUSES = ("submitted", "accepted", "in_progress")
 
@@ -49,30 +50,47 @@ def readable(scope: Scope) -> ColumnElement[bool]:
     return or_(*conditions)
 
 
-async def org_in_scope(session: AsyncSession, scope: Scope, org_id: int) -> bool:
-    """True if the caller administers ``org_id`` (it lies in one of his subtrees)."""
-    if scope.is_empty:
-        return False
-    row = await session.execute(
-        select(Organization.id).where(
-            Organization.id == org_id, scope.org_path_visible(Organization.path)
-        )
-    )
-    return row.first() is not None
-
-
 async def get_org(session: AsyncSession, org_id: int) -> Organization | None:
     return await session.get(Organization, org_id)
 
 
-async def member_in_scope(session: AsyncSession, scope: Scope, member_id: int) -> bool:
+async def member_served_by(
+    session: AsyncSession, principal: Principal, org_id: int, member_id: int
+) -> bool:
+    """True if ``org_id`` may serve the member: his home lies in its subtree, or it
+    co-manages him (the *read* verb of that organisation's scope)."""
+    org = await session.get(Organization, org_id)
+    if org is None:
+        return False
+    served = Scope.subtree(principal, org.path)
     row = await session.execute(
         select(Member.id).where(
             Member.id == member_id,
-            scope.member_visible(Member.id.expression, Member.home_org_id),
+            served.member_visible(Member.id.expression, Member.home_org_id),
         )
     )
     return row.first() is not None
+
+
+async def max_hours_per_resolve(session: AsyncSession, category_id: int) -> int:
+    cap = (
+        await session.execute(
+            select(OrderCategory.max_hours_per_resolve).where(OrderCategory.id == category_id)
+        )
+    ).scalar_one_or_none()
+    return cap if cap is not None else DEFAULT_MAX_HOURS_PER_RESOLVE
+
+
+async def in_progress_since(session: AsyncSession, order_id: int) -> datetime | None:
+    """When the order last went into progress (``start``, or ``reopen`` after a resolve)."""
+    return (
+        await session.execute(
+            select(func.max(ServiceOrderEvent.created_at)).where(
+                ServiceOrderEvent.order_id == order_id,
+                ServiceOrderEvent.to_status == "in_progress",
+            )
+        )
+    ).scalar_one()
 
 
 async def openid_of(session: AsyncSession, account_id: int) -> str | None:
@@ -87,7 +105,7 @@ async def admin_member_ids(session: AsyncSession, org_id: int) -> list[int]:
     org = await session.get(Organization, org_id)
     if org is None:
         return []
-    chain = ancestor_ids(org.path)
+    chain = org.ancestor_ids
     rows = await session.execute(
         select(RoleAssignment.org_id, RoleAssignment.member_id).where(
             RoleAssignment.org_id.in_(chain)
@@ -105,15 +123,10 @@ async def admin_member_ids(session: AsyncSession, org_id: int) -> list[int]:
 # ------------------------------------------------------------------ categories
 
 
-def ancestor_ids(path: str) -> list[int]:
-    """``"/1/7/42/"`` -> ``[1, 7, 42]`` (root first)."""
-    return [int(part) for part in path.strip("/").split("/") if part]
-
-
 async def categories_for_path(session: AsyncSession, path: str | None) -> list[OrderCategory]:
     """The effective categories at an organisation: for each code, the override of the
     nearest ancestor (or the organisation itself), else the global default."""
-    ancestors = ancestor_ids(path) if path else []
+    ancestors = path_ids(path) if path else []
     depth = {org_id: index for index, org_id in enumerate(ancestors)}
     rows = (
         (
@@ -149,12 +162,14 @@ async def upsert_category(
     name: str,
     accept_hours: int,
     resolve_hours: int,
+    max_hours_per_resolve: int,
     active: bool,
 ) -> OrderCategory:
     values: dict[str, Any] = {
         "name": name,
         "accept_hours": accept_hours,
         "resolve_hours": resolve_hours,
+        "max_hours_per_resolve": max_hours_per_resolve,
         "active": active,
     }
     default_order = (

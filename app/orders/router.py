@@ -13,7 +13,6 @@ from app.core.config import Settings
 from app.core.db import SessionDep
 from app.core.idempotency import IdempotencyDep
 from app.core.pagination import DEFAULT_LIMIT, CursorParam, LimitParam, Page, page_of
-from app.identity.scope import AdminScopeDep, PrincipalDep, Scope
 from app.orders import errors, service
 from app.orders import repository as repo
 from app.orders.deps import ScopeDep, after_id
@@ -34,6 +33,7 @@ from app.orders.schemas import (
     TransitionIn,
 )
 from app.orders.time_bank_router import router as time_bank_router
+from app.organization.scope import AdminScopeDep, PrincipalDep, Scope, get_visible_org
 from app.wechat.client import WeChatClient
 
 router = APIRouter(tags=["orders"])
@@ -49,6 +49,7 @@ def category_out(category: OrderCategory) -> CategoryOut:
         name=category.name,
         accept_hours=category.accept_hours,
         resolve_hours=category.resolve_hours,
+        max_hours_per_resolve=category.max_hours_per_resolve,
         org_id=category.org_id,
     )
 
@@ -157,7 +158,7 @@ async def order_stats(
     """Counts by status and category, overdue, time to accept/resolve, ratings."""
     path = None
     if org_id is not None:
-        if not await repo.org_in_scope(session, scope, org_id):
+        if await get_visible_org(session, scope, org_id) is None:
             raise errors.scope_org_not_found()
         org = await repo.get_org(session, org_id)
         assert org is not None
@@ -214,7 +215,7 @@ async def list_orders(
     path = None
     if org_id is not None:
         org = await repo.get_org(session, org_id)
-        if org is None or not (mine or await repo.org_in_scope(session, scope, org_id)):
+        if org is None or not (mine or await get_visible_org(session, scope, org_id) is not None):
             raise errors.scope_org_not_found()
         path = org.path
     stmt = repo.list_statement(

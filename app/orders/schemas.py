@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from app.identity.validators import MobilePhone
+from app.orders.models import DEFAULT_MAX_HOURS_PER_RESOLVE
 
 OrderStatus = Literal[
     "submitted",
@@ -40,6 +41,7 @@ class CategoryOut(BaseModel):
     name: str
     accept_hours: int
     resolve_hours: int
+    max_hours_per_resolve: int = Field(description="单次办结最多登记的志愿服务时长（小时）")
     org_id: int | None = Field(description="定义该时限的组织；null 表示全局默认")
 
 
@@ -48,6 +50,12 @@ class CategoryConfigIn(_Request):
     name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)]
     accept_hours: int = Field(ge=1, le=24 * 90, description="受理时限（小时）")
     resolve_hours: int = Field(ge=1, le=24 * 365, description="办结时限（小时，自提交起）")
+    max_hours_per_resolve: int = Field(
+        default=DEFAULT_MAX_HOURS_PER_RESOLVE,
+        ge=1,
+        le=24,
+        description="时间银行：单次办结最多登记的志愿服务时长（小时）",
+    )
     active: bool = True
 
     @model_validator(mode="after")

@@ -21,12 +21,12 @@ from app.core import clock, pii
 from app.core.config import Settings
 from app.core.crypto import mask_phone
 from app.core.errors import stale_version
-from app.identity.scope import Principal, Scope
 from app.notify.service import notify, notify_member
 from app.orders import errors, time_bank
 from app.orders import repository as repo
 from app.orders.models import OrderCategory, ServiceOrder
 from app.orders.schemas import CategoryConfigIn, OrderCreate, RatingIn, TransitionIn
+from app.organization.scope import Principal, Scope, get_visible_org
 from app.wechat.client import WeChatClient
 from app.wechat.errors import WeChatError, WeChatUnavailable
 
@@ -112,17 +112,30 @@ async def _guard_transfer(session: AsyncSession, move: Move) -> None:
 
 
 async def _guard_resolve(session: AsyncSession, move: Move) -> None:
+    """Separation of duties in the time bank: the submitter never credits himself, the
+    volunteer is a member the handling organisation may serve, and the hours are capped
+    by the category and by the time the order was actually in progress."""
     if not move.note:
         raise errors.field_required("note", "办结须填写给群众的答复")
     if move.hours is not None and move.volunteer_member_id is None:
         raise errors.hours_need_volunteer()
-    # Callers acting for a person pass his scope; internal callers (demo data) pass none.
-    if (
-        move.volunteer_member_id is not None
-        and move.scope is not None
-        and not await repo.member_in_scope(session, move.scope, move.volunteer_member_id)
-    ):
-        raise errors.volunteer_invalid()
+    order = move.order
+    if move.volunteer_member_id is not None:
+        if move.volunteer_member_id == order.submitter_member_id:
+            raise errors.volunteer_is_submitter()
+        # Callers acting for a person pass his scope; internal callers (demo data) pass none.
+        if move.scope is not None and not await repo.member_served_by(
+            session, move.scope.principal, order.org_id, move.volunteer_member_id
+        ):
+            raise errors.volunteer_invalid()
+    if move.hours is not None:
+        cap = await repo.max_hours_per_resolve(session, order.category_id)
+        if move.hours > cap:
+            raise errors.hours_over_cap(cap)
+        since = await repo.in_progress_since(session, order.id)
+        elapsed = (move.now - since).total_seconds() / 3600 if since is not None else 0.0
+        if move.hours > Decimal(str(max(elapsed, 0.0))):
+            raise errors.hours_over_elapsed(max(elapsed, 0.0))
 
 
 async def _guard_reject(session: AsyncSession, move: Move) -> None:
@@ -211,6 +224,7 @@ async def _effects(session: AsyncSession, move: Move) -> None:
                     member_id=move.volunteer_member_id,
                     hours=move.hours,
                     order_id=order.id,
+                    org_id=order.org_id,
                     actor_account_id=move.actor_account_id,
                 )
         case "reject":
@@ -340,7 +354,7 @@ async def effective_categories(session: AsyncSession, org_id: int | None) -> lis
 async def configure_category(
     session: AsyncSession, scope: Scope, code: str, data: CategoryConfigIn
 ) -> OrderCategory:
-    if not await repo.org_in_scope(session, scope, data.org_id):
+    if await get_visible_org(session, scope, data.org_id) is None:
         raise errors.scope_org_not_found()
     category = await repo.upsert_category(
         session,
@@ -349,6 +363,7 @@ async def configure_category(
         name=data.name,
         accept_hours=data.accept_hours,
         resolve_hours=data.resolve_hours,
+        max_hours_per_resolve=data.max_hours_per_resolve,
         active=data.active,
     )
     await audit(
@@ -362,6 +377,7 @@ async def configure_category(
             "code": code,
             "accept_hours": data.accept_hours,
             "resolve_hours": data.resolve_hours,
+            "max_hours_per_resolve": data.max_hours_per_resolve,
         },
     )
     return category
@@ -498,9 +514,15 @@ async def _load_for_action(
     if order is None:
         raise errors.order_not_found()
     needed = ACTION_ROLE[action]
+    mine = order.submitter_account_id == scope.principal.account_id or (
+        order.submitter_member_id is not None
+        and order.submitter_member_id == scope.principal.member_id
+    )
     if needed == SUBMITTER and order.submitter_account_id == scope.principal.account_id:
         return order, SUBMITTER
-    if needed == ADMIN and await repo.org_in_scope(session, scope, order.org_id):
+    if needed == ADMIN and await get_visible_org(session, scope, order.org_id) is not None:
+        if mine:  # separation of duties: nobody handles (and credits) his own request
+            raise errors.own_order()
         return order, ADMIN
     raise errors.action_forbidden(action)
 
@@ -566,7 +588,7 @@ async def reveal_contact_phone(
     order = await repo.get_readable(session, scope, order_id)
     if order is None:
         raise errors.order_not_found()
-    if not await repo.org_in_scope(session, scope, order.org_id):
+    if await get_visible_org(session, scope, order.org_id) is None:
         raise errors.action_forbidden("reveal")
     value = pii.keyring(settings).decrypt(order.contact_phone_enc, context=CONTACT_PHONE)
     await audit(

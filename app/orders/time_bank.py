@@ -18,12 +18,11 @@ from decimal import Decimal
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.service import record as audit
-from app.identity.scope import Principal, Scope
 from app.orders import errors
 from app.orders import time_bank_repository as repo
 from app.orders.models import TimeBankAccount, TimeBankEntry, TimeBankReward
-from app.orders.repository import org_in_scope
 from app.orders.schemas import RedemptionIn, RewardIn
+from app.organization.scope import Principal, Scope, get_visible_org
 
 ZERO = Decimal("0.0")
 
@@ -47,10 +46,25 @@ async def credit(
     member_id: int,
     hours: Decimal,
     order_id: int,
+    org_id: int,
     actor_account_id: int | None,
 ) -> TimeBankEntry:
-    """Credit a volunteer for a resolved order (called by the order state machine)."""
+    """Credit a volunteer for a resolved order (called by the order state machine).
+
+    Every credit is audited, under the handling organisation and the volunteer's home
+    organisation (so his own branch sees hours credited to him elsewhere).
+    """
     account = await repo.add_hours(session, member_id, hours)
+    await audit(
+        session,
+        actor_account_id=actor_account_id,
+        action="time_bank.credited",
+        org_id=org_id,
+        member_home_org_id=await repo.member_home_org_id(session, member_id),
+        subject_type="member",
+        subject_id=member_id,
+        detail={"order_id": order_id, "hours": str(hours), "balance": str(account.balance)},
+    )
     return await repo.add_entry(
         session,
         TimeBankEntry(
@@ -117,7 +131,7 @@ async def redeem(
 
 
 async def create_reward(session: AsyncSession, scope: Scope, data: RewardIn) -> TimeBankReward:
-    if not await org_in_scope(session, scope, data.org_id):
+    if await get_visible_org(session, scope, data.org_id) is None:
         raise errors.scope_org_not_found()
     reward = TimeBankReward(
         org_id=data.org_id,

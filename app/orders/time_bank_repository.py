@@ -9,11 +9,10 @@ from sqlalchemy import ColumnElement, false, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.identity.scope import Scope, co_managing_org_ids
 from app.members.models import Member
 from app.orders.models import TimeBankAccount, TimeBankEntry, TimeBankReward
-from app.orders.repository import ancestor_ids
-from app.organization.models import Organization
+from app.organization.models import Organization, path_ids
+from app.organization.scope import Scope, co_managing_org_ids
 
 
 async def add_hours(session: AsyncSession, member_id: int, hours: Decimal) -> TimeBankAccount:
@@ -76,6 +75,12 @@ async def entries(
     )
 
 
+async def member_home_org_id(session: AsyncSession, member_id: int) -> int | None:
+    return (
+        await session.execute(select(Member.home_org_id).where(Member.id == member_id))
+    ).scalar_one_or_none()
+
+
 async def member_org_ids(session: AsyncSession, member_id: int) -> list[int]:
     """Organisations whose rewards a member may redeem: every ancestor of his home branch
     and of the organisations that co-manage him (open dual-management grants)."""
@@ -86,7 +91,7 @@ async def member_org_ids(session: AsyncSession, member_id: int) -> list[int]:
     )
     ids: set[int] = set()
     for (path,) in paths:
-        ids.update(ancestor_ids(path))
+        ids.update(path_ids(path))
     return sorted(ids)
 
 

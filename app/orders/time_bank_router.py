@@ -10,7 +10,6 @@ from starlette.responses import Response
 from app.core.db import SessionDep
 from app.core.idempotency import IdempotencyDep
 from app.core.pagination import DEFAULT_LIMIT, CursorParam, LimitParam, Page, page_of
-from app.identity.scope import AdminScopeDep, MemberDep
 from app.orders import time_bank
 from app.orders.deps import ScopeDep, after_id
 from app.orders.models import TimeBankEntry, TimeBankReward
@@ -22,6 +21,7 @@ from app.orders.schemas import (
     RewardOut,
     TimeBankOut,
 )
+from app.organization.scope import AdminScopeDep, MemberDep
 
 router = APIRouter(tags=["time-bank"])
 

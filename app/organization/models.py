@@ -27,6 +27,11 @@ ORG_HOSTS = ("chamber_of_commerce", "business_district", "building", "industry",
 ROLES = ("branch_admin", "org_admin")
 
 
+def path_ids(path: str) -> list[int]:
+    """``"/1/7/42/"`` -> ``[1, 7, 42]``: an organisation and its ancestors, root first."""
+    return [int(part) for part in path.strip("/").split("/") if part]
+
+
 class Organization(Base):
     __tablename__ = "organizations"
     __table_args__ = (
@@ -62,6 +67,11 @@ class Organization(Base):
     created_at: Mapped[datetime] = created_at()
     updated_at: Mapped[datetime] = updated_at()
 
+    @property
+    def ancestor_ids(self) -> list[int]:
+        """Ids of the organisation's ancestors and itself, root first."""
+        return path_ids(self.path)
+
 
 class RoleAssignment(Base):
     """An admin role of a member at an organisation (covers its whole subtree)."""
@@ -90,7 +100,7 @@ class DualManagementGrant(Base):
     """While open, admins of ``org_id``'s subtree co-manage ``member_id`` (双向共管).
 
     Written by the mobility domain when a destination organisation accepts a check-in,
-    closed (``ended_at``) on return. Read only through :mod:`app.identity.scope`.
+    closed (``ended_at``) on return. Read only through :mod:`app.organization.scope`.
     """
 
     __tablename__ = "dual_management_grants"

@@ -7,9 +7,9 @@ from collections.abc import Sequence
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.identity.scope import Scope
 from app.members.models import Member
 from app.organization.models import Organization, RoleAssignment
+from app.organization.scope import Scope
 
 # Key of the transaction-level advisory lock that serialises tree moves against each
 # other (exclusive) and against node creation (shared): a move rewrites the paths of a
@@ -23,19 +23,6 @@ async def lock_tree_shared(session: AsyncSession) -> None:
 
 async def lock_tree_exclusive(session: AsyncSession) -> None:
     await session.execute(select(func.pg_advisory_xact_lock(TREE_LOCK_KEY)))
-
-
-async def get_visible(
-    session: AsyncSession, scope: Scope, org_id: int, *, for_update: bool = False
-) -> Organization | None:
-    stmt = (
-        select(Organization)
-        .where(Organization.id == org_id, scope.org_path_visible(Organization.path))
-        .execution_options(populate_existing=True)
-    )
-    if for_update:
-        stmt = stmt.with_for_update()
-    return (await session.execute(stmt)).scalar_one_or_none()
 
 
 async def get_any(

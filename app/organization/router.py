@@ -16,10 +16,10 @@ from app.core.pagination import (
     invalid_cursor,
     page_of,
 )
-from app.identity.scope import AdminScopeDep
 from app.organization import repository as repo
 from app.organization import service
 from app.organization.schemas import OrgCreate, OrgMove, OrgOut, OrgUpdate, RoleGrant, RoleOut
+from app.organization.scope import AdminScopeDep
 
 router = APIRouter(prefix="/orgs", tags=["organization"])
 

@@ -15,12 +15,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.service import record
 from app.core.errors import stale_version
-from app.identity.scope import Scope
 from app.members import repository as member_repo
 from app.organization import errors
 from app.organization import repository as repo
 from app.organization.models import Organization, RoleAssignment
 from app.organization.schemas import OrgCreate, OrgUpdate
+from app.organization.scope import Scope, get_visible_org
 from app.regions.service import is_valid_region_code
 
 # Re-exported: older callers import it from here.
@@ -86,7 +86,7 @@ def _check_region(region_code: str | None) -> None:
 
 
 async def get_org(session: AsyncSession, scope: Scope, org_id: int) -> Organization:
-    org = await repo.get_visible(session, scope, org_id)
+    org = await get_visible_org(session, scope, org_id)
     if org is None:
         raise errors.org_not_found()
     return org
@@ -98,7 +98,7 @@ async def create_org(session: AsyncSession, scope: Scope, data: OrgCreate) -> Or
     if data.parent_id is None:
         if not scope.everything:
             raise errors.root_requires_superadmin()
-    elif await repo.get_visible(session, scope, data.parent_id) is None:
+    elif await get_visible_org(session, scope, data.parent_id) is None:
         raise errors.parent_not_found()
     org = await create_organization(
         session,
@@ -134,7 +134,7 @@ async def update_org(
     if moving:
         # Same lock order as a move: tree lock first, then the row.
         await repo.lock_tree_exclusive(session)
-    org = await repo.get_visible(session, scope, org_id, for_update=True)
+    org = await get_visible_org(session, scope, org_id, for_update=True)
     if org is None:
         raise errors.org_not_found()
     if data.version is not None and data.version != org.version:
@@ -168,7 +168,7 @@ async def update_org(
 async def move_org(
     session: AsyncSession, scope: Scope, org_id: int, parent_id: int, version: int
 ) -> Organization:
-    org = await repo.get_visible(session, scope, org_id)
+    org = await get_visible_org(session, scope, org_id)
     if org is None:
         raise errors.org_not_found()
     if org.version != version:
@@ -198,7 +198,7 @@ async def _move(
         if not scope.everything:
             raise errors.root_requires_superadmin()
     else:
-        new_parent = await repo.get_visible(session, scope, parent_id)
+        new_parent = await get_visible_org(session, scope, parent_id)
         if new_parent is None:
             raise errors.parent_not_found()
         if new_parent.path.startswith(org.path):
@@ -207,7 +207,7 @@ async def _move(
         if not scope.everything:
             raise errors.root_requires_superadmin()
     else:
-        old_parent = await repo.get_visible(session, scope, org.parent_id)
+        old_parent = await get_visible_org(session, scope, org.parent_id)
         if old_parent is None:
             raise errors.move_forbidden()
     if org.parent_id == parent_id:
@@ -272,6 +272,7 @@ async def grant_role(
         actor_account_id=scope.principal.account_id,
         action="role.granted",
         org_id=org.id,
+        member_home_org_id=member.home_org_id,
         subject_type="member",
         subject_id=member.id,
         detail={"role": role, "role_id": assignment.id},

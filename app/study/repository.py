@@ -53,9 +53,9 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.db import DriverStatement
-from app.identity.scope import Scope
 from app.members.models import Member
-from app.organization.models import Organization
+from app.organization.models import Organization, path_ids
+from app.organization.scope import Scope
 from app.study.models import CREDIT_KINDS, CreditDaily, CreditRule, StudyItem, StudySession
 
 # Every SQL fragment below is built from constants only (CREDIT_KINDS), never from input.
@@ -352,23 +352,8 @@ async def home_path(session: AsyncSession, member_id: int) -> str | None:
     ).scalar_one_or_none()
 
 
-async def visible_org(session: AsyncSession, scope: Scope, org_id: int) -> Organization | None:
-    return (
-        await session.execute(
-            select(Organization).where(
-                Organization.id == org_id, scope.org_visible(Organization.id)
-            )
-        )
-    ).scalar_one_or_none()
-
-
 async def get_org(session: AsyncSession, org_id: int) -> Organization | None:
     return await session.get(Organization, org_id)
-
-
-def path_ids(path: str) -> list[int]:
-    """``"/1/7/42/"`` → ``[1, 7, 42]``: the organisation and its ancestors."""
-    return [int(part) for part in path.strip("/").split("/") if part]
 
 
 # Rules

@@ -12,7 +12,7 @@ from app.core.db import SessionDep, driver_connection, driver_source
 from app.core.idempotency import IdempotencyDep
 from app.core.lean import model_response, parse_body, served_by
 from app.core.pagination import DEFAULT_LIMIT, CursorParam, LimitParam, Page
-from app.identity.scope import (
+from app.organization.scope import (
     AdminScopeDep,
     MemberDep,
     PrincipalDep,

@@ -25,7 +25,8 @@ from app.core import clock
 from app.core.db import driver_connection
 from app.core.errors import AppError, forbidden
 from app.core.pagination import decode_cursor, encode_cursor, invalid_cursor
-from app.identity.scope import Principal, Scope, build_scope
+from app.organization.models import path_ids
+from app.organization.scope import Principal, Scope, build_scope, get_visible_org
 from app.study import errors
 from app.study import repository as repo
 from app.study.models import CREDIT_KINDS, SOURCES, StudyItem
@@ -102,7 +103,7 @@ async def create_item(
         if not scope.everything:
             raise errors.org_required()
     else:
-        org = await repo.visible_org(session, scope, body.org_id)
+        org = await get_visible_org(session, scope, body.org_id)
         if org is None:
             raise errors.org_not_found()
         org_path = org.path
@@ -416,7 +417,7 @@ async def leaderboard(
         target = org_id if org_id is not None else _default_root(scope)
         if target is None:
             raise errors.org_required()
-        org = await repo.visible_org(session, scope, target)
+        org = await get_visible_org(session, scope, target)
     me: MyStanding | None = None
     if org is not None:
         rows = await repo.leaderboard_page(
@@ -448,7 +449,7 @@ async def leaderboard(
             raise errors.org_not_found()
         raise forbidden("auth.member_required", "请先绑定党员身份")
     home = await repo.home_path(session, principal.member_id)
-    ancestors = repo.path_ids(home) if home else []
+    ancestors = path_ids(home) if home else []
     target = org_id if org_id is not None else (ancestors[-1] if ancestors else None)
     if target is None or target not in ancestors:
         raise errors.org_not_found()
@@ -467,7 +468,7 @@ async def leaderboard(
 def _default_root(scope: Scope) -> int | None:
     if not scope.roots:
         return None
-    ids = repo.path_ids(scope.roots[0])
+    ids = path_ids(scope.roots[0])
     return ids[-1] if ids else None
 
 

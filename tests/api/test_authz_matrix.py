@@ -6,6 +6,11 @@ county A and a target inside county B. The expected status follows from three ru
 no token 401; not an admin 403; an admin gets the success status when the target is in
 his scope, else 404 (existence is never revealed). Each call runs in a savepoint that is
 rolled back, so calls do not influence one another.
+
+The second verb: a co-manager (admin of an organisation in a third county that co-manages
+county A's member through an open dual-management grant) may *read* that member and
+reveal his phone, and is refused (403) every change to him; everything else of A stays
+404 for him.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.audit.service import record
 from app.core.config import Settings
 from app.members.models import Member
-from app.organization.models import Organization
+from app.organization.models import DualManagementGrant, Organization
 from tests import factories as f
 from tests.api.test_members_support import csv_bytes
 
@@ -33,12 +38,23 @@ CALLERS = (
     "org_admin_A",
     "org_admin_B",
     "superadmin",
+    "co_manager_A",
 )
 ADMIN_SEES = {
     "branch_admin_A": {"A"},
     "org_admin_A": {"A"},
     "org_admin_B": {"B"},
     "superadmin": {"A", "B"},
+}
+
+
+# What the co-manager of county A's member gets on side A (on side B: 404 throughout).
+CO_MANAGER_ON_A = {
+    "GET /members/{id}": 200,
+    "POST /members/{id}/reveal": 200,
+    "PATCH /members/{id}": 403,
+    "PATCH /members/{id} home_org_id": 403,
+    "POST /members/{id}/reveal id_number": 403,
 }
 
 
@@ -85,6 +101,10 @@ async def _world(db: AsyncSession, settings: Settings) -> World:
         "org_admin_B": (await f.admin_actor(db, settings, counties["B"])).headers,
         "superadmin": (await f.superadmin_actor(db, settings)).headers,
     }
+    # A destination organisation co-manages A's member (as after an accepted check-in).
+    destination = await f.org(db, "C流入地商圈党委", region_code="440305")
+    db.add(DualManagementGrant(member_id=targets["A"].member, org_id=destination.id))
+    headers["co_manager_A"] = (await f.admin_actor(db, settings, destination)).headers
     return World(headers, targets)
 
 
@@ -154,10 +174,26 @@ TARGETED: dict[str, tuple[Call, int]] = {
         ),
         200,
     ),
+    "PATCH /members/{id} home_org_id": (
+        lambda c, h, t: c.patch(
+            f"/api/v1/members/{t.member}",
+            json={"version": 1, "home_org_id": t.branch},
+            headers=h,
+        ),
+        200,
+    ),
     "POST /members/{id}/reveal": (
         lambda c, h, t: c.post(
             f"/api/v1/members/{t.member}/reveal",
             json={"field": "phone", "reason": "权限矩阵测试"},
+            headers=h,
+        ),
+        200,
+    ),
+    "POST /members/{id}/reveal id_number": (
+        lambda c, h, t: c.post(
+            f"/api/v1/members/{t.member}/reveal",
+            json={"field": "id_number", "reason": "权限矩阵测试"},
             headers=h,
         ),
         200,
@@ -183,7 +219,11 @@ UNTARGETED: dict[str, Callable[[httpx.AsyncClient, dict[str, str]], Awaitable[ht
 }
 
 
-def expected(caller: str, side: str | None, success: int) -> int:
+def expected(caller: str, side: str | None, success: int, name: str = "") -> int:
+    if caller == "co_manager_A":
+        if side is None:
+            return success
+        return CO_MANAGER_ON_A.get(name, 404) if side == "A" else 404
     if caller == "anonymous":
         return 401
     if caller not in ADMIN_SEES:
@@ -211,7 +251,7 @@ async def test_authorization_matrix(
         for name, (call, success) in TARGETED.items():
             for side, target in world.targets.items():
                 response = await run(lambda: call(client, headers, target))
-                want = expected(caller, side, success)
+                want = expected(caller, side, success, name)
                 table.append((caller, name, side, want, response.status_code))
                 if response.status_code >= 400:
                     assert response.headers["content-type"] == "application/problem+json"
@@ -238,7 +278,7 @@ async def test_lists_never_include_other_subtrees(
         headers = world.headers[caller]
         members = await client.get("/api/v1/members", params={"limit": 100}, headers=headers)
         seen = {sides_of_member[m["id"]] for m in members.json()["items"]}
-        assert seen == sides, (caller, seen)
+        assert seen - {"C"} == sides, (caller, seen)
 
         audit = await client.get("/api/v1/audit", params={"limit": 100}, headers=headers)
         audit_sides = {
@@ -256,3 +296,12 @@ async def test_lists_never_include_other_subtrees(
                 assert names == {side}
             else:
                 assert subtree.status_code == 404
+
+    # The co-manager reads his own organisation and the one co-managed member of A.
+    headers = world.headers["co_manager_A"]
+    members = await client.get("/api/v1/members", params={"limit": 100}, headers=headers)
+    seen_ids = {m["id"] for m in members.json()["items"]}
+    assert {sides_of_member[m] for m in seen_ids} == {"A", "C"}
+    assert {m for m in seen_ids if sides_of_member[m] == "A"} == {world.targets["A"].member}
+    audit = await client.get("/api/v1/audit", params={"limit": 100}, headers=headers)
+    assert all(side_of_org[e["org_id"]] == "C" for e in audit.json()["items"])

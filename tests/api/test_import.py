@@ -198,7 +198,7 @@ async def test_bad_rows_are_reported_and_nothing_is_written(
     messages = {(e["row"], e["field"]): e["message"] for e in body["errors"]}
     assert messages[(4, "身份证号")] == "与第 2 行的身份证号重复"
     assert messages[(3, "身份证号")] == "身份证号校验位错误"
-    assert "管辖范围以外" in messages[(6, "身份证号")]
+    assert "组织关系转接" in messages[(6, "身份证号")]  # names no organisation
     assert "文本格式" in messages[(8, "身份证号")]
     assert [e["row"] for e in body["errors"]] == sorted(e["row"] for e in body["errors"])
     assert await _count(db) == before

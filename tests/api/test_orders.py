@@ -20,6 +20,7 @@ from tests.api.test_order_helpers import (
     moved,
     notifications,
     order_body,
+    started_hours_ago,
     submit,
     who,
     world,
@@ -226,6 +227,7 @@ async def test_full_life_cycle_with_timeline_notifications_and_time_bank(
     assert order["status"] == "accepted" and order["version"] == 2 and order["accepted_at"]
     order = await moved(client, w.village_admin, order, "start")
     assert order["status"] == "in_progress"
+    await started_hours_ago(db, order, 3)
     order = await moved(
         client,
         w.village_admin,

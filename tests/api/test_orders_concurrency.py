@@ -16,7 +16,7 @@ from app.core.config import Settings
 from app.notify.models import Notification
 from app.orders.jobs import escalate_overdue_orders
 from app.orders.models import ServiceOrder, ServiceOrderEvent, TimeBankAccount, TimeBankEntry
-from tests.api.test_order_helpers import World, moved, submit, world
+from tests.api.test_order_helpers import World, moved, started_hours_ago, submit, world
 
 
 async def _world(engine: AsyncEngine, settings: Settings) -> World:
@@ -69,6 +69,8 @@ async def test_parallel_redemptions_never_overdraw(
     order = await submit(client, w.submitter, w.village)
     for action in ("accept", "start"):
         order = await moved(client, w.village_admin, order, action)
+    async with AsyncSession(engine) as session:
+        await started_hours_ago(session, order, 5)
     await moved(
         client,
         w.village_admin,
@@ -123,6 +125,8 @@ async def test_parallel_retries_of_one_redemption_take_effect_once(
     order = await submit(client, w.submitter, w.village)
     for action in ("accept", "start"):
         order = await moved(client, w.village_admin, order, action)
+    async with AsyncSession(engine) as session:
+        await started_hours_ago(session, order, 3)
     await moved(
         client,
         w.village_admin,

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from app.orders import service
 from app.orders.models import ORDER_STATUSES, ServiceOrder
-from app.orders.repository import ancestor_ids
+from app.organization.models import path_ids as ancestor_ids
 
 
 def test_every_action_has_one_role_and_every_state_is_known() -> None:

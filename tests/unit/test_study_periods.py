@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime
 import pytest
 
 from app.core.clock import shanghai_day
-from app.study.repository import path_ids
+from app.organization.models import path_ids
 from app.study.service import period_range
 
 

@@ -1,15 +1,22 @@
-"""Who may see what: the one place that turns a caller into visible organisations.
+"""Who may see what, and who may change what: the one place that turns a caller into
+visible organisations.
 
 Every repository read of members, outflows, orders and activities filters with the
-expressions built here. An admin sees the subtree of every organisation where he
-holds a role, plus members co-managed there through open dual-management grants.
-A superadmin sees everything. Anything else sees only his own records.
+expressions built here. Scope has two verbs:
+
+* *read*: an admin sees the subtree of every organisation where he holds a role, plus
+  the members co-managed there through open dual-management grants (and, of their
+  outflows, only the one the grant was opened for);
+* *change*: only the member's home subtree changes his record. A grant lets the
+  destination serve the member (see him, reach him, decide his check-in), never own him.
+
+A superadmin sees and changes everything. Anything else sees only his own records.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, cast
 
 from fastapi import Depends, Request
 from sqlalchemy import (
@@ -57,6 +64,11 @@ class Scope:
     roots: tuple[str, ...]
     everything: bool = False
 
+    @classmethod
+    def subtree(cls, principal: Principal, path: str) -> Scope:
+        """The scope of one organisation's subtree (what that organisation may serve)."""
+        return cls(principal, (path,))
+
     @property
     def is_empty(self) -> bool:
         return not self.everything and not self.roots
@@ -81,10 +93,30 @@ class Scope:
         """Members co-managed in the caller's subtrees through open dual-management grants."""
         return co_managed_member_ids(self.visible_org_ids())
 
+    def guest_outflow_ids(self) -> Select[int]:
+        """Outflows co-managed in the caller's subtrees: the one each grant was opened for."""
+        return cast(
+            Select[int],
+            select(DualManagementGrant.outflow_id).where(
+                DualManagementGrant.ended_at.is_(None),
+                DualManagementGrant.outflow_id.is_not(None),
+                DualManagementGrant.org_id.in_(self.visible_org_ids()),
+            ),
+        )
+
+    def member_changeable(self, home_org_id_col: SQLColumnExpression[int]) -> ColumnElement[bool]:
+        """The *change* verb: only the member's home subtree changes his record."""
+        if self.everything:
+            return true()
+        if not self.roots:
+            return false()
+        return self.org_visible(home_org_id_col)
+
     def member_visible(
         self, member_id_col: ColumnElement[int], home_org_id_col: SQLColumnExpression[int]
     ) -> ColumnElement[bool]:
-        """A member is visible from his home subtree and from co-managing organisations."""
+        """The *read* verb: a member is visible from his home subtree and from co-managing
+        organisations."""
         if self.everything:
             return true()
         if not self.roots:
@@ -108,6 +140,26 @@ def co_managing_org_ids(member_id: int) -> Select[int]:
     return select(DualManagementGrant.org_id).where(
         DualManagementGrant.member_id == member_id, DualManagementGrant.ended_at.is_(None)
     )
+
+
+async def get_visible_org(
+    session: AsyncSession, scope: Scope, org_id: int, *, for_update: bool = False
+) -> Organization | None:
+    """The organisation ``org_id`` if it lies in one of the caller's subtrees, else None.
+
+    The one visible-organisation lookup: every domain resolves an ``org_id`` it was given
+    through it (outside scope reads as absent, so the caller answers 404).
+    """
+    if scope.is_empty:
+        return None
+    stmt = (
+        select(Organization)
+        .where(Organization.id == org_id, scope.org_path_visible(Organization.path))
+        .execution_options(populate_existing=True)
+    )
+    if for_update:
+        stmt = stmt.with_for_update()
+    return (await session.execute(stmt)).scalar_one_or_none()
 
 
 async def build_scope(session: AsyncSession, principal: Principal) -> Scope:
