@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
@@ -75,7 +76,6 @@ def test_nothing_in_app_reads_the_time_around_the_clock() -> None:
     """One clock: ``datetime.now()``, ``date.today()`` and a zone of their own appear only
     in app/core/clock.py (security windows count epoch seconds with ``time.time``)."""
     import ast
-    from pathlib import Path
 
     app_dir = Path(__file__).resolve().parent.parent.parent / "app"
     offenders = []
@@ -94,3 +94,23 @@ def test_nothing_in_app_reads_the_time_around_the_clock() -> None:
             if called in {"datetime.now", "datetime.utcnow", "date.today", "ZoneInfo"}:
                 offenders.append(f"{path.relative_to(app_dir.parent)}:{node.lineno} {called}")
     assert offenders == [], "use app.core.clock instead:\n" + "\n".join(offenders)
+
+
+def test_the_cli_flag_is_refused_in_prod_before_anything_starts(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("APP_")}
+    env.update(APP_ENV="prod", APP_DATA_DIR=str(tmp_path), DATABASE_URL="postgresql://unused/x")
+    done = subprocess.run(
+        [sys.executable, "-m", "app", "serve", "--clock-offset", "3d"],
+        cwd=Path(__file__).resolve().parent.parent.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode != 0
+    assert "APP_CLOCK_OFFSET (the clock cannot be moved in prod)" in done.stderr
+    assert not any(tmp_path.iterdir())  # no server, no data
