@@ -10,6 +10,8 @@ from fastapi import APIRouter
 from app.activity.router import router as activity_router
 from app.audit.router import router as audit_router
 from app.identity.router import router as identity_router
+from app.me.router import router as me_router
+from app.members.roles_router import router as roles_router
 from app.members.router import router as members_router
 from app.mobility.router import router as mobility_router
 from app.notify.router import router as notify_router
@@ -22,7 +24,9 @@ API_PREFIX = "/api/v1"
 DOMAIN_ROUTERS: tuple[APIRouter, ...] = (
     study_router,
     identity_router,
+    me_router,
     organization_router,
+    roles_router,
     members_router,
     audit_router,
     mobility_router,

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import Settings
+from app.demo_names import DEMO_CHAMBER, DEMO_COUNTY, DEMO_DISTRICT, DEMO_TOWN, DEMO_VILLAGE
 from app.identity.models import Account
 from app.identity.validators import id_check_digit
 from app.members.service import create_member
@@ -21,12 +22,6 @@ from app.organization.service import create_organization
 # In dependency order: study rules before activities that award credits, outflows
 # before orders, notifications last.
 DOMAIN_SEEDS = ("members", "study", "activity", "mobility", "orders", "notify")
-
-DEMO_COUNTY = "吴川市委（演示）"
-DEMO_TOWN = "吴阳镇党委"
-DEMO_VILLAGE = "吴阳镇蛤岭村党支部"
-DEMO_CHAMBER = "吴川商会（广州）党支部"
-DEMO_DISTRICT = "广州天河商圈党委"
 
 LOGIN_HELP = """\
 Demo logins (WeChat simulator; POST /api/v1/auth/wechat/login {"code": ...}):

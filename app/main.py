@@ -28,6 +28,7 @@ from app.core.lean import LeanDispatch
 from app.core.logging import configure_logging
 from app.core.middleware import RequestContextMiddleware
 from app.core.openapi import install_openapi
+from app.study.batching import AwardBatcher
 from app.wechat.client import WeChatClient
 from app.wechat.simulator import WeChatSimulator
 
@@ -146,6 +147,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.driver_pool = await DriverPool.open(
             settings, engine.url.render_as_string(hide_password=False)
         )
+    # Study check-ins share statements on the driver pool (app/study/batching.py).
+    app.state.award_batcher = AwardBatcher(app.state.driver_pool)
 
     transport: httpx.AsyncBaseTransport | None = app.state.wechat_transport
     base_url = settings.wechat_api_base
@@ -183,6 +186,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             with contextlib.suppress(asyncio.CancelledError):
                 await worker_task
         await http.aclose()
+        await app.state.award_batcher.drain()
         if owns_driver_pool:
             await app.state.driver_pool.close()
             app.state.driver_pool = None

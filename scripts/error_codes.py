@@ -61,7 +61,6 @@ class Code:
     kind: str = "problem"  # "problem", "field" or "result" (a per-item result code)
     statuses: set[int] = field(default_factory=set)
     details: list[str] = field(default_factory=list)
-    modules: set[str] = field(default_factory=set)
 
 
 def _text(node: ast.expr | None, defaults: dict[str, str] | None = None) -> str | None:
@@ -118,11 +117,11 @@ CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
 class _Collector(ast.NodeVisitor):
-    def __init__(self, module: str, codes: dict[str, Code], constants: dict[str, str]) -> None:
-        self.module = module
+    def __init__(self, codes: dict[str, Code], constants: dict[str, str]) -> None:
         self.codes = codes
         self.constants = constants  # NAME -> code of the result-code constants
         self.defaults: list[dict[str, str]] = [{}]
+        self.local: dict[str, Factory] = {}  # this module's helpers that build problems
 
     def add(self, code: str, status: int | None, detail: str | None, kind: str) -> None:
         entry = self.codes.setdefault(code, Code(code, kind=kind))
@@ -130,7 +129,6 @@ class _Collector(ast.NodeVisitor):
             entry.statuses.add(status)
         if detail and detail not in entry.details:
             entry.details.append(detail)
-        entry.modules.add(self.module)
 
     def visit_FunctionDef(self, node: ast.FunctionDef) -> None:
         self._function(node)
@@ -139,7 +137,14 @@ class _Collector(ast.NodeVisitor):
         self._function(node)
 
     def _function(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
-        self.defaults.append({**self.defaults[0], **_defaults(node)})
+        local = {
+            target.id: value
+            for stmt in node.body
+            if isinstance(stmt, ast.Assign)
+            for target in stmt.targets
+            if isinstance(target, ast.Name) and (value := _text(stmt.value)) is not None
+        }
+        self.defaults.append({**self.defaults[0], **_defaults(node), **local})
         self.generic_visit(node)
         self.defaults.pop()
 
@@ -154,13 +159,18 @@ class _Collector(ast.NodeVisitor):
                 if isinstance(target, ast.Name) and (value := _text(stmt.value)) is not None
             }
         ]
+        self.local = {
+            stmt.name: derived
+            for stmt in node.body
+            if isinstance(stmt, ast.FunctionDef) and (derived := _derived(stmt)) is not None
+        }
         self.generic_visit(node)
 
     def visit_Call(self, node: ast.Call) -> None:
         name = _name(node)
         if name == "__init__" and _is_super(node):
             name = "AppError"  # a subclass: super().__init__(code, status, detail)
-        factory = FACTORIES.get(name or "")
+        factory = FACTORIES.get(name or "") or self.local.get(name or "")
         if factory is not None:
             self._problem(node, factory)
         self.generic_visit(node)
@@ -200,6 +210,37 @@ class _Collector(ast.NodeVisitor):
             self.add(pair[0], None, pair[1], "problem")  # a fallback ("http.error", "…")
 
 
+def _derived(function: ast.FunctionDef) -> Factory | None:
+    """A module's own helper that passes its parameters on to a factory, such as
+    ``def _refused(code, detail): return AppError(code, 422, detail, ...)``."""
+    params = [a.arg for a in function.args.args]
+    for node in ast.walk(function):
+        if not isinstance(node, ast.Call) or _name(node) not in FACTORIES:
+            continue
+        inner = FACTORIES[_name(node) or ""]
+        code = _arg(node, inner.code_at, "code")
+        if not (isinstance(code, ast.Name) and code.id in params):
+            continue
+        status = inner.status
+        status_node = _arg(node, inner.code_at + 1, "status")
+        if status is None and isinstance(status_node, ast.Constant):
+            status = status_node.value if isinstance(status_node.value, int) else None
+        detail = _arg(node, inner.detail_at, "detail")
+        detail_at = (
+            params.index(detail.id)
+            if isinstance(detail, ast.Name) and detail.id in params
+            else None
+        )
+        return Factory(
+            code_at=params.index(code.id),
+            detail_at=detail_at,
+            status=status,
+            fixed_detail=inner.fixed_detail or (None if detail_at is not None else _text(detail)),
+            kind=inner.kind,
+        )
+    return None
+
+
 def _is_super(call: ast.Call) -> bool:
     target = call.func.value if isinstance(call.func, ast.Attribute) else None
     return isinstance(target, ast.Call) and _name(target) == "super"
@@ -237,21 +278,20 @@ def collect(root: Path = ROOT / "app") -> dict[str, Code]:
     constants: dict[str, str] = {}
     for path, tree in trees.items():
         constants.update(_result_constants(path, tree))
-    for path, tree in trees.items():
-        module = path.relative_to(root.parent).with_suffix("").as_posix().replace("/", ".")
-        _Collector(module, codes, constants).visit(tree)
+    for tree in trees.values():
+        _Collector(codes, constants).visit(tree)
     for code in constants.values():  # a result code also raised stays a problem code
         codes.setdefault(code, Code(code, kind="result"))
     return codes
 
 
 def _table(entries: list[Code]) -> list[str]:
-    lines = ["| code | HTTP | detail (zh) | raised in |", "| --- | --- | --- | --- |"]
+    # No module column: code moves between modules often, the contract does not.
+    lines = ["| code | HTTP | detail (zh) |", "| --- | --- | --- |"]
     for entry in sorted(entries, key=lambda e: e.code):
         statuses = ", ".join(str(s) for s in sorted(entry.statuses)) or "—"
         detail = " / ".join(entry.details).replace("|", "\\|").replace("\n", " ") or "—"
-        modules = ", ".join(f"`{m}`" for m in sorted(entry.modules))
-        lines.append(f"| `{entry.code}` | {statuses} | {detail} | {modules} |")
+        lines.append(f"| `{entry.code}` | {statuses} | {detail} |")
     return lines
 
 

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.activity.models import Activity, ActivityAttendance, ActivitySignup
 from app.core import clock
 from app.core.config import Settings
+from app.demo_names import DEMO_CHAMBER, DEMO_COUNTY, DEMO_VILLAGE
 from app.members.models import Member
 from app.organization.models import Organization
 
@@ -27,9 +28,6 @@ def _at(days: int, hour: int, now: datetime) -> datetime:
 async def seed(session: AsyncSession, settings: Settings) -> None:
     if not settings.demo_data or settings.env == "prod":
         return
-    # Imported here: app.demo wires this module in, a top-level import would be circular.
-    from app.demo import DEMO_CHAMBER, DEMO_COUNTY, DEMO_VILLAGE
-
     orgs = {
         name: org
         for name, org in (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import AwareDatetime
 from starlette.responses import Response
 
@@ -24,12 +24,13 @@ from app.core import clock
 from app.core.config import Settings
 from app.core.db import SessionDep
 from app.core.idempotency import IdempotencyDep
-from app.core.pagination import DEFAULT_LIMIT, CursorParam, LimitParam, Page
-from app.organization.scope import AdminScopeDep, MemberDep, PrincipalDep
+from app.core.pagination import DEFAULT_LIMIT, CursorParam, IdPath, LimitParam, Page
+from app.identity.principal import MemberDep, PrincipalDep
+from app.organization.scope import AdminScopeDep
 
 router = APIRouter(prefix="/activities", tags=["activity"])
 
-ActivityId = Annotated[int, Path(gt=0, le=2**63 - 1)]
+ActivityId = IdPath
 
 
 def _settings(request: Request) -> Settings:

@@ -31,9 +31,10 @@ from app.audit.service import record
 from app.core import clock
 from app.core.config import Settings
 from app.core.errors import AppError
-from app.core.pagination import decode_cursor, encode_cursor, invalid_cursor
+from app.core.pagination import decode_cursor, encode_cursor
+from app.identity.principal import Principal
 from app.notify.service import notify_member
-from app.organization.scope import Principal, Scope, build_scope, get_visible_org
+from app.organization.scope import Scope, build_scope, get_visible_org
 from app.regions.service import distance_m
 from app.study.service import award_credits
 
@@ -160,13 +161,7 @@ async def list_activities(
     limit: int,
     cursor: str | None,
 ) -> tuple[list[ActivityOut], str | None]:
-    after: tuple[datetime, int] | None = None
-    values = decode_cursor(cursor, 2)
-    if values is not None:
-        try:
-            after = (datetime.fromisoformat(str(values[0])), int(values[1]))
-        except (TypeError, ValueError) as error:
-            raise invalid_cursor() from error
+    after = decode_cursor(cursor, datetime, int)
     rows = await repo.list_activities(
         session,
         viewer.activity_visible(),

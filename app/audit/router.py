@@ -6,20 +6,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from app.audit import repository
+from app.audit import service
 from app.audit.schemas import AuditEntryOut
 from app.core.db import SessionDep
-from app.core.errors import not_found
-from app.core.pagination import (
-    DEFAULT_LIMIT,
-    CursorParam,
-    LimitParam,
-    Page,
-    decode_cursor,
-    encode_cursor,
-    invalid_cursor,
-)
-from app.organization.scope import AdminScopeDep, get_visible_org
+from app.core.pagination import DEFAULT_LIMIT, CursorParam, LimitParam, Page
+from app.organization.scope import AdminScopeDep
 
 router = APIRouter(tags=["audit"])
 
@@ -43,41 +34,12 @@ async def list_audit(
     cursor: CursorParam = None,
 ) -> Page[AuditEntryOut]:
     """审计日志（管辖范围内的组织），最新的在前。"""
-    position = decode_cursor(cursor, 1)
-    before_id: int | None = None
-    if position is not None:
-        if not isinstance(position[0], int):
-            raise invalid_cursor()
-        before_id = position[0]
-    within = None
-    if org_id is not None:
-        within = await get_visible_org(session, scope, org_id)
-        if within is None:
-            raise not_found("org.not_found", "组织不存在或无权访问")
-    rows = await repository.list_entries(
+    return await service.entries_page(
         session,
         scope,
-        limit=limit,
-        before_id=before_id,
-        within=within,
+        org_id=org_id,
         actor_account_id=actor_id,
         action=action,
+        limit=limit,
+        cursor=cursor,
     )
-    items = [
-        AuditEntryOut(
-            id=entry.id,
-            at=entry.at,
-            actor_account_id=entry.actor_account_id,
-            actor_name=actor_name,
-            action=entry.action,
-            org_id=entry.org_id,
-            subject_type=entry.subject_type,
-            subject_id=entry.subject_id,
-            reason=entry.reason,
-            detail=entry.detail,
-            request_id=entry.request_id,
-        )
-        for entry, actor_name in rows[:limit]
-    ]
-    next_cursor = encode_cursor(items[-1].id) if len(rows) > limit else None
-    return Page[AuditEntryOut](items=items, next_cursor=next_cursor)

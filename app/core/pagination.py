@@ -1,23 +1,35 @@
 """Cursor pagination: ``?limit=&cursor=`` in, ``{items, next_cursor}`` out.
 
 A cursor is the opaque, URL-safe encoding of the sort key of the last row seen.
+:func:`decode_cursor` is the one decoder: it checks the shape and the type of every
+value, so a forged or garbled cursor is a 422 ``pagination.invalid_cursor`` and never
+reaches a query.
 """
 
 from __future__ import annotations
 
 import base64
-from typing import Annotated, Any, Generic, TypeVar
+import binascii
+from datetime import datetime
+from typing import Annotated, Any, Generic, TypeVar, overload
 
 import orjson
-from fastapi import Query
+from fastapi import Path, Query
 from pydantic import BaseModel
 
 from app.core.errors import AppError
 
 T = TypeVar("T")
+K1 = TypeVar("K1", int, str, datetime)
+K2 = TypeVar("K2", int, str, datetime)
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
+MAX_ID = 2**63 - 1  # the largest PostgreSQL bigint: every id fits below it
+MIN_BIGINT = -(2**63)
+
+IdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
+"""A row id in the path: a positive bigint (larger values are 422, not a driver error)."""
 
 
 class Page(BaseModel, Generic[T]):
@@ -29,17 +41,51 @@ def encode_cursor(*values: Any) -> str:
     return base64.urlsafe_b64encode(orjson.dumps(list(values))).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str | None, arity: int) -> list[Any] | None:
+@overload
+def decode_cursor(cursor: str | None, kind: type[K1], /) -> K1 | None: ...
+
+
+@overload
+def decode_cursor(
+    cursor: str | None, kind: type[K1], kind2: type[K2], /
+) -> tuple[K1, K2] | None: ...
+
+
+def decode_cursor(cursor: str | None, *kinds: type[Any]) -> Any:
+    """The values of ``cursor``, one of each type in ``kinds`` (``int``: a bigint, not a
+    bool; ``str``; ``datetime``: an ISO 8601 string with a time zone), or ``None`` for no
+    cursor. Anything else raises :func:`invalid_cursor`."""
     if cursor is None or cursor == "":
         return None
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         values = orjson.loads(base64.urlsafe_b64decode(padded.encode()))
-    except (ValueError, TypeError) as error:
+    except (ValueError, TypeError, binascii.Error) as error:
         raise invalid_cursor() from error
-    if not isinstance(values, list) or len(values) != arity:
+    if not isinstance(values, list) or len(values) != len(kinds):
         raise invalid_cursor()
-    return values
+    decoded = tuple(_value(value, kind) for value, kind in zip(values, kinds, strict=True))
+    return decoded[0] if len(kinds) == 1 else decoded
+
+
+def _value(value: object, kind: type[Any]) -> Any:
+    if kind is int:
+        if isinstance(value, int) and not isinstance(value, bool) and MIN_BIGINT <= value <= MAX_ID:
+            return value
+    elif kind is str:
+        if isinstance(value, str):
+            return value
+    elif kind is datetime:
+        if isinstance(value, str):
+            try:
+                moment = datetime.fromisoformat(value)
+            except ValueError:
+                moment = None
+            if moment is not None and moment.tzinfo is not None:
+                return moment
+    else:  # pragma: no cover - a programming error, not a caller's
+        raise TypeError(f"no cursor values of type {kind!r}")
+    raise invalid_cursor()
 
 
 def invalid_cursor() -> AppError:

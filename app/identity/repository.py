@@ -107,16 +107,6 @@ async def roles_with_orgs(
     return [(role, org) for role, org in rows.tuples()]
 
 
-async def role_org_ids(session: AsyncSession, member_id: int) -> list[int]:
-    rows = await session.execute(
-        select(RoleAssignment.org_id)
-        .where(RoleAssignment.member_id == member_id)
-        .distinct()
-        .order_by(RoleAssignment.org_id)
-    )
-    return [org_id for (org_id,) in rows]
-
-
 async def get_member(session: AsyncSession, member_id: int, *, lock: bool = False) -> Member | None:
     stmt = select(Member).where(Member.id == member_id)
     if lock:

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import date
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.identity.validators import IdNumber
 
+if TYPE_CHECKING:
+    from app.identity.service import TokenPair
+
 AccountKind = Literal["member", "resident", "admin"]
+
+AUTH_ERRORS: dict[int | str, dict[str, object]] = {
+    401: {"description": "未登录或令牌无效（problem+json）"},
+    403: {"description": "账号已停用或无权操作（problem+json）"},
+}
 
 
 class LoginIn(BaseModel):
@@ -53,6 +60,10 @@ class AccountOut(BaseModel):
     kind: AccountKind
     member_id: int | None
 
+    @classmethod
+    def of(cls, account_id: int, kind: str, member_id: int | None) -> AccountOut:
+        return cls.model_validate({"id": account_id, "kind": kind, "member_id": member_id})
+
 
 class TokenPairOut(BaseModel):
     access_token: str
@@ -61,40 +72,15 @@ class TokenPairOut(BaseModel):
     expires_in: int = Field(description="访问令牌有效秒数")
     account: AccountOut
 
-
-class MeOrgOut(BaseModel):
-    id: int
-    name: str
-    kind: str
-
-
-class MeRoleOut(BaseModel):
-    id: int
-    role: str
-    org: MeOrgOut
-
-
-class MemberProfileOut(BaseModel):
-    id: int
-    name: str
-    gender: str
-    birth_date: date
-    status: str
-    joined_on: date | None
-    id_number_masked: str
-    phone_masked: str | None
-
-
-class MeOut(BaseModel):
-    account: AccountOut
-    display_name: str | None
-    is_superadmin: bool
-    member: MemberProfileOut | None
-    home_org: MeOrgOut | None
-    roles: list[MeRoleOut]
-    active_outflow: dict[str, Any] | None = Field(
-        default=None, description="进行中的外出登记摘要；没有则为 null"
-    )
+    @classmethod
+    def of(cls, pair: TokenPair) -> TokenPairOut:
+        claims = pair.claims
+        return cls(
+            access_token=pair.access_token,
+            refresh_token=pair.refresh_token,
+            expires_in=pair.expires_in,
+            account=AccountOut.of(claims.account_id, claims.kind, claims.member_id),
+        )
 
 
 class PhoneOut(BaseModel):

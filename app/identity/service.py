@@ -13,7 +13,6 @@ import unicodedata
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
 
 import structlog
 from sqlalchemy import insert, select
@@ -34,12 +33,10 @@ from app.core.security import (
 from app.identity import errors
 from app.identity import repository as repo
 from app.identity.models import Account, RefreshToken
+from app.identity.principal import Principal
 from app.identity.validators import MobilePhoneError, normalize_mobile_phone
 from app.members.models import Member
-from app.members.service import find_by_id_number
-from app.mobility.service import active_outflow_summary
 from app.organization.models import Organization, RoleAssignment
-from app.organization.scope import Principal
 from app.wechat.client import WeChatClient
 from app.wechat.errors import (
     CODE_USED,
@@ -268,21 +265,20 @@ class Profile:
     member: Member | None
     home_org: Organization | None
     roles: list[tuple[RoleAssignment, Organization]]
-    active_outflow: dict[str, Any] | None
 
 
 async def profile(session: AsyncSession, principal: Principal) -> Profile:
+    """The caller's account, member, home organisation and roles (``GET /me`` adds what
+    other domains know about him, in ``app/me``)."""
     account = await current_account(session, principal)
     member = None
     home_org = None
     roles: list[tuple[RoleAssignment, Organization]] = []
-    active_outflow = None
     if account.member_id is not None:
         member = await repo.get_member(session, account.member_id)
         if member is not None:
             home_org = await repo.get_organization(session, member.home_org_id)
             roles = await repo.roles_with_orgs(session, member.id)
-            active_outflow = await active_outflow_summary(session, member.id)
     claims = tuple(RoleClaim(role.role, org.id) for role, org in roles)
     return Profile(
         account=account,
@@ -290,7 +286,6 @@ async def profile(session: AsyncSession, principal: Principal) -> Profile:
         member=member,
         home_org=home_org,
         roles=roles,
-        active_outflow=active_outflow,
     )
 
 
@@ -306,33 +301,31 @@ def normalize_name(name: str) -> str:
     return "".join(text.split())
 
 
-async def bind(
+async def unbound_account(
     session: AsyncSession,
     settings: Settings,
     engine: AsyncEngine,
     principal: Principal,
-    *,
-    name: str,
     id_number: str,
-) -> TokenPair:
-    """Link the caller's account to the roster member with this name and ID number.
-
-    Wrong name and unknown number give the same 404, and attempts are counted per account
-    and per target number in their own transactions (a rolled-back request still counts),
-    so neither the roster nor a member's name can be enumerated.
-    """
+) -> Account:
+    """The caller's account, locked, before it is bound to a roster member: refused if it
+    already is; counts the attempt per account and per target ID number, each in its own
+    transaction (a rolled-back request still counts), so the roster cannot be enumerated."""
     account = await current_account(session, principal, lock=True)
     if account.member_id is not None:
         raise errors.already_bound()
     target = pii.keyring(settings).blind_index(id_number, context=pii.ID_NUMBER)
     await ratelimit.hit(engine, BIND_PER_ACCOUNT, str(account.id))
     await ratelimit.hit(engine, BIND_PER_TARGET, target.hex())
+    return account
 
-    found = await find_by_id_number(session, settings, id_number)
-    if found is None or normalize_name(found.name) != normalize_name(name):
-        raise errors.not_found_in_roster()
+
+async def bind_member(
+    session: AsyncSession, settings: Settings, account: Account, member_id: int
+) -> TokenPair:
+    """Link ``account`` (from :func:`unbound_account`) to the roster member; new tokens."""
     # Lock the member: of two accounts binding him at once, the second sees the first.
-    member = await repo.get_member(session, found.id, lock=True)
+    member = await repo.get_member(session, member_id, lock=True)
     if member is None:
         raise errors.not_found_in_roster()
     if await repo.account_bound_to(session, member.id) is not None:

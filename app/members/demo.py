@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import Settings
+from app.demo_names import DEMO_TOWN, DEMO_VILLAGE
 from app.identity.validators import id_check_digit
 from app.members.service import create_member, find_by_id_number
 from app.organization.models import Organization, RoleAssignment
@@ -43,9 +44,6 @@ def _id_number(birth: date, order: int) -> str:
 async def seed(session: AsyncSession, settings: Settings) -> None:
     if not settings.demo_data or settings.env == "prod":
         return
-    # Imported here: app.demo wires this module in, a top-level import would be circular.
-    from app.demo import DEMO_TOWN, DEMO_VILLAGE
-
     found = await session.execute(
         select(Organization.name, Organization).where(
             Organization.name.in_([DEMO_TOWN, DEMO_VILLAGE, DEMO_OFFICE])

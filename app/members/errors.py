@@ -102,3 +102,15 @@ def invalid_rows(errors: Sequence[Mapping[str, Any]]) -> AppError:
 
 def import_conflict() -> AppError:
     return AppError("import.conflict", 409, "名册中的部分党员刚刚被他人登记，请稍后重新导入")
+
+
+def role_not_found() -> AppError:
+    return not_found("role.not_found", "该任职记录不存在或无权访问")
+
+
+def role_already_granted() -> AppError:
+    return AppError("role.already_granted", 409, "该党员在此组织已担任该角色")
+
+
+def role_forbidden() -> AppError:
+    return forbidden("role.forbidden", "支部管理员只能授予或撤销支部管理员角色")

@@ -40,7 +40,7 @@ from app.members.spreadsheet import (
     text_cell,
 )
 from app.organization import repository as org_repo
-from app.organization.scope import Scope
+from app.organization.scope import Scope, get_visible_org_ids
 
 MAX_ROWS = 20_000
 PRECISION_LOST = "身份证号被存成了数字，末尾几位已丢失；请把该列设为文本格式后重新填写"
@@ -163,7 +163,7 @@ async def _resolve_orgs(
     """``sheet row -> home org id`` for every row whose 所在支部 resolves in scope."""
     names = {ref for _, ref in refs if ref}
     numeric = [int(ref) for ref in names if ref.isdigit() and len(ref) < 19]
-    by_id = await org_repo.visible_ids(session, scope, numeric)
+    by_id = await get_visible_org_ids(session, scope, numeric)
     by_name = await org_repo.find_visible_by_names(session, scope, sorted(names))
     resolved: dict[int, int] = {}
     for number, ref in refs:
@@ -205,7 +205,7 @@ async def import_roster(
     default_org_id: int | None,
     partial: bool,
 ) -> ImportResult:
-    if default_org_id is not None and not await org_repo.visible_ids(
+    if default_org_id is not None and not await get_visible_org_ids(
         session, scope, [default_org_id]
     ):
         raise errors.org_not_found()
@@ -228,7 +228,7 @@ async def import_roster(
     )
     home_ids = sorted({home for _, home, _ in existing.values()})
     # The *change* verb: a row updates a member only where the caller owns his record.
-    manageable = await org_repo.visible_ids(session, scope, home_ids)
+    manageable = await get_visible_org_ids(session, scope, home_ids)
     holders: list[conflicts.Holder] = []
     tried_at = default_org_id  # where the caller tried: his default, else a row's branch
     for row in rows:

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.members.models import Member
 from app.mobility.models import Outflow
-from app.organization.models import Organization
+from app.organization.models import Organization, RoleAssignment
 from app.organization.scope import Scope, co_managed_member_ids
 
 
@@ -40,6 +40,13 @@ async def get_visible(
     if for_update:
         stmt = stmt.with_for_update(of=Member)
     return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def home_org_id_of(session: AsyncSession, member_id: int) -> int | None:
+    """The member's home organisation (unscoped: for audit entries that name it)."""
+    return (
+        await session.execute(select(Member.home_org_id).where(Member.id == member_id))
+    ).scalar_one_or_none()
 
 
 async def get_for_change(
@@ -191,3 +198,59 @@ async def write_ciphertexts(session: AsyncSession, rows: Sequence[dict[str, Any]
                 for r in rows
             ],
         )
+
+
+# ------------------------------------------------------------------------ roles
+# Admin roles: a member holds a role at an organisation (and so over its subtree).
+
+
+async def list_roles(
+    session: AsyncSession, org: Organization, *, after_id: int | None, limit: int
+) -> Sequence[tuple[RoleAssignment, str]]:
+    stmt = (
+        select(RoleAssignment, Member.name)
+        .join(Member, Member.id == RoleAssignment.member_id)
+        .where(RoleAssignment.org_id == org.id)
+        .order_by(RoleAssignment.id)
+        .limit(limit + 1)
+    )
+    if after_id is not None:
+        stmt = stmt.where(RoleAssignment.id > after_id)
+    return [(assignment, name) for assignment, name in await session.execute(stmt)]
+
+
+async def get_role(session: AsyncSession, org: Organization, role_id: int) -> RoleAssignment | None:
+    return (
+        await session.execute(
+            select(RoleAssignment)
+            .where(RoleAssignment.id == role_id, RoleAssignment.org_id == org.id)
+            .with_for_update()
+        )
+    ).scalar_one_or_none()
+
+
+async def find_role(
+    session: AsyncSession, org_id: int, member_id: int, role: str
+) -> RoleAssignment | None:
+    return (
+        await session.execute(
+            select(RoleAssignment).where(
+                RoleAssignment.org_id == org_id,
+                RoleAssignment.member_id == member_id,
+                RoleAssignment.role == role,
+            )
+        )
+    ).scalar_one_or_none()
+
+
+async def caller_roles_over(session: AsyncSession, member_id: int, org: Organization) -> set[str]:
+    """Roles the caller holds at ``org`` or any of its ancestors (which cover it)."""
+    rows = await session.execute(
+        select(RoleAssignment.role)
+        .join(Organization, Organization.id == RoleAssignment.org_id)
+        .where(
+            RoleAssignment.member_id == member_id,
+            func.starts_with(org.path, Organization.path),
+        )
+    )
+    return {role for (role,) in rows}

@@ -9,7 +9,15 @@ from starlette.responses import Response
 
 from app.core.db import SessionDep
 from app.core.idempotency import IdempotencyDep
-from app.core.pagination import DEFAULT_LIMIT, CursorParam, LimitParam, Page, page_of
+from app.core.pagination import (
+    DEFAULT_LIMIT,
+    MAX_ID,
+    CursorParam,
+    LimitParam,
+    Page,
+    decode_cursor,
+    page_of,
+)
 from app.core.ratelimit import Policy, hit
 from app.members import importer, service
 from app.members.schemas import (
@@ -21,12 +29,11 @@ from app.members.schemas import (
     RevealRequest,
 )
 from app.members.spreadsheet import build_template
-from app.organization.router import id_cursor
 from app.organization.scope import AdminScopeDep
 
 router = APIRouter(prefix="/members", tags=["members"])
 
-MemberId = Path(ge=1, le=2**63 - 1, description="党员编号")
+MemberId = Path(ge=1, le=MAX_ID, description="党员编号")
 REVEAL_POLICY = Policy("pii.reveal", limit=120, window_s=3600)
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -51,7 +58,7 @@ async def create_member(
 async def list_members(
     scope: AdminScopeDep,
     session: SessionDep,
-    org_id: Annotated[int | None, Query(ge=1, le=2**63 - 1, description="组织（含下级）")] = None,
+    org_id: Annotated[int | None, Query(ge=1, le=MAX_ID, description="组织（含下级）")] = None,
     q: Annotated[str | None, Query(min_length=1, max_length=50, description="姓名关键字")] = None,
     mobile: Annotated[bool | None, Query(description="true：只看流动党员")] = None,
     status: Annotated[Literal["full", "probationary"] | None, Query()] = None,
@@ -65,7 +72,7 @@ async def list_members(
         q=q.strip() if q else None,
         mobile=mobile,
         status=status,
-        after_id=id_cursor(cursor),
+        after_id=decode_cursor(cursor, int),
         limit=limit,
     )
     items, next_cursor = page_of(list(rows), limit, lambda m: (m.id,))
@@ -96,7 +103,7 @@ async def import_members(
     session: SessionDep,
     file: Annotated[UploadFile, File(description="xlsx 或 csv 名册，最大 10 MiB")],
     org_id: Annotated[
-        int | None, Query(ge=1, le=2**63 - 1, description="未填所在支部的行导入到此组织")
+        int | None, Query(ge=1, le=MAX_ID, description="未填所在支部的行导入到此组织")
     ] = None,
     partial: Annotated[bool, Query(description="true：跳过错误行，导入其余行")] = False,
 ) -> ImportResult:

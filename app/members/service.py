@@ -233,6 +233,7 @@ async def update_member(
         raise stale_version()
     fields = data.model_fields_set - {"version"}
     ring = pii.keyring(settings)
+    previous_home = member.home_org_id
     if "home_org_id" in fields and data.home_org_id is not None:
         await _visible_org(session, scope, data.home_org_id)
         member.home_org_id = data.home_org_id
@@ -289,6 +290,8 @@ async def update_member(
         actor_account_id=scope.principal.account_id,
         action="member.updated",
         org_id=member.home_org_id,
+        # A move stays in the log of the subtree he left as well.
+        member_home_org_id=previous_home if previous_home != member.home_org_id else None,
         subject_type="member",
         subject_id=member.id,
         detail={"fields": sorted(fields)},

@@ -34,14 +34,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core import clock
 from app.core.config import Settings
+from app.demo_names import DEMO_COUNTY, DEMO_DISTRICT
 from app.identity.models import Account
+from app.identity.principal import Principal
 from app.members.models import Member
 from app.mobility import service
+from app.mobility.decisions import decide
 from app.mobility.jobs import escalate_lost_contact
 from app.mobility.models import Outflow
 from app.mobility.schemas import OutflowCreate, ReportIn
 from app.organization.models import Organization
-from app.organization.scope import Principal, Scope
+from app.organization.scope import Scope
 from app.wechat.client import WeChatClient
 
 # Days ago of each step of an active outflow: registered, approved, check-in requested,
@@ -112,12 +115,12 @@ class _Demo:
         )
 
     async def approve(self, outflow: Outflow, *, days_ago: int) -> None:
-        await service.approve(
+        await decide(
             self.session,
             self.home,
             outflow.id,
+            "approve",
             version=outflow.version,
-            note=None,
             now=self.ago(days_ago),
         )
 
@@ -132,10 +135,11 @@ class _Demo:
         )
 
     async def accept(self, outflow: Outflow, *, days_ago: int) -> None:
-        await service.accept_checkin(
+        await decide(
             self.session,
             self.destination,
             outflow.id,
+            "accept_checkin",
             version=outflow.version,
             now=self.ago(days_ago),
         )
@@ -171,9 +175,6 @@ class _Demo:
 async def seed(session: AsyncSession, settings: Settings) -> None:
     if not settings.demo_data or settings.env == "prod":
         return
-    # Imported here: app.demo wires this module in, a top-level import would be circular.
-    from app.demo import DEMO_COUNTY, DEMO_DISTRICT
-
     orgs = {
         name: org
         for name, org in (
@@ -252,10 +253,11 @@ async def seed(session: AsyncSession, settings: Settings) -> None:
 
         # 郑雪梅: the destination refused her check-in.
         zheng = outflows["郑雪梅"]
-        await service.refuse_checkin(
+        await decide(
             session,
             demo.destination,
             zheng.id,
+            "refuse_checkin",
             version=zheng.version,
             reason="该党员工作地点不在本商圈，请选择住所附近的党组织报到",
             now=demo.ago(5),
@@ -274,10 +276,11 @@ async def seed(session: AsyncSession, settings: Settings) -> None:
 
         # 谢春花 (机关党支部): rejected.
         xie = await demo.register(who["谢春花"], days_ago=3, away_days=60, to="440305")
-        await service.reject(
+        await decide(
             session,
             demo.home,
             xie.id,
+            "reject",
             version=xie.version,
             reason="外出时间不足 6 个月，无需办理流动党员登记，请向支部请假",
             now=demo.ago(2),

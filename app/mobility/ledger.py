@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.service import record
 from app.core.config import Settings
-from app.core.pagination import Page, decode_cursor, encode_cursor, invalid_cursor
+from app.core.pagination import Page, decode_cursor, encode_cursor
 from app.mobility import repository
 from app.mobility.errors import export_reason_required, org_not_found, outflow_not_found
 from app.mobility.export import ExportResult, write_ledger_xlsx
@@ -38,16 +38,6 @@ async def visibility(
     return and_(visible, repository.admin_visible(narrowed)), org.id
 
 
-def before_id(cursor: str | None) -> int | None:
-    values = decode_cursor(cursor, 1)
-    if values is None:
-        return None
-    value = values[0]
-    if not isinstance(value, int) or isinstance(value, bool) or not 0 < value < 2**63:
-        raise invalid_cursor()
-    return int(values[0])
-
-
 async def page(
     session: AsyncSession,
     scope: Scope,
@@ -60,7 +50,7 @@ async def page(
 ) -> Page[OutflowOut]:
     visible, _ = await visibility(session, scope, org_id)
     rows = await repository.ledger_page(
-        session, visible, filters, today, limit=limit + 1, before_id=before_id(cursor)
+        session, visible, filters, today, limit=limit + 1, before_id=decode_cursor(cursor, int)
     )
     next_cursor = None
     if len(rows) > limit:
@@ -88,7 +78,7 @@ async def reports_page(
     if outflow is None:
         raise outflow_not_found()
     rows = await repository.reports_of(
-        session, outflow.id, limit=limit + 1, before_id=before_id(cursor)
+        session, outflow.id, limit=limit + 1, before_id=decode_cursor(cursor, int)
     )
     next_cursor = None
     if len(rows) > limit:

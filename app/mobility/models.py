@@ -37,7 +37,6 @@ from app.core.models import created_at, pk, updated_at
 OUTFLOW_STATUSES = ("pending", "active", "rejected", "returned")
 CHECKIN_STATUSES = ("none", "pending", "accepted", "refused")
 REASONS = ("work", "business", "study", "other")
-CONSENT_KINDS = ("location",)
 
 
 class Outflow(Base):

@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from app.identity.models import Account
+from app.identity.principal import Principal
 from app.members.models import Member
 from app.mobility.models import (
     CertificateCounter,
@@ -35,7 +36,7 @@ from app.mobility.models import (
 )
 from app.mobility.rules import FLAG_COLUMNS
 from app.organization.models import DualManagementGrant, Organization, RoleAssignment
-from app.organization.scope import Principal, Scope
+from app.organization.scope import Scope
 
 HomeOrg = aliased(Organization, name="home_org")
 CheckinOrg = aliased(Organization, name="checkin_org")

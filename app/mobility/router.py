@@ -6,15 +6,25 @@ from datetime import date, datetime
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response, StreamingResponse
 
 from app.core import clock
 from app.core.config import Settings
 from app.core.db import SessionDep
 from app.core.idempotency import IdempotencyDep
-from app.core.pagination import DEFAULT_LIMIT, CursorParam, LimitParam, Page, encode_cursor
-from app.mobility import ledger, repository, service
+from app.core.pagination import (
+    DEFAULT_LIMIT,
+    MAX_ID,
+    CursorParam,
+    IdPath,
+    LimitParam,
+    Page,
+    decode_cursor,
+    encode_cursor,
+)
+from app.identity.principal import MemberDep, PrincipalDep
+from app.mobility import decisions, ledger, repository, service
 from app.mobility.export import stream_file
 from app.mobility.repository import LedgerFilter
 from app.mobility.schemas import (
@@ -39,13 +49,13 @@ from app.mobility.schemas import (
     Status,
 )
 from app.mobility.views import report_out
-from app.organization.scope import AdminScopeDep, MemberDep, PrincipalDep, Scope, build_scope
+from app.organization.scope import AdminScopeDep, Scope, build_scope
 from app.wechat.client import WeChatClient
 
 router = APIRouter(tags=["mobility"])
 
-OutflowId = Annotated[int, Path(gt=0, le=2**63 - 1)]
-OrgIdParam = Annotated[int | None, Query(gt=0, le=2**63 - 1, description="组织 id（含下级）")]
+OutflowId = IdPath
+OrgIdParam = Annotated[int | None, Query(ge=1, le=MAX_ID, description="组织 id（含下级）")]
 NO_CONTROL = r"^[^\x00-\x1f]*$"
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -155,7 +165,7 @@ async def list_consents(
     cursor: CursorParam = None,
 ) -> Page[ConsentOut]:
     assert principal.member_id is not None
-    before = ledger.before_id(cursor)
+    before = decode_cursor(cursor, int)
     rows = await repository.list_consents(
         session, principal.member_id, limit=limit + 1, before_id=before
     )
@@ -294,14 +304,31 @@ async def list_reports(
 # ---------------------------------------------------------------------------
 
 
+async def _decide(
+    session: SessionDep,
+    scope: Scope,
+    outflow_id: int,
+    action: str,
+    *,
+    version: int,
+    now: datetime,
+    note: str | None = None,
+    reason: str | None = None,
+) -> OutflowOut:
+    """A decision of :mod:`app.mobility.decisions`, answered with the outflow's view."""
+    outflow = await decisions.decide(
+        session, scope, outflow_id, action, version=version, now=now, note=note, reason=reason
+    )
+    return await ledger.view(session, outflow.id, clock.shanghai_day(now))
+
+
 @router.post("/outflows/{outflow_id}/approve", response_model=OutflowOut)
 async def approve_outflow(
     outflow_id: OutflowId, body: ApproveIn, scope: AdminScopeDep, session: SessionDep, now: NowDep
 ) -> OutflowOut:
-    outflow = await service.approve(
-        session, scope, outflow_id, version=body.version, note=body.note, now=now
+    return await _decide(
+        session, scope, outflow_id, "approve", version=body.version, note=body.note, now=now
     )
-    return await ledger.view(session, outflow.id, clock.shanghai_day(now))
 
 
 @router.post("/outflows/{outflow_id}/reject", response_model=OutflowOut)
@@ -312,10 +339,9 @@ async def reject_outflow(
     session: SessionDep,
     now: NowDep,
 ) -> OutflowOut:
-    outflow = await service.reject(
-        session, scope, outflow_id, version=body.version, reason=body.reason, now=now
+    return await _decide(
+        session, scope, outflow_id, "reject", version=body.version, reason=body.reason, now=now
     )
-    return await ledger.view(session, outflow.id, clock.shanghai_day(now))
 
 
 @router.post("/outflows/{outflow_id}/destination-checkin", response_model=OutflowOut)
@@ -344,10 +370,9 @@ async def accept_checkin(
     session: SessionDep,
     now: NowDep,
 ) -> OutflowOut:
-    outflow = await service.accept_checkin(
-        session, scope, outflow_id, version=body.version, now=now
+    return await _decide(
+        session, scope, outflow_id, "accept_checkin", version=body.version, now=now
     )
-    return await ledger.view(session, outflow.id, clock.shanghai_day(now))
 
 
 @router.post("/outflows/{outflow_id}/destination-checkin/refuse", response_model=OutflowOut)
@@ -358,10 +383,15 @@ async def refuse_checkin(
     session: SessionDep,
     now: NowDep,
 ) -> OutflowOut:
-    outflow = await service.refuse_checkin(
-        session, scope, outflow_id, version=body.version, reason=body.reason, now=now
+    return await _decide(
+        session,
+        scope,
+        outflow_id,
+        "refuse_checkin",
+        version=body.version,
+        reason=body.reason,
+        now=now,
     )
-    return await ledger.view(session, outflow.id, clock.shanghai_day(now))
 
 
 @router.post("/outflows/{outflow_id}/reports", status_code=201, response_model=ReportOut)

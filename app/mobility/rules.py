@@ -68,6 +68,8 @@ FLAG_COLUMNS: dict[str, str] = {
 _ACTIVE = tuple(f"active:{c}" for c in CHECKIN_STATUSES)
 
 TRANSITIONS: dict[tuple[str, str], str] = {
+    # "new": an outflow not yet registered (no row yet).
+    ("new", "register"): "pending",
     ("pending", "approve"): "active:none",
     ("pending", "reject"): "rejected",
     ("active:none", "checkin"): "active:pending",
@@ -82,6 +84,8 @@ TRANSITIONS: dict[tuple[str, str], str] = {
 
 
 def state_of(outflow: Outflow) -> str:
+    if outflow.status is None:  # built in memory, not yet registered
+        return "new"
     if outflow.status == "active":
         return f"active:{outflow.checkin_status}"
     return outflow.status

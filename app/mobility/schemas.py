@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
+from app.core.pagination import MAX_ID
 from app.regions import service as regions
 
 Reason = Literal["work", "business", "study", "other"]
@@ -86,7 +87,7 @@ class AcceptCheckinIn(_In):
 
 
 class CheckinIn(_In):
-    org_id: int = Field(ge=1, le=2**63 - 1)
+    org_id: int = Field(ge=1, le=MAX_ID)
     version: Version | None = None
 
 

@@ -1,6 +1,7 @@
-"""Outflow rules: registration, approval, check-in, reports, relocation, return.
+"""Outflow rules: registration, check-in, reports, relocation, return (the decisions of
+the home branch and of the destination are in :mod:`app.mobility.decisions`).
 
-Every state change goes through :func:`_move` (the transition table in
+Every state change goes through :func:`move` (the transition table in
 :mod:`app.mobility.rules`), on a row locked with ``SELECT ... FOR UPDATE``, after the
 caller's ``version`` was checked. Services flush; the request commits.
 """
@@ -13,11 +14,11 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.audit.service import record
 from app.core import clock, pii
 from app.core.config import Settings
 from app.core.crypto import mask_phone
 from app.core.errors import service_unavailable, stale_version
+from app.identity.principal import Principal
 from app.mobility import repository
 from app.mobility.errors import (
     already_active,
@@ -26,14 +27,12 @@ from app.mobility.errors import (
     destination_org_not_found,
     location_outside_china,
     no_current_outflow,
-    not_destination_admin,
     not_home_admin,
     not_owner,
     outflow_not_found,
 )
 from app.mobility.jobs import escalate_lost_contact, remind_reports_due
 from app.mobility.models import MemberConsent, Outflow, OutflowReport
-from app.mobility.notices import tell_member
 from app.mobility.rules import (
     Rules,
     apply_state,
@@ -55,7 +54,7 @@ from app.mobility.schemas import (
 )
 from app.mobility.views import outflow_out
 from app.notify.service import notify
-from app.organization.scope import Principal, Scope, get_visible_org
+from app.organization.scope import Scope, get_visible_org
 from app.regions import service as regions
 from app.wechat.client import WeChatClient
 from app.wechat.errors import WeChatError, WeChatUnavailable
@@ -71,18 +70,18 @@ CONTACT_PHONE = "outflow.contact_phone"
 # ---------------------------------------------------------------------------
 
 
-async def _rules_and_region(session: AsyncSession, home_org_id: int) -> tuple[Rules, str]:
+async def rules_and_region(session: AsyncSession, home_org_id: int) -> tuple[Rules, str]:
     chain = await repository.org_chain(session, home_org_id)
     rules = merge_rules(org.settings or {} for org in chain)
     region = next((o.region_code for o in reversed(chain) if o.region_code), None)
     return rules, region or "000000"
 
 
-async def _in_scope(session: AsyncSession, scope: Scope, org_id: int | None) -> bool:
+async def in_scope(session: AsyncSession, scope: Scope, org_id: int | None) -> bool:
     return org_id is not None and await get_visible_org(session, scope, org_id) is not None
 
 
-async def _load(
+async def load(
     session: AsyncSession, scope: Scope, outflow_id: int, *, lock: bool = True
 ) -> Outflow:
     outflow = await repository.find_outflow(
@@ -93,21 +92,21 @@ async def _load(
     return outflow
 
 
-async def _load_own(
+async def load_own(
     session: AsyncSession, scope: Scope, outflow_id: int, *, lock: bool = True
 ) -> Outflow:
-    outflow = await _load(session, scope, outflow_id, lock=lock)
+    outflow = await load(session, scope, outflow_id, lock=lock)
     if outflow.member_id != scope.principal.member_id:
         raise not_owner()
     return outflow
 
 
-def _check_version(outflow: Outflow, version: int | None) -> None:
+def check_version(outflow: Outflow, version: int | None) -> None:
     if version is not None and outflow.version != version:
         raise stale_version()
 
 
-async def _move(
+async def move(
     session: AsyncSession,
     outflow: Outflow,
     action: str,
@@ -135,14 +134,14 @@ async def _move(
     )
 
 
-async def _recompute(session: AsyncSession, outflow: Outflow) -> None:
-    rules, _ = await _rules_and_region(session, outflow.home_org_id)
+async def recompute(session: AsyncSession, outflow: Outflow) -> None:
+    rules, _ = await rules_and_region(session, outflow.home_org_id)
     recompute_due_dates(outflow, rules)
     await session.flush()
 
 
 # ---------------------------------------------------------------------------
-# Registration and the home branch's decision
+# Registration
 # ---------------------------------------------------------------------------
 
 
@@ -164,7 +163,6 @@ async def register(
     outflow = Outflow(
         member_id=member_id,
         home_org_id=home_org_id,
-        status="pending",
         checkin_status="none",
         reason=data.reason,
         destination_region_code=data.destination_region_code,
@@ -176,6 +174,8 @@ async def register(
         expected_return_on=data.expected_return_on,
         version=1,
     )
+    before = state_of(outflow)
+    apply_state(outflow, next_state(outflow, "register"))
     session.add(outflow)
     try:
         await session.flush()
@@ -185,106 +185,12 @@ async def register(
         session,
         outflow,
         action="register",
-        from_state="new",
-        to_state="pending",
+        from_state=before,
+        to_state=state_of(outflow),
         actor_account_id=principal.account_id,
         now=now,
     )
     await session.flush()
-    return outflow
-
-
-async def approve(
-    session: AsyncSession,
-    scope: Scope,
-    outflow_id: int,
-    *,
-    version: int,
-    note: str | None,
-    now: datetime,
-) -> Outflow:
-    outflow = await _load(session, scope, outflow_id)
-    if not await _in_scope(session, scope, outflow.home_org_id):
-        raise not_home_admin()
-    _check_version(outflow, version)
-    next_state(outflow, "approve")
-    _, region = await _rules_and_region(session, outflow.home_org_id)
-    year = clock.shanghai_day(now).year
-    seq = await repository.next_certificate_seq(session, region, year)
-    outflow.certificate_no = f"{region}-{year}-{seq:05d}"
-    outflow.decided_at = now
-    outflow.decided_by_account_id = scope.principal.account_id
-    outflow.last_contact_on = clock.shanghai_day(now)
-    await _move(
-        session,
-        outflow,
-        "approve",
-        actor=scope.principal,
-        now=now,
-        note=note,
-        data={"certificate_no": outflow.certificate_no},
-    )
-    await _recompute(session, outflow)
-    await record(
-        session,
-        actor_account_id=scope.principal.account_id,
-        action="outflow.approved",
-        org_id=outflow.home_org_id,
-        subject_type="outflow",
-        subject_id=outflow.id,
-        detail={"certificate_no": outflow.certificate_no},
-    )
-    await tell_member(
-        session,
-        outflow_id=outflow.id,
-        member_id=outflow.member_id,
-        template="outflow_approved",
-        title="外出登记已批准",
-        body=f"您的外出登记已批准，流动党员活动证编号 {outflow.certificate_no}。"
-        "请及时到流入地党组织报到。",
-        data={"certificate_no": outflow.certificate_no},
-        event="approved",
-    )
-    return outflow
-
-
-async def reject(
-    session: AsyncSession,
-    scope: Scope,
-    outflow_id: int,
-    *,
-    version: int,
-    reason: str,
-    now: datetime,
-) -> Outflow:
-    outflow = await _load(session, scope, outflow_id)
-    if not await _in_scope(session, scope, outflow.home_org_id):
-        raise not_home_admin()
-    _check_version(outflow, version)
-    next_state(outflow, "reject")
-    outflow.decided_at = now
-    outflow.decided_by_account_id = scope.principal.account_id
-    outflow.reject_reason = reason
-    await _move(session, outflow, "reject", actor=scope.principal, now=now, note=reason)
-    await _recompute(session, outflow)
-    await record(
-        session,
-        actor_account_id=scope.principal.account_id,
-        action="outflow.rejected",
-        org_id=outflow.home_org_id,
-        subject_type="outflow",
-        subject_id=outflow.id,
-        reason=reason,
-    )
-    await tell_member(
-        session,
-        outflow_id=outflow.id,
-        member_id=outflow.member_id,
-        template="outflow_rejected",
-        title="外出登记未通过",
-        body=f"您的外出登记未通过审批：{reason}",
-        event="rejected",
-    )
     return outflow
 
 
@@ -302,8 +208,8 @@ async def request_checkin(
     version: int | None,
     now: datetime,
 ) -> Outflow:
-    outflow = await _load_own(session, scope, outflow_id)
-    _check_version(outflow, version)
+    outflow = await load_own(session, scope, outflow_id)
+    check_version(outflow, version)
     next_state(outflow, "checkin")
     org = await repository.get_org(session, org_id)
     home = await repository.get_org(session, outflow.home_org_id)
@@ -315,10 +221,8 @@ async def request_checkin(
     outflow.checkin_decided_at = None
     outflow.checkin_refuse_reason = None
     outflow.last_contact_on = clock.shanghai_day(now)
-    await _move(
-        session, outflow, "checkin", actor=scope.principal, now=now, data={"org_id": org.id}
-    )
-    await _recompute(session, outflow)
+    await move(session, outflow, "checkin", actor=scope.principal, now=now, data={"org_id": org.id})
+    await recompute(session, outflow)
     names = await repository.member_names(session, [outflow.member_id])
     for account_id in await repository.admin_account_ids(session, org.id):
         await notify(
@@ -330,80 +234,6 @@ async def request_checkin(
             data={"outflow_id": str(outflow.id)},
             dedupe_key=f"outflow:{outflow.id}:checkin:{outflow.version}:{account_id}",
         )
-    return outflow
-
-
-async def accept_checkin(
-    session: AsyncSession, scope: Scope, outflow_id: int, *, version: int, now: datetime
-) -> Outflow:
-    outflow = await _load(session, scope, outflow_id)
-    if not await _in_scope(session, scope, outflow.checkin_org_id):
-        raise not_destination_admin()
-    _check_version(outflow, version)
-    next_state(outflow, "accept_checkin")
-    outflow.checkin_decided_at = now
-    assert outflow.checkin_org_id is not None  # the state guarantees it
-    repository.open_grant(session, outflow, outflow.checkin_org_id, now)
-    await _move(session, outflow, "accept_checkin", actor=scope.principal, now=now)
-    await _recompute(session, outflow)
-    await record(
-        session,
-        actor_account_id=scope.principal.account_id,
-        action="outflow.checkin_accepted",
-        org_id=outflow.checkin_org_id,
-        member_home_org_id=outflow.home_org_id,
-        subject_type="outflow",
-        subject_id=outflow.id,
-    )
-    await tell_member(
-        session,
-        outflow_id=outflow.id,
-        member_id=outflow.member_id,
-        template="checkin_accepted",
-        title="流入地报到成功",
-        body="流入地党组织已接收您的报到，今后可参加其组织生活。",
-        event=f"checkin_accepted:{outflow.version}",
-    )
-    return outflow
-
-
-async def refuse_checkin(
-    session: AsyncSession,
-    scope: Scope,
-    outflow_id: int,
-    *,
-    version: int,
-    reason: str,
-    now: datetime,
-) -> Outflow:
-    outflow = await _load(session, scope, outflow_id)
-    if not await _in_scope(session, scope, outflow.checkin_org_id):
-        raise not_destination_admin()
-    _check_version(outflow, version)
-    next_state(outflow, "refuse_checkin")
-    outflow.checkin_decided_at = now
-    outflow.checkin_refuse_reason = reason
-    await _move(session, outflow, "refuse_checkin", actor=scope.principal, now=now, note=reason)
-    await _recompute(session, outflow)
-    await record(
-        session,
-        actor_account_id=scope.principal.account_id,
-        action="outflow.checkin_refused",
-        org_id=outflow.checkin_org_id,
-        member_home_org_id=outflow.home_org_id,
-        subject_type="outflow",
-        subject_id=outflow.id,
-        reason=reason,
-    )
-    await tell_member(
-        session,
-        outflow_id=outflow.id,
-        member_id=outflow.member_id,
-        template="checkin_refused",
-        title="流入地报到未被接收",
-        body=f"流入地党组织未接收您的报到：{reason}",
-        event=f"checkin_refused:{outflow.version}",
-    )
     return outflow
 
 
@@ -420,7 +250,7 @@ async def add_report(
     data: ReportIn,
     now: datetime,
 ) -> OutflowReport:
-    outflow = await _load_own(session, scope, outflow_id, lock=False)
+    outflow = await load_own(session, scope, outflow_id, lock=False)
     next_state(outflow, "report")
     if not await repository.has_consent(session, outflow.member_id):
         raise consent_required()
@@ -439,9 +269,9 @@ async def add_report(
             raise content_risky()
         suggest = verdict.suggest
     # Re-read under lock: the state may have moved while WeChat was asked.
-    outflow = await _load_own(session, scope, outflow_id)
+    outflow = await load_own(session, scope, outflow_id)
     next_state(outflow, "report")
-    rules, _ = await _rules_and_region(session, outflow.home_org_id)
+    rules, _ = await rules_and_region(session, outflow.home_org_id)
     far, distance = is_far(
         lat=data.lat,
         lon=data.lon,
@@ -483,8 +313,8 @@ async def relocate(
     data: RelocateIn,
     now: datetime,
 ) -> Outflow:
-    outflow = await _load_own(session, scope, outflow_id)
-    _check_version(outflow, data.version)
+    outflow = await load_own(session, scope, outflow_id)
+    check_version(outflow, data.version)
     next_state(outflow, "relocate")
     before = {
         "destination_region_code": outflow.destination_region_code,
@@ -514,7 +344,7 @@ async def relocate(
         "employer": outflow.employer,
         "contact_phone": outflow.contact_phone_masked,
     }
-    await _move(
+    await move(
         session,
         outflow,
         "relocate",
@@ -522,7 +352,7 @@ async def relocate(
         now=now,
         data={"from": before, "to": after},
     )
-    await _recompute(session, outflow)
+    await recompute(session, outflow)
     return outflow
 
 
@@ -535,16 +365,16 @@ async def return_outflow(
     version: int | None,
     now: datetime,
 ) -> Outflow:
-    outflow = await _load(session, scope, outflow_id)
+    outflow = await load(session, scope, outflow_id)
     own = outflow.member_id == scope.principal.member_id
-    if not own and not await _in_scope(session, scope, outflow.home_org_id):
+    if not own and not await in_scope(session, scope, outflow.home_org_id):
         raise not_home_admin()
-    _check_version(outflow, version)
+    check_version(outflow, version)
     next_state(outflow, "return")
     guard_return(outflow, returned_on, clock.shanghai_day(now))
     outflow.returned_on = returned_on
     await repository.end_grants(session, outflow.id, now)
-    await _move(
+    await move(
         session,
         outflow,
         "return",
@@ -552,7 +382,7 @@ async def return_outflow(
         now=now,
         data={"returned_on": returned_on.isoformat()},
     )
-    await _recompute(session, outflow)
+    await recompute(session, outflow)
     return outflow
 
 

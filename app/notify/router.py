@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Query
 from starlette.responses import Response
 
 from app.core.db import SessionDep
 from app.core.idempotency import IdempotencyDep
-from app.core.pagination import DEFAULT_LIMIT, CursorParam, LimitParam
+from app.core.pagination import DEFAULT_LIMIT, CursorParam, IdPath, LimitParam
+from app.identity.principal import PrincipalDep
 from app.notify import service
 from app.notify.schemas import (
     NotificationOut,
@@ -19,11 +20,10 @@ from app.notify.schemas import (
     SubscriptionList,
     SubscriptionOut,
 )
-from app.organization.scope import PrincipalDep
 
 router = APIRouter(tags=["notify"])
 
-NotificationId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+NotificationId = IdPath
 
 
 @router.post(

@@ -18,7 +18,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core import clock
-from app.core.pagination import decode_cursor, invalid_cursor, page_of
+from app.core.pagination import decode_cursor, page_of
 from app.identity.models import Account
 from app.notify import repository
 from app.notify.errors import notification_not_found
@@ -172,12 +172,7 @@ async def inbox(
     limit: int,
     cursor: str | None,
 ) -> NotificationPage:
-    after = decode_cursor(cursor, 1)
-    before_id: int | None = None
-    if after is not None:
-        if not isinstance(after[0], int) or isinstance(after[0], bool):
-            raise invalid_cursor()
-        before_id = after[0]
+    before_id = decode_cursor(cursor, int)
     rows = await repository.notifications_page(
         session, account_id, unread_only=unread_only, limit=limit, before_id=before_id
     )

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core import clock
 from app.core.config import Settings
+from app.demo_names import DEMO_COUNTY, DEMO_VILLAGE
 from app.identity.models import Account
 from app.members.models import Member
 from app.orders import jobs, service
@@ -30,9 +31,6 @@ FIRST_TITLE = "老人家中水管漏水，请帮忙联系维修"
 async def seed(session: AsyncSession, settings: Settings) -> None:
     if not settings.demo_data or settings.env == "prod":
         return
-    # Imported here: app.demo wires this module in, a top-level import would be circular.
-    from app.demo import DEMO_COUNTY, DEMO_VILLAGE
-
     if (
         await session.execute(select(ServiceOrder.id).where(ServiceOrder.title == FIRST_TITLE))
     ).first():

@@ -7,9 +7,8 @@ from typing import Annotated
 from fastapi import Depends
 
 from app.core.db import SessionDep
-from app.core.errors import AppError
-from app.core.pagination import decode_cursor, invalid_cursor
-from app.organization.scope import PrincipalDep, Scope, build_scope
+from app.identity.principal import PrincipalDep
+from app.organization.scope import Scope, build_scope
 
 
 async def get_scope(principal: PrincipalDep, session: SessionDep) -> Scope:
@@ -18,14 +17,3 @@ async def get_scope(principal: PrincipalDep, session: SessionDep) -> Scope:
 
 
 ScopeDep = Annotated[Scope, Depends(get_scope, scope="function")]
-
-
-def after_id(cursor: str | None) -> int | None:
-    """The id cursor of an id-descending list."""
-    values = decode_cursor(cursor, 1)
-    if values is None:
-        return None
-    if not isinstance(values[0], int) or isinstance(values[0], bool):
-        error: AppError = invalid_cursor()
-        raise error
-    return values[0]

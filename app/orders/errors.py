@@ -89,24 +89,19 @@ def volunteer_is_submitter() -> AppError:
     )
 
 
+def _hours_refused(code: str, detail: str, **extra: float) -> AppError:
+    errors = [{"field": "hours", "location": "body", "type": code}]
+    return AppError(code, 422, detail, errors=errors, extra=extra)
+
+
 def hours_over_cap(cap: int) -> AppError:
-    return AppError(
-        "order.hours_over_cap",
-        422,
-        f"该类诉求单次办结最多登记 {cap} 小时服务时长",
-        errors=[{"field": "hours", "location": "body", "type": "order.hours_over_cap"}],
-        extra={"max_hours": cap},
-    )
+    detail = f"该类诉求单次办结最多登记 {cap} 小时服务时长"
+    return _hours_refused("order.hours_over_cap", detail, max_hours=cap)
 
 
 def hours_over_elapsed(elapsed: float) -> AppError:
-    return AppError(
-        "order.hours_over_elapsed",
-        422,
-        f"服务时长不能超过从开始办理到办结的时间（{elapsed:.1f} 小时）",
-        errors=[{"field": "hours", "location": "body", "type": "order.hours_over_elapsed"}],
-        extra={"elapsed_hours": round(elapsed, 1)},
-    )
+    detail = f"服务时长不能超过从开始办理到办结的时间（{elapsed:.1f} 小时）"
+    return _hours_refused("order.hours_over_elapsed", detail, elapsed_hours=round(elapsed, 1))
 
 
 def volunteer_invalid() -> AppError:

@@ -6,11 +6,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, false, func, or_, select, true
+from sqlalchemy import ColumnElement, and_, false, func, or_, select, true
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.identity.models import Account
+from app.identity.principal import Principal
 from app.members.models import Member
 from app.orders.models import (
     DEFAULT_MAX_HOURS_PER_RESOLVE,
@@ -20,7 +21,7 @@ from app.orders.models import (
     ServiceOrderOrg,
 )
 from app.organization.models import Organization, RoleAssignment, path_ids
-from app.organization.scope import Principal, Scope
+from app.organization.scope import Scope
 
 OPEN_STATUSES = ("submitted", "accepted", "in_progress")
 
@@ -211,7 +212,8 @@ async def get_readable(
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
-def list_statement(
+async def list_orders(
+    session: AsyncSession,
     scope: Scope,
     *,
     mine: bool,
@@ -221,7 +223,10 @@ def list_statement(
     needs_review: bool | None,
     after_id: int | None,
     limit: int,
-) -> Select[ServiceOrder]:
+) -> list[ServiceOrder]:
+    """Up to ``limit + 1`` orders, newest first: with ``mine`` (or for a caller who
+    administers nothing) the caller's own (and those assigned to him as volunteer, unless
+    ``mine``), else every order he may read."""
     if mine or scope.is_empty:
         visible: ColumnElement[bool] = ServiceOrder.submitter_account_id == (
             scope.principal.account_id
@@ -247,7 +252,8 @@ def list_statement(
         stmt = stmt.where(ServiceOrder.needs_review.is_(needs_review))
     if after_id is not None:
         stmt = stmt.where(ServiceOrder.id < after_id)
-    return stmt.order_by(ServiceOrder.id.desc()).limit(limit + 1)
+    stmt = stmt.order_by(ServiceOrder.id.desc()).limit(limit + 1)
+    return list((await session.execute(stmt)).scalars().all())
 
 
 async def timeline(session: AsyncSession, order_id: int) -> Sequence[ServiceOrderEvent]:

@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
+from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
 from starlette.responses import Response
 
-from app.core import clock
 from app.core.config import Settings
 from app.core.db import SessionDep
 from app.core.idempotency import IdempotencyDep
-from app.core.pagination import DEFAULT_LIMIT, CursorParam, LimitParam, Page, page_of
-from app.orders import errors, service
-from app.orders import repository as repo
-from app.orders.deps import ScopeDep, after_id
-from app.orders.models import OrderCategory, ServiceOrder
+from app.core.pagination import DEFAULT_LIMIT, CursorParam, IdPath, LimitParam, Page
+from app.identity.principal import PrincipalDep
+from app.orders import reads, service
+from app.orders.deps import ScopeDep
 from app.orders.schemas import (
     CategoryConfigIn,
     CategoryOut,
@@ -26,95 +24,20 @@ from app.orders.schemas import (
     OrderStats,
     OrderStatus,
     RatingIn,
-    RatingOut,
     RevealIn,
     RevealOut,
-    TimelineItem,
     TransitionIn,
 )
 from app.orders.time_bank_router import router as time_bank_router
-from app.organization.scope import AdminScopeDep, PrincipalDep, Scope, get_visible_org
+from app.orders.views import category_out
+from app.organization.scope import AdminScopeDep
 from app.wechat.client import WeChatClient
 
 router = APIRouter(tags=["orders"])
 router.include_router(time_bank_router)
 
-OrderId = Annotated[int, Path(ge=1)]
+OrderId = IdPath
 CategoryCode = Annotated[str, Path(pattern=r"^[a-z][a-z0-9_]{1,39}$")]
-
-
-def category_out(category: OrderCategory) -> CategoryOut:
-    return CategoryOut(
-        code=category.code,
-        name=category.name,
-        accept_hours=category.accept_hours,
-        resolve_hours=category.resolve_hours,
-        max_hours_per_resolve=category.max_hours_per_resolve,
-        org_id=category.org_id,
-    )
-
-
-def order_out(order: ServiceOrder, scope: Scope, now: datetime) -> OrderOut:
-    rating = None
-    if order.rating_score is not None and order.rated_at is not None:
-        rating = RatingOut(
-            score=order.rating_score, comment=order.rating_comment, rated_at=order.rated_at
-        )
-    return OrderOut(
-        id=order.id,
-        category=order.category_code,
-        category_name=order.category_name,
-        title=order.title,
-        description=order.description,
-        address=order.address,
-        lat=order.lat,
-        lon=order.lon,
-        contact_phone=order.contact_phone_masked,
-        org_id=order.org_id,
-        status=order.status,
-        version=order.version,
-        needs_review=order.needs_review,
-        review_reason=order.review_reason,
-        submitted_at=order.submitted_at,
-        accept_due_at=order.accept_due_at,
-        due_at=order.due_at,
-        overdue=service.is_overdue(order, now),
-        escalated_at=order.escalated_at,
-        accepted_at=order.accepted_at,
-        resolved_at=order.resolved_at,
-        closed_at=order.closed_at,
-        reply=order.reply,
-        reject_reason=order.reject_reason,
-        volunteer_member_id=order.volunteer_member_id,
-        hours=float(order.hours) if order.hours is not None else None,
-        rating=rating,
-        mine=order.submitter_account_id == scope.principal.account_id,
-        created_at=order.created_at,
-        updated_at=order.updated_at,
-    )
-
-
-async def order_detail(session: SessionDep, order: ServiceOrder, scope: Scope) -> OrderDetail:
-    events = await repo.timeline(session, order.id)
-    base = order_out(order, scope, clock.now())
-    return OrderDetail(
-        **base.model_dump(),
-        timeline=[
-            TimelineItem(
-                id=e.id,
-                action=e.action,
-                from_status=e.from_status,
-                to_status=e.to_status,
-                actor_account_id=e.actor_account_id,
-                actor_role=e.actor_role,
-                note=e.note,
-                from_org_id=e.from_org_id,
-                to_org_id=e.to_org_id,
-                at=e.created_at,
-            )
-            for e in events
-        ],
-    )
 
 
 # ------------------------------------------------------------------ categories
@@ -143,10 +66,6 @@ async def configure_category(
 # ------------------------------------------------------------------ statistics
 
 
-def _shanghai_midnight(day: date) -> datetime:
-    return datetime.combine(day, time(0), tzinfo=clock.SHANGHAI)
-
-
 @router.get("/orders/stats", response_model=OrderStats)
 async def order_stats(
     session: SessionDep,
@@ -156,22 +75,7 @@ async def order_stats(
     to: Annotated[date | None, Query(description="截止日（含，北京时间）")] = None,
 ) -> OrderStats:
     """Counts by status and category, overdue, time to accept/resolve, ratings."""
-    path = None
-    if org_id is not None:
-        if await get_visible_org(session, scope, org_id) is None:
-            raise errors.scope_org_not_found()
-        org = await repo.get_org(session, org_id)
-        assert org is not None
-        path = org.path
-    numbers = await repo.stats(
-        session,
-        scope,
-        subtree_path=path,
-        start=_shanghai_midnight(from_) if from_ else None,
-        end=_shanghai_midnight(to + timedelta(days=1)) if to else None,
-        now=clock.now(),
-    )
-    return OrderStats(org_id=org_id, from_=from_, to=to, **numbers)
+    return await reads.stats(session, scope, org_id=org_id, from_=from_, to=to)
 
 
 # ------------------------------------------------------------------ orders
@@ -193,7 +97,7 @@ async def submit_order(
 
     async def _run() -> OrderDetail:
         order = await service.submit(session, settings, wechat, scope.principal, body)
-        return await order_detail(session, order, scope)
+        return await reads.detail(session, scope, order)
 
     return await idem.run(_run, status_code=201)
 
@@ -212,34 +116,22 @@ async def list_orders(
 ) -> Page[OrderOut]:
     """Admins: orders at (or once at) their organisations. Members and residents: their
     own (and, for volunteers, those assigned to them)."""
-    path = None
-    if org_id is not None:
-        org = await repo.get_org(session, org_id)
-        if org is None or not (mine or await get_visible_org(session, scope, org_id) is not None):
-            raise errors.scope_org_not_found()
-        path = org.path
-    stmt = repo.list_statement(
+    return await reads.list_orders(
+        session,
         scope,
-        mine=mine,
         status=status,
-        subtree_path=path,
+        org_id=org_id,
+        mine=mine,
         category=category,
         needs_review=needs_review,
-        after_id=after_id(cursor),
         limit=limit,
+        cursor=cursor,
     )
-    rows = list((await session.execute(stmt)).scalars().all())
-    page, next_cursor = page_of(rows, limit, lambda o: (o.id,))
-    now = clock.now()
-    return Page(items=[order_out(o, scope, now) for o in page], next_cursor=next_cursor)
 
 
 @router.get("/orders/{order_id}", response_model=OrderDetail)
 async def get_order(order_id: OrderId, session: SessionDep, scope: ScopeDep) -> OrderDetail:
-    order = await repo.get_readable(session, scope, order_id)
-    if order is None:
-        raise errors.order_not_found()
-    return await order_detail(session, order, scope)
+    return await reads.get_order(session, scope, order_id)
 
 
 @router.post("/orders/{order_id}/transitions", response_model=OrderDetail)
@@ -256,7 +148,7 @@ async def transition_order(
 
     async def _run() -> OrderDetail:
         order = await service.transition(session, scope, order_id, body)
-        return await order_detail(session, order, scope)
+        return await reads.detail(session, scope, order)
 
     return await idem.run(_run)
 
@@ -273,7 +165,7 @@ async def rate_order(
 
     async def _run() -> OrderDetail:
         order = await service.rate(session, scope, order_id, body)
-        return await order_detail(session, order, scope)
+        return await reads.detail(session, scope, order)
 
     return await idem.run(_run)
 

@@ -21,12 +21,14 @@ from app.core import clock, pii
 from app.core.config import Settings
 from app.core.crypto import mask_phone
 from app.core.errors import stale_version
+from app.identity.principal import Principal
+from app.members import repository as members_repo
 from app.notify.service import notify, notify_member
 from app.orders import errors, time_bank
 from app.orders import repository as repo
 from app.orders.models import OrderCategory, ServiceOrder
 from app.orders.schemas import CategoryConfigIn, OrderCreate, RatingIn, TransitionIn
-from app.organization.scope import Principal, Scope, get_visible_org
+from app.organization.scope import Scope, get_visible_org
 from app.wechat.client import WeChatClient
 from app.wechat.errors import WeChatError, WeChatUnavailable
 
@@ -596,6 +598,13 @@ async def reveal_contact_phone(
         actor_account_id=scope.principal.account_id,
         action="order.reveal_contact_phone",
         org_id=order.org_id,
+        # A member's request handled elsewhere (a co-managing destination): his own
+        # organisation sees who read his phone.
+        member_home_org_id=(
+            await members_repo.home_org_id_of(session, order.submitter_member_id)
+            if order.submitter_member_id is not None
+            else None
+        ),
         subject_type="service_order",
         subject_id=order.id,
         reason=reason,

@@ -18,11 +18,13 @@ from decimal import Decimal
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.service import record as audit
+from app.identity.principal import Principal
+from app.members import repository as members_repo
 from app.orders import errors
 from app.orders import time_bank_repository as repo
 from app.orders.models import TimeBankAccount, TimeBankEntry, TimeBankReward
 from app.orders.schemas import RedemptionIn, RewardIn
-from app.organization.scope import Principal, Scope, get_visible_org
+from app.organization.scope import Scope, get_visible_org
 
 ZERO = Decimal("0.0")
 
@@ -60,7 +62,7 @@ async def credit(
         actor_account_id=actor_account_id,
         action="time_bank.credited",
         org_id=org_id,
-        member_home_org_id=await repo.member_home_org_id(session, member_id),
+        member_home_org_id=await members_repo.home_org_id_of(session, member_id),
         subject_type="member",
         subject_id=member_id,
         detail={"order_id": order_id, "hours": str(hours), "balance": str(account.balance)},

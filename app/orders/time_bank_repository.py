@@ -75,12 +75,6 @@ async def entries(
     )
 
 
-async def member_home_org_id(session: AsyncSession, member_id: int) -> int | None:
-    return (
-        await session.execute(select(Member.home_org_id).where(Member.id == member_id))
-    ).scalar_one_or_none()
-
-
 async def member_org_ids(session: AsyncSession, member_id: int) -> list[int]:
     """Organisations whose rewards a member may redeem: every ancestor of his home branch
     and of the organisations that co-manage him (open dual-management grants)."""

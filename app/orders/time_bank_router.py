@@ -9,9 +9,10 @@ from starlette.responses import Response
 
 from app.core.db import SessionDep
 from app.core.idempotency import IdempotencyDep
-from app.core.pagination import DEFAULT_LIMIT, CursorParam, LimitParam, Page, page_of
+from app.core.pagination import DEFAULT_LIMIT, CursorParam, LimitParam, Page, decode_cursor, page_of
+from app.identity.principal import MemberDep
 from app.orders import time_bank
-from app.orders.deps import ScopeDep, after_id
+from app.orders.deps import ScopeDep
 from app.orders.models import TimeBankEntry, TimeBankReward
 from app.orders.schemas import (
     EntryOut,
@@ -21,7 +22,7 @@ from app.orders.schemas import (
     RewardOut,
     TimeBankOut,
 )
-from app.organization.scope import AdminScopeDep, MemberDep
+from app.organization.scope import AdminScopeDep
 
 router = APIRouter(tags=["time-bank"])
 
@@ -63,7 +64,7 @@ async def my_time_bank(
     """Hours earned, redeemed, the balance and the ledger entries (newest first)."""
     assert principal.member_id is not None
     balance, rows = await time_bank.balance_and_entries(
-        session, principal.member_id, after_id=after_id(cursor), limit=limit
+        session, principal.member_id, after_id=decode_cursor(cursor, int), limit=limit
     )
     page, next_cursor = page_of(rows, limit, lambda e: (e.id,))
     return TimeBankOut(
@@ -86,7 +87,7 @@ async def list_rewards(
     """Rewards a member can redeem (those of his home branch's and co-managing
     organisations' ancestors) and, for admins, those of their subtrees (extension)."""
     rows = await time_bank.list_rewards(
-        session, scope, org_id=org_id, after_id=after_id(cursor), limit=limit
+        session, scope, org_id=org_id, after_id=decode_cursor(cursor, int), limit=limit
     )
     page, next_cursor = page_of(rows, limit, lambda r: (r.id,))
     return Page(items=[reward_out(r) for r in page], next_cursor=next_cursor)

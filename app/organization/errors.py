@@ -41,19 +41,3 @@ def move_forbidden() -> AppError:
 
 def move_into_own_subtree() -> AppError:
     return AppError("org.move_into_descendant", 422, "不能把组织移动到它自身或它的下级组织之下")
-
-
-def role_not_found() -> AppError:
-    return not_found("role.not_found", "该任职记录不存在或无权访问")
-
-
-def role_already_granted() -> AppError:
-    return AppError("role.already_granted", 409, "该党员在此组织已担任该角色")
-
-
-def role_forbidden() -> AppError:
-    return forbidden("role.forbidden", "支部管理员只能授予或撤销支部管理员角色")
-
-
-def member_not_found() -> AppError:
-    return not_found("member.not_found", "党员不存在或无权访问")

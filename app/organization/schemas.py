@@ -5,9 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
+from fastapi import Path
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from app.core.pagination import MAX_ID
 from app.organization.models import Organization, RoleAssignment
+
+OrgId = Path(ge=1, le=MAX_ID, description="组织编号")  # the ``{org_id}`` of ``/orgs/…``
 
 OrgKind = Literal["committee", "general_branch", "branch"]
 OrgHost = Literal["chamber_of_commerce", "business_district", "building", "industry", "mobile"]

@@ -15,15 +15,15 @@ A superadmin sees and changes everything. Anything else sees only his own record
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Annotated, cast
 
-from fastapi import Depends, Request
+from fastapi import Depends
 from sqlalchemy import (
     ColumnElement,
     Select,
     SQLColumnExpression,
-    and_,
     false,
     or_,
     select,
@@ -32,28 +32,12 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.config import Settings
 from app.core.db import SessionDep
 from app.core.errors import forbidden
-from app.core.security import RoleClaim, decode_access_token, unauthorized
+from app.identity.principal import Principal, PrincipalDep
 from app.organization.models import DualManagementGrant, Organization, RoleAssignment
 
 ADMIN_ROLES = ("branch_admin", "org_admin")
-
-
-@dataclass(frozen=True)
-class Principal:
-    """The authenticated caller, as the access token describes him."""
-
-    account_id: int
-    kind: str  # member | resident | admin
-    member_id: int | None
-    superadmin: bool
-    roles: tuple[RoleClaim, ...]
-
-    @property
-    def is_admin(self) -> bool:
-        return self.superadmin or bool(self.roles)
 
 
 @dataclass(frozen=True)
@@ -162,6 +146,18 @@ async def get_visible_org(
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
+async def get_visible_org_ids(session: AsyncSession, scope: Scope, ids: Sequence[int]) -> set[int]:
+    """Those of ``ids`` that lie in the caller's subtrees (the batch form, for imports)."""
+    if not ids or scope.is_empty:
+        return set()
+    rows = await session.execute(
+        select(Organization.id).where(
+            Organization.id.in_(ids), scope.org_path_visible(Organization.path)
+        )
+    )
+    return {org_id for (org_id,) in rows}
+
+
 async def build_scope(session: AsyncSession, principal: Principal) -> Scope:
     if principal.is_admin:
         # asyncpg prepares every statement, and after five runs PostgreSQL switches to a
@@ -193,38 +189,6 @@ async def build_scope(session: AsyncSession, principal: Principal) -> Scope:
     return Scope(principal, tuple(roots))
 
 
-def _settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
-
-
-async def get_principal(request: Request) -> Principal:
-    header = request.headers.get("authorization")
-    if not header or not header.lower().startswith("bearer "):
-        raise unauthorized("请先登录", "auth.missing_token")
-    claims = decode_access_token(_settings(request), header[7:].strip())
-    request.state.account_id = claims.account_id
-    return Principal(
-        account_id=claims.account_id,
-        kind=claims.kind,
-        member_id=claims.member_id,
-        superadmin=claims.superadmin,
-        roles=claims.roles,
-    )
-
-
-PrincipalDep = Annotated[Principal, Depends(get_principal)]
-
-
-async def get_member_principal(principal: PrincipalDep) -> Principal:
-    if principal.member_id is None:
-        raise forbidden("auth.member_required", "请先绑定党员身份")
-    return principal
-
-
-MemberDep = Annotated[Principal, Depends(get_member_principal)]
-
-
 async def get_admin_scope(principal: PrincipalDep, session: SessionDep) -> Scope:
     if not principal.is_admin:
         raise forbidden("auth.admin_required", "仅组织管理员可执行此操作")
@@ -235,7 +199,3 @@ async def get_admin_scope(principal: PrincipalDep, session: SessionDep) -> Scope
 
 
 AdminScopeDep = Annotated[Scope, Depends(get_admin_scope, scope="function")]
-
-
-def and_all(*conditions: ColumnElement[bool]) -> ColumnElement[bool]:
-    return and_(true(), *conditions)

@@ -10,28 +10,20 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import func, select, text
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.service import record
 from app.core.errors import stale_version
-from app.members import repository as member_repo
+from app.core.pagination import decode_cursor, page_of
 from app.organization import errors
 from app.organization import repository as repo
-from app.organization.models import Organization, RoleAssignment
+from app.organization.models import Organization
 from app.organization.schemas import OrgCreate, OrgUpdate
 from app.organization.scope import Scope, get_visible_org
 from app.regions.service import is_valid_region_code
 
 # Re-exported: older callers import it from here.
 parent_not_found = errors.parent_not_found
-
-# Who may grant which role: the strongest role the granter holds over the organisation
-# (at it or at an ancestor) -> the roles he may grant or revoke there.
-GRANTABLE: dict[str, frozenset[str]] = {
-    "org_admin": frozenset({"org_admin", "branch_admin"}),
-    "branch_admin": frozenset({"branch_admin"}),
-}
 
 
 async def create_organization(
@@ -90,6 +82,26 @@ async def get_org(session: AsyncSession, scope: Scope, org_id: int) -> Organizat
     if org is None:
         raise errors.org_not_found()
     return org
+
+
+async def children_page(
+    session: AsyncSession, scope: Scope, org_id: int, *, cursor: str | None, limit: int
+) -> tuple[list[Organization], str | None]:
+    """The visible children of ``org_id`` (404 unless in scope), by id."""
+    after_id = decode_cursor(cursor, int)
+    parent = await get_org(session, scope, org_id)
+    rows = await repo.list_children(session, scope, parent, after_id=after_id, limit=limit)
+    return page_of(list(rows), limit, lambda o: (o.id,))
+
+
+async def subtree_page(
+    session: AsyncSession, scope: Scope, org_id: int, *, cursor: str | None, limit: int
+) -> tuple[list[Organization], str | None]:
+    """``org_id`` and all its visible descendants, in tree (path) order."""
+    after_path = decode_cursor(cursor, str)
+    root = await get_org(session, scope, org_id)
+    rows = await repo.list_subtree(session, scope, root, after_path=after_path, limit=limit)
+    return page_of(list(rows), limit, lambda o: (o.path,))
 
 
 async def create_org(session: AsyncSession, scope: Scope, data: OrgCreate) -> Organization:
@@ -228,72 +240,3 @@ async def _move(
         detail={"from_parent_id": old_parent_id, "to_parent_id": parent_id, "nodes": moved},
     )
     return org
-
-
-# ------------------------------------------------------------------------ roles
-async def _granter_may(session: AsyncSession, scope: Scope, org: Organization, role: str) -> None:
-    if scope.everything:
-        return
-    member_id = scope.principal.member_id
-    held = await repo.caller_roles_over(session, member_id, org) if member_id else set()
-    allowed: set[str] = set()
-    for mine in held:
-        allowed |= GRANTABLE.get(mine, frozenset())
-    if role not in allowed:
-        raise errors.role_forbidden()
-
-
-async def grant_role(
-    session: AsyncSession, scope: Scope, org_id: int, member_id: int, role: str
-) -> tuple[RoleAssignment, str]:
-    org = await get_org(session, scope, org_id)
-    member = await member_repo.get_visible(session, scope, member_id)
-    if member is None:
-        raise errors.member_not_found()
-    await _granter_may(session, scope, org, role)
-    if await repo.find_role(session, org.id, member.id, role) is not None:
-        raise errors.role_already_granted()
-    assignment = RoleAssignment(
-        org_id=org.id,
-        member_id=member.id,
-        role=role,
-        granted_by_account_id=scope.principal.account_id,
-    )
-    try:
-        async with session.begin_nested():
-            session.add(assignment)
-            await session.flush()
-    except IntegrityError:
-        # A concurrent grant of the same role won the race on the unique constraint.
-        raise errors.role_already_granted() from None
-    await session.refresh(assignment)
-    await record(
-        session,
-        actor_account_id=scope.principal.account_id,
-        action="role.granted",
-        org_id=org.id,
-        member_home_org_id=member.home_org_id,
-        subject_type="member",
-        subject_id=member.id,
-        detail={"role": role, "role_id": assignment.id},
-    )
-    return assignment, member.name
-
-
-async def revoke_role(session: AsyncSession, scope: Scope, org_id: int, role_id: int) -> None:
-    org = await get_org(session, scope, org_id)
-    assignment = await repo.get_role(session, org, role_id)
-    if assignment is None:
-        raise errors.role_not_found()
-    await _granter_may(session, scope, org, assignment.role)
-    await session.delete(assignment)
-    await session.flush()
-    await record(
-        session,
-        actor_account_id=scope.principal.account_id,
-        action="role.revoked",
-        org_id=org.id,
-        subject_type="member",
-        subject_id=assignment.member_id,
-        detail={"role": assignment.role, "role_id": assignment.id},
-    )

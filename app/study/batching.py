@@ -54,6 +54,12 @@ class AwardBatcher:
         self._idle_flushes = 0
         self._tasks: set[asyncio.Task[None]] = set()
 
+    async def drain(self) -> None:
+        """Until every check-in handed in so far is answered: at shutdown, before the
+        connections go away (the lifespan in ``app/main.py`` calls it)."""
+        while self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
     async def award(self, claim: StudyClaim) -> AwardRow:
         future: asyncio.Future[AwardRow] = asyncio.get_running_loop().create_future()
         self._waiting.append((claim, future))

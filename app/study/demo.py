@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core import clock
 from app.core.config import Settings
 from app.core.db import driver_connection
-from app.demo import DEMO_COUNTY
+from app.demo_names import DEMO_COUNTY
 from app.members.models import Member
 from app.organization.models import Organization
 from app.study import repository as repo

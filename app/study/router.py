@@ -8,21 +8,15 @@ from fastapi import APIRouter, Query
 from starlette.requests import Request
 from starlette.responses import Response
 
-from app.core.db import SessionDep, driver_connection, driver_source
+from app.core.db import SessionDep, driver_connection
 from app.core.idempotency import IdempotencyDep
 from app.core.lean import model_response, parse_body, served_by
-from app.core.pagination import DEFAULT_LIMIT, CursorParam, LimitParam, Page
-from app.organization.scope import (
-    AdminScopeDep,
-    MemberDep,
-    PrincipalDep,
-    get_member_principal,
-    get_principal,
-)
+from app.core.pagination import DEFAULT_LIMIT, MAX_ID, CursorParam, LimitParam, Page
+from app.identity.principal import MemberDep, PrincipalDep, get_member_principal, get_principal
+from app.organization.scope import AdminScopeDep
 from app.study import service
 from app.study.batching import AwardBatcher
 from app.study.schemas import (
-    MAX_ID,
     BatchCreate,
     BatchOut,
     CheckinCreate,
@@ -71,13 +65,8 @@ async def start_session(
 
 
 def _batcher(request: Request) -> AwardBatcher:
-    """The app's check-in batcher, over its driver pool (made on first use, and anew
-    when the pool was swapped, as the tests do)."""
-    state = request.app.state
-    source = driver_source(request)
-    batcher: AwardBatcher | None = getattr(state, "award_batcher", None)
-    if batcher is None or batcher.source is not source:
-        batcher = state.award_batcher = AwardBatcher(source)
+    """The app's check-in batcher over its driver pool (built and drained by the lifespan)."""
+    batcher: AwardBatcher = request.app.state.award_batcher
     return batcher
 
 

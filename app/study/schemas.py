@@ -7,12 +7,11 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
+from app.core.pagination import MAX_ID
+
 ItemKind = Literal["article", "video", "vr_hall", "quiz"]
 Period = Literal["day", "month", "year"]
 EventStatus = Literal["accepted", "duplicate", "rejected"]
-
-# Database ids are bigint: anything larger can only be a bad request (422, never a 500).
-MAX_ID = 2**63 - 1
 
 ClientEventId = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:\-]+$")
 

@@ -24,9 +24,10 @@ from app.audit.service import record
 from app.core import clock
 from app.core.db import driver_connection
 from app.core.errors import AppError, forbidden
-from app.core.pagination import decode_cursor, encode_cursor, invalid_cursor
+from app.core.pagination import decode_cursor, encode_cursor
+from app.identity.principal import Principal
 from app.organization.models import path_ids
-from app.organization.scope import Principal, Scope, build_scope, get_visible_org
+from app.organization.scope import Scope, build_scope, get_visible_org
 from app.study import errors
 from app.study import repository as repo
 from app.study.models import CREDIT_KINDS, SOURCES, StudyItem
@@ -152,8 +153,7 @@ async def list_items(
     cursor: str | None,
     limit: int,
 ) -> tuple[list[ItemOut], str | None]:
-    after = decode_cursor(cursor, 1)
-    after_id = _int(after[0]) if after else None
+    after_id = decode_cursor(cursor, int)
     rows = await repo.list_items(
         session, await _visibility(session, principal), kind=kind, after_id=after_id, limit=limit
     )
@@ -389,12 +389,6 @@ async def my_credits(session: AsyncSession, member_id: int) -> CreditsOut:
     )
 
 
-def _int(value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or abs(value) > 2**63 - 1:
-        raise invalid_cursor()
-    return value
-
-
 async def leaderboard(
     session: AsyncSession,
     principal: Principal,
@@ -408,8 +402,7 @@ async def leaderboard(
     rank and points in a subtree that contains his home organisation."""
     today = clock.today()
     start, end = period_range(period, today)
-    after_values = decode_cursor(cursor, 2)
-    after = (_int(after_values[0]), _int(after_values[1])) if after_values else None
+    after = decode_cursor(cursor, int, int)
 
     org = None
     if principal.is_admin:

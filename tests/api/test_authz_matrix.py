@@ -28,7 +28,7 @@ from app.core.config import Settings
 from app.members.models import Member
 from app.organization.models import DualManagementGrant, Organization
 from tests import factories as f
-from tests.api.test_members_support import csv_bytes
+from tests.support.roster import csv_bytes
 
 CALLERS = (
     "anonymous",

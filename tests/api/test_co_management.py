@@ -29,6 +29,7 @@ from tests.api.test_mobility import (
     make_world,
     register,
 )
+from tests.api.test_order_helpers import Org, ensure_default_categories, order_body
 from tests.clock import Clock
 from tests.conftest import problem
 
@@ -280,3 +281,50 @@ async def test_every_co_manager_write_is_refused_and_every_action_shows_at_home(
     assert {"pii.reveal", "role.granted", "member.id_number_conflict"} <= {
         e["action"] for e in home.json()["items"] if e["id"] in by_co_manager
     }
+
+
+async def test_a_move_stays_in_the_log_of_the_subtree_he_left(
+    client: httpx.AsyncClient, db: AsyncSession, settings: Settings
+) -> None:
+    world = await make_world(db, settings)
+    member = world.member.member
+    assert member is not None
+    other_branch = await factories.org(db, "另一村党支部", parent=world.county)
+    moved = await client.patch(
+        f"/api/v1/members/{member.id}",
+        json={"version": member.version, "home_org_id": other_branch.id},
+        headers=world.county_admin.headers,
+    )
+    assert moved.status_code == 200, moved.text
+    assert moved.json()["home_org_id"] == other_branch.id
+    # The branch he left no longer sees him, but sees that he was moved, and by whom.
+    problem(
+        await client.get(f"/api/v1/members/{member.id}", headers=world.branch_admin.headers),
+        404,
+        "member.not_found",
+    )
+    log = await client.get("/api/v1/audit", headers=world.branch_admin.headers)
+    [entry] = [e for e in log.json()["items"] if e["action"] == "member.updated"]
+    assert (entry["subject_id"], entry["org_id"]) == (member.id, other_branch.id)
+    assert entry["actor_account_id"] == world.county_admin.account.id
+
+
+async def test_reading_his_request_phone_at_the_destination_shows_at_home(
+    client: httpx.AsyncClient, db: AsyncSession, settings: Settings
+) -> None:
+    world = await make_world(db, settings)
+    await co_managed(client, world)
+    await ensure_default_categories(db)
+    destination = Org(world.destination.id, world.destination.name, world.destination.path)
+    filed = await client.post(
+        "/api/v1/orders", json=order_body(destination), headers=world.member.headers
+    )
+    assert filed.status_code == 201, filed.text
+    read = await client.post(
+        f"/api/v1/orders/{filed.json()['id']}/reveal",
+        json={"reason": "联系诉求人"},
+        headers=world.dest_admin.headers,
+    )
+    assert read.status_code == 200, read.text
+    assert "order.reveal_contact_phone" in await audit_actions(client, world.branch_admin)
+    assert "order.reveal_contact_phone" in await audit_actions(client, world.dest_admin)

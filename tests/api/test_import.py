@@ -18,9 +18,9 @@ from app.members.models import Member
 from app.members.service import find_by_id_number
 from app.organization.models import Organization
 from tests import factories as f
-from tests.api.test_members_support import HEADERS, csv_bytes, xlsx_bytes
 from tests.conftest import problem
 from tests.factories import Actor
+from tests.support.roster import HEADERS, csv_bytes, xlsx_bytes
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 

@@ -425,9 +425,9 @@ async def test_two_accounts_binding_one_member_at_once(
 async def test_me_shows_the_active_outflow(
     client: httpx.AsyncClient, db: AsyncSession, settings: Settings
 ) -> None:
+    from app.identity.principal import Principal
     from app.mobility import service as mobility
     from app.mobility.schemas import OutflowCreate
-    from app.organization.scope import Principal
 
     county = await factories.org(db, "外出县委")
     actor = await factories.member_actor(db, settings, county)

@@ -22,6 +22,7 @@ from tests import factories
 from tests.clock import Clock
 from tests.conftest import problem
 from tests.factories import Actor
+from tests.support.mobility import outflow_body
 
 NANSHAN = (22.5333, 113.9305)  # GCJ-02, 深圳市南山区
 GUANGZHOU = (23.1291, 113.2644)  # GCJ-02, 广州市越秀区
@@ -69,20 +70,6 @@ async def make_world(db: AsyncSession, settings: Settings) -> World:
 @pytest.fixture
 async def world(db: AsyncSession, settings: Settings) -> World:
     return await make_world(db, settings)
-
-
-def outflow_body(**over: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "destination_region_code": "440305",
-        "destination_address": "广东省深圳市南山区科技园",
-        "reason": "work",
-        "departed_on": "2026-03-01",
-        "expected_return_on": "2027-02-01",
-        "employer": "深圳某科技公司",
-        "contact_phone": "13912345678",
-    }
-    body.update(over)
-    return body
 
 
 async def register(client: httpx.AsyncClient, actor: Actor, **over: Any) -> dict[str, Any]:

@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import Settings
 from app.notify.models import Notification
-from app.orders.models import DEFAULT_CATEGORIES, OrderCategory, ServiceOrderEvent
+from app.orders.models import DEFAULT_CATEGORIES, OrderCategory
 from app.organization.models import Organization
 from tests import factories as f
+from tests.clock import Clock
 
 
 @dataclass(frozen=True)
@@ -180,14 +180,12 @@ async def count(db: AsyncSession, model: Any, *where: Any) -> int:
     )
 
 
-async def started_hours_ago(session: AsyncSession, order: dict[str, Any], hours: float) -> None:
-    """Move the order's start back in time: a resolve credits at most the hours the order
-    was in progress, and these tests resolve right after starting."""
-    await session.execute(
-        update(ServiceOrderEvent)
-        .where(
-            ServiceOrderEvent.order_id == order["id"], ServiceOrderEvent.to_status == "in_progress"
-        )
-        .values(created_at=ServiceOrderEvent.created_at - timedelta(hours=hours))
-    )
-    await session.commit()
+async def in_progress(
+    client: httpx.AsyncClient, clock: Clock, admin: Who, order: dict[str, Any], hours: float
+) -> dict[str, Any]:
+    """Accept and start the order as ``admin``, then let ``hours`` pass: a resolve credits
+    at most the hours the order was in progress."""
+    for action in ("accept", "start"):
+        order = await moved(client, admin, order, action)
+    clock.advance(hours=hours)
+    return order

@@ -20,11 +20,11 @@ from tests.api.test_order_helpers import (
     moved,
     notifications,
     order_body,
-    started_hours_ago,
     submit,
     who,
     world,
 )
+from tests.clock import Clock
 from tests.conftest import problem
 from tests.leakscan import FINDINGS
 
@@ -219,7 +219,7 @@ async def test_list_filters_and_pagination(
 
 
 async def test_full_life_cycle_with_timeline_notifications_and_time_bank(
-    client: httpx.AsyncClient, db: AsyncSession, settings: Settings
+    client: httpx.AsyncClient, db: AsyncSession, settings: Settings, clock: Clock
 ) -> None:
     w = await world(db, settings)
     order = await submit(client, w.submitter, w.village)
@@ -227,7 +227,7 @@ async def test_full_life_cycle_with_timeline_notifications_and_time_bank(
     assert order["status"] == "accepted" and order["version"] == 2 and order["accepted_at"]
     order = await moved(client, w.village_admin, order, "start")
     assert order["status"] == "in_progress"
-    await started_hours_ago(db, order, 3)
+    clock.advance(hours=3)
     order = await moved(
         client,
         w.village_admin,

@@ -16,7 +16,8 @@ from app.core.config import Settings
 from app.notify.models import Notification
 from app.orders.jobs import escalate_overdue_orders
 from app.orders.models import ServiceOrder, ServiceOrderEvent, TimeBankAccount, TimeBankEntry
-from tests.api.test_order_helpers import World, moved, started_hours_ago, submit, world
+from tests.api.test_order_helpers import World, moved, submit, world
+from tests.clock import Clock
 
 
 async def _world(engine: AsyncEngine, settings: Settings) -> World:
@@ -62,15 +63,14 @@ async def test_parallel_transitions_on_one_order_move_it_once(
 
 
 async def test_parallel_redemptions_never_overdraw(
-    committing_client: httpx.AsyncClient, engine: AsyncEngine, settings: Settings
+    committing_client: httpx.AsyncClient, engine: AsyncEngine, settings: Settings, clock: Clock
 ) -> None:
     w = await _world(engine, settings)
     client = committing_client
     order = await submit(client, w.submitter, w.village)
     for action in ("accept", "start"):
         order = await moved(client, w.village_admin, order, action)
-    async with AsyncSession(engine) as session:
-        await started_hours_ago(session, order, 5)
+    clock.advance(hours=5)
     await moved(
         client,
         w.village_admin,
@@ -118,15 +118,14 @@ async def test_parallel_redemptions_never_overdraw(
 
 
 async def test_parallel_retries_of_one_redemption_take_effect_once(
-    committing_client: httpx.AsyncClient, engine: AsyncEngine, settings: Settings
+    committing_client: httpx.AsyncClient, engine: AsyncEngine, settings: Settings, clock: Clock
 ) -> None:
     w = await _world(engine, settings)
     client = committing_client
     order = await submit(client, w.submitter, w.village)
     for action in ("accept", "start"):
         order = await moved(client, w.village_admin, order, action)
-    async with AsyncSession(engine) as session:
-        await started_hours_ago(session, order, 3)
+    clock.advance(hours=3)
     await moved(
         client,
         w.village_admin,

@@ -33,11 +33,11 @@ from tests.api.test_mobility import (  # noqa: F401 - fixtures
     consent,
     ledger_ids,
     make_world,
-    outflow_body,
     register,
     world,
 )
 from tests.conftest import problem
+from tests.support.mobility import outflow_body
 
 APPROVED = date(2026, 3, 2)
 

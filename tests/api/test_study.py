@@ -11,17 +11,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.config import Settings
 from app.study.models import CreditLedger, StudyItem, StudySession
 from tests import factories as f
-from tests.api.test_study_support import (  # noqa: F401 - fixtures
+from tests.clock import Clock
+from tests.conftest import problem
+from tests.support.study import (
     NOON,
-    Clock,
-    clock_fixture,
     item,
     ledger_points,
     member_id,
-    rules_fixture,
     session_at,
 )
-from tests.conftest import problem
 
 ITEMS = "/api/v1/study/items"
 SESSIONS = "/api/v1/study/sessions"
@@ -138,7 +136,7 @@ async def test_items_list_pages_and_needs_a_token(
 
 
 async def test_session_uses_server_time_and_item_scope(
-    client: httpx.AsyncClient, db: AsyncSession, settings: Settings, clock: Clock
+    client: httpx.AsyncClient, db: AsyncSession, settings: Settings, noon_clock: Clock
 ) -> None:
     branch = await f.org(db, "支部")
     other = await f.org(db, "外县")
@@ -172,7 +170,7 @@ async def test_session_uses_server_time_and_item_scope(
 
 
 async def test_too_short_then_enough(
-    client: httpx.AsyncClient, db: AsyncSession, settings: Settings, clock: Clock, rules: None
+    client: httpx.AsyncClient, db: AsyncSession, settings: Settings, noon_clock: Clock, rules: None
 ) -> None:
     branch = await f.org(db, "支部")
     member = await f.member_actor(db, settings, branch)
@@ -182,7 +180,7 @@ async def test_too_short_then_enough(
     started = await client.post(SESSIONS, json={"item_id": video.id}, headers=member.headers)
     session_id = started.json()["session_id"]
 
-    clock.advance(seconds=100)
+    noon_clock.advance(seconds=100)
     early = problem(
         await client.post(
             CHECKINS,
@@ -195,7 +193,7 @@ async def test_too_short_then_enough(
     assert early["seconds_remaining"] == 200 and early["points_awarded"] == 0
     assert await ledger_points(db, mid) == (0, 0)
 
-    clock.advance(seconds=200)
+    noon_clock.advance(seconds=200)
     done = await client.post(
         CHECKINS,
         json={"session_id": session_id, "client_event_id": "evt-2"},
@@ -213,7 +211,7 @@ async def test_too_short_then_enough(
 
 
 async def test_repeats_return_the_first_result_and_never_earn_twice(
-    client: httpx.AsyncClient, db: AsyncSession, settings: Settings, clock: Clock, rules: None
+    client: httpx.AsyncClient, db: AsyncSession, settings: Settings, noon_clock: Clock, rules: None
 ) -> None:
     branch = await f.org(db, "支部")
     member = await f.member_actor(db, settings, branch)
@@ -245,7 +243,7 @@ async def test_repeats_return_the_first_result_and_never_earn_twice(
 
 
 async def test_idempotency_key_replays_the_response(
-    client: httpx.AsyncClient, db: AsyncSession, settings: Settings, clock: Clock, rules: None
+    client: httpx.AsyncClient, db: AsyncSession, settings: Settings, noon_clock: Clock, rules: None
 ) -> None:
     branch = await f.org(db, "支部")
     member = await f.member_actor(db, settings, branch)
@@ -268,7 +266,7 @@ async def test_idempotency_key_replays_the_response(
 
 
 async def test_checkin_of_someone_elses_session_is_404(
-    client: httpx.AsyncClient, db: AsyncSession, settings: Settings, clock: Clock, rules: None
+    client: httpx.AsyncClient, db: AsyncSession, settings: Settings, noon_clock: Clock, rules: None
 ) -> None:
     branch = await f.org(db, "支部")
     owner = await f.member_actor(db, settings, branch, "甲")
@@ -291,7 +289,7 @@ async def test_checkin_of_someone_elses_session_is_404(
 
 
 async def test_batch_judges_each_event_and_keeps_the_order(
-    client: httpx.AsyncClient, db: AsyncSession, settings: Settings, clock: Clock, rules: None
+    client: httpx.AsyncClient, db: AsyncSession, settings: Settings, noon_clock: Clock, rules: None
 ) -> None:
     branch = await f.org(db, "支部")
     member = await f.member_actor(db, settings, branch)

@@ -22,9 +22,10 @@ from app.study import service
 from app.study.batching import AwardBatcher
 from app.study.models import CreditDaily, CreditLedger
 from tests import factories as f
-from tests.api.test_study_support import item, ledger_points, session_at
 from tests.conftest import truncate_all
 from tests.live import free_port
+from tests.support.locks import until_waiting_on_lock
+from tests.support.study import item, ledger_points, session_at
 
 
 @dataclass
@@ -107,21 +108,6 @@ async def _uncommitted(
         await conn.close()
 
 
-async def _wait_for_lock_wait(engine: AsyncEngine) -> None:
-    """Until some statement waits on a row lock."""
-    for _ in range(200):
-        async with engine.connect() as conn:
-            waiting = (
-                await conn.exec_driver_sql(
-                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
-                )
-            ).scalar_one()
-        if waiting:
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError("no statement started waiting for the row lock")
-
-
 async def _credits(engine: AsyncEngine, member_id: int) -> tuple[tuple[int, int], int]:
     async with AsyncSession(engine) as db:
         daily = (
@@ -183,7 +169,7 @@ async def test_a_duplicate_racing_on_another_connection_gets_the_first_result(
         # It cannot see the uncommitted first one: it waits on the day row's lock, then
         # fails on the ledger's unique index and answers the first one's result.
         racing = asyncio.create_task(repo.award_study(conn, claim))
-        await _wait_for_lock_wait(engine)
+        await until_waiting_on_lock(engine)
         await commit()
         second = await racing
     assert second.new_id is None and second.prev_id == first.new_id
@@ -201,7 +187,7 @@ async def test_a_batch_with_a_racing_duplicate_is_awarded_one_by_one(
     async with _uncommitted(settings, duplicate) as (first, commit):
         batcher = AwardBatcher(pool)
         both = asyncio.gather(batcher.award(duplicate), batcher.award(other))
-        await _wait_for_lock_wait(engine)
+        await until_waiting_on_lock(engine)
         await commit()
         replayed, accepted = await both
     assert [len(b) for b in recorded.batches] == [2]  # the statement that failed
@@ -267,6 +253,37 @@ async def test_a_checkin_cancelled_while_waiting_is_never_sent(
         async with AsyncSession(engine) as db:
             entries = (await db.execute(select(func.count()).select_from(CreditLedger))).scalar()
         assert entries == 1
+    finally:
+        await driver_pool.close()
+        await truncate_all(engine)
+
+
+async def test_drain_answers_every_checkin_handed_in(
+    engine: AsyncEngine, settings: Settings
+) -> None:
+    """At shutdown the lifespan drains the batcher before the driver pool closes: the
+    check-ins waiting for a connection are awarded and committed, none is dropped."""
+    assert settings.database_url
+    one = settings.model_copy(update={"db_driver_pool_size": 1})
+    driver_pool = await DriverPool.open(one, settings.database_url)
+    try:
+        studiers = await _studiers(engine, settings, members=3, sessions=1)
+        batcher = AwardBatcher(driver_pool)
+        async with driver_pool.connection():  # the only connection is busy
+            awards = [
+                asyncio.create_task(batcher.award(_claim(s.member_id, s.session_ids[0])))
+                for s in studiers
+            ]
+            await asyncio.sleep(0)  # they are handed in
+            draining = asyncio.create_task(batcher.drain())
+            await asyncio.sleep(0.05)
+            assert not draining.done()
+            assert [await _credits(engine, s.member_id) for s in studiers] == [((0, 0), 0)] * 3
+        await asyncio.wait_for(draining, timeout=10)
+        # Drained: every check-in is committed before anyone awaited its answer.
+        assert [await _credits(engine, s.member_id) for s in studiers] == [((1, 1), 1)] * 3
+        assert [(await a).new_points for a in awards] == [1, 1, 1]
+        await batcher.drain()  # nothing left: returns at once
     finally:
         await driver_pool.close()
         await truncate_all(engine)

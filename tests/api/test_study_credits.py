@@ -13,19 +13,17 @@ from app.core.config import Settings
 from app.study import service
 from app.study.models import CreditDaily, CreditLedger, StudySession
 from tests import factories as f
-from tests.api.test_study_support import (  # noqa: F401 - fixtures
+from tests.clock import Clock
+from tests.conftest import problem
+from tests.support.study import (
     NOON,
-    Clock,
-    clock_fixture,
     daily_points,
     item,
     ledger_points,
     member_id,
     override,
-    rules_fixture,
     session_at,
 )
-from tests.conftest import problem
 
 CHECKINS = "/api/v1/study/checkins"
 CREDITS = "/api/v1/me/credits"
@@ -44,7 +42,7 @@ async def _checkin(client: httpx.AsyncClient, actor: f.Actor, session_id: int) -
 
 
 async def test_kind_cap_then_zero_points(
-    client: httpx.AsyncClient, db: AsyncSession, settings: Settings, clock: Clock, rules: None
+    client: httpx.AsyncClient, db: AsyncSession, settings: Settings, noon_clock: Clock, rules: None
 ) -> None:
     branch = await f.org(db, "支部")
     member = await f.member_actor(db, settings, branch)
@@ -63,7 +61,7 @@ async def test_kind_cap_then_zero_points(
 
 
 async def test_overall_cap_and_nearest_override_wins(
-    client: httpx.AsyncClient, db: AsyncSession, settings: Settings, clock: Clock, rules: None
+    client: httpx.AsyncClient, db: AsyncSession, settings: Settings, noon_clock: Clock, rules: None
 ) -> None:
     county = await f.org(db, "县委")
     branch = await f.org(db, "支部", parent=county)
@@ -95,7 +93,7 @@ async def test_overall_cap_and_nearest_override_wins(
 
 
 async def test_day_boundary_in_shanghai(
-    client: httpx.AsyncClient, db: AsyncSession, settings: Settings, clock: Clock, rules: None
+    client: httpx.AsyncClient, db: AsyncSession, settings: Settings, noon_clock: Clock, rules: None
 ) -> None:
     branch = await f.org(db, "支部")
     member = await f.member_actor(db, settings, branch)
@@ -103,11 +101,11 @@ async def test_day_boundary_in_shanghai(
     hall = await item(db, branch, kind="vr_hall", min_seconds=0, points=4)
     # 2026-03-10 23:59:30 in Shanghai is 15:59:30 UTC.
     before_midnight = datetime(2026, 3, 10, 15, 59, 30, tzinfo=UTC)
-    clock.now = before_midnight
+    noon_clock.now = before_midnight
     first = await session_at(db, member.member, hall, before_midnight - timedelta(minutes=1))
     second = await session_at(db, member.member, hall, before_midnight - timedelta(minutes=1))
     assert (await _checkin(client, member, first.id))["daily_cap_reached"] is True
-    clock.advance(seconds=45)  # 00:00:15 on the 11th: a new day, a fresh cap
+    noon_clock.advance(seconds=45)  # 00:00:15 on the 11th: a new day, a fresh cap
     after = await _checkin(client, member, second.id)
     assert after["points_awarded"] == 4 and after["daily_points"] == 4
     assert await daily_points(db, mid) == {"2026-03-10": 4, "2026-03-11": 4}
@@ -117,7 +115,7 @@ async def test_day_boundary_in_shanghai(
 
 
 async def test_credits_totals_and_streak(
-    client: httpx.AsyncClient, db: AsyncSession, settings: Settings, clock: Clock, rules: None
+    client: httpx.AsyncClient, db: AsyncSession, settings: Settings, noon_clock: Clock, rules: None
 ) -> None:
     branch = await f.org(db, "支部")
     member = await f.member_actor(db, settings, branch)
@@ -129,7 +127,7 @@ async def test_credits_totals_and_streak(
         *(datetime(2026, 3, d, 4, tzinfo=UTC) for d in (7, 8, 9, 10)),
     ]
     for moment in days:
-        clock.now = moment
+        noon_clock.now = moment
         sess = await session_at(db, member.member, article, moment)
         await _checkin(client, member, sess.id)
     problem(await client.get(CREDITS), 401, "auth.missing_token")
@@ -142,14 +140,14 @@ async def test_credits_totals_and_streak(
         "streak_days": 4,
         "day": "2026-03-10",
     }
-    clock.now = datetime(2026, 3, 11, 4, tzinfo=UTC)  # nothing yet today: still alive
+    noon_clock.now = datetime(2026, 3, 11, 4, tzinfo=UTC)  # nothing yet today: still alive
     assert (await client.get(CREDITS, headers=member.headers)).json()["streak_days"] == 4
-    clock.now = datetime(2026, 3, 12, 4, tzinfo=UTC)  # a day missed: broken
+    noon_clock.now = datetime(2026, 3, 12, 4, tzinfo=UTC)  # a day missed: broken
     assert (await client.get(CREDITS, headers=member.headers)).json()["streak_days"] == 0
 
 
 async def test_award_credits_is_idempotent_and_capped(
-    db: AsyncSession, settings: Settings, clock: Clock, rules: None
+    db: AsyncSession, settings: Settings, noon_clock: Clock, rules: None
 ) -> None:
     branch = await f.org(db, "支部")
     m = await f.member(db, settings, branch)
@@ -170,7 +168,7 @@ async def test_award_credits_is_idempotent_and_capped(
 
 
 async def test_leaderboard_for_admins_and_members(
-    client: httpx.AsyncClient, db: AsyncSession, settings: Settings, clock: Clock, rules: None
+    client: httpx.AsyncClient, db: AsyncSession, settings: Settings, noon_clock: Clock, rules: None
 ) -> None:
     county = await f.org(db, "县委")
     branch = await f.org(db, "支部", parent=county)
@@ -285,7 +283,7 @@ async def test_racing_duplicates_earn_once(
 
 
 async def test_demo_seed_adds_items_and_a_streak(
-    client: httpx.AsyncClient, db: AsyncSession, settings: Settings, clock: Clock
+    client: httpx.AsyncClient, db: AsyncSession, settings: Settings, noon_clock: Clock
 ) -> None:
     from app.demo import DEMO_COUNTY
     from app.study import demo

@@ -23,20 +23,19 @@ from starlette.responses import Response
 
 from app.core.config import Settings
 from app.core.lean import LeanDispatch, served_by
+from app.core.pagination import MAX_ID
+from app.study.batching import AwardBatcher
 from app.study.models import StudySession
-from app.study.schemas import MAX_ID
 from tests import factories as f
-from tests.api.test_study_support import (  # noqa: F401 - fixtures
+from tests.clock import Clock
+from tests.conftest import problem
+from tests.support.study import (
     NOON,
-    Clock,
-    clock_fixture,
     item,
     ledger_points,
     member_id,
-    rules_fixture,
     session_at,
 )
-from tests.conftest import problem
 
 CHECKINS = "/api/v1/study/checkins"
 _keys = itertools.count()
@@ -63,6 +62,7 @@ class CountingSource:
 def source(app: FastAPI) -> CountingSource:
     counting = CountingSource(app.state.driver_pool)
     app.state.driver_pool = counting
+    app.state.award_batcher = AwardBatcher(counting)
     return counting
 
 
@@ -96,7 +96,7 @@ async def test_plain_json_takes_the_lean_path_and_earns_once(
     client: httpx.AsyncClient,
     db: AsyncSession,
     settings: Settings,
-    clock: Clock,
+    noon_clock: Clock,
     rules: None,
     source: CountingSource,
 ) -> None:
@@ -193,7 +193,7 @@ async def test_browser_requests_take_the_regular_path(
     client: httpx.AsyncClient,
     db: AsyncSession,
     settings: Settings,
-    clock: Clock,
+    noon_clock: Clock,
     rules: None,
     source: CountingSource,
 ) -> None:

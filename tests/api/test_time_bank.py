@@ -16,21 +16,21 @@ from tests.api.test_order_helpers import (
     Who,
     World,
     count,
+    in_progress,
     moved,
-    started_hours_ago,
     submit,
     world,
 )
+from tests.clock import Clock
 from tests.conftest import problem
 
 
 async def _earn(
-    client: httpx.AsyncClient, db: AsyncSession, w: World, volunteer: Who, hours: float
+    client: httpx.AsyncClient, clock: Clock, w: World, volunteer: Who, hours: float
 ) -> None:
-    order = await submit(client, w.submitter, w.village)
-    for action in ("accept", "start"):
-        order = await moved(client, w.village_admin, order, action)
-    await started_hours_ago(db, order, hours)
+    order = await in_progress(
+        client, clock, w.village_admin, await submit(client, w.submitter, w.village), hours
+    )
     await moved(
         client,
         w.village_admin,
@@ -76,11 +76,11 @@ async def test_balance_starts_empty_and_needs_a_member(
 
 
 async def test_credits_accumulate_and_entries_page(
-    client: httpx.AsyncClient, db: AsyncSession, settings: Settings
+    client: httpx.AsyncClient, db: AsyncSession, settings: Settings, clock: Clock
 ) -> None:
     w = await world(db, settings)
     for hours in (1.5, 2, 0.5):
-        await _earn(client, db, w, w.volunteer, hours)
+        await _earn(client, clock, w, w.volunteer, hours)
     first = (await client.get("/api/v1/me/time-bank?limit=2", headers=w.volunteer.headers)).json()
     assert first["hours_earned"] == 4.0 and first["balance"] == 4.0
     assert [e["hours"] for e in first["entries"]] == [0.5, 2.0]
@@ -147,10 +147,10 @@ async def test_rewards_are_listed_by_organisations_and_scoped(
 
 
 async def test_redemptions_by_reward_id_name_and_free_form(
-    client: httpx.AsyncClient, db: AsyncSession, settings: Settings
+    client: httpx.AsyncClient, db: AsyncSession, settings: Settings, clock: Clock
 ) -> None:
     w = await world(db, settings)
-    await _earn(client, db, w, w.volunteer, 6)
+    await _earn(client, clock, w, w.volunteer, 6)
     voucher = await _reward(client, w.town_admin, w.town.id, "爱心超市兑换券", 2, stock=1)
     far = await _reward(client, w.other_admin, w.other_branch.id, "外县理发券", 1)
     url = "/api/v1/time-bank/redemptions"
@@ -210,10 +210,10 @@ async def test_redemptions_by_reward_id_name_and_free_form(
 
 
 async def test_redemption_is_idempotent(
-    client: httpx.AsyncClient, db: AsyncSession, settings: Settings
+    client: httpx.AsyncClient, db: AsyncSession, settings: Settings, clock: Clock
 ) -> None:
     w = await world(db, settings)
-    await _earn(client, db, w, w.volunteer, 3)
+    await _earn(client, clock, w, w.volunteer, 3)
     headers = {**w.volunteer.headers, "Idempotency-Key": "redeem-1"}
     body = {"reward": "理发券", "hours": 1}
     first = await client.post("/api/v1/time-bank/redemptions", json=body, headers=headers)
@@ -230,10 +230,10 @@ async def test_redemption_is_idempotent(
 
 
 async def test_ledger_is_append_only_and_balance_cannot_go_negative(
-    client: httpx.AsyncClient, db: AsyncSession, settings: Settings
+    client: httpx.AsyncClient, db: AsyncSession, settings: Settings, clock: Clock
 ) -> None:
     w = await world(db, settings)
-    await _earn(client, db, w, w.volunteer, 1)
+    await _earn(client, clock, w, w.volunteer, 1)
     mine_entries = TimeBankEntry.member_id == w.volunteer.member_id
     for statement in (
         update(TimeBankEntry).where(mine_entries).values(note="改账"),

@@ -17,7 +17,15 @@ from app.core.config import Settings
 from app.orders.models import ServiceOrder, TimeBankAccount
 from app.organization.models import Organization
 from tests import factories as f
-from tests.api.test_order_helpers import act, moved, started_hours_ago, submit, who, world
+from tests.api.test_order_helpers import (
+    act,
+    in_progress,
+    moved,
+    submit,
+    who,
+    world,
+)
+from tests.clock import Clock
 from tests.conftest import problem
 
 
@@ -27,7 +35,7 @@ async def balance(db: AsyncSession, member_id: int | None) -> Decimal:
 
 
 async def test_the_submitter_never_handles_nor_volunteers(
-    client: httpx.AsyncClient, db: AsyncSession, settings: Settings
+    client: httpx.AsyncClient, db: AsyncSession, settings: Settings, clock: Clock
 ) -> None:
     w = await world(db, settings)
     # The village secretary files a request at his own branch ...
@@ -43,9 +51,7 @@ async def test_the_submitter_never_handles_nor_volunteers(
     ).scalar_one()
     assert status == "submitted"
     # ... the town handles it, and cannot credit him for his own request.
-    for action in ("accept", "start"):
-        order = await moved(client, w.town_admin, order, action)
-    await started_hours_ago(db, order, 3)
+    order = await in_progress(client, clock, w.town_admin, order, 3)
     problem(
         await act(
             client,
@@ -67,7 +73,7 @@ async def test_the_submitter_never_handles_nor_volunteers(
 
 
 async def test_the_volunteer_is_someone_the_handling_organisation_serves(
-    client: httpx.AsyncClient, db: AsyncSession, settings: Settings
+    client: httpx.AsyncClient, db: AsyncSession, settings: Settings, clock: Clock
 ) -> None:
     w = await world(db, settings)
     town = await db.get(Organization, w.town.id)
@@ -78,9 +84,7 @@ async def test_the_volunteer_is_someone_the_handling_organisation_serves(
     # The county admin handles a village order: the county is his, the neighbour village
     # is not the village's to serve.
     order = await submit(client, w.submitter, w.village)
-    for action in ("accept", "start"):
-        order = await moved(client, w.county_admin, order, action)
-    await started_hours_ago(db, order, 3)
+    order = await in_progress(client, clock, w.county_admin, order, 3)
     problem(
         await act(
             client,
@@ -97,7 +101,7 @@ async def test_the_volunteer_is_someone_the_handling_organisation_serves(
 
 
 async def test_hours_are_capped_by_category_and_by_time_in_progress(
-    client: httpx.AsyncClient, db: AsyncSession, settings: Settings
+    client: httpx.AsyncClient, db: AsyncSession, settings: Settings, clock: Clock
 ) -> None:
     w = await world(db, settings)
     order = await submit(client, w.submitter, w.village)
@@ -113,7 +117,7 @@ async def test_hours_are_capped_by_category_and_by_time_in_progress(
     # Just started: not even one hour can have been served.
     body = problem(await resolve(1), 422, "order.hours_over_elapsed")
     assert body["elapsed_hours"] < 0.1
-    await started_hours_ago(db, order, 1000)
+    clock.advance(hours=1000)
     body = problem(await resolve(1000), 422, "order.hours_over_cap")
     assert body["max_hours"] == 8
     assert await balance(db, volunteer) == 0
@@ -133,9 +137,7 @@ async def test_hours_are_capped_by_category_and_by_time_in_progress(
     assert configured.status_code == 200, configured.text
     assert configured.json()["max_hours_per_resolve"] == 2
     second = await submit(client, w.submitter, w.village)
-    for action in ("accept", "start"):
-        second = await moved(client, w.village_admin, second, action)
-    await started_hours_ago(db, second, 5)
+    second = await in_progress(client, clock, w.village_admin, second, 5)
     problem(
         await act(
             client, w.village_admin, second, "resolve", volunteer_member_id=volunteer, hours=3
@@ -148,13 +150,11 @@ async def test_hours_are_capped_by_category_and_by_time_in_progress(
 
 
 async def test_every_credit_is_audited(
-    client: httpx.AsyncClient, db: AsyncSession, settings: Settings
+    client: httpx.AsyncClient, db: AsyncSession, settings: Settings, clock: Clock
 ) -> None:
     w = await world(db, settings)
     order = await submit(client, w.submitter, w.village)
-    for action in ("accept", "start"):
-        order = await moved(client, w.village_admin, order, action)
-    await started_hours_ago(db, order, 2)
+    order = await in_progress(client, clock, w.village_admin, order, 2)
     await moved(
         client,
         w.village_admin,

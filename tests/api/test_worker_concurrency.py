@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.core.config import Settings
@@ -21,6 +21,7 @@ from app.notify.worker import Worker, WorkerConfig, run_worker, start_in_process
 from app.wechat.models import WeChatAccessToken
 from app.wechat.simulator import WeChatSimulator
 from tests import factories
+from tests.support.locks import until_waiting_on_lock
 
 
 def committing_worker(app: FastAPI, engine: AsyncEngine, name: str) -> Worker:
@@ -326,9 +327,10 @@ async def test_concurrent_notify_with_same_dedupe_key_makes_one_notification(
         )
 
     async with maker() as first, maker() as second:
+        second_pid = (await second.execute(text("SELECT pg_backend_pid()"))).scalar_one()
         first_id = await remind(first)  # uncommitted: the second waits on the unique index
         racing = asyncio.create_task(remind(second))
-        await asyncio.sleep(0.1)
+        await until_waiting_on_lock(engine, second_pid)
         assert not racing.done()
         await first.commit()
         assert await asyncio.wait_for(racing, timeout=5) == first_id

@@ -1,34 +1,19 @@
-"""Builders for the study tests (no tests here): items, sessions, the clock stopped at noon."""
+"""Builders for the study tests: items, sessions, rules, the instant they run at (the
+fixtures ``noon_clock`` and ``rules`` are in ``tests/api/conftest.py``)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
-import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.members.models import Member
 from app.organization.models import Organization
-from app.study import service
 from app.study.models import CreditDaily, CreditLedger, CreditRule, StudyItem, StudySession
-from tests.clock import Clock
 
 # 2026-03-10 12:00 in Asia/Shanghai.
 NOON = datetime(2026, 3, 10, 4, 0, tzinfo=UTC)
-
-
-@pytest.fixture(name="clock")
-def clock_fixture(clock: Clock) -> Clock:
-    """The app's clock, stopped at 2026-03-10 12:00 in Shanghai."""
-    clock.now = NOON
-    return clock
-
-
-@pytest.fixture(name="rules")
-async def rules_fixture(db: AsyncSession) -> None:
-    """The default rules (the migration seeds them; other tests may truncate tables)."""
-    await service.ensure_default_rules(db)
 
 
 async def item(

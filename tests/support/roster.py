@@ -1,5 +1,4 @@
-"""Shared helpers of the organisation/member/import tests (no tests of its own):
-roster files in the layout branches keep, as xlsx or csv bytes."""
+"""Roster files in the layout branches keep, as xlsx or csv bytes (import tests)."""
 
 from __future__ import annotations
 

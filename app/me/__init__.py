@@ -1,0 +1,1 @@
+"""The caller's own view (``/me``), composed from the domains that know about him."""

@@ -1,0 +1,101 @@
+"""Reading orders in the caller's scope: the list, one order with its timeline, and
+the statistics of a subtree. The state machine and its writes are in ``service.py``."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core import clock
+from app.core.pagination import Page, decode_cursor, page_of
+from app.orders import errors
+from app.orders import repository as repo
+from app.orders.models import ServiceOrder
+from app.orders.schemas import OrderDetail, OrderOut, OrderStats
+from app.orders.views import order_detail, order_out
+from app.organization.scope import Scope, get_visible_org
+
+
+async def _subtree_path(
+    session: AsyncSession, scope: Scope, org_id: int | None, *, own_orders: bool = False
+) -> str | None:
+    """The path of ``org_id`` to filter by, 404 unless the caller administers it (or,
+    with ``own_orders``, only his own orders are read, wherever they are)."""
+    if org_id is None:
+        return None
+    if own_orders:
+        org = await repo.get_org(session, org_id)
+    else:
+        org = await get_visible_org(session, scope, org_id)
+    if org is None:
+        raise errors.scope_org_not_found()
+    return org.path
+
+
+async def list_orders(
+    session: AsyncSession,
+    scope: Scope,
+    *,
+    status: str | None,
+    org_id: int | None,
+    mine: bool,
+    category: str | None,
+    needs_review: bool | None,
+    limit: int,
+    cursor: str | None,
+) -> Page[OrderOut]:
+    after_id = decode_cursor(cursor, int)
+    rows = await repo.list_orders(
+        session,
+        scope,
+        mine=mine,
+        status=status,
+        subtree_path=await _subtree_path(session, scope, org_id, own_orders=mine),
+        category=category,
+        needs_review=needs_review,
+        after_id=after_id,
+        limit=limit,
+    )
+    page, next_cursor = page_of(rows, limit, lambda o: (o.id,))
+    now = clock.now()
+    account_id = scope.principal.account_id
+    return Page(items=[order_out(o, account_id, now) for o in page], next_cursor=next_cursor)
+
+
+async def detail(session: AsyncSession, scope: Scope, order: ServiceOrder) -> OrderDetail:
+    """An order the caller may read, with its timeline."""
+    events = await repo.timeline(session, order.id)
+    return order_detail(order, events, scope.principal.account_id, clock.now())
+
+
+async def get_order(session: AsyncSession, scope: Scope, order_id: int) -> OrderDetail:
+    order = await repo.get_readable(session, scope, order_id)
+    if order is None:
+        raise errors.order_not_found()
+    return await detail(session, scope, order)
+
+
+def _shanghai_midnight(day: date) -> datetime:
+    return datetime.combine(day, time(0), tzinfo=clock.SHANGHAI)
+
+
+async def stats(
+    session: AsyncSession,
+    scope: Scope,
+    *,
+    org_id: int | None,
+    from_: date | None,
+    to: date | None,
+) -> OrderStats:
+    """Counts over the orders created from ``from_`` to ``to`` (inclusive, Beijing days)
+    at organisations of the caller's subtree (or of ``org_id``'s, which must be in it)."""
+    numbers = await repo.stats(
+        session,
+        scope,
+        subtree_path=await _subtree_path(session, scope, org_id),
+        start=_shanghai_midnight(from_) if from_ else None,
+        end=_shanghai_midnight(to + timedelta(days=1)) if to else None,
+        now=clock.now(),
+    )
+    return OrderStats(org_id=org_id, from_=from_, to=to, **numbers)

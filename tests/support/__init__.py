@@ -1,0 +1,1 @@
+"""Builders shared by test modules (no tests here). Fixtures live in ``conftest.py``."""
