@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: run test test-fast lint format openapi openapi-check migrations-check bench clean
+.PHONY: run test test-fast lint format openapi openapi-check client-check migrations-check bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,15 @@ openapi: $(STAMP)
 
 openapi-check: $(STAMP)
 	$(PY) -m scripts.openapi --check
+
+## Redocly lint (recommended rules) of openapi/openapi.json, then a TypeScript client generated
+## from it and an example program compiled with tsc --strict (npm, pinned in ci/ts-client).
+client-check:
+	cd ci/ts-client && npm ci --no-audit --no-fund --loglevel=error
+	cd ci/ts-client && REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true \
+		npx --no-install redocly lint --config redocly.yaml ../../openapi/openapi.json
+	cd ci/ts-client && npx --no-install openapi-typescript ../../openapi/openapi.json -o generated/api.d.ts
+	cd ci/ts-client && npx --no-install tsc -p . --strict
 
 migrations-check: $(STAMP)
 	$(PY) -m scripts.check_migrations

@@ -6,11 +6,12 @@ import asyncio
 from logging.config import fileConfig
 
 from alembic import context
+from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
 import app.models  # noqa: F401 - registers every table
-from app.core.db import Base, to_async_url
+from app.core.db import MIGRATION_LOCK_KEY, Base, to_async_url
 
 config = context.config
 if config.config_file_name is not None and config.attributes.get("configure_logging", True):
@@ -38,6 +39,9 @@ def _configure(connection: Connection) -> None:
         compare_server_default=False,
     )
     with context.begin_transaction():
+        # Held until this transaction ends (every revision runs in it): a second
+        # process waits here, then reads the version the first one committed.
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
         context.run_migrations()
 
 

@@ -15,13 +15,22 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.config import Settings, get_settings
 
 
+class ConfigurationError(Exception):
+    """The process cannot start as configured; the message says what to set."""
+
+
 def database_url(settings: Settings) -> str:
     """The external server's URL, or the embedded server's (started if needed)."""
     if settings.database_url:
         return settings.database_url
+    if settings.env == "prod":  # Settings refuses this too; never start one in prod
+        raise ConfigurationError("APP_ENV=prod needs DATABASE_URL")
     from app.core import embedded
 
-    url = embedded.start(settings.data_dir)
+    try:
+        url = embedded.start(settings.data_dir)
+    except embedded.NotInstalled as error:
+        raise ConfigurationError(str(error)) from error
     # Child processes (uvicorn workers, alembic) use the same server.
     os.environ["DATABASE_URL"] = url
     get_settings.cache_clear()
@@ -63,14 +72,20 @@ def _seed_demo(url: str) -> str:
 def serve(settings: Settings, url: str) -> None:
     import uvicorn
 
+    from app.core import metrics
+
     os.environ["DATABASE_URL"] = url
+    metrics.prepare_multiprocess(settings.data_dir, settings.workers)
+    if settings.metrics_port is not None:
+        # In this (the supervising) process: it outlives the workers it restarts.
+        metrics.serve_on_port(settings.host, settings.metrics_port)
     uvicorn.run(
         "app.main:create_app",
         factory=True,
         host=settings.host,
         port=settings.port,
         workers=settings.workers,
-        proxy_headers=True,
+        proxy_headers=False,  # the app reads X-Forwarded-For (APP_TRUSTED_PROXIES)
         log_config=None,
         access_log=False,
     )
@@ -92,6 +107,15 @@ def _leave_properly_on_signals() -> None:
 
     signal.signal(signal.SIGTERM, _exit)
     signal.signal(signal.SIGHUP, _as_sigterm)
+
+
+def _reason(error: Exception) -> str:
+    if isinstance(error, ConfigurationError):
+        return str(error)
+    from pydantic import ValidationError
+
+    assert isinstance(error, ValidationError)
+    return "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in error.errors())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -118,21 +142,34 @@ def main(argv: list[str] | None = None) -> int:
         )
     args = parser.parse_args(argv)
 
+    from pydantic import ValidationError
+
+    from app.core import metrics
+
+    if args.command not in ("serve", "dev"):
+        metrics.use_single_process()  # before anything that defines a metric is imported
     if getattr(args, "clock_offset", None):
         # Through the environment, so that uvicorn's worker processes run with it too.
         os.environ["APP_CLOCK_OFFSET"] = args.clock_offset
         get_settings.cache_clear()
-    settings = get_settings()
-    if settings.clock_offset:
-        from app.core import clock
+    try:
+        settings = get_settings()
+        if settings.clock_offset:
+            from app.core import clock
 
-        clock.set_offset(settings.clock_offset)
-        local = clock.now().astimezone(clock.SHANGHAI)
-        print(f"clock: {settings.clock_offset} ahead, now {local:%Y-%m-%d %H:%M} Asia/Shanghai")
+            clock.set_offset(settings.clock_offset)
+            local = clock.now().astimezone(clock.SHANGHAI)
+            print(f"clock: {settings.clock_offset} ahead, now {local:%Y-%m-%d %H:%M} Asia/Shanghai")
+    except (ValidationError, ConfigurationError) as error:
+        print(f"branchlink: cannot start: {_reason(error)}", file=sys.stderr)
+        return 2
     _leave_properly_on_signals()
     embedded_dir = None if settings.database_url else settings.data_dir
     try:
         return _run(args, database_url(settings))
+    except ConfigurationError as error:
+        print(f"branchlink: cannot start: {_reason(error)}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
     finally:

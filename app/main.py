@@ -14,20 +14,22 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.routing import APIRoute
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from app.core import clock, embedded
 from app.core.config import Settings, get_settings
 from app.core.db import DriverPool, create_engine, make_sessionmaker
-from app.core.errors import AppError, app_error_response, problem_response
+from app.core.errors import AppError, FieldError, app_error_response, problem_response
+from app.core.health import pool_sampling
 from app.core.health import router as health_router
 from app.core.lean import LeanDispatch
-from app.core.logging import configure_logging
+from app.core.logging import configure_logging, flush_logs
 from app.core.middleware import RequestContextMiddleware
-from app.core.openapi import install_openapi
+from app.core.openapi import install_openapi, operation_id
+from app.identity.sessions import AuthListener, SessionCache
 from app.study.batching import AwardBatcher
 from app.wechat.client import WeChatClient
 from app.wechat.simulator import WeChatSimulator
@@ -48,16 +50,13 @@ _HTTP_CODES = {
 }
 
 
-def _operation_id(route: APIRoute) -> str:
-    """Stable operationIds for the front end's generated client: ``<tag>-<function>``."""
-    tag = route.tags[0] if route.tags else "default"
-    return f"{tag}-{route.name}"
-
-
 def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     errors = []
     for error in exc.errors():
         loc = [str(part) for part in error.get("loc", ())]
+        cause = (error.get("ctx") or {}).get("error")
+        if isinstance(cause, FieldError):
+            loc = [*(loc or ["body"]), cause.field]
         errors.append(
             {
                 "field": ".".join(loc[1:]) if len(loc) > 1 else ".".join(loc),
@@ -92,11 +91,44 @@ _MESSAGES = {
     "list_type": "应为数组",
     "too_long": "条目过多",
     "too_short": "条目过少",
+    "timezone_aware": "时间须带时区，如 2026-12-01T09:30:00+08:00",
+    "decimal_max_digits": "数字位数过多",
+    "decimal_type": "应为数字",
 }
+
+# The mistakes a mini-program developer makes most, answered specifically.
+_COORDINATE_MESSAGES = {
+    "lat": "纬度 lat 应在 -90 到 90 之间；是否把经度和纬度填反了？"
+    "（wx.getLocation 的 latitude 对应 lat）",
+    "lon": "经度 lon 应在 -180 到 180 之间",
+}
+_RANGE_ERRORS = ("greater_than_equal", "less_than_equal", "greater_than", "less_than")
+
+
+_SPECIFIC_TYPES = ("timezone_aware", "decimal_max_places", "decimal_whole_digits")
+
+
+def _specific_detail(errors: list[dict[str, Any]]) -> str | None:
+    """The message of a common mistake, as the problem's detail, when there is one."""
+    for error in errors:
+        specific = error["type"] in _SPECIFIC_TYPES or (
+            error["type"] in _RANGE_ERRORS and error["field"].rsplit(".", 1)[-1] in ("lat", "lon")
+        )
+        if specific:
+            return str(error["message"])
+    return None
 
 
 def _chinese_message(error: Any) -> str:
     kind = error.get("type", "")
+    field = str(error.get("loc", ("",))[-1])
+    ctx = error.get("ctx") or {}
+    if kind in _RANGE_ERRORS and field in _COORDINATE_MESSAGES:
+        return _COORDINATE_MESSAGES[field]
+    if kind == "decimal_max_places":
+        return f"小数位数过多（最多 {ctx.get('decimal_places')} 位）"
+    if kind == "decimal_whole_digits":
+        return f"整数部分位数过多（最多 {ctx.get('whole_digits')} 位）"
     if kind == "value_error":
         ctx = error.get("ctx") or {}
         cause = ctx.get("error")
@@ -122,7 +154,10 @@ def install_error_handlers(app: FastAPI) -> None:
         if any(e["type"] == "json_invalid" for e in errors):
             return problem_response("request.malformed_json", 400, "请求体不是有效的 JSON")
         return problem_response(
-            "validation.failed", 422, "提交的数据有误，请检查标出的字段", errors=errors
+            "validation.failed",
+            422,
+            _specific_detail(errors) or "提交的数据有误，请检查标出的字段",
+            errors=errors,
         )
 
     @app.exception_handler(StarletteHTTPException)
@@ -165,6 +200,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.wechat = WeChatClient(
         http, appid=settings.wechat_appid, secret=settings.wechat_secret, engine=engine
     )
+    listener = AuthListener(
+        settings, engine.url.render_as_string(hide_password=False), app.state.sessions
+    )
+    listener.start()
     worker_task = None
     if settings.worker_in_process:
         from app.notify.worker import start_in_process
@@ -178,7 +217,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         gc.collect()
         gc.freeze()
     try:
-        yield
+        async with pool_sampling(app):
+            yield
     finally:
         if worker_task is not None:
             worker_task.cancel()
@@ -187,11 +227,15 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
                 await worker_task
         await http.aclose()
         await app.state.award_batcher.drain()
+        await listener.stop()
         if owns_driver_pool:
             await app.state.driver_pool.close()
             app.state.driver_pool = None
         if owns_engine:
             await engine.dispose()
+        # uvicorn ends a process it stopped on SIGTERM by raising the signal again,
+        # without exit handlers: the buffered access log is written out here.
+        flush_logs()
 
 
 def create_app(
@@ -201,14 +245,14 @@ def create_app(
     wechat_transport: httpx.AsyncBaseTransport | None = None,
 ) -> FastAPI:
     settings = settings or get_settings()
-    configure_logging(json=settings.env != "dev")
+    configure_logging(json=settings.env != "dev", flush_interval_s=settings.log_flush_interval_s)
     clock.set_offset(settings.clock_offset)
     app = FastAPI(
         title="branchlink API",
         version="1.0.0",
         summary="流动党员服务小程序后端：外出登记、在线学习打卡、活动、订单式服务",
         lifespan=lifespan,
-        generate_unique_id_function=_operation_id,
+        generate_unique_id_function=operation_id,
         docs_url="/docs" if settings.docs_on else None,
         redoc_url=None,
         openapi_url="/openapi.json" if settings.docs_on else None,
@@ -217,6 +261,7 @@ def create_app(
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine) if engine is not None else None
     app.state.driver_pool = None
+    app.state.sessions = SessionCache()
     app.state.wechat_transport = wechat_transport
     app.state.wechat_simulator = WeChatSimulator(settings.wechat_appid, settings.wechat_secret)
     if settings.simulator_enabled:
@@ -238,5 +283,9 @@ def create_app(
             allow_methods=["GET", "POST", "PATCH", "DELETE"],
             allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID"],
         )
-    app.add_middleware(RequestContextMiddleware, lean=lean)
+    app.add_middleware(RequestContextMiddleware, lean=lean, routes=app.routes)
+    # Outermost: logs, rate limits and audit see the client behind trusted proxies.
+    app.add_middleware(
+        ProxyHeadersMiddleware, trusted_hosts=[str(n) for n in settings.trusted_proxies]
+    )
     return app

@@ -16,17 +16,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import httpx
 
 from app.core.config import Settings
-from app.core.security import TokenClaims, issue_access_token
+from app.core.security import TokenClaims, hash_token, issue_access_token, new_refresh_token
 from bench._bare import TABLE_DDL, bare_server
 from bench.env import bench_database
 from bench.load import LoadResult, drive, drive_raw, raw_post, report
 from bench.seed import seed
+from bench.seed.orders import seed_accounts
 from tests.live import live_server
 
 COMMAND = "python -m bench.checkin"
@@ -65,6 +67,7 @@ async def _prepare(
             for kind in KINDS
         ]
         started = datetime.now(UTC) - timedelta(minutes=10)
+        expires = datetime.now(UTC) + timedelta(days=30)
         member_ids = seeded.member_ids
         rows = await conn.fetch(
             "INSERT INTO study_sessions (member_id, item_id, started_at) "
@@ -80,13 +83,34 @@ async def _prepare(
         owners = await conn.fetch(
             "SELECT id, member_id FROM study_sessions WHERE id = ANY($1)", session_ids
         )
+        # Each member signed in as phones do: an account bound to him and an open login
+        # session (refresh-token family) that his access token names.
+        accounts = await seed_accounts(conn, seeded, len(member_ids))
+        account_of = dict(
+            await conn.fetch("SELECT member_id, id FROM accounts WHERE id = ANY($1)", accounts)
+        )
+        family_of = {m: uuid.uuid4() for m in member_ids}
+        await conn.copy_records_to_table(
+            "refresh_tokens",
+            records=[
+                (family_of[m], account_of[m], hash_token(new_refresh_token()), expires)
+                for m in member_ids
+            ],
+            columns=["family_id", "account_id", "token_hash", "expires_at"],
+        )
         await conn.execute("ANALYZE")
     finally:
         await conn.close()
     tokens = {
         m: issue_access_token(
             settings,
-            TokenClaims(account_id=m, kind="member", member_id=m, superadmin=False),
+            TokenClaims(
+                account_id=account_of[m],
+                kind="member",
+                member_id=m,
+                superadmin=False,
+                session_id=str(family_of[m]),
+            ),
         )
         for m in member_ids
     }

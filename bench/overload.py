@@ -9,29 +9,15 @@ from __future__ import annotations
 
 import asyncio
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from app.core.config import Settings
-from app.core.db import create_engine
 from bench.env import bench_database
 from bench.load import drive_raw, raw_request, report
-from tests import factories
-from tests.live import live_server
+from tests.live import admin_token, live_server
 
 COMMAND = "python -m bench.overload"
 
 
 async def _token(url: str) -> str:
-    settings = Settings(env="test", database_url=url, access_token_ttl_s=3600)
-    engine = create_engine(settings, url)
-    try:
-        async with AsyncSession(engine, expire_on_commit=False) as db:
-            county = await factories.org(db, "压测县委")
-            admin = await factories.admin_actor(db, settings, county)
-            await db.commit()
-            return admin.token
-    finally:
-        await engine.dispose()
+    return await admin_token(url, "压测县委")
 
 
 async def main() -> None:

@@ -47,8 +47,12 @@ FACTORIES: dict[str, Factory] = {
         code_at=0,
         detail_at=None,
         status=409,
-        fixed_detail="当前状态（…）不允许执行该操作（…）",
+        fixed_detail="当前状态为“…”，不能…（state、action 扩展字段为机器名）",
     ),
+    # A subclass of AppError passes its code on: ``super().__init__(code, status, detail)``.
+    "__init__": Factory(code_at=0, detail_at=2),
+    # The orders domain's one builder of refused service hours (always 422).
+    "_hours_refused": Factory(code_at=0, detail_at=1, status=422),
     "IdNumberError": Factory(code_at=0, detail_at=1, status=422, kind="field"),
     "MobilePhoneError": Factory(code_at=0, detail_at=1, status=422, kind="field"),
 }
@@ -61,6 +65,7 @@ class Code:
     kind: str = "problem"  # "problem", "field" or "result" (a per-item result code)
     statuses: set[int] = field(default_factory=set)
     details: list[str] = field(default_factory=list)
+    modules: set[str] = field(default_factory=set)
 
 
 def _text(node: ast.expr | None, defaults: dict[str, str] | None = None) -> str | None:
@@ -76,6 +81,11 @@ def _text(node: ast.expr | None, defaults: dict[str, str] | None = None) -> str 
         left, right = _text(node.left, defaults), _text(node.right, defaults)
         if left is not None or right is not None:
             return (left or "…") + (right or "…")
+    if isinstance(node, ast.IfExp | ast.BoolOp):
+        # ``"…" if x else "…"`` and ``specific(...) or "…"``: every literal alternative.
+        parts = [node.body, node.orelse] if isinstance(node, ast.IfExp) else node.values
+        texts = [t for t in (_text(part, defaults) for part in parts) if t is not None]
+        return " / ".join(texts) if texts else None
     if isinstance(node, ast.Name) and defaults:
         return defaults.get(node.id)
     return None
@@ -94,6 +104,19 @@ def _defaults(function: ast.FunctionDef | ast.AsyncFunctionDef) -> dict[str, str
         for arg, default in pairs
         if isinstance(default, ast.Constant) and isinstance(default.value, str)
     }
+
+
+def _assigned_texts(nodes: list[ast.stmt]) -> dict[str, str]:
+    """``NAME = "…"`` (or an f-string) among these statements: a detail built before the
+    call (``detail = f"…"``, a module constant) is shown as well."""
+    texts: dict[str, str] = {}
+    for statement in nodes:
+        for node in ast.walk(statement):
+            if isinstance(node, ast.Assign) and len(node.targets) == 1:
+                target, text = node.targets[0], _text(node.value)
+                if isinstance(target, ast.Name) and text is not None:
+                    texts[target.id] = text
+    return texts
 
 
 def _arg(call: ast.Call, position: int | None, keyword: str) -> ast.expr | None:
@@ -117,11 +140,16 @@ CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
 class _Collector(ast.NodeVisitor):
-    def __init__(self, codes: dict[str, Code], constants: dict[str, str]) -> None:
+    def __init__(self, module: str, codes: dict[str, Code], constants: dict[str, str]) -> None:
+        self.module = module
         self.codes = codes
         self.constants = constants  # NAME -> code of the result-code constants
         self.defaults: list[dict[str, str]] = [{}]
-        self.local: dict[str, Factory] = {}  # this module's helpers that build problems
+
+    def visit_Module(self, node: ast.Module) -> None:
+        top = [s for s in node.body if isinstance(s, ast.Assign)]
+        self.defaults = [_assigned_texts(list(top))]
+        self.generic_visit(node)
 
     def add(self, code: str, status: int | None, detail: str | None, kind: str) -> None:
         entry = self.codes.setdefault(code, Code(code, kind=kind))
@@ -129,6 +157,7 @@ class _Collector(ast.NodeVisitor):
             entry.statuses.add(status)
         if detail and detail not in entry.details:
             entry.details.append(detail)
+        entry.modules.add(self.module)
 
     def visit_FunctionDef(self, node: ast.FunctionDef) -> None:
         self._function(node)
@@ -137,42 +166,20 @@ class _Collector(ast.NodeVisitor):
         self._function(node)
 
     def _function(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
-        local = {
-            target.id: value
-            for stmt in node.body
-            if isinstance(stmt, ast.Assign)
-            for target in stmt.targets
-            if isinstance(target, ast.Name) and (value := _text(stmt.value)) is not None
-        }
-        self.defaults.append({**self.defaults[0], **_defaults(node), **local})
+        self.defaults.append({**self.defaults[-1], **_assigned_texts(node.body), **_defaults(node)})
         self.generic_visit(node)
         self.defaults.pop()
 
-    def visit_Module(self, node: ast.Module) -> None:
-        # Module-level string constants stand for themselves (DETAIL = "…" used below).
-        self.defaults = [
-            {
-                target.id: value
-                for stmt in node.body
-                if isinstance(stmt, ast.Assign)
-                for target in stmt.targets
-                if isinstance(target, ast.Name) and (value := _text(stmt.value)) is not None
-            }
-        ]
-        self.local = {
-            stmt.name: derived
-            for stmt in node.body
-            if isinstance(stmt, ast.FunctionDef) and (derived := _derived(stmt)) is not None
-        }
-        self.generic_visit(node)
-
     def visit_Call(self, node: ast.Call) -> None:
-        name = _name(node)
-        if name == "__init__" and _is_super(node):
-            name = "AppError"  # a subclass: super().__init__(code, status, detail)
-        factory = FACTORIES.get(name or "") or self.local.get(name or "")
+        factory = FACTORIES.get(_name(node) or "")
         if factory is not None:
             self._problem(node, factory)
+        elif self.module.endswith("errors") and node.args:
+            # A module-private helper of an errors.py handed a literal code
+            # (``_hours_refused("order.hours_over_cap", detail)``): the code at least.
+            code = _text(node.args[0])
+            if code is not None and "." in code and CODE.match(code):
+                self.add(code, None, None, "problem")
         self.generic_visit(node)
 
     def _problem(self, node: ast.Call, factory: Factory) -> None:
@@ -210,42 +217,6 @@ class _Collector(ast.NodeVisitor):
             self.add(pair[0], None, pair[1], "problem")  # a fallback ("http.error", "…")
 
 
-def _derived(function: ast.FunctionDef) -> Factory | None:
-    """A module's own helper that passes its parameters on to a factory, such as
-    ``def _refused(code, detail): return AppError(code, 422, detail, ...)``."""
-    params = [a.arg for a in function.args.args]
-    for node in ast.walk(function):
-        if not isinstance(node, ast.Call) or _name(node) not in FACTORIES:
-            continue
-        inner = FACTORIES[_name(node) or ""]
-        code = _arg(node, inner.code_at, "code")
-        if not (isinstance(code, ast.Name) and code.id in params):
-            continue
-        status = inner.status
-        status_node = _arg(node, inner.code_at + 1, "status")
-        if status is None and isinstance(status_node, ast.Constant):
-            status = status_node.value if isinstance(status_node.value, int) else None
-        detail = _arg(node, inner.detail_at, "detail")
-        detail_at = (
-            params.index(detail.id)
-            if isinstance(detail, ast.Name) and detail.id in params
-            else None
-        )
-        return Factory(
-            code_at=params.index(code.id),
-            detail_at=detail_at,
-            status=status,
-            fixed_detail=inner.fixed_detail or (None if detail_at is not None else _text(detail)),
-            kind=inner.kind,
-        )
-    return None
-
-
-def _is_super(call: ast.Call) -> bool:
-    target = call.func.value if isinstance(call.func, ast.Attribute) else None
-    return isinstance(target, ast.Call) and _name(target) == "super"
-
-
 def _code_pair(node: ast.expr | None) -> tuple[str, str] | None:
     """``("code.name", "中文说明")``: a problem spelled as a pair."""
     if not isinstance(node, ast.Tuple) or len(node.elts) != 2:
@@ -278,20 +249,21 @@ def collect(root: Path = ROOT / "app") -> dict[str, Code]:
     constants: dict[str, str] = {}
     for path, tree in trees.items():
         constants.update(_result_constants(path, tree))
-    for tree in trees.values():
-        _Collector(codes, constants).visit(tree)
+    for path, tree in trees.items():
+        module = path.relative_to(root.parent).with_suffix("").as_posix().replace("/", ".")
+        _Collector(module, codes, constants).visit(tree)
     for code in constants.values():  # a result code also raised stays a problem code
         codes.setdefault(code, Code(code, kind="result"))
     return codes
 
 
 def _table(entries: list[Code]) -> list[str]:
-    # No module column: code moves between modules often, the contract does not.
-    lines = ["| code | HTTP | detail (zh) |", "| --- | --- | --- |"]
+    lines = ["| code | HTTP | detail (zh) | raised in |", "| --- | --- | --- | --- |"]
     for entry in sorted(entries, key=lambda e: e.code):
         statuses = ", ".join(str(s) for s in sorted(entry.statuses)) or "—"
         detail = " / ".join(entry.details).replace("|", "\\|").replace("\n", " ") or "—"
-        lines.append(f"| `{entry.code}` | {statuses} | {detail} |")
+        modules = ", ".join(f"`{m}`" for m in sorted(entry.modules))
+        lines.append(f"| `{entry.code}` | {statuses} | {detail} | {modules} |")
     return lines
 
 

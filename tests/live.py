@@ -81,13 +81,35 @@ def live_server(database_url: str, env: Mapping[str, str] | None = None) -> Iter
     log_path.unlink(missing_ok=True)
 
 
+async def admin_token(url: str, org_name: str) -> str:
+    """A committed organisation on ``url`` and the access token (1 h) of an admin there."""
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from app.core.config import Settings
+    from app.core.db import create_engine
+    from tests import factories
+
+    settings = Settings(env="test", database_url=url, access_token_ttl_s=3600)
+    engine = create_engine(settings, url)
+    try:
+        async with AsyncSession(engine, expire_on_commit=False) as db:
+            org = await factories.org(db, org_name)
+            admin = await factories.admin_actor(db, settings, org)
+            await db.commit()
+            return admin.token
+    finally:
+        await engine.dispose()
+
+
 def with_database(url: str, database: str) -> str:
     return urlunparse(urlparse(url)._replace(path="/" + database))
 
 
 @asynccontextmanager
-async def scratch_database(server_url: str, prefix: str) -> AsyncIterator[str]:
-    """A fresh, migrated database on the test server, dropped afterwards."""
+async def scratch_database(
+    server_url: str, prefix: str, *, migrate: bool = True
+) -> AsyncIterator[str]:
+    """A fresh database (migrated unless told not to) on the test server, dropped afterwards."""
     from tests.conftest import run_alembic
 
     name = f"{prefix}_{uuid.uuid4().hex[:8]}"
@@ -98,7 +120,8 @@ async def scratch_database(server_url: str, prefix: str) -> AsyncIterator[str]:
     finally:
         await conn.close()
     url = with_database(server_url, name)
-    await asyncio.to_thread(run_alembic, url, "upgrade", "head")
+    if migrate:
+        await asyncio.to_thread(run_alembic, url, "upgrade", "head")
     try:
         yield url
     finally:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from app.core.errors import AppError, InvalidTransition
+from app.core.errors import AppError, InvalidTransition, rfc3339
 
 
 def activity_not_found() -> AppError:
@@ -21,8 +21,8 @@ def window_closed(opens_at: datetime, closes_at: datetime) -> AppError:
         422,
         "当前不在签到时间内",
         extra={
-            "checkin_opens_at": opens_at.isoformat(),
-            "checkin_closes_at": closes_at.isoformat(),
+            "checkin_opens_at": rfc3339(opens_at),
+            "checkin_closes_at": rfc3339(closes_at),
         },
     )
 
@@ -63,4 +63,10 @@ def signup_not_found() -> AppError:
 
 
 def invalid_signup_transition(state: str, action: str) -> InvalidTransition:
-    return InvalidTransition("activity.invalid_transition", state, action)
+    return InvalidTransition(
+        "activity.invalid_transition",
+        state,
+        action,
+        state_labels={"signed_up": "已报名", "cancelled": "已取消报名"},
+        action_labels={"sign_up": "报名", "cancel": "取消报名"},
+    )

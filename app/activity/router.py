@@ -25,6 +25,7 @@ from app.core.config import Settings
 from app.core.db import SessionDep
 from app.core.idempotency import IdempotencyDep
 from app.core.pagination import DEFAULT_LIMIT, CursorParam, IdPath, LimitParam, Page
+from app.core.types import ParamId
 from app.identity.principal import MemberDep, PrincipalDep
 from app.organization.scope import AdminScopeDep
 
@@ -57,7 +58,7 @@ MemberViewerDep = Annotated[Viewer, Depends(_member_viewer)]
 async def list_activities(
     session: SessionDep,
     viewer: ViewerDep,
-    org_id: Annotated[int | None, Query(gt=0)] = None,
+    org_id: Annotated[ParamId | None, Query()] = None,
     kind: ActivityKind | None = None,
     starts_from: Annotated[AwareDatetime | None, Query(description="开始时间不早于（含）")] = None,
     starts_to: Annotated[AwareDatetime | None, Query(description="开始时间早于")] = None,

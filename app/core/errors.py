@@ -8,6 +8,7 @@ with their own code, usually through small factory functions in their ``errors.p
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -82,6 +83,12 @@ def problem_body(
     return body
 
 
+def rfc3339(moment: datetime) -> str:
+    """A timestamp as every body and problem extension writes it: UTC with ``Z``
+    (what pydantic writes for the response models)."""
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
 def problem_response(
     code: str,
     status: int,
@@ -105,6 +112,17 @@ def app_error_response(exc: AppError) -> Response:
     )
 
 
+class FieldError(ValueError):
+    """A cross-field check failed in a model validator: names the field to blame.
+
+    Raised inside ``@model_validator``; the 422 lists ``field`` instead of the whole body.
+    """
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
 # Shared errors that several domains raise.
 
 
@@ -125,12 +143,27 @@ def service_unavailable(detail: str = "服务暂时繁忙，请稍后重试", re
 
 
 class InvalidTransition(AppError):
-    """An illegal move in a state machine (409)."""
+    """An illegal move in a state machine (409).
 
-    def __init__(self, code: str, state: str, action: str) -> None:
-        super().__init__(
-            code,
-            409,
-            f"当前状态（{state}）不允许执行该操作（{action}）",
-            extra={"state": state, "action": action},
-        )
+    The machine names stay in the ``state`` and ``action`` extensions; the ``detail``
+    speaks Chinese, with the domain's labels where it has them.
+    """
+
+    def __init__(
+        self,
+        code: str,
+        state: str,
+        action: str,
+        *,
+        state_labels: Mapping[str, str] | None = None,
+        action_labels: Mapping[str, str] | None = None,
+    ) -> None:
+        state_label = (state_labels or {}).get(state)
+        action_label = (action_labels or {}).get(action)
+        if state_label and action_label:
+            detail = f"当前状态为“{state_label}”，不能{action_label}"
+        elif state_label:
+            detail = f"当前状态为“{state_label}”，不能执行该操作"
+        else:
+            detail = "当前状态不允许执行该操作，请刷新后重试"
+        super().__init__(code, 409, detail, extra={"state": state, "action": action})

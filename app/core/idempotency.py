@@ -47,7 +47,7 @@ class IdempotencyKey(Base):
 
 def key_reused() -> AppError:
     return AppError(
-        "idempotency.key_reused", 422, "同一个幂等键已用于不同的请求内容，请更换 Idempotency-Key"
+        "idempotency.key_reused", 422, "同一个幂等键已用于不同的请求内容，请换一个新的幂等键"
     )
 
 

@@ -138,7 +138,9 @@ async def parse_body(request: Request, model: type[ModelT]) -> ModelT:
             [{"type": "json_invalid", "loc": ("body",), "msg": "JSON decode error", "input": {}}],
             body=raw,
         ) from error
-    except UnicodeDecodeError as error:
+    except (UnicodeDecodeError, RecursionError) as error:
+        # FastAPI answers any other failure to parse (such as JSON nested 10,000 deep)
+        # with this 400; so does the lean path, so both give the same problem.
         raise HTTPException(400, "There was an error parsing the body") from error
     try:
         return model.model_validate(data, from_attributes=True)

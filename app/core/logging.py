@@ -2,9 +2,12 @@
 
 Every request writes one access line, so the handler keeps the cost of a line low:
 records skip what they would only look up to throw away (process id, thread, caller
-frame), and lines are written to stdout's buffer and flushed at most every
-``FLUSH_INTERVAL_S`` by a small thread (a warning or error is flushed at once), not
-with one write per line: on a busy worker that write was a tenth of its CPU.
+frame), and access lines are written to stdout's buffer and flushed at most every
+``FLUSH_INTERVAL_S`` (``APP_LOG_FLUSH_INTERVAL_S``) by a small thread, not with one
+write per line: on a busy worker that write was a tenth of its CPU. Every other line
+(startup, shutdown, warnings, errors) is flushed at once, and :func:`flush_logs` runs
+when a process stops (the API's lifespan, the worker's exit), so a SIGTERM loses
+nothing; a SIGKILL loses the access lines of the last interval at most.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import orjson
 import structlog
 
 FLUSH_INTERVAL_S = 0.5
+ACCESS_LOGGER = "app.request"  # the one high-volume logger (app/core/middleware.py)
 
 # The switches the logging HOWTO ("Optimization") documents: nothing here prints these.
 logging.logProcesses = False
@@ -38,7 +42,7 @@ class BufferedStreamHandler(logging.StreamHandler[TextIO]):
             self.acquire()
             try:
                 self.stream.write(line + self.terminator)
-                if record.levelno >= logging.WARNING:
+                if record.levelno >= logging.WARNING or record.name != ACCESS_LOGGER:
                     self.stream.flush()
             finally:
                 self.release()
@@ -46,14 +50,19 @@ class BufferedStreamHandler(logging.StreamHandler[TextIO]):
             self.handleError(record)
 
 
+def flush_logs() -> None:
+    """Write out every buffered line now (a process that is stopping calls this)."""
+    for handler in list(_BUFFERED):
+        try:
+            handler.flush()
+        except Exception:  # noqa: S112 - a stdout closed at exit must not stop the loop
+            continue
+
+
 def _flush_now_and_then() -> None:
     while True:
         time.sleep(FLUSH_INTERVAL_S)
-        for handler in list(_BUFFERED):
-            try:
-                handler.flush()
-            except Exception:  # noqa: S112 - a stdout closed at exit must not stop the loop
-                continue
+        flush_logs()
 
 
 _BUFFERED: weakref.WeakSet[BufferedStreamHandler] = weakref.WeakSet()
@@ -70,7 +79,12 @@ def _json_line(event: dict[str, Any], default: Any = None, **_: Any) -> str:
         return json.dumps(event, default=default, ensure_ascii=False)
 
 
-def configure_logging(level: str = "INFO", *, json: bool = True) -> None:
+def configure_logging(
+    level: str = "INFO", *, json: bool = True, flush_interval_s: float | None = None
+) -> None:
+    global FLUSH_INTERVAL_S
+    if flush_interval_s is not None and flush_interval_s > 0:
+        FLUSH_INTERVAL_S = flush_interval_s
     shared: list[structlog.types.Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,

@@ -11,6 +11,7 @@ import os
 import re
 import secrets
 import time
+from collections.abc import Iterable
 from typing import Any
 
 import structlog
@@ -21,6 +22,7 @@ from app.core.context import set_request_meta
 from app.core.db import is_database_unavailable, is_invalid_input
 from app.core.errors import AppError, app_error_response, problem_response, service_unavailable
 from app.core.lean import LeanDispatch
+from app.core.metrics import method_label, record, route_label, route_paths
 
 log = structlog.stdlib.get_logger("app.request")
 
@@ -34,7 +36,8 @@ LATENCY = Histogram(
 IN_FLIGHT = Gauge("http_requests_in_flight", "Requests being served", multiprocess_mode="livesum")
 
 # The labelled children, looked up once: ``labels()`` takes a lock and builds its key on
-# every call. Routes, methods and statuses are few, so these stay small.
+# every call. Labels are bounded (app/core/metrics.py: known methods or ``other``, route
+# templates or ``unmatched``), so these stay small.
 _COUNTERS: dict[tuple[str, str, str], Any] = {}
 _LATENCIES: dict[tuple[str, str], Any] = {}
 
@@ -102,9 +105,13 @@ class RequestContextMiddleware:
     """Request id, access log, metrics and body limits for every request; requests a
     lean handler takes (``lean``, see app/core/lean.py) go to it instead of ``app``."""
 
-    def __init__(self, app: ASGIApp, lean: LeanDispatch | None = None) -> None:
+    def __init__(
+        self, app: ASGIApp, lean: LeanDispatch | None = None, routes: Iterable[Any] = ()
+    ) -> None:
         self.app = app
         self.lean = lean
+        # Metrics and access lines name a request by its route's OpenAPI path.
+        self.route_paths = route_paths(routes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -166,14 +173,14 @@ class RequestContextMiddleware:
             await response(scope, receive, send_wrapper)
         finally:
             IN_FLIGHT.dec()
-            route = scope.get("route")
-            template = getattr(route, "path", None) or "unmatched"
+            template = route_label(scope.get("route"), self.route_paths)
             elapsed = time.perf_counter() - started
             status = str(status_holder["status"])
-            _observe(scope["method"], template, status, elapsed)
+            method = method_label(scope["method"])
+            record("http_requests", lambda: _observe(method, template, status, elapsed))
             log.info(
                 "request",
-                method=scope["method"],
+                method=method,
                 route=template,
                 status=status_holder["status"],
                 duration_ms=round(elapsed * 1000, 2),

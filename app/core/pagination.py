@@ -18,6 +18,7 @@ from fastapi import Path, Query
 from pydantic import BaseModel
 
 from app.core.errors import AppError
+from app.core.types import MAX_ID, ParamId
 
 T = TypeVar("T")
 K1 = TypeVar("K1", int, str, datetime)
@@ -25,11 +26,10 @@ K2 = TypeVar("K2", int, str, datetime)
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
-MAX_ID = 2**63 - 1  # the largest PostgreSQL bigint: every id fits below it
 MIN_BIGINT = -(2**63)
 
-IdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
-"""A row id in the path: a positive bigint (larger values are 422, not a driver error)."""
+IdPath = Annotated[ParamId, Path()]
+"""A row id in the path: plain digits, a positive bigint (app/core/types.py)."""
 
 
 class Page(BaseModel, Generic[T]):

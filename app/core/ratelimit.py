@@ -6,6 +6,7 @@ does not undo the count (otherwise failed attempts would be free).
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -45,6 +46,15 @@ _UPSERT = text(
 )
 
 
+def wait_text(seconds: int) -> str:
+    """How long to wait, as a person says it: "30 秒", "12 分钟", "2 小时"."""
+    if seconds < 60:
+        return f" {max(seconds, 1)} 秒"
+    if seconds < 3600:
+        return f" {math.ceil(seconds / 60)} 分钟"
+    return f" {math.ceil(seconds / 3600)} 小时"
+
+
 async def hit(
     engine: AsyncEngine, policy: Policy, subject: str, *, cost: int = 1
 ) -> dict[str, str]:
@@ -67,8 +77,9 @@ async def hit(
         raise AppError(
             "rate_limited",
             429,
-            f"操作过于频繁，请 {reset} 秒后再试",
+            f"操作过于频繁，请{wait_text(reset)}后再试",
             headers={**headers, "Retry-After": str(reset)},
+            extra={"retry_after_s": reset},
         )
     return headers
 

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import jwt
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from app.core.config import Settings
 from app.core.errors import AppError
@@ -47,6 +49,9 @@ class TokenClaims:
     roles: tuple[RoleClaim, ...] = field(default_factory=tuple)
     jti: str = ""
     kid: str = ""
+    # The refresh-token family (login session) the token was issued in: logging that
+    # session out ends the token at once (app/identity/sessions.py).
+    session_id: str | None = None
 
 
 def issue_access_token(settings: Settings, claims: TokenClaims) -> str:
@@ -65,6 +70,8 @@ def issue_access_token(settings: Settings, claims: TokenClaims) -> str:
         "sa": claims.superadmin,
         "rol": [[r.role, r.org_id] for r in claims.roles],
     }
+    if claims.session_id is not None:
+        payload["sid"] = claims.session_id
     kid = settings.jwt_current_kid
     key = settings.signing_keys[kid]
     return jwt.encode(payload, key, algorithm=ALGORITHM, headers={"kid": kid, "typ": "at+jwt"})
@@ -137,6 +144,9 @@ def _verify(settings: Settings, token: str) -> tuple[TokenClaims, int]:
     try:
         roles = tuple(RoleClaim(str(r), int(o)) for r, o in payload.get("rol", []))
         member_id = payload.get("mid")
+        session_id = payload.get("sid")
+        if session_id is not None and not isinstance(session_id, str):
+            raise unauthorized()
         claims = TokenClaims(
             account_id=int(payload["sub"]),
             kind=str(payload.get("knd", "resident")),
@@ -145,6 +155,7 @@ def _verify(settings: Settings, token: str) -> tuple[TokenClaims, int]:
             roles=roles,
             jti=str(payload["jti"]),
             kid=kid,
+            session_id=session_id,
         )
         return claims, int(payload["exp"])
     except (TypeError, ValueError) as error:
@@ -157,3 +168,23 @@ def new_refresh_token() -> str:
 
 def hash_token(token: str) -> bytes:
     return hashlib.sha256(token.encode()).digest()
+
+
+# What a refresh hands out is kept sealed under a key derived from the refresh token
+# that was presented (only its hash is stored, under another derivation), so the same
+# pair can be handed again to a double-send of that token and to nobody else.
+_SEAL_CONTEXT = b"branchlink refresh successor v1\x00"
+
+
+def seal_with_token(token: str, data: bytes) -> bytes:
+    key = hashlib.sha256(_SEAL_CONTEXT + token.encode()).digest()
+    nonce = secrets.token_bytes(12)
+    return nonce + AESGCM(key).encrypt(nonce, data, _SEAL_CONTEXT)
+
+
+def open_with_token(token: str, blob: bytes) -> bytes | None:
+    key = hashlib.sha256(_SEAL_CONTEXT + token.encode()).digest()
+    try:
+        return AESGCM(key).decrypt(blob[:12], blob[12:], _SEAL_CONTEXT)
+    except InvalidTag:
+        return None

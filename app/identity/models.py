@@ -44,4 +44,8 @@ class RefreshToken(Base):
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Set with used_at: SHA-256 of the client (address, User-Agent) that used it, and
+    # the pair it got, sealed under the token itself (app.core.security.seal_with_token).
+    used_by: Mapped[bytes | None] = mapped_column(LargeBinary)
+    successor_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = created_at()

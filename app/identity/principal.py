@@ -13,11 +13,13 @@ from fastapi import Depends, Request
 from app.core.config import Settings
 from app.core.errors import forbidden
 from app.core.security import RoleClaim, decode_access_token, unauthorized
+from app.identity import errors, sessions
 
 
 @dataclass(frozen=True)
 class Principal:
-    """The authenticated caller, as the access token describes him."""
+    """The authenticated caller: who the access token names, with his roles and binding
+    as the database has them now."""
 
     account_id: int
     kind: str  # member | resident | admin
@@ -41,12 +43,21 @@ async def get_principal(request: Request) -> Principal:
         raise unauthorized("请先登录", "auth.missing_token")
     claims = decode_access_token(_settings(request), header[7:].strip())
     request.state.account_id = claims.account_id
+    # Roles, binding and standing as the database has them now, not as when the token
+    # was signed (app/identity/sessions.py: no round trip while nothing changed).
+    state = await sessions.account_state(
+        request.app.state.sessions, request.app.state.driver_pool, claims
+    )
+    if state is None or not state.session_open:
+        raise unauthorized("登录已失效，请重新登录", "auth.session_ended")
+    if state.disabled:
+        raise errors.account_disabled()
     return Principal(
         account_id=claims.account_id,
-        kind=claims.kind,
-        member_id=claims.member_id,
-        superadmin=claims.superadmin,
-        roles=claims.roles,
+        kind=state.kind,
+        member_id=state.member_id,
+        superadmin=state.superadmin,
+        roles=state.roles,
     )
 
 

@@ -71,9 +71,13 @@ async def find_refresh_token(session: AsyncSession, token_hash: bytes) -> Refres
     ).scalar_one_or_none()
 
 
-async def mark_used(session: AsyncSession, token_id: int, at: datetime) -> None:
+async def mark_used(
+    session: AsyncSession, token_id: int, at: datetime, *, used_by: bytes, successor: bytes
+) -> None:
     await session.execute(
-        update(RefreshToken).where(RefreshToken.id == token_id).values(used_at=at)
+        update(RefreshToken)
+        .where(RefreshToken.id == token_id)
+        .values(used_at=at, used_by=used_by, successor_sealed=successor)
     )
 
 

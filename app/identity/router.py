@@ -11,7 +11,7 @@ from app.core.config import Settings
 from app.core.db import SessionDep
 from app.core.errors import app_error_response
 from app.core.idempotency import IdempotencyDep
-from app.identity import service
+from app.identity import service, sessions
 from app.identity.principal import MemberDep, PrincipalDep
 from app.identity.schemas import (
     AUTH_ERRORS,
@@ -76,8 +76,14 @@ async def wechat_login(body: LoginIn, request: Request, session: SessionDep) -> 
 async def refresh_tokens(
     body: RefreshIn, request: Request, session: SessionDep
 ) -> TokenPairOut | Response:
-    """用刷新令牌换一对新令牌；每个刷新令牌只能用一次。"""
-    result = await service.refresh(session, _settings(request), body.refresh_token)
+    """用刷新令牌换一对新令牌；每个刷新令牌只能用一次。
+
+    同一客户端（地址与 User-Agent 相同）在 30 秒内重复提交同一刷新令牌（如网络重发）时，
+    返回与第一次相同的一对令牌；超过时限或来自其他客户端的重复使用会注销整个登录。"""
+    client = service.client_fingerprint(
+        request.client.host if request.client else None, request.headers.get("user-agent")
+    )
+    result = await service.refresh(session, _settings(request), body.refresh_token, client=client)
     if isinstance(result, service.RefreshRejected):
         # Returned, not raised: the session commits the revoked family before we answer.
         return app_error_response(result.error)
@@ -86,9 +92,10 @@ async def refresh_tokens(
 
 @router.post("/auth/logout", status_code=204, responses=AUTH_ERRORS)
 async def logout(
-    principal: PrincipalDep, session: SessionDep, body: LogoutIn | None = None
+    principal: PrincipalDep, request: Request, session: SessionDep, body: LogoutIn | None = None
 ) -> Response:
     """注销登录：传 refresh_token 则注销该登录，否则注销此账号的全部登录。"""
+    sessions.cache_of(request).hold(account_id=principal.account_id)
     await service.logout(session, principal, body.refresh_token if body else None)
     return Response(status_code=204)
 

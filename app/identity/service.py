@@ -9,11 +9,14 @@ revoked and the caller must log in again. Such rejections must survive the reque
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import unicodedata
 import uuid
-from dataclasses import dataclass
-from datetime import timedelta
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 
+import orjson
 import structlog
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
@@ -26,14 +29,18 @@ from app.core.errors import AppError, forbidden
 from app.core.security import (
     RoleClaim,
     TokenClaims,
+    decode_access_token,
     hash_token,
     issue_access_token,
     new_refresh_token,
+    open_with_token,
+    seal_with_token,
 )
 from app.identity import errors
 from app.identity import repository as repo
 from app.identity.models import Account, RefreshToken
 from app.identity.principal import Principal
+from app.identity.sessions import kind_of
 from app.identity.validators import MobilePhoneError, normalize_mobile_phone
 from app.members.models import Member
 from app.organization.models import Organization, RoleAssignment
@@ -65,9 +72,7 @@ WECHAT_DOWN: tuple[type[Exception], ...] = (WeChatUnavailable, ValueError, TypeE
 
 
 def account_kind(account: Account, roles: tuple[RoleClaim, ...]) -> str:
-    if account.is_superadmin or roles:
-        return "admin"
-    return "member" if account.member_id is not None else "resident"
+    return kind_of(account.is_superadmin, account.member_id, roles)
 
 
 async def claims_for(session: AsyncSession, account: Account) -> TokenClaims:
@@ -104,11 +109,12 @@ async def issue_token_pair(
     family_id: uuid.UUID | None = None,
 ) -> TokenPair:
     """A fresh access token and the next refresh token of the family (a new one if None)."""
-    claims = await claims_for(session, account)
+    family_id = family_id or uuid.uuid4()
+    claims = replace(await claims_for(session, account), session_id=str(family_id))
     refresh = new_refresh_token()
     await session.execute(
         insert(RefreshToken).values(
-            family_id=family_id or uuid.uuid4(),
+            family_id=family_id,
             account_id=account.id,
             token_hash=hash_token(refresh),
             expires_at=clock.now() + timedelta(seconds=settings.refresh_token_ttl_s),
@@ -197,16 +203,25 @@ class RefreshRejected:
     error: AppError
 
 
+def client_fingerprint(address: str | None, user_agent: str | None) -> bytes:
+    """Who presented a refresh token, as far as the server can tell."""
+    return hashlib.sha256(f"{address or ''}\n{user_agent or ''}".encode()).digest()
+
+
 async def refresh(
-    session: AsyncSession, settings: Settings, token: str
+    session: AsyncSession, settings: Settings, token: str, *, client: bytes
 ) -> TokenPair | RefreshRejected:
+    """``client``: :func:`client_fingerprint` of the caller."""
     now = clock.now()
     # FOR UPDATE: of two concurrent refreshes with one token, the second waits and then
-    # sees ``used_at`` set, so exactly one of them gets a new pair.
+    # sees ``used_at`` set, so exactly one of them makes a new pair.
     row = await repo.lock_refresh_token(session, hash_token(token))
     if row is None:
         return RefreshRejected(errors.invalid_refresh())
     if row.used_at is not None:
+        again = await _double_send(session, settings, row, token, client, now)
+        if again is not None:
+            return again
         revoked = await repo.revoke_family(session, row.family_id, now)
         if revoked:
             await record(
@@ -226,9 +241,52 @@ async def refresh(
     if account.disabled_at is not None:
         await repo.revoke_family(session, row.family_id, now)
         return RefreshRejected(errors.account_disabled())
-    await repo.mark_used(session, row.id, now)
     # New claims from the database: removed roles and new bindings take effect now.
-    return await issue_token_pair(session, settings, account, family_id=row.family_id)
+    pair = await issue_token_pair(session, settings, account, family_id=row.family_id)
+    sealed = seal_with_token(
+        token,
+        orjson.dumps({"a": pair.access_token, "r": pair.refresh_token, "e": pair.expires_in}),
+    )
+    await repo.mark_used(session, row.id, now, used_by=client, successor=sealed)
+    return pair
+
+
+async def _double_send(
+    session: AsyncSession,
+    settings: Settings,
+    row: RefreshToken,
+    token: str,
+    client: bytes,
+    now: datetime,
+) -> TokenPair | RefreshRejected | None:
+    """The pair an earlier use of ``token`` got, if this is that client again within
+    the grace window (a phone sending the same refresh twice); None: a real reuse."""
+    if (
+        row.revoked_at is not None
+        or row.used_at is None
+        or row.successor_sealed is None
+        or row.used_by is None
+        or not hmac.compare_digest(row.used_by, client)
+        or now - row.used_at > timedelta(seconds=settings.refresh_reuse_grace_s)
+    ):
+        return None
+    opened = open_with_token(token, row.successor_sealed)
+    if opened is None:
+        return None
+    sealed = orjson.loads(opened)
+    successor = await repo.find_refresh_token(session, hash_token(sealed["r"]))
+    if successor is None or successor.revoked_at is not None:
+        return RefreshRejected(errors.invalid_refresh())
+    if successor.used_at is not None:
+        # The client moved on with the new pair already; this late copy gets nothing,
+        # and the login it holds stays.
+        return RefreshRejected(errors.invalid_refresh())
+    return TokenPair(
+        access_token=sealed["a"],
+        refresh_token=sealed["r"],
+        expires_in=int(sealed["e"]),
+        claims=decode_access_token(settings, sealed["a"]),
+    )
 
 
 async def logout(session: AsyncSession, principal: Principal, refresh_token: str | None) -> int:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from typing import Annotated, Final, Literal
@@ -25,11 +26,15 @@ from pydantic_core import PydanticCustomError
 from app.core import clock
 
 __all__ = [
+    "BirthDate",
     "IdInfo",
     "IdNumber",
     "IdNumberError",
+    "JoinedOn",
     "MobilePhone",
     "MobilePhoneError",
+    "check_birth_date",
+    "check_joined_on",
     "id_check_digit",
     "is_valid_id_number",
     "is_valid_mobile_phone",
@@ -44,6 +49,8 @@ _ID_WEIGHTS: Final = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK_CHARS: Final = "10X98765432"  # index = weighted sum mod 11
 _ID_SHAPE: Final = re.compile(r"\d{17}[\dX]")
 _MIN_BIRTH_YEAR: Final = 1900
+# The Party's founding day: nobody joined before it.
+PARTY_FOUNDED: Final = date(1921, 7, 1)
 
 # Province-level codes (GB/T 2260 first two digits). 81/82/83 appear on residence permits
 # for Hong Kong, Macao and Taiwan residents, which use the same 18-character format.
@@ -225,3 +232,40 @@ IdNumber = Annotated[str, AfterValidator(_pydantic_id_number)]
 
 MobilePhone = Annotated[str, AfterValidator(_pydantic_mobile_phone)]
 """A mainland mobile number, validated and returned as 11 bare digits."""
+
+
+# --------------------------------------------------------------------- plausible dates
+def check_joined_on(value: date, *, today: date | None = None) -> date:
+    """An 入党日期 on or after 1921-07-01 and not after today (China); ``ValueError``
+    with the Chinese reason otherwise."""
+    if value < PARTY_FOUNDED:
+        raise ValueError("入党日期不能早于1921年7月1日")
+    if value > (today or clock.today()):
+        raise ValueError("入党日期不能晚于今天")
+    return value
+
+
+def check_birth_date(value: date, *, today: date | None = None) -> date:
+    """A birth date in 1900 or later and not after today (China), as ID numbers allow."""
+    if value.year < _MIN_BIRTH_YEAR:
+        raise ValueError("出生日期不能早于1900年")
+    if value > (today or clock.today()):
+        raise ValueError("出生日期不能晚于今天")
+    return value
+
+
+def _pydantic_date(check: Callable[[date], date], code: str) -> Callable[[date], date]:
+    def validate(value: date) -> date:
+        try:
+            return check(value)
+        except ValueError as exc:
+            raise PydanticCustomError(code, str(exc)) from None
+
+    return validate
+
+
+JoinedOn = Annotated[date, AfterValidator(_pydantic_date(check_joined_on, "date.implausible"))]
+"""入党日期: from 1921-07-01 to today."""
+
+BirthDate = Annotated[date, AfterValidator(_pydantic_date(check_birth_date, "date.implausible"))]
+"""出生日期: from 1900-01-01 to today."""

@@ -3,31 +3,33 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
 
 from pydantic import BaseModel, Field
 
 from app.identity.schemas import AccountOut
+from app.members.schemas import Gender, MemberStatus
+from app.mobility.schemas import ActiveOutflowOut
+from app.organization.schemas import OrgKind, RoleName
 
 
 class MeOrgOut(BaseModel):
     id: int
     name: str
-    kind: str
+    kind: OrgKind
 
 
 class MeRoleOut(BaseModel):
     id: int
-    role: str
+    role: RoleName
     org: MeOrgOut
 
 
 class MemberProfileOut(BaseModel):
     id: int
     name: str
-    gender: str
+    gender: Gender
     birth_date: date
-    status: str
+    status: MemberStatus
     joined_on: date | None
     id_number_masked: str
     phone_masked: str | None
@@ -40,6 +42,6 @@ class MeOut(BaseModel):
     member: MemberProfileOut | None
     home_org: MeOrgOut | None
     roles: list[MeRoleOut]
-    active_outflow: dict[str, Any] | None = Field(
-        default=None, description="进行中的外出登记摘要；没有则为 null"
+    active_outflow: ActiveOutflowOut | None = Field(
+        default=None, description="待审批或进行中的外出登记摘要；没有则为 null"
     )

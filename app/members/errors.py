@@ -68,10 +68,6 @@ def unsupported_format() -> AppError:
     )
 
 
-def unreadable_file(detail: str = "名册文件无法读取，请确认文件未损坏") -> AppError:
-    return AppError("import.unreadable", 422, detail)
-
-
 def missing_columns(columns: Sequence[str]) -> AppError:
     return AppError(
         "import.missing_columns",
@@ -83,10 +79,6 @@ def missing_columns(columns: Sequence[str]) -> AppError:
 
 def empty_file() -> AppError:
     return AppError("import.empty", 422, "名册中没有数据行")
-
-
-def too_many_rows(limit: int) -> AppError:
-    return AppError("import.too_many_rows", 422, f"单个名册最多 {limit} 行，请分批导入")
 
 
 def invalid_rows(errors: Sequence[Mapping[str, Any]]) -> AppError:

@@ -25,6 +25,7 @@ from app.core.crypto import mask_id_number, mask_phone
 from app.identity.validators import (
     IdNumberError,
     MobilePhoneError,
+    check_joined_on,
     normalize_id_number,
     normalize_mobile_phone,
     parse_id_number,
@@ -34,6 +35,7 @@ from app.members import repository as repo
 from app.members.schemas import ImportResult, ImportRowError
 from app.members.spreadsheet import (
     COLUMNS,
+    MAX_ROWS,
     date_cell,
     id_number_cell,
     read_sheet,
@@ -42,7 +44,6 @@ from app.members.spreadsheet import (
 from app.organization import repository as org_repo
 from app.organization.scope import Scope, get_visible_org_ids
 
-MAX_ROWS = 20_000
 PRECISION_LOST = "身份证号被存成了数字，末尾几位已丢失；请把该列设为文本格式后重新填写"
 
 _GENDERS = {"男": "male", "女": "female", "male": "male", "female": "female", "m": "male"}
@@ -121,8 +122,14 @@ def _parse_row(number: int, cells: dict[str, Any], report: _Report) -> _Row | No
             report.add(number, "phone", error.message)
 
     joined_on = _date(number, cells, "joined_on", report)
-    if joined_on is not None and info is not None and joined_on < info.birth_date:
-        report.add(number, "joined_on", "入党日期不能早于出生日期")
+    if joined_on is not None:
+        try:
+            check_joined_on(joined_on)
+        except ValueError as error:
+            report.add(number, "joined_on", str(error))
+        else:
+            if info is not None and joined_on < info.birth_date:
+                report.add(number, "joined_on", "入党日期不能早于出生日期")
 
     status: str | None = None
     status_text = text_cell(cells.get("status")).lower()
@@ -209,7 +216,7 @@ async def import_roster(
         session, scope, [default_org_id]
     ):
         raise errors.org_not_found()
-    sheet = read_sheet(content, filename, max_rows=MAX_ROWS)
+    sheet = await read_sheet(content, filename, max_rows=MAX_ROWS)
     report = _Report()
     parsed = [_parse_row(number, cells, report) for number, cells in sheet.rows]
     rows = [r for r in parsed if r is not None]

@@ -74,7 +74,8 @@ async def grant_role(
     return assignment, member.name
 
 
-async def revoke_role(session: AsyncSession, scope: Scope, org_id: int, role_id: int) -> None:
+async def revoke_role(session: AsyncSession, scope: Scope, org_id: int, role_id: int) -> int:
+    """Remove the role; returns the member who held it."""
     org = await get_org(session, scope, org_id)
     assignment = await repo.get_role(session, org, role_id)
     if assignment is None:
@@ -91,6 +92,7 @@ async def revoke_role(session: AsyncSession, scope: Scope, org_id: int, role_id:
         subject_id=assignment.member_id,
         detail={"role": assignment.role, "role_id": assignment.id},
     )
+    return assignment.member_id
 
 
 async def roles_page(

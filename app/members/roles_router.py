@@ -5,12 +5,13 @@ organisation's path and tag."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from app.core.db import SessionDep
 from app.core.idempotency import IdempotencyDep
-from app.core.pagination import DEFAULT_LIMIT, MAX_ID, CursorParam, LimitParam, Page
+from app.core.pagination import DEFAULT_LIMIT, CursorParam, IdPath, LimitParam, Page
+from app.identity.sessions import cache_of
 from app.members import roles
 from app.organization.schemas import OrgId, RoleGrant, RoleOut
 from app.organization.scope import AdminScopeDep
@@ -22,7 +23,7 @@ router = APIRouter(prefix="/orgs", tags=["organization"])
 async def list_roles(
     scope: AdminScopeDep,
     session: SessionDep,
-    org_id: int = OrgId,
+    org_id: OrgId,
     limit: LimitParam = DEFAULT_LIMIT,
     cursor: CursorParam = None,
 ) -> Page[RoleOut]:
@@ -33,11 +34,14 @@ async def list_roles(
 @router.post("/{org_id}/roles", status_code=201, response_model=RoleOut)
 async def grant_role(
     data: RoleGrant,
+    request: Request,
     scope: AdminScopeDep,
     session: SessionDep,
     idem: IdempotencyDep,
-    org_id: int = OrgId,
+    org_id: OrgId,
 ) -> Response:
+    cache_of(request).hold(member_id=data.member_id)  # app/identity/sessions.py
+
     async def act() -> RoleOut:
         assignment, name = await roles.grant_role(session, scope, org_id, data.member_id, data.role)
         return RoleOut.of(assignment, name)
@@ -47,10 +51,12 @@ async def grant_role(
 
 @router.delete("/{org_id}/roles/{role_id}", status_code=204)
 async def revoke_role(
+    request: Request,
     scope: AdminScopeDep,
     session: SessionDep,
-    org_id: int = OrgId,
-    role_id: int = Path(ge=1, le=MAX_ID),
+    org_id: OrgId,
+    role_id: IdPath,
 ) -> Response:
-    await roles.revoke_role(session, scope, org_id, role_id)
+    member_id = await roles.revoke_role(session, scope, org_id, role_id)
+    cache_of(request).hold(member_id=member_id)  # app/identity/sessions.py
     return Response(status_code=204)

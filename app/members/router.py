@@ -11,7 +11,6 @@ from app.core.db import SessionDep
 from app.core.idempotency import IdempotencyDep
 from app.core.pagination import (
     DEFAULT_LIMIT,
-    MAX_ID,
     CursorParam,
     LimitParam,
     Page,
@@ -19,6 +18,7 @@ from app.core.pagination import (
     page_of,
 )
 from app.core.ratelimit import Policy, hit
+from app.core.types import ParamId
 from app.members import importer, service
 from app.members.schemas import (
     ImportResult,
@@ -33,7 +33,7 @@ from app.organization.scope import AdminScopeDep
 
 router = APIRouter(prefix="/members", tags=["members"])
 
-MemberId = Path(ge=1, le=MAX_ID, description="党员编号")
+MemberId = Annotated[ParamId, Path(description="党员编号")]
 REVEAL_POLICY = Policy("pii.reveal", limit=120, window_s=3600)
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -58,7 +58,7 @@ async def create_member(
 async def list_members(
     scope: AdminScopeDep,
     session: SessionDep,
-    org_id: Annotated[int | None, Query(ge=1, le=MAX_ID, description="组织（含下级）")] = None,
+    org_id: Annotated[ParamId | None, Query(description="组织（含下级）")] = None,
     q: Annotated[str | None, Query(min_length=1, max_length=50, description="姓名关键字")] = None,
     mobile: Annotated[bool | None, Query(description="true：只看流动党员")] = None,
     status: Annotated[Literal["full", "probationary"] | None, Query()] = None,
@@ -102,9 +102,7 @@ async def import_members(
     scope: AdminScopeDep,
     session: SessionDep,
     file: Annotated[UploadFile, File(description="xlsx 或 csv 名册，最大 10 MiB")],
-    org_id: Annotated[
-        int | None, Query(ge=1, le=MAX_ID, description="未填所在支部的行导入到此组织")
-    ] = None,
+    org_id: Annotated[ParamId | None, Query(description="未填所在支部的行导入到此组织")] = None,
     partial: Annotated[bool, Query(description="true：跳过错误行，导入其余行")] = False,
 ) -> ImportResult:
     content = await file.read()
@@ -121,9 +119,7 @@ async def import_members(
 
 
 @router.get("/{member_id}", response_model=MemberOut)
-async def get_member(
-    scope: AdminScopeDep, session: SessionDep, member_id: int = MemberId
-) -> MemberOut:
+async def get_member(scope: AdminScopeDep, session: SessionDep, member_id: MemberId) -> MemberOut:
     return MemberOut.of(await service.get_member(session, scope, member_id))
 
 
@@ -133,7 +129,7 @@ async def update_member(
     request: Request,
     scope: AdminScopeDep,
     session: SessionDep,
-    member_id: int = MemberId,
+    member_id: MemberId,
 ) -> MemberOut:
     settings, engine = request.app.state.settings, request.app.state.engine
     return MemberOut.of(
@@ -141,13 +137,17 @@ async def update_member(
     )
 
 
-@router.post("/{member_id}/reveal", response_model=RevealOut)
+@router.post(
+    "/{member_id}/reveal",
+    response_model=RevealOut,
+    responses={429: {"description": "rate_limited：查看明文过于频繁（带 Retry-After）"}},
+)
 async def reveal(
     data: RevealRequest,
     request: Request,
     scope: AdminScopeDep,
     session: SessionDep,
-    member_id: int = MemberId,
+    member_id: MemberId,
 ) -> Response:
     headers = await hit(request.app.state.engine, REVEAL_POLICY, str(scope.principal.account_id))
     value = await service.reveal(

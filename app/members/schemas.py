@@ -9,9 +9,11 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from app.identity.validators import IdNumber, MobilePhone
+from app.core.openapi import NotNull, omittable
+from app.core.types import Id, Version
+from app.identity.validators import BirthDate, IdNumber, JoinedOn, MobilePhone
 from app.members.models import Member
 
 Gender = Literal["male", "female"]
@@ -26,44 +28,37 @@ class MemberCreate(BaseModel):
     id_number: IdNumber
     # Derived from the ID number when omitted; must agree with it when given.
     gender: Gender | None = None
-    birth_date: date | None = None
+    birth_date: BirthDate | None = None
     phone: MobilePhone | None = None
-    home_org_id: int = Field(ge=1)
-    joined_on: date | None = None
+    home_org_id: Id
+    joined_on: JoinedOn | None = None
     status: MemberStatus = "full"
 
 
 class MemberUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    version: int = Field(ge=1)
-    name: PersonName | None = None
-    id_number: IdNumber | None = None
-    gender: Gender | None = None
-    birth_date: date | None = None
+    version: Version
+    name: Annotated[PersonName | None, NotNull] = omittable()
+    id_number: Annotated[IdNumber | None, NotNull] = omittable()
+    gender: Annotated[Gender | None, NotNull] = omittable()
+    birth_date: Annotated[BirthDate | None, NotNull] = omittable()
     phone: MobilePhone | None = None  # null clears the phone
-    home_org_id: int | None = Field(default=None, ge=1)
-    joined_on: date | None = None
-    status: MemberStatus | None = None
-
-    @model_validator(mode="after")
-    def _required_not_null(self) -> MemberUpdate:
-        for name in ("name", "id_number", "gender", "birth_date", "home_org_id", "status"):
-            if name in self.model_fields_set and getattr(self, name) is None:
-                raise ValueError(f"{name} 不能为空")
-        return self
+    home_org_id: Annotated[Id | None, NotNull] = omittable()
+    joined_on: JoinedOn | None = None
+    status: Annotated[MemberStatus | None, NotNull] = omittable()
 
 
 class MemberOut(BaseModel):
     id: int
     name: str
-    gender: str
+    gender: Gender
     birth_date: date
     id_number: str = Field(description="脱敏后的身份证号")
     phone: str | None = Field(description="脱敏后的手机号")
     home_org_id: int
     joined_on: date | None
-    status: str
+    status: MemberStatus
     version: int
     created_at: datetime
     updated_at: datetime
@@ -94,7 +89,7 @@ class RevealRequest(BaseModel):
 
 
 class RevealOut(BaseModel):
-    field: str
+    field: Literal["id_number", "phone"]
     value: str | None
 
 

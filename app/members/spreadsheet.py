@@ -7,19 +7,17 @@ are accepted. Nothing here touches the database.
 
 from __future__ import annotations
 
-import csv
 import io
 import re
 import unicodedata
-import zipfile
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Final
 
+from app.core import xlsx
+from app.core.xlsx import XLSX_MAGIC
 from app.members import errors
 
-XLSX_MAGIC: Final = b"PK\x03\x04"
 OLE_MAGIC: Final = b"\xd0\xcf\x11\xe0"  # legacy .xls
 
 # Canonical field -> the header shown in the template and in error reports.
@@ -34,6 +32,9 @@ COLUMNS: Final[dict[str, str]] = {
     "status": "党员状态",
 }
 REQUIRED: Final = ("name", "id_number")
+MAX_ROWS: Final = 20_000
+# Every sheet row counts, empty or not; a few more than MAX_ROWS for titles and blanks.
+LIMITS: Final = xlsx.SheetLimits(max_rows=MAX_ROWS + 50, max_columns=64)
 
 _ALIASES: Final[dict[str, tuple[str, ...]]] = {
     "name": ("姓名", "名字", "党员姓名", "name"),
@@ -102,9 +103,11 @@ def detect_format(content: bytes, filename: str | None) -> str:
     raise errors.unsupported_format()
 
 
-def read_sheet(content: bytes, filename: str | None, *, max_rows: int) -> Sheet:
+async def read_sheet(content: bytes, filename: str | None, *, max_rows: int) -> Sheet:
+    """The header-mapped rows of a roster file; the file is parsed off the event loop
+    within :data:`LIMITS` (see :mod:`app.core.xlsx`)."""
     kind = detect_format(content, filename)
-    raw_rows = _xlsx_rows(content) if kind == "xlsx" else _csv_rows(content)
+    raw_rows = await xlsx.read_rows(content, kind, LIMITS)
     header: dict[int, str] | None = None
     rows: list[tuple[int, dict[str, Any]]] = []
     for number, cells in raw_rows:
@@ -123,7 +126,7 @@ def read_sheet(content: bytes, filename: str | None, *, max_rows: int) -> Sheet:
         record = {field: cells[i] for i, field in header.items() if i < len(cells)}
         rows.append((number, record))
         if len(rows) > max_rows:
-            raise errors.too_many_rows(max_rows)
+            raise xlsx.too_many_rows(max_rows)
     if header is None:
         raise errors.missing_columns([COLUMNS[f] for f in REQUIRED])
     fields = tuple(dict.fromkeys(header.values()))
@@ -137,42 +140,6 @@ def read_sheet(content: bytes, filename: str | None, *, max_rows: int) -> Sheet:
 
 def _present(value: Any) -> bool:
     return value is not None and str(value).strip() != ""
-
-
-def _xlsx_rows(content: bytes) -> Iterator[tuple[int, list[Any]]]:
-    from openpyxl import load_workbook
-
-    try:
-        book = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, ValueError, OSError, TypeError) as error:
-        raise errors.unreadable_file() from error
-    try:
-        sheet = book.worksheets[0]
-        for number, values in enumerate(sheet.iter_rows(values_only=True), start=1):
-            yield number, list(values)
-    finally:
-        book.close()
-
-
-def _csv_rows(content: bytes) -> Iterator[tuple[int, list[Any]]]:
-    for encoding in ("utf-8-sig", "gb18030"):
-        try:
-            text = content.decode(encoding)
-            break
-        except UnicodeDecodeError:
-            continue
-    else:
-        raise errors.unreadable_file("CSV 文件编码无法识别，请保存为 UTF-8 或 GBK 编码")
-    try:
-        dialect: Any = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
-    except csv.Error:
-        dialect = csv.excel
-    reader = csv.reader(io.StringIO(text, newline=""), dialect)
-    try:
-        for number, values in enumerate(reader, start=1):
-            yield number, list(values)
-    except csv.Error as error:
-        raise errors.unreadable_file("CSV 文件格式错误") from error
 
 
 # ------------------------------------------------------------------------- cells

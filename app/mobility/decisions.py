@@ -180,7 +180,7 @@ async def decide(
         template=decision.template,
         title=decision.title,
         body=decision.body.format(reason=reason, **data),
-        data=data or None,
+        data=dict[str, str | int](data) or None,
         event=decision.event.format(version=outflow.version),
     )
     return outflow

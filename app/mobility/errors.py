@@ -17,8 +17,39 @@ def already_active() -> AppError:
     return AppError("outflow.already_active", 409, "已有待审批或进行中的外出登记，请勿重复登记")
 
 
+STATE_LABELS = {
+    "pending": "待审批",
+    "active:none": "已外出、尚未报到",
+    "active:pending": "报到待流入地确认",
+    "active:accepted": "已在流入地报到",
+    "active:refused": "报到未被接收",
+    "rejected": "未通过审批",
+    "returned": "已返回",
+    "withdrawn": "已撤回",
+    "cancelled": "已取消",
+}
+ACTION_LABELS = {
+    "approve": "审批通过",
+    "reject": "驳回",
+    "checkin": "申请流入地报到",
+    "accept_checkin": "接收报到",
+    "refuse_checkin": "拒绝报到",
+    "report": "提交定期报告",
+    "relocate": "变更流入地",
+    "return": "办理返回登记",
+    "withdraw": "撤回登记",
+    "cancel": "取消外出",
+}
+
+
 def invalid_transition(state: str, action: str) -> InvalidTransition:
-    return InvalidTransition("outflow.invalid_transition", state, action)
+    return InvalidTransition(
+        "outflow.invalid_transition",
+        state,
+        action,
+        state_labels=STATE_LABELS,
+        action_labels=ACTION_LABELS,
+    )
 
 
 def not_home_admin() -> AppError:
@@ -53,7 +84,7 @@ def destination_org_mismatch() -> AppError:
     return AppError(
         "outflow.checkin_org_not_at_destination",
         422,
-        "报到组织不在登记的流入地，请先办理流动变更（relocate）",
+        "报到组织不在登记的流入地，请先办理流入地变更",
     )
 
 
@@ -79,7 +110,7 @@ def export_reason_required() -> AppError:
     return AppError(
         "outflow.export_reason_required",
         422,
-        "导出完整联系电话须填写用途（export_reason），该操作将记入审计日志",
+        "导出完整联系电话须填写用途，该操作将记入审计日志",
         errors=[
             {"field": "reason", "location": "query", "type": "missing", "message": "缺少必填字段"}
         ],

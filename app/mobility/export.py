@@ -13,7 +13,7 @@ import os
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from typing import Any, BinaryIO
 
 import xlsxwriter
@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core import clock, pii
 from app.core.config import Settings
+from app.core.xlsx import write_cell
 from app.mobility import repository
 from app.mobility.repository import LedgerFilter, LedgerRow
 from app.mobility.rules import flags_of
@@ -138,7 +139,7 @@ async def write_ledger_xlsx(
             if ring is not None:
                 phone = ring.decrypt(row.outflow.contact_phone_enc, context=CONTACT_PHONE)
             for col, value in enumerate(row_values(count, row, today, phone)):
-                _write(sheet, TITLE_ROWS + count - 1, col, value, cell_fmt, date_fmt)
+                write_cell(sheet, TITLE_ROWS + count - 1, col, value, cell_fmt, date_fmt)
         # Zipping the workbook is the one long CPU step: keep it off the event loop.
         await asyncio.to_thread(workbook.close)
     except BaseException:
@@ -146,17 +147,6 @@ async def write_ledger_xlsx(
         os.unlink(path)
         raise
     return ExportResult(path=path, rows=count)
-
-
-def _write(sheet: Any, row: int, col: int, value: Any, cell_fmt: Any, date_fmt: Any) -> None:
-    if isinstance(value, date):
-        sheet.write_datetime(row, col, datetime(value.year, value.month, value.day), date_fmt)
-    elif value is None:
-        sheet.write_blank(row, col, None, cell_fmt)
-    elif isinstance(value, int):
-        sheet.write_number(row, col, value, cell_fmt)
-    else:
-        sheet.write_string(row, col, str(value), cell_fmt)
 
 
 def stream_file(path: str) -> Iterator[bytes]:

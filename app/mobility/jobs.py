@@ -54,7 +54,7 @@ async def escalate_lost_contact(
                 template="outflow_lost_contact",
                 title="流动党员失联预警",
                 body=f"流动党员 {name} 自 {lost_on.isoformat()} 起已超期未联系，请协调联系。",
-                data={"outflow_id": str(outflow_id), "member_id": str(member_id)},
+                data={"outflow_id": outflow_id, "member_id": member_id},
                 dedupe_key=f"outflow:{outflow_id}:lost_contact:{lost_on.isoformat()}:{account_id}",
             )
     await session.flush()

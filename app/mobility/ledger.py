@@ -21,7 +21,7 @@ from app.mobility.export import ExportResult, write_ledger_xlsx
 from app.mobility.repository import LedgerFilter
 from app.mobility.schemas import OutflowDetail, OutflowOut, OutflowStats, ReportOut
 from app.mobility.views import event_out, outflow_out, report_out, stats_out
-from app.organization.scope import Scope, get_visible_org
+from app.organization.scope import ADMIN_ROLES, Scope, get_visible_org
 
 
 async def visibility(
@@ -105,19 +105,22 @@ async def export(
     result = await write_ledger_xlsx(
         session, settings, visible, filters, today, full=full, title=title
     )
-    if full:
-        await record(
-            session,
-            actor_account_id=scope.principal.account_id,
-            action="outflow.export_full",
-            org_id=narrowed_org,
-            subject_type="outflow_ledger",
-            reason=reason,
-            detail={
-                "rows": result.rows,
-                "filters": {k: str(v) for k, v in vars(filters).items() if v is not None},
-            },
-        )
+    # Every export is audited, masked ones too: who, which filters, how many rows.
+    chosen = {k: str(v) for k, v in vars(filters).items() if v is not None}
+    if org_id is not None:
+        chosen["org_id"] = str(org_id)
+    # Without an organisation filter the entry goes to the exporter's own (first) one,
+    # so the admins there see it in their audit log.
+    own = sorted(r.org_id for r in scope.principal.roles if r.role in ADMIN_ROLES)
+    await record(
+        session,
+        actor_account_id=scope.principal.account_id,
+        action="outflow.export_full" if full else "outflow.export",
+        org_id=narrowed_org if narrowed_org is not None else next(iter(own), None),
+        subject_type="outflow_ledger",
+        reason=reason if full else None,
+        detail={"rows": result.rows, "filters": chosen, "full": full},
+    )
     return result
 
 

@@ -18,7 +18,7 @@ async def tell_member(
     title: str,
     body: str,
     event: str,
-    data: dict[str, str] | None = None,
+    data: dict[str, str | int] | None = None,
 ) -> None:
     """Inbox + subscribe message about ``outflow_id``, sent once per ``event``."""
     await notify_member(
@@ -27,7 +27,7 @@ async def tell_member(
         template=template,
         title=title,
         body=body,
-        data={"outflow_id": str(outflow_id), **(data or {})},
+        data={"outflow_id": outflow_id, **(data or {})},
         page=MINI_PROGRAM_PAGE,
         dedupe_key=f"outflow:{outflow_id}:{event}",
     )

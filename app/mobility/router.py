@@ -15,7 +15,6 @@ from app.core.db import SessionDep
 from app.core.idempotency import IdempotencyDep
 from app.core.pagination import (
     DEFAULT_LIMIT,
-    MAX_ID,
     CursorParam,
     IdPath,
     LimitParam,
@@ -23,6 +22,7 @@ from app.core.pagination import (
     decode_cursor,
     encode_cursor,
 )
+from app.core.types import ParamId
 from app.identity.principal import MemberDep, PrincipalDep
 from app.mobility import decisions, ledger, repository, service
 from app.mobility.export import stream_file
@@ -55,7 +55,7 @@ from app.wechat.client import WeChatClient
 router = APIRouter(tags=["mobility"])
 
 OutflowId = IdPath
-OrgIdParam = Annotated[int | None, Query(ge=1, le=MAX_ID, description="组织 id（含下级）")]
+OrgIdParam = Annotated[ParamId | None, Query(description="组织 id（含下级）")]
 NO_CONTROL = r"^[^\x00-\x1f]*$"
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 

@@ -3,17 +3,34 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-from app.core.pagination import MAX_ID
+from app.core.errors import FieldError
+from app.core.types import Id
+from app.core.types import Version as StrictVersion
+from app.members.schemas import Gender
+from app.mobility.rules import TRANSITIONS
 from app.regions import service as regions
 
 Reason = Literal["work", "business", "study", "other"]
 Status = Literal["pending", "active", "rejected", "returned"]
 CheckinStatus = Literal["none", "pending", "accepted", "refused"]
 Flag = Literal["checkin_overdue", "report_overdue", "lost_contact", "transfer_suggested"]
+NextActionCode = Literal[
+    "await_approval", "checkin", "await_checkin", "consent", "report", "transfer", "return"
+]
+if TYPE_CHECKING:
+    OutflowState = str
+    OutflowAction = str
+else:
+    # The timeline's states and actions are the transition table's (plus the registration,
+    # from "new"), so the document follows the table.
+    OutflowState = Literal[
+        tuple(sorted({"new", *(state for state, _ in TRANSITIONS), *TRANSITIONS.values()}))
+    ]
+    OutflowAction = Literal[tuple(sorted({"register", *(action for _, action in TRANSITIONS)}))]
 
 
 def _region_code(value: str) -> str:
@@ -39,7 +56,7 @@ Day = Annotated[date, AfterValidator(_sane_date)]
 RegionCode = Annotated[str, Field(pattern=r"^[1-9][0-9]{5}$"), AfterValidator(_region_code)]
 Phone = Annotated[str, Field(pattern=r"^1[3-9][0-9]{9}$", description="11 位手机号")]
 Text200 = Annotated[CleanStr, Field(min_length=1, max_length=200)]
-Version = Annotated[int, Field(ge=1, le=2**31 - 1, description="对象当前的 version（乐观锁）")]
+Version = Annotated[StrictVersion, Field(description="对象当前的 version（乐观锁）")]
 
 
 class _In(BaseModel):
@@ -68,7 +85,7 @@ class OutflowCreate(_In):
     @model_validator(mode="after")
     def _dates(self) -> OutflowCreate:
         if self.expected_return_on < self.departed_on:
-            raise ValueError("预计返回日期不能早于外出日期")
+            raise FieldError("expected_return_on", "预计返回日期不能早于外出日期")
         return self
 
 
@@ -87,8 +104,8 @@ class AcceptCheckinIn(_In):
 
 
 class CheckinIn(_In):
-    org_id: int = Field(ge=1, le=MAX_ID)
-    version: Version | None = None
+    org_id: Id
+    version: Version
 
 
 class ReportIn(_In):
@@ -102,12 +119,12 @@ class RelocateIn(_In):
     destination_address: Text200
     employer: CleanStr | None = Field(default=None, max_length=100)
     contact_phone: Phone | None = None
-    version: Version | None = None
+    version: Version
 
 
 class ReturnIn(_In):
     returned_on: Day
-    version: Version | None = None
+    version: Version
 
 
 # ---------------------------------------------------------------------------
@@ -117,7 +134,7 @@ class ReturnIn(_In):
 
 class ConsentOut(BaseModel):
     id: int
-    kind: str
+    kind: Literal["location"]
     granted: bool
     created_at: datetime
 
@@ -130,7 +147,7 @@ class OrgRef(BaseModel):
 class MemberRef(BaseModel):
     id: int
     name: str
-    gender: str
+    gender: Gender
 
 
 class CheckinOut(BaseModel):
@@ -180,9 +197,9 @@ class OutflowOut(BaseModel):
 
 class EventOut(BaseModel):
     id: int
-    action: str
-    from_state: str
-    to_state: str
+    action: OutflowAction
+    from_state: OutflowState
+    to_state: OutflowState
     actor_account_id: int | None
     note: str | None
     data: dict[str, object]
@@ -208,9 +225,23 @@ class OutflowDetail(OutflowOut):
 
 
 class NextAction(BaseModel):
-    code: str
+    code: NextActionCode
     text: str
     due_on: date | None
+
+
+class ActiveOutflowOut(BaseModel):
+    """The member's pending or active outflow as ``GET /me`` summarises it."""
+
+    id: int
+    status: Status
+    certificate_no: str | None
+    destination_region_code: str
+    destination_region_name: str | None
+    checkin_status: CheckinStatus
+    flags: list[Flag]
+    next_actions: list[NextAction]
+    version: int = Field(description="外出登记各项操作须带上的 version")
 
 
 class MyOutflowOut(OutflowOut):

@@ -101,8 +101,8 @@ async def load_own(
     return outflow
 
 
-def check_version(outflow: Outflow, version: int | None) -> None:
-    if version is not None and outflow.version != version:
+def check_version(outflow: Outflow, version: int) -> None:
+    if outflow.version != version:
         raise stale_version()
 
 
@@ -205,7 +205,7 @@ async def request_checkin(
     outflow_id: int,
     *,
     org_id: int,
-    version: int | None,
+    version: int,
     now: datetime,
 ) -> Outflow:
     outflow = await load_own(session, scope, outflow_id)
@@ -231,7 +231,7 @@ async def request_checkin(
             template="checkin_requested",
             title="流动党员报到申请",
             body=f"流动党员 {names.get(outflow.member_id, '')} 申请到本组织报到，请及时确认。",
-            data={"outflow_id": str(outflow.id)},
+            data={"outflow_id": outflow.id},
             dedupe_key=f"outflow:{outflow.id}:checkin:{outflow.version}:{account_id}",
         )
     return outflow
@@ -362,7 +362,7 @@ async def return_outflow(
     outflow_id: int,
     *,
     returned_on: date,
-    version: int | None,
+    version: int,
     now: datetime,
 ) -> Outflow:
     outflow = await load(session, scope, outflow_id)

@@ -18,6 +18,9 @@ The grant row stays locked until the job commits, so sends to one account for on
 template go one after another (the count stays exact, and no send is wasted on a grant
 that is already used up); sends to different accounts run in parallel lanes.
 
+Metrics are counted only after the transaction committed (``ctx.count_after_commit``):
+a failing counter can neither roll back a delivery WeChat accepted nor cause a resend.
+
 At-least-once edge, stated honestly: if the process dies after WeChat accepted a send
 but before this transaction commits, the job is still pending and a later run pushes it
 again. That window is one HTTP response plus one COMMIT; nothing is ever lost.
@@ -53,10 +56,13 @@ SENDS = Counter(
 TRANSIENT = (RATE_LIMITED, QUOTA_EXCEEDED)
 
 
-def _finish(notification: Notification, delivery: str) -> None:
+def _finish(ctx: JobContext, notification: Notification, delivery: str) -> None:
     notification.delivery = delivery
     notification.delivered_at = func.now()
-    SENDS.labels(notification.template, delivery).inc()
+    template = notification.template
+    ctx.count_after_commit(
+        "wechat_subscribe_messages", lambda: SENDS.labels(template, delivery).inc()
+    )
 
 
 async def deliver_subscribe_message(ctx: JobContext, payload: dict[str, Any]) -> Outcome:
@@ -69,12 +75,12 @@ async def deliver_subscribe_message(ctx: JobContext, payload: dict[str, Any]) ->
     template = TEMPLATES.get(notification.template)
     account = await repository.account_for_delivery(session, notification.account_id)
     if template is None or account is None:
-        _finish(notification, "skipped")
+        _finish(ctx, notification, "skipped")
         await session.flush()
         return Outcome("done", "no WeChat template" if template is None else "account disabled")
     grant = await repository.lock_grant(session, notification.account_id, notification.template)
     if grant is None or grant.remaining <= 0:
-        _finish(notification, "skipped")
+        _finish(ctx, notification, "skipped")
         await session.flush()
         return Outcome("done", "no subscription grant: inbox only")
 
@@ -90,7 +96,7 @@ async def deliver_subscribe_message(ctx: JobContext, payload: dict[str, Any]) ->
     except (WeChatError, WeChatUnavailable) as error:
         if not ctx.final_attempt:
             raise RetryLater(f"no access token: {error}") from error
-        _finish(notification, "failed")
+        _finish(ctx, notification, "failed")
         await session.flush()
         return Outcome("dead", f"no access token: {error}"[:300])
     try:
@@ -104,22 +110,22 @@ async def deliver_subscribe_message(ctx: JobContext, payload: dict[str, Any]) ->
     except WeChatError as error:
         if error.errcode == NOT_SUBSCRIBED:
             grant.remaining = 0
-            _finish(notification, "unsubscribed")
+            _finish(ctx, notification, "unsubscribed")
             await session.flush()
             return Outcome("done", "43101: user not subscribed")
         if (error.retryable or error.errcode in TRANSIENT) and not ctx.final_attempt:
             raise RetryLater(f"wechat errcode {error.errcode}") from error
-        _finish(notification, "failed")
+        _finish(ctx, notification, "failed")
         await session.flush()
         return Outcome("dead", f"wechat errcode {error.errcode}: {error.errmsg}"[:300])
     except WeChatUnavailable as error:
         if not ctx.final_attempt:
             raise RetryLater(str(error)) from error
-        _finish(notification, "failed")
+        _finish(ctx, notification, "failed")
         await session.flush()
         return Outcome("dead", str(error)[:300])
     grant.remaining -= 1
-    _finish(notification, "sent")
+    _finish(ctx, notification, "sent")
     await session.flush()
     log.info("subscribe message sent", notification_id=notification.id, template=template.name)
     return Outcome("done", "sent")

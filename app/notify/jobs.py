@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Literal
 
 from sqlalchemy.exc import StatementError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from app.core import clock
+from app.core import clock, metrics
 from app.core.config import Settings
 from app.wechat.client import WeChatClient
 
@@ -30,6 +31,22 @@ class JobContext:
     now: datetime
     attempt: int = 1
     final_attempt: bool = False
+    # Metric updates that describe what the transaction did: run once it committed
+    # (never before: a counter must not be able to undo or repeat the work it counts).
+    _after_commit: list[tuple[str, Callable[[], object]]] = field(default_factory=list)
+
+    def count_after_commit(self, name: str, update: Callable[[], object]) -> None:
+        self._after_commit.append((name, update))
+
+    def forget_counts(self) -> None:
+        """The work was rolled back: what it would have counted did not happen."""
+        self._after_commit.clear()
+
+    def committed(self) -> None:
+        """Run the deferred metric updates; none of them can raise."""
+        updates, self._after_commit[:] = list(self._after_commit), []
+        for name, update in updates:
+            metrics.record(name, update)
 
     @property
     def today(self) -> date:

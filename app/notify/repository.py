@@ -145,6 +145,15 @@ async def claim_due_job(session: AsyncSession, now: datetime) -> OutboxJob | Non
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
+async def oldest_due_job_lag_s(session: AsyncSession, now: datetime) -> float:
+    """Seconds the oldest job due at ``now`` (the app's clock) has waited (0: none)."""
+    stmt = select(func.min(OutboxJob.run_after)).where(
+        OutboxJob.status == "pending", OutboxJob.run_after <= now
+    )
+    oldest = (await session.execute(stmt)).scalar_one_or_none()
+    return max((now - oldest).total_seconds(), 0.0) if oldest is not None else 0.0
+
+
 async def lock_notification(session: AsyncSession, notification_id: int) -> Notification | None:
     stmt = (
         select(Notification)

@@ -203,6 +203,7 @@ class Scheduler:
             return "settled"
         if self._cooldown_until.get(job.name, 0.0) > time.monotonic():
             return "cooling down"
+        ctx: JobContext | None = None
         try:
             async with self.sessionmaker() as session, session.begin():
                 if not await repository.try_lock_schedule(session, job.name):
@@ -224,6 +225,8 @@ class Scheduler:
             self._cooldown_until[job.name] = time.monotonic() + FAILURE_COOLDOWN_S
             log.warning("scheduled job failed", job=job.name, period=period, error=describe(error))
             return "failed"
+        if ctx is not None:
+            ctx.committed()
         self._settled[job.name] = period
         log.info("scheduled job ran", job=job.name, period=period, result=repr(result)[:200])
         return "ran"

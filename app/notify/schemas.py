@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -21,7 +20,7 @@ class SubscriptionIn(BaseModel):
 
 
 class SubscriptionOut(BaseModel):
-    template: str
+    template: TemplateName
     accepted: bool | None = Field(description="最近一次的选择；从未询问过为 null", default=None)
     remaining: int = Field(description="尚可发送的一次性订阅消息条数")
     updated_at: datetime | None = None
@@ -36,10 +35,12 @@ class NotificationOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     id: int
-    template: str
+    template: TemplateName
     title: str
     body: str
-    data: dict[str, Any]
+    data: dict[str, str | int] = Field(
+        description="模板的数据：键随 template 而定；*_id 为整数，其余为字符串"
+    )
     page: str | None
     read: bool
     read_at: datetime | None

@@ -58,7 +58,7 @@ async def notify(
     template: str,
     title: str,
     body: str,
-    data: dict[str, str] | None = None,
+    data: dict[str, str | int] | None = None,
     page: str | None = None,
     dedupe_key: str | None = None,
 ) -> int:
@@ -125,7 +125,7 @@ async def notify_member(
     template: str,
     title: str,
     body: str,
-    data: dict[str, str] | None = None,
+    data: dict[str, str | int] | None = None,
     page: str | None = None,
     dedupe_key: str | None = None,
 ) -> int | None:
@@ -150,13 +150,23 @@ async def notify_member(
 # -- inbox -----------------------------------------------------------------------------
 
 
+def _ids_as_integers(data: dict[str, Any]) -> dict[str, str | int]:
+    """Ids are integers in every body; rows written before that rule hold ``"12"``."""
+    return {
+        key: int(value)
+        if key.endswith("_id") and isinstance(value, str) and value.isascii() and value.isdigit()
+        else value
+        for key, value in data.items()
+    }
+
+
 def _out(n: Notification) -> NotificationOut:
     return NotificationOut(
         id=n.id,
         template=n.template,
         title=n.title,
         body=n.body,
-        data=dict(n.data or {}),
+        data=_ids_as_integers(n.data or {}),
         page=n.page,
         read=n.read_at is not None,
         read_at=n.read_at,

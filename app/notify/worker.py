@@ -21,6 +21,12 @@ then the handler runs inside a savepoint of that transaction and the job is mark
 
 The one at-least-once window (WeChat accepted a send, the process died before COMMIT)
 is described in :mod:`app.notify.delivery`.
+
+Metrics (``APP_WORKER_METRICS_PORT``, its own port): jobs claimed, job outcomes
+(``done``/``retry``/``dead``), subscribe-message outcomes (``sent``...) and the lag of
+the oldest due job. They are counted after the job's transaction committed and can
+never fail it (:func:`app.core.metrics.record`); the worker is one process and keeps
+them in memory, so it needs no ``PROMETHEUS_MULTIPROC_DIR``.
 """
 
 from __future__ import annotations
@@ -39,12 +45,12 @@ from typing import Any
 import httpx
 import structlog
 from fastapi import FastAPI
-from prometheus_client import Counter
+from prometheus_client import Counter, Gauge
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import func
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from app.core import clock
+from app.core import clock, metrics
 from app.core.config import Settings
 from app.core.db import create_engine, make_sessionmaker
 from app.notify import repository
@@ -66,6 +72,12 @@ HANDLERS: dict[str, str] = {
 SIMULATOR_BASE = "http://wechat-simulator.local"
 
 JOBS = Counter("outbox_jobs_total", "Outbox job runs by kind and outcome", ["kind", "outcome"])
+CLAIMED = Counter("outbox_jobs_claimed_total", "Outbox jobs claimed by kind", ["kind"])
+LAG = Gauge(
+    "outbox_oldest_due_job_lag_seconds",
+    "How long the oldest due pending job has waited (0: none waiting)",
+    multiprocess_mode="max",
+)
 
 
 class WorkerConfig(BaseSettings):
@@ -83,6 +95,9 @@ class WorkerConfig(BaseSettings):
     backoff_base_s: float = 30.0
     backoff_cap_s: float = 3600.0
     error_pause_s: float = 5.0
+    metrics_interval_s: float = 5.0  # how often the lag gauge is measured
+    # Port of the worker's /metrics (host: APP_HOST); 0 picks a free one (logged).
+    metrics_port: int = 9101
 
 
 def backoff_delay(attempts: int, config: WorkerConfig, rng: random.Random | None = None) -> float:
@@ -132,11 +147,14 @@ class Worker:
             if job is None:
                 return None
             kind = job.kind
-            status = await self._handle(session, job)
-        JOBS.labels(kind, status).inc()  # counted once committed
+            metrics.record("outbox_jobs_claimed", lambda: CLAIMED.labels(kind).inc())
+            status, ctx = await self._handle(session, job)
+        # Counted once committed, never able to fail the job.
+        ctx.committed()
+        metrics.record("outbox_jobs", lambda: JOBS.labels(kind, status).inc())
         return status
 
-    async def _handle(self, session: AsyncSession, job: OutboxJob) -> str:
+    async def _handle(self, session: AsyncSession, job: OutboxJob) -> tuple[str, JobContext]:
         # Read before the handler runs: a rolled-back savepoint may expire the object.
         job_id, kind, payload = job.id, job.kind, dict(job.payload)
         attempt = job.attempts + 1
@@ -153,25 +171,26 @@ class Worker:
         if handler is None:
             self._finish(job, attempt, "dead", f"no handler for job kind {kind!r}")
             log.warning("job dead", job_id=job_id, kind=kind, error="no handler")
-            return "dead"
+            return "dead", ctx
         try:
             async with session.begin_nested():
                 outcome = await handler(ctx, payload)
         except Exception as error:
+            ctx.forget_counts()
             reason = describe(error.__cause__ or error) if isinstance(error, RetryLater) else ""
             reason = reason or describe(error)
             if attempt >= self.config.max_attempts:
                 self._finish(job, attempt, "dead", reason)
                 log.warning("job dead", job_id=job_id, kind=kind, error=reason)
-                return "dead"
+                return "dead", ctx
             delay = backoff_delay(attempt, self.config)
             job.attempts = attempt
             job.last_error = reason
             job.run_after = clock.now() + timedelta(seconds=delay)
             log.info("job retried", job_id=job_id, kind=kind, attempt=attempt, delay_s=delay)
-            return "retry"
+            return "retry", ctx
         self._finish(job, attempt, outcome.status, outcome.note)
-        return outcome.status
+        return outcome.status, ctx
 
     @staticmethod
     def _finish(job: OutboxJob, attempt: int, status: str, note: str | None) -> None:
@@ -195,14 +214,24 @@ class Worker:
     async def _lane(self) -> int:
         return await self.drain(self.config.batch_size)
 
+    async def measure_lag(self) -> float:
+        """Set the lag gauge from the database: how long the oldest due job has waited."""
+        async with self.sessionmaker() as session:
+            lag = await repository.oldest_due_job_lag_s(session, clock.now())
+        metrics.record("outbox_lag", lambda: LAG.set(lag))
+        return lag
+
     async def run_forever(self, stop: asyncio.Event | None = None) -> None:
         stop = self._stop = stop or asyncio.Event()
         loop = asyncio.get_running_loop()
-        next_tick = 0.0
+        next_tick = next_measure = 0.0
         log.info("worker started", worker=self.name, lanes=self.config.concurrency)
         while not stop.is_set():
             pause = self.config.poll_interval_s
             try:
+                if loop.time() >= next_measure:
+                    next_measure = loop.time() + self.config.metrics_interval_s
+                    await self.measure_lag()
                 if loop.time() >= next_tick:
                     next_tick = loop.time() + self.config.scheduler_interval_s
                     await self.scheduler.tick()
@@ -249,11 +278,16 @@ def start_in_process(app: FastAPI) -> asyncio.Task[None]:
 
 async def run_worker(settings: Settings, url: str) -> None:
     """``python -m app worker``: own engine, HTTP client and WeChat client; stops on SIGTERM."""
-    from app.core.logging import configure_logging
+    from app.core.logging import configure_logging, flush_logs
 
-    configure_logging()
+    configure_logging(flush_interval_s=settings.log_flush_interval_s)
     clock.set_offset(settings.clock_offset)
     config = WorkerConfig()
+    try:
+        exporter = metrics.serve_on_port(settings.host, config.metrics_port)
+    except OSError as error:  # deliveries matter more than their metrics
+        exporter = None
+        log.error("worker metrics port unavailable", port=config.metrics_port, error=str(error))
     # Each lane holds one connection while it handles a job, plus the token cache's.
     engine = create_engine(
         settings, url, pool_size=max(settings.db_pool_size, config.concurrency + 2)
@@ -292,5 +326,9 @@ async def run_worker(settings: Settings, url: str) -> None:
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, ValueError):
                 loop.remove_signal_handler(sig)
+        if exporter is not None:
+            await asyncio.to_thread(exporter.shutdown)
+            exporter.server_close()
         await http.aclose()
         await engine.dispose()
+        flush_logs()

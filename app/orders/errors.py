@@ -9,12 +9,50 @@ def order_not_found() -> AppError:
     return not_found("order.not_found", "诉求不存在或无权访问")
 
 
+STATE_LABELS = {
+    "submitted": "待受理",
+    "accepted": "已受理",
+    "in_progress": "办理中",
+    "resolved": "已办结",
+    "closed": "已关闭",
+    "transferred": "已转办",
+    "rejected": "未受理",
+    "cancelled": "已取消",
+}
+ACTION_LABELS = {
+    "submit": "提交",
+    "accept": "受理",
+    "start": "开始办理",
+    "transfer": "转办",
+    "resolve": "办结",
+    "reject": "不予受理",
+    "cancel": "撤销",
+    "reopen": "重新办理",
+    "rate": "评价",
+    "close": "关闭",
+    "arrive": "转入",
+    "reveal": "查看联系电话",
+}
+
+
 def invalid_transition(state: str, action: str) -> InvalidTransition:
-    return InvalidTransition("order.invalid_transition", state, action)
+    return InvalidTransition(
+        "order.invalid_transition",
+        state,
+        action,
+        state_labels=STATE_LABELS,
+        action_labels=ACTION_LABELS,
+    )
 
 
 def action_forbidden(action: str) -> AppError:
-    return forbidden("order.action_forbidden", f"当前身份无权对该诉求执行此操作（{action}）")
+    what = ACTION_LABELS.get(action)
+    error = forbidden(
+        "order.action_forbidden",
+        f"当前身份无权{what}该诉求" if what else "当前身份无权对该诉求执行此操作",
+    )
+    error.extra["action"] = action
+    return error
 
 
 def content_risky() -> AppError:

@@ -12,6 +12,7 @@ from app.core.config import Settings
 from app.core.db import SessionDep
 from app.core.idempotency import IdempotencyDep
 from app.core.pagination import DEFAULT_LIMIT, CursorParam, IdPath, LimitParam, Page
+from app.core.types import ParamId
 from app.identity.principal import PrincipalDep
 from app.orders import reads, service
 from app.orders.deps import ScopeDep
@@ -47,7 +48,7 @@ CategoryCode = Annotated[str, Path(pattern=r"^[a-z][a-z0-9_]{1,39}$")]
 async def list_categories(
     session: SessionDep,
     _: PrincipalDep,
-    org_id: Annotated[int | None, Query(ge=1, description="该组织生效的类别与时限")] = None,
+    org_id: Annotated[ParamId | None, Query(description="该组织生效的类别与时限")] = None,
 ) -> Page[CategoryOut]:
     """Categories with their SLA (extension). Defaults are seeded by the migration;
     organisations override them for their subtree."""
@@ -70,7 +71,7 @@ async def configure_category(
 async def order_stats(
     session: SessionDep,
     scope: AdminScopeDep,
-    org_id: Annotated[int | None, Query(ge=1)] = None,
+    org_id: Annotated[ParamId | None, Query()] = None,
     from_: Annotated[date | None, Query(alias="from", description="起始日（含，北京时间）")] = None,
     to: Annotated[date | None, Query(description="截止日（含，北京时间）")] = None,
 ) -> OrderStats:
@@ -107,7 +108,7 @@ async def list_orders(
     session: SessionDep,
     scope: ScopeDep,
     status: OrderStatus | None = None,
-    org_id: Annotated[int | None, Query(ge=1, description="该组织及其下级组织的诉求")] = None,
+    org_id: Annotated[ParamId | None, Query(description="该组织及其下级组织的诉求")] = None,
     mine: Annotated[bool, Query(description="只看我提交的")] = False,
     category: Annotated[str | None, Query(max_length=40)] = None,
     needs_review: bool | None = None,

@@ -8,6 +8,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from app.core.errors import FieldError
+from app.core.types import Id, Version
 from app.identity.validators import MobilePhone
 from app.orders.models import DEFAULT_MAX_HOURS_PER_RESOLVE
 
@@ -46,7 +48,7 @@ class CategoryOut(BaseModel):
 
 
 class CategoryConfigIn(_Request):
-    org_id: int = Field(description="该组织及其下级组织使用此配置")
+    org_id: Id = Field(description="该组织及其下级组织使用此配置")
     name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)]
     accept_hours: int = Field(ge=1, le=24 * 90, description="受理时限（小时）")
     resolve_hours: int = Field(ge=1, le=24 * 365, description="办结时限（小时，自提交起）")
@@ -61,7 +63,7 @@ class CategoryConfigIn(_Request):
     @model_validator(mode="after")
     def _resolve_after_accept(self) -> CategoryConfigIn:
         if self.resolve_hours < self.accept_hours:
-            raise ValueError("办结时限不能短于受理时限")
+            raise FieldError("resolve_hours", "办结时限不能短于受理时限")
         return self
 
 
@@ -80,28 +82,28 @@ class OrderCreate(_Request):
     lat: float | None = Field(default=None, ge=-90, le=90)
     lon: float | None = Field(default=None, ge=-180, le=180)
     contact_phone: MobilePhone
-    org_id: int = Field(description="受理诉求的组织")
+    org_id: Id = Field(description="受理诉求的组织")
 
     @model_validator(mode="after")
     def _both_coordinates(self) -> OrderCreate:
         if (self.lat is None) != (self.lon is None):
-            raise ValueError("lat 与 lon 须同时提供")
+            raise FieldError("lon" if self.lon is None else "lat", "lat 与 lon 须同时提供")
         return self
 
 
 class TransitionIn(_Request):
     action: PublicAction
-    version: int = Field(ge=1)
+    version: Version
     note: Note | None = None
-    to_org_id: int | None = Field(default=None, description="transfer：转办目标组织")
-    volunteer_member_id: int | None = Field(default=None, description="resolve：志愿者")
+    to_org_id: Id | None = Field(default=None, description="transfer：转办目标组织")
+    volunteer_member_id: Id | None = Field(default=None, description="resolve：志愿者")
     hours: Hours | None = Field(default=None, description="resolve：志愿服务时长（小时）")
 
 
 class RatingIn(_Request):
     score: int = Field(ge=1, le=5)
     comment: Text500 | None = None
-    version: int | None = Field(default=None, ge=1, description="可选：乐观锁版本")
+    version: Version = Field(description="订单当前的 version（乐观锁）")
 
 
 class RevealIn(_Request):
@@ -122,8 +124,8 @@ class RatingOut(BaseModel):
 class TimelineItem(BaseModel):
     id: int
     action: str
-    from_status: str | None
-    to_status: str
+    from_status: OrderStatus | None
+    to_status: OrderStatus
     actor_account_id: int | None
     actor_role: Literal["admin", "submitter", "system"]
     note: str | None
@@ -204,7 +206,7 @@ class OrderStats(BaseModel):
 
 
 class RewardIn(_Request):
-    org_id: int
+    org_id: Id
     name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=60)]
     description: Text500 | None = None
     hours: Hours
@@ -223,7 +225,7 @@ class RewardOut(BaseModel):
 
 
 class RedemptionIn(_Request):
-    reward_id: int | None = Field(default=None, description="兑换已发布的项目（推荐）")
+    reward_id: Id | None = Field(default=None, description="兑换已发布的项目（推荐）")
     reward: (
         Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=60)] | None
     ) = Field(default=None, description="兑换项目名称；未指定 reward_id 时使用")
@@ -232,9 +234,9 @@ class RedemptionIn(_Request):
     @model_validator(mode="after")
     def _reward_given(self) -> RedemptionIn:
         if self.reward_id is None and self.reward is None:
-            raise ValueError("请指定 reward_id 或 reward")
+            raise FieldError("reward", "请指定 reward_id 或 reward")
         if self.reward_id is None and self.hours is None:
-            raise ValueError("按名称兑换时须填写 hours")
+            raise FieldError("hours", "按名称兑换时须填写 hours")
         return self
 
 

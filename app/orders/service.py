@@ -72,16 +72,7 @@ TRANSITIONS: dict[tuple[str, str], Rule] = {
 ACTION_ROLE: dict[str, str] = {action: rule.role for (_, action), rule in TRANSITIONS.items()}
 assert all(ACTION_ROLE[a] == r.role for (_, a), r in TRANSITIONS.items())
 
-STATUS_LABEL = {
-    "submitted": "待受理",
-    "accepted": "已受理",
-    "in_progress": "办理中",
-    "resolved": "已办结",
-    "closed": "已关闭",
-    "transferred": "已转办",
-    "rejected": "未受理",
-    "cancelled": "已取消",
-}
+STATUS_LABEL = errors.STATE_LABELS
 
 
 @dataclass
@@ -566,7 +557,7 @@ async def rate(
     now: datetime | None = None,
 ) -> ServiceOrder:
     order, role = await _load_for_action(session, scope, order_id, "rate")
-    if data.version is not None and data.version != order.version:
+    if data.version != order.version:
         raise stale_version()
     return await apply(
         session,

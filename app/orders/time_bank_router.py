@@ -10,6 +10,7 @@ from starlette.responses import Response
 from app.core.db import SessionDep
 from app.core.idempotency import IdempotencyDep
 from app.core.pagination import DEFAULT_LIMIT, CursorParam, LimitParam, Page, decode_cursor, page_of
+from app.core.types import ParamId
 from app.identity.principal import MemberDep
 from app.orders import time_bank
 from app.orders.deps import ScopeDep
@@ -80,7 +81,7 @@ async def my_time_bank(
 async def list_rewards(
     session: SessionDep,
     scope: ScopeDep,
-    org_id: Annotated[int | None, Query(ge=1)] = None,
+    org_id: Annotated[ParamId | None, Query()] = None,
     limit: LimitParam = DEFAULT_LIMIT,
     cursor: CursorParam = None,
 ) -> Page[RewardOut]:

@@ -28,20 +28,20 @@ async def create_org(
 
 
 @router.get("/{org_id}", response_model=OrgOut)
-async def get_org(scope: AdminScopeDep, session: SessionDep, org_id: int = OrgId) -> OrgOut:
+async def get_org(scope: AdminScopeDep, session: SessionDep, org_id: OrgId) -> OrgOut:
     return OrgOut.of(await service.get_org(session, scope, org_id))
 
 
 @router.patch("/{org_id}", response_model=OrgOut)
 async def update_org(
-    data: OrgUpdate, scope: AdminScopeDep, session: SessionDep, org_id: int = OrgId
+    data: OrgUpdate, scope: AdminScopeDep, session: SessionDep, org_id: OrgId
 ) -> OrgOut:
     return OrgOut.of(await service.update_org(session, scope, org_id, data))
 
 
 @router.post("/{org_id}/move", response_model=OrgOut)
 async def move_org(
-    data: OrgMove, scope: AdminScopeDep, session: SessionDep, org_id: int = OrgId
+    data: OrgMove, scope: AdminScopeDep, session: SessionDep, org_id: OrgId
 ) -> OrgOut:
     org = await service.move_org(session, scope, org_id, data.parent_id, data.version)
     return OrgOut.of(org)
@@ -51,7 +51,7 @@ async def move_org(
 async def list_children(
     scope: AdminScopeDep,
     session: SessionDep,
-    org_id: int = OrgId,
+    org_id: OrgId,
     limit: LimitParam = DEFAULT_LIMIT,
     cursor: CursorParam = None,
 ) -> Page[OrgOut]:
@@ -65,7 +65,7 @@ async def list_children(
 async def list_subtree(
     scope: AdminScopeDep,
     session: SessionDep,
-    org_id: int = OrgId,
+    org_id: OrgId,
     limit: LimitParam = DEFAULT_LIMIT,
     cursor: CursorParam = None,
 ) -> Page[OrgOut]:

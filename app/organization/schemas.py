@@ -6,12 +6,13 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import Path
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from app.core.pagination import MAX_ID
+from app.core.openapi import NotNull, omittable
+from app.core.types import Id, ParamId, Version
 from app.organization.models import Organization, RoleAssignment
 
-OrgId = Path(ge=1, le=MAX_ID, description="组织编号")  # the ``{org_id}`` of ``/orgs/…``
+OrgId = Annotated[ParamId, Path(description="组织编号")]  # the ``{org_id}`` of ``/orgs/…``
 
 OrgKind = Literal["committee", "general_branch", "branch"]
 OrgHost = Literal["chamber_of_commerce", "business_district", "building", "industry", "mobile"]
@@ -29,7 +30,7 @@ class OrgCreate(BaseModel):
 
     name: OrgName
     kind: OrgKind
-    parent_id: int | None = Field(default=None, ge=1)
+    parent_id: Id | None = None
     host: OrgHost | None = None
     region_code: RegionCode | None = None
     address: Address | None = None
@@ -42,38 +43,31 @@ class OrgUpdate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: OrgName | None = None
-    kind: OrgKind | None = None
-    parent_id: int | None = Field(default=None, ge=1)
+    name: Annotated[OrgName | None, NotNull] = omittable()
+    kind: Annotated[OrgKind | None, NotNull] = omittable()
+    parent_id: Id | None = None
     host: OrgHost | None = None
     region_code: RegionCode | None = None
     address: Address | None = None
     lat: Latitude | None = None
     lon: Longitude | None = None
     # Optional for plain edits (the admin console may omit it); checked when given.
-    version: int | None = Field(default=None, ge=1)
-
-    @model_validator(mode="after")
-    def _required_not_null(self) -> OrgUpdate:
-        for name in ("name", "kind"):
-            if name in self.model_fields_set and getattr(self, name) is None:
-                raise ValueError(f"{name} 不能为空")
-        return self
+    version: Version | None = None
 
 
 class OrgMove(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    parent_id: int = Field(ge=1)
-    version: int = Field(ge=1)
+    parent_id: Id
+    version: Version
 
 
 class OrgOut(BaseModel):
     id: int
     name: str
-    kind: str
+    kind: OrgKind
     parent_id: int | None
-    host: str | None
+    host: OrgHost | None
     region_code: str | None
     address: str | None
     lat: float | None
@@ -112,7 +106,7 @@ def path_depth(path: str) -> int:
 class RoleGrant(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    member_id: int = Field(ge=1)
+    member_id: Id
     role: RoleName
 
 
@@ -121,7 +115,7 @@ class RoleOut(BaseModel):
     org_id: int
     member_id: int
     member_name: str
-    role: str
+    role: RoleName
     granted_by_account_id: int | None
     created_at: datetime
 

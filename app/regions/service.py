@@ -20,8 +20,9 @@ Conventions used throughout this module:
   "429004"``. Their GB/T 2260 grouping code (``429000``) is not a region.
 * Prefecture-level cities without counties (东莞 441900, 中山 442000, 儋州 460400,
   嘉峪关 620200) are also their own county-level unit.
-* 台湾省 (710000) has no sub-divisions in the dataset. 香港 (810000) and 澳门 (820000) have
-  district codes ``8100NN``/``8200NN`` as used by Amap (not part of GB/T 2260).
+* 台湾省 (710000), 香港 (810000) and 澳门 (820000) are one region each, as GB/T 2260 codes
+  them. The dataset's district codes ``8100NN``/``8200NN`` are the map vendor's (Amap),
+  not GB/T 2260: they are not accepted, and a point there resolves to 810000/820000.
 
 Data is loaded lazily on first use, once per process, under a lock; afterwards every
 lookup is lock-free. Importing this module does not load the dataset.
@@ -54,6 +55,8 @@ CoordSystem = Literal["gcj02", "wgs84", "bd09"]
 
 _CODE_RE: Final = re.compile(r"[1-9][0-9]{5}")
 _MUNICIPALITIES: Final = frozenset({"11", "12", "31", "50"})
+# Hong Kong and Macao: only the province-level code is GB/T 2260.
+_SARS: Final = frozenset({"81", "82"})
 _EARTH_RADIUS_M: Final = 6_371_008.8
 _GCJ_A: Final = 6_378_245.0  # Krasovsky 1940 semi-major axis used by GCJ-02
 _GCJ_EE: Final = 0.00669342162296594323  # its first eccentricity squared
@@ -118,7 +121,7 @@ def _chain(code: str) -> _Chain | None:
         return _chains[code]
     except KeyError:
         pass
-    if not _CODE_RE.fullmatch(code):
+    if not _CODE_RE.fullmatch(code) or (code[:2] in _SARS and code[2:] != "0000"):
         return None
     chain = _tool().lookup_adcode(code)
     if chain is not None:
@@ -229,7 +232,8 @@ def region_centroid(
 def resolve_point(lat: float, lon: float, *, coord_system: CoordSystem = "gcj02") -> str | None:
     """Most specific region code containing the point, or None outside China.
 
-    Normally a county-level code; 台湾省 gives ``710000``. ``coord_system`` is the datum of
+    Normally a county-level code; 台湾省, 香港 and 澳门 give ``710000``, ``810000``,
+    ``820000``. ``coord_system`` is the datum of
     the input: ``"gcj02"`` (wx.getLocation, default), ``"wgs84"`` or ``"bd09"``. Raises
     ValueError for non-finite or out-of-range coordinates.
     """
@@ -237,7 +241,11 @@ def resolve_point(lat: float, lon: float, *, coord_system: CoordSystem = "gcj02"
     wlat, wlon = _to_wgs84(lat, lon, coord_system)
     chain = _tool().reverse(wlat, wlon)
     leaf = chain.district or chain.city or chain.province
-    return None if leaf is None else leaf.code
+    if leaf is None:
+        return None
+    if leaf.code[:2] in _SARS:
+        return leaf.code[:2] + "0000"
+    return leaf.code
 
 
 def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:

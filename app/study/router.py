@@ -11,7 +11,8 @@ from starlette.responses import Response
 from app.core.db import SessionDep, driver_connection
 from app.core.idempotency import IdempotencyDep
 from app.core.lean import model_response, parse_body, served_by
-from app.core.pagination import DEFAULT_LIMIT, MAX_ID, CursorParam, LimitParam, Page
+from app.core.pagination import DEFAULT_LIMIT, CursorParam, LimitParam, Page
+from app.core.types import ParamId
 from app.identity.principal import MemberDep, PrincipalDep, get_member_principal, get_principal
 from app.organization.scope import AdminScopeDep
 from app.study import service
@@ -138,7 +139,7 @@ async def my_credits(session: SessionDep, member: MemberDep) -> CreditsOut:
 async def leaderboard(
     session: SessionDep,
     principal: PrincipalDep,
-    org_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+    org_id: Annotated[ParamId | None, Query()] = None,
     period: Annotated[Period, Query()] = "day",
     limit: LimitParam = DEFAULT_LIMIT,
     cursor: CursorParam = None,

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
-from app.core.pagination import MAX_ID
+from app.core.types import Id
 
 ItemKind = Literal["article", "video", "vr_hall", "quiz"]
 Period = Literal["day", "month", "year"]
@@ -26,7 +26,7 @@ class ItemCreate(BaseModel):
     # Omitted: the points of the credit rule for this kind at the item's organisation.
     points: int | None = Field(default=None, ge=0, le=100)
     # Omitted by a superadmin: a global item, visible to every member.
-    org_id: int | None = Field(default=None, ge=1, le=MAX_ID)
+    org_id: Id | None = None
 
 
 class ItemOut(BaseModel):
@@ -43,7 +43,7 @@ class ItemOut(BaseModel):
 class SessionCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    item_id: int = Field(ge=1, le=MAX_ID)
+    item_id: Id
 
 
 class SessionOut(BaseModel):
@@ -56,7 +56,7 @@ class SessionOut(BaseModel):
 class CheckinCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    session_id: int = Field(ge=1, le=MAX_ID)
+    session_id: Id
     client_event_id: str = ClientEventId
 
 
@@ -72,7 +72,7 @@ class CheckinOut(BaseModel):
 class BatchEvent(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    session_id: int = Field(ge=1, le=MAX_ID)
+    session_id: Id
     client_event_id: str = ClientEventId
     occurred_at: AwareDatetime
 

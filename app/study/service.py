@@ -100,11 +100,14 @@ async def create_item(
     session: AsyncSession, scope: Scope, body: ItemCreate, *, account_id: int
 ) -> ItemOut:
     org_path: str | None = None
-    if body.org_id is None:
-        if not scope.everything:
+    org_id = body.org_id
+    if org_id is None and not scope.everything:
+        # The caller's organisation when he administers one; with several, he must say.
+        org_id = _default_root(scope) if len(scope.roots) == 1 else None
+        if org_id is None:
             raise errors.org_required()
-    else:
-        org = await get_visible_org(session, scope, body.org_id)
+    if org_id is not None:
+        org = await get_visible_org(session, scope, org_id)
         if org is None:
             raise errors.org_not_found()
         org_path = org.path
@@ -114,7 +117,7 @@ async def create_item(
     item = await repo.insert_item(
         session,
         StudyItem(
-            org_id=body.org_id,
+            org_id=org_id,
             title=body.title,
             kind=body.kind,
             url=body.url,
@@ -127,7 +130,7 @@ async def create_item(
         session,
         actor_account_id=account_id,
         action="study.item_created",
-        org_id=body.org_id,
+        org_id=org_id,
         subject_type="study_item",
         subject_id=item.id,
         detail={"kind": item.kind, "points": item.points, "min_seconds": item.min_seconds},
@@ -438,7 +441,9 @@ async def leaderboard(
         )
 
     if principal.member_id is None:
-        if principal.is_admin:
+        # Outside the caller's scope is 404, as for every list; a named organisation is
+        # always outside the scope of an account that is neither admin nor member.
+        if principal.is_admin or org_id is not None:
             raise errors.org_not_found()
         raise forbidden("auth.member_required", "请先绑定党员身份")
     home = await repo.home_path(session, principal.member_id)

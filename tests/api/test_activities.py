@@ -22,7 +22,7 @@ from app.core.config import Settings
 from app.core.db import get_session
 from app.organization.models import DualManagementGrant, Organization
 from tests import factories as f
-from tests.conftest import _build_app, problem
+from tests.conftest import TransactionSource, _build_app, problem
 
 VILLAGE_LAT, VILLAGE_LON = 30.5392, 106.4405
 # 0.0009° of latitude is about 100 m; 0.01° about 1.1 km.
@@ -77,6 +77,7 @@ async def app(settings: Settings, engine: AsyncEngine, db: AsyncSession) -> Asyn
             await savepoint.commit()
 
     application.dependency_overrides[get_session] = _session
+    application.state.driver_pool = TransactionSource(db)
     async with application.router.lifespan_context(application):
         yield application
 

@@ -113,6 +113,10 @@ async def test_attendance_outside_window(
     member = await f.member_actor(db, settings, tree.village)
     body = problem(await _attend(client, activity, member, NEAR), 422, "activity.window_closed")
     assert datetime.fromisoformat(body["checkin_opens_at"]) == activity.checkin_opens_at
+    # One timestamp format in bodies and problem extensions: UTC with "Z".
+    shown = (await client.get(f"/api/v1/activities/{activity.id}", headers=member.headers)).json()
+    assert body["checkin_opens_at"] == shown["checkin_opens_at"]
+    assert body["checkin_closes_at"].endswith("Z")
     # A valid QR token does not open a closed window either.
     token = qr.token_for(settings.qr_secret, activity.id, qr.step_of(now))
     problem(

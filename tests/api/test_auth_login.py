@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.audit.models import AuditEntry
 from app.core.config import Settings
-from app.core.ratelimit import Policy
+from app.core.ratelimit import Policy, wait_text
 from app.core.security import decode_access_token
 from app.identity import service
 from app.identity.models import Account, RefreshToken
@@ -256,8 +256,9 @@ async def test_login_is_rate_limited_per_address(
         # Bad codes count too: the limit is checked before WeChat is asked.
         limited = await c.post(LOGIN, json={"code": "bad-code"})
     body = problem(limited, 429, "rate_limited")
-    assert int(limited.headers["retry-after"]) > 0
-    assert "秒" in body["detail"]
+    seconds = int(limited.headers["retry-after"])
+    assert 0 < seconds <= 60 and body["retry_after_s"] == seconds
+    assert body["detail"] == f"操作过于频繁，请{wait_text(seconds)}后再试"
 
 
 async def test_login_is_rate_limited_per_openid(

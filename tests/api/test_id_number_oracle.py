@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.audit.models import AuditEntry
 from app.core import pii
 from app.core.config import Settings
-from app.core.ratelimit import Policy
+from app.core.ratelimit import Policy, wait_text
 from app.members import conflicts
 from app.members.models import Member
 from app.organization.models import Organization
@@ -160,7 +160,7 @@ async def test_conflicts_are_rate_limited_per_admin(
     limited = problem(
         await create(client, sides, id_of(settings, sides.theirs)), 429, "rate_limited"
     )
-    assert "秒" in limited["detail"]
+    assert limited["detail"] == f"操作过于频繁，请{wait_text(limited['retry_after_s'])}后再试"
     # Still audited, and marked as refused by the limit.
     details = (
         await db.execute(

@@ -91,7 +91,7 @@ async def approve(client: httpx.AsyncClient, admin: Actor, o: dict[str, Any]) ->
 async def checkin(client: httpx.AsyncClient, w: World, o: dict[str, Any]) -> dict[str, Any]:
     response = await client.post(
         f"/api/v1/outflows/{o['id']}/destination-checkin",
-        json={"org_id": w.destination.id},
+        json={"org_id": w.destination.id, "version": o["version"]},
         headers=w.member.headers,
     )
     assert response.status_code == 200, response.text
@@ -321,7 +321,7 @@ async def test_checkin_accept_dual_management_until_return(
     problem(
         await client.post(
             f"/api/v1/outflows/{o['id']}/return",
-            json={"returned_on": "2026-03-02"},
+            json={"returned_on": "2026-03-02", "version": accepted["version"]},
             headers=world.dest_admin.headers,
         ),
         403,
@@ -375,7 +375,7 @@ async def test_refuse_checkin_then_check_in_elsewhere(
     other = await factories.org(db, "南山区流动党员党支部", region_code="440305")
     again = await client.post(
         f"/api/v1/outflows/{o['id']}/destination-checkin",
-        json={"org_id": other.id},
+        json={"org_id": other.id, "version": refused.json()["version"]},
         headers=world.member.headers,
     )
     assert again.status_code == 200
@@ -386,33 +386,40 @@ async def test_checkin_guards(client: httpx.AsyncClient, world: World, db: Async
     o = await register(client, world.member)
     url = f"/api/v1/outflows/{o['id']}/destination-checkin"
     # Pending outflows cannot check in yet.
+    pending = {"org_id": world.destination.id, "version": o["version"]}
     problem(
-        await client.post(url, json={"org_id": world.destination.id}, headers=world.member.headers),
+        await client.post(url, json=pending, headers=world.member.headers),
         409,
         "outflow.invalid_transition",
     )
-    await approve(client, world.branch_admin, o)
+    v = (await approve(client, world.branch_admin, o))["version"]
     problem(
-        await client.post(url, json={"org_id": world.branch.id}, headers=world.member.headers),
+        await client.post(
+            url, json={"org_id": world.branch.id, "version": v}, headers=world.member.headers
+        ),
         422,
         "outflow.checkin_org_is_home",
     )
     problem(
         await client.post(
-            url, json={"org_id": world.other_county.id}, headers=world.member.headers
+            url, json={"org_id": world.other_county.id, "version": v}, headers=world.member.headers
         ),
         422,
         "outflow.checkin_org_not_at_destination",
     )
     problem(
-        await client.post(url, json={"org_id": 99_999_999}, headers=world.member.headers),
+        await client.post(
+            url, json={"org_id": 99_999_999, "version": v}, headers=world.member.headers
+        ),
         404,
         "outflow.checkin_org_not_found",
     )
     # Only the member himself checks in.
     problem(
         await client.post(
-            url, json={"org_id": world.destination.id}, headers=world.branch_admin.headers
+            url,
+            json={"org_id": world.destination.id, "version": v},
+            headers=world.branch_admin.headers,
         ),
         403,
         "outflow.owner_required",
@@ -536,29 +543,45 @@ async def test_relocate_keeps_history_and_ends_co_management(
 async def test_return_guards(client: httpx.AsyncClient, world: World, clock: Clock) -> None:
     o = await approve(client, world.branch_admin, await register(client, world.member))
     url = f"/api/v1/outflows/{o['id']}/return"
+    v = o["version"]
     problem(
-        await client.post(url, json={"returned_on": "2026-02-01"}, headers=world.member.headers),
+        await client.post(
+            url, json={"returned_on": "2026-02-01", "version": v}, headers=world.member.headers
+        ),
         422,
         "outflow.returned_before_departure",
     )
     problem(
-        await client.post(url, json={"returned_on": "2026-03-03"}, headers=world.member.headers),
+        await client.post(
+            url, json={"returned_on": "2026-03-03", "version": v}, headers=world.member.headers
+        ),
         422,
         "outflow.returned_in_future",
     )
     problem(
         await client.post(
-            url, json={"returned_on": "2026-03-02"}, headers=world.other_admin.headers
+            url, json={"returned_on": "2026-03-02", "version": v}, headers=world.other_admin.headers
         ),
         404,
         "outflow.not_found",
     )
+    # The version is required on every transition: without it nothing changes.
+    missing = problem(
+        await client.post(url, json={"returned_on": "2026-03-02"}, headers=world.member.headers),
+        422,
+        "validation.failed",
+    )
+    assert [e["field"] for e in missing["errors"]] == ["version"]
     done = await client.post(
-        url, json={"returned_on": "2026-03-02"}, headers=world.county_admin.headers
+        url, json={"returned_on": "2026-03-02", "version": v}, headers=world.county_admin.headers
     )
     assert done.status_code == 200 and done.json()["returned_on"] == "2026-03-02"
     problem(
-        await client.post(url, json={"returned_on": "2026-03-02"}, headers=world.member.headers),
+        await client.post(
+            url,
+            json={"returned_on": "2026-03-02", "version": done.json()["version"]},
+            headers=world.member.headers,
+        ),
         409,
         "outflow.invalid_transition",
     )

@@ -103,7 +103,9 @@ async def test_auto_close_after_seven_days(
     assert told[-1].data["phrase2"] == "已关闭"
     # Closed without rating: a late rating is an illegal move, not a second rating.
     late = await client.post(
-        f"/api/v1/orders/{old['id']}/rating", json={"score": 3}, headers=w.submitter.headers
+        f"/api/v1/orders/{old['id']}/rating",
+        json={"score": 3, "version": closed.version},
+        headers=w.submitter.headers,
     )
     problem(late, 409, "order.invalid_transition")
 
@@ -125,7 +127,9 @@ async def test_stats_per_subtree_and_period(
     a = await moved(client, w.village_admin, {**a, "version": 2}, "start")
     a = await moved(client, w.village_admin, a, "resolve")
     rated = await client.post(
-        f"/api/v1/orders/{a['id']}/rating", json={"score": 4}, headers=w.submitter.headers
+        f"/api/v1/orders/{a['id']}/rating",
+        json={"score": 4, "version": a["version"]},
+        headers=w.submitter.headers,
     )
     assert rated.status_code == 200
     # Deterministic clocks: accepted after 2 h and 4 h, resolved after 10 h.

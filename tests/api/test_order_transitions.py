@@ -138,7 +138,7 @@ async def _do(
     if action == "rate":
         return await client.post(
             f"/api/v1/orders/{order['id']}/rating",
-            json={"score": 4, "comment": "满意"},
+            json={"score": 4, "comment": "满意", "version": order["version"]},
             headers=actor.headers,
         )
     payload: dict[str, Any] = {"action": action, "version": order["version"], "note": "说明"}

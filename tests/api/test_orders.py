@@ -242,7 +242,7 @@ async def test_full_life_cycle_with_timeline_notifications_and_time_bank(
 
     rated = await client.post(
         f"/api/v1/orders/{order['id']}/rating",
-        json={"score": 5, "comment": "很及时"},
+        json={"score": 5, "comment": "很及时", "version": order["version"]},
         headers=w.submitter.headers,
     )
     assert rated.status_code == 200, rated.text
@@ -275,7 +275,9 @@ async def test_full_life_cycle_with_timeline_notifications_and_time_bank(
     ).status_code == 200
 
     again = await client.post(
-        f"/api/v1/orders/{order['id']}/rating", json={"score": 1}, headers=w.submitter.headers
+        f"/api/v1/orders/{order['id']}/rating",
+        json={"score": 1, "version": order["version"]},
+        headers=w.submitter.headers,
     )
     problem(again, 409, "order.already_rated")
 

@@ -7,6 +7,7 @@ errors and auth errors must not depend on which path served them.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -59,11 +60,22 @@ class CountingSource:
 
 
 @pytest.fixture
-def source(app: FastAPI) -> CountingSource:
+async def source(app: FastAPI) -> CountingSource:
     counting = CountingSource(app.state.driver_pool)
     app.state.driver_pool = counting
     app.state.award_batcher = AwardBatcher(counting)
+    # Accounts are kept once the process listens for changes (app/identity/sessions.py).
+    async with asyncio.timeout(10):
+        while not app.state.sessions.trusted:  # noqa: ASYNC110 - the listener task's state
+            await asyncio.sleep(0.01)
     return counting
+
+
+async def known(client: httpx.AsyncClient, source: CountingSource, actor: f.Actor) -> None:
+    """Make the process know ``actor``'s account (read once per token and process, then
+    kept: app/identity/sessions.py), and start counting connections afresh."""
+    assert (await client.get("/api/v1/me", headers=actor.headers)).status_code == 200
+    source.taken = 0
 
 
 async def _both(
@@ -102,6 +114,7 @@ async def test_plain_json_takes_the_lean_path_and_earns_once(
 ) -> None:
     member, one = await _member_with_a_session(db, settings)
     await db.commit()
+    await known(client, source, member)
     body = {"session_id": one.id, "client_event_id": "lean-1"}
 
     lean = await client.post(CHECKINS, json=body, headers=member.headers)
@@ -133,6 +146,8 @@ async def test_plain_json_takes_the_lean_path_and_earns_once(
         b'{"session_id": 1.5, "client_event_id": "a"}',
         b'{"session_id": NaN, "client_event_id": "a"}',
         b'{"session_id": 1, "client_event_id": "\xff"}',
+        b"[" * 10_000 + b"]" * 10_000,  # nested deeper than the parser recurses
+        b'{"session_id": 1, "client_event_id": "a", "x": ' + b"[" * 10_000 + b"]" * 10_000 + b"}",
     ],
 )
 async def test_bad_bodies_get_the_same_problem_on_both_paths(
@@ -144,6 +159,7 @@ async def test_bad_bodies_get_the_same_problem_on_both_paths(
 ) -> None:
     branch = await f.org(db, "支部")
     member = await f.member_actor(db, settings, branch)
+    await known(client, source, member)
     headers = {**member.headers, "Content-Type": "application/json"}
     lean, regular = await _both(client, content, headers)
     assert lean.status_code in (400, 422), lean.text
@@ -151,10 +167,27 @@ async def test_bad_bodies_get_the_same_problem_on_both_paths(
     assert source.taken == 0  # rejected before a connection was taken
 
 
+async def test_json_nested_10000_deep_is_the_same_400_on_both_paths(
+    client: httpx.AsyncClient, db: AsyncSession, settings: Settings, source: CountingSource
+) -> None:
+    member, study = await _member_with_a_session(db, settings)
+    await known(client, source, member)
+    deep = b"[" * 10_000 + b"]" * 10_000
+    content = b'{"session_id": %d, "client_event_id": "deep", "x": %s}' % (study.id, deep)
+    headers = {**member.headers, "Content-Type": "application/json"}
+    lean, regular = await _both(client, content, headers)
+    assert problem(lean, 400, "request.bad")["detail"] == "请求格式错误"
+    assert _comparable(lean) == _comparable(regular)
+    assert source.taken == 0
+    assert member.member is not None
+    assert await ledger_points(db, member.member.id) == (0, 0)
+
+
 async def test_auth_errors_are_the_same_on_both_paths(
     client: httpx.AsyncClient, db: AsyncSession, settings: Settings, source: CountingSource
 ) -> None:
     resident = await f.resident_actor(db, settings)  # signed in, not bound to a member
+    await known(client, source, resident)
     content = b'{"session_id": 1, "client_event_id": "a"}'
     json_only = {"Content-Type": "application/json"}
     for headers, status, code in (
@@ -173,6 +206,7 @@ async def test_other_content_types_take_the_regular_path(
 ) -> None:
     branch = await f.org(db, "支部")
     member = await f.member_actor(db, settings, branch)
+    await known(client, source, member)
     content = b'{"session_id": 1, "client_event_id": "a"}'
     for content_type in ("text/plain", "application/x-www-form-urlencoded"):
         response = await client.post(
@@ -199,6 +233,7 @@ async def test_browser_requests_take_the_regular_path(
 ) -> None:
     """CORS is answered on the regular path: a request with ``Origin`` goes there."""
     member, one = await _member_with_a_session(db, settings)
+    await known(client, source, member)
     body = {"session_id": one.id, "client_event_id": "from-a-browser"}
     headers = {**member.headers, "Origin": "https://admin.example.org"}
     response = await client.post(CHECKINS, json=body, headers=headers)

@@ -293,9 +293,13 @@ async def test_in_process_worker_delivers(
 
 
 async def test_standalone_worker_process_entry_point(
-    committing_app: FastAPI, engine: AsyncEngine, settings: Settings
+    committing_app: FastAPI,
+    engine: AsyncEngine,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     assert settings.database_url
+    monkeypatch.setenv("APP_WORKER_METRICS_PORT", "0")  # its metrics on any free port
     [notification_id] = await committed_notifications(engine, settings, accounts=1, per_account=1)
     task = asyncio.create_task(run_worker(settings, settings.database_url))
     try:

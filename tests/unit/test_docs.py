@@ -42,7 +42,7 @@ def test_the_collector_reads_every_way_a_problem_is_built() -> None:
     assert codes["outflow.invalid_transition"].statuses == {409}  # InvalidTransition
     assert codes["validation.failed"].statuses == {422}  # problem_response(...)
     assert codes["http.not_found"].statuses == {404}  # {status: (code, detail)}
-    assert codes["import.unreadable"].details == ["名册文件无法读取，请确认文件未损坏"]
+    assert codes["import.unreadable"].details == ["文件无法读取，请确认文件未损坏"]
     assert codes["id_number.checksum"].kind == "field"
     assert codes["study.future_time"].kind == "result"
     assert codes["study.future_time"].details == ["打卡时间晚于服务器当前时间"]

@@ -37,6 +37,7 @@ from app.regions import (
         "540600",  # 那曲市 (created 2017)
         "710000",  # 台湾省
         "810000",  # 香港特别行政区
+        "820000",  # 澳门特别行政区
     ],
 )
 def test_valid_codes(code: str) -> None:
@@ -56,6 +57,8 @@ def test_valid_codes(code: str) -> None:
         "440399",  # well-formed, not a district
         "110100",  # GB/T 2260 "市辖区" grouping of a municipality, not a region
         "429000",  # "省直辖县级行政区划" grouping, not a region
+        "810001",  # the map vendor's Hong Kong district code, not GB/T 2260
+        "820005",  # the same for Macao
         "１１００００",  # full-width digits
     ],
 )
@@ -114,8 +117,8 @@ def test_region_name(code: str, name: str) -> None:
         ("441900", "440000", "441900"),
         ("620200", "620000", "620200"),
         # special administrative regions and Taiwan
-        ("810001", "810000", "810000"),
         ("810000", "810000", "810000"),
+        ("820000", "820000", "820000"),
         ("710000", "710000", "710000"),
     ],
 )
@@ -131,7 +134,8 @@ def test_province_has_no_city() -> None:
         city_of("440000")
 
 
-@pytest.mark.parametrize("code", ["999999", "abc", "440399", "429000"])
+# The map vendor's Hong Kong and Macao district codes are not GB/T 2260.
+@pytest.mark.parametrize("code", ["999999", "abc", "440399", "429000", "810001", "820005"])
 def test_province_and_city_of_unknown_code(code: str) -> None:
     with pytest.raises(ValueError):
         province_of(code)
@@ -151,7 +155,8 @@ def test_province_and_city_of_unknown_code(code: str) -> None:
         (29.5578, 106.5772, "500103"),  # 重庆解放碑, 渝中区
         (30.36, 113.42, "429004"),  # 仙桃
         (23.02, 113.75, "441900"),  # 东莞
-        (22.28, 114.16, "810001"),  # 香港中西区
+        (22.28, 114.16, "810000"),  # 香港中西区: GB/T 2260 codes the SAR only
+        (22.19, 113.54, "820000"),  # 澳门
         (25.04, 121.51, "710000"),  # 台北: province only
     ],
 )

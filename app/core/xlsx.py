@@ -1,0 +1,239 @@
+"""Reading untrusted spreadsheets (xlsx, csv) off the event loop, within hard limits.
+
+An upload is parsed in a small dedicated thread pool, never on the event loop, so
+``/healthz`` and every other request keep answering while a file is read. Every read
+is bounded by :class:`SheetLimits`:
+
+* the zip: total and per-part uncompressed size (a zip bomb stops at the cap, since
+  :mod:`zipfile` never inflates a part beyond its declared size), and the number of parts;
+* the XML: no DTD at all (xlsx parts never have one) and no entities, external or
+  internal (``defusedxml``, which openpyxl uses when it is installed), so neither XXE
+  nor "billion laughs"; malformed XML is an unreadable file, not a 500;
+* the sheet: the declared ``<dimension>`` (checked before a row is read; openpyxl would
+  otherwise pad every row to it), the rows (empty ones count: a million ``<row/>``
+  elements stop at the limit), the columns of a row and the cells in all;
+* the time: the parser checks a deadline on every row, and the caller stops waiting at
+  the deadline whatever the parser is doing.
+
+Every refusal is an :class:`~app.core.errors.AppError` (422, ``import.*`` codes, Chinese
+details). :func:`read_rows` is the one entry point: bytes and limits in, rows out.
+
+Writing: every workbook the service hands out writes its cells through
+:func:`write_cell`, which neutralises text that a spreadsheet would take for a formula
+(OWASP "CSV injection": a leading ``=``, ``+``, ``-``, ``@``, tab or carriage return
+gets a single quote in front), so a member's "employer" of ``=HYPERLINK(...)`` stays text
+when a secretary edits the cell.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import re
+import threading
+import time
+import zipfile
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, Final
+
+import structlog
+from openpyxl import DEFUSEDXML  # True when defusedxml is installed: openpyxl parses with it
+
+from app.core.errors import AppError
+
+log = structlog.stdlib.get_logger("app.xlsx")
+
+if not DEFUSEDXML:  # pragma: no cover - a broken installation, not a runtime condition
+    raise RuntimeError("defusedxml must be installed: openpyxl would expand XML entities")
+
+XLSX_MAGIC: Final = b"PK\x03\x04"
+
+# Two parses at a time per process; more wait (and their deadline runs while they wait).
+_POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="sheet")
+
+_DTD = re.compile(rb"<!(DOCTYPE|ENTITY)", re.IGNORECASE)
+# The same markers in UTF-16 (either byte order): an XML part may declare that encoding.
+_DTD_UTF16 = tuple(
+    marker.encode(encoding)
+    for marker in ("<!DOCTYPE", "<!doctype", "<!ENTITY", "<!entity")
+    for encoding in ("utf-16-le", "utf-16-be")
+)
+_CHUNK = 1 << 16
+
+
+@dataclass(frozen=True)
+class SheetLimits:
+    """Hard limits of one read; the defaults suit a 20,000-row roster of ~10 columns."""
+
+    max_rows: int = 20_050
+    max_columns: int = 64
+    max_cells: int = 400_000
+    max_uncompressed_bytes: int = 64 * 1024 * 1024
+    max_parts: int = 200
+    max_seconds: float = 10.0
+
+
+def unreadable(detail: str = "文件无法读取，请确认文件未损坏") -> AppError:
+    return AppError("import.unreadable", 422, detail)
+
+
+def too_many_rows(limit: int) -> AppError:
+    return AppError("import.too_many_rows", 422, f"单个文件最多 {limit} 行，请分批导入")
+
+
+def too_large(detail: str) -> AppError:
+    return AppError("import.too_large", 422, detail)
+
+
+def too_slow(seconds: float) -> AppError:
+    return AppError(
+        "import.too_slow", 422, f"文件在 {seconds:g} 秒内未能读完，请删除多余的行列或分批导入"
+    )
+
+
+Row = tuple[int, list[Any]]
+"""``(sheet row number, cell values)``; numbers start at 1."""
+
+
+async def read_rows(content: bytes, kind: str, limits: SheetLimits) -> list[Row]:
+    """The rows of an ``xlsx`` (first sheet) or ``csv`` file, read in a worker thread.
+
+    Raises an ``AppError`` (422) when the file is unreadable or breaks a limit; answers
+    within ``limits.max_seconds`` whatever the file holds.
+    """
+    cancelled = threading.Event()
+    deadline = time.monotonic() + limits.max_seconds
+    loop = asyncio.get_running_loop()
+    future = loop.run_in_executor(_POOL, _read, content, kind, limits, deadline, cancelled)
+    try:
+        return await asyncio.wait_for(future, timeout=limits.max_seconds)
+    except TimeoutError:
+        raise too_slow(limits.max_seconds) from None
+    finally:
+        cancelled.set()  # the parser stops at its next row if it is still running
+
+
+def _read(
+    content: bytes, kind: str, limits: SheetLimits, deadline: float, cancelled: threading.Event
+) -> list[Row]:
+    if cancelled.is_set():
+        return []
+    source = _xlsx_rows(content, limits) if kind == "xlsx" else _csv_rows(content)
+    rows: list[Row] = []
+    cells = 0
+    try:
+        for number, values in source:
+            if cancelled.is_set() or time.monotonic() > deadline:
+                raise too_slow(limits.max_seconds)
+            if number > limits.max_rows:
+                raise too_many_rows(limits.max_rows)
+            while values and values[-1] is None:  # trailing empty cells of a styled row
+                values.pop()
+            if len(values) > limits.max_columns:
+                raise too_large(f"文件最多 {limits.max_columns} 列")
+            cells += len(values)
+            if cells > limits.max_cells:
+                raise too_large(f"文件最多 {limits.max_cells} 个单元格，请分批导入")
+            rows.append((number, values))
+    except AppError:
+        raise
+    except Exception as error:
+        # Whatever a hostile file makes the parser raise (ParseError, EntitiesForbidden,
+        # KeyError of a missing part, ...) means the same to the uploader.
+        log.info("spreadsheet unreadable", error=type(error).__name__)
+        raise unreadable() from None
+    return rows
+
+
+def _xlsx_rows(content: bytes, limits: SheetLimits) -> Iterator[Row]:
+    from openpyxl import load_workbook
+
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(content))
+    except (zipfile.BadZipFile, ValueError, OSError) as error:
+        raise unreadable() from error
+    _check_archive(archive, limits)
+    book = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
+    try:
+        sheet = book.worksheets[0]
+        declared_rows, declared_columns = sheet.max_row, sheet.max_column
+        if declared_rows is not None and declared_rows > limits.max_rows:
+            raise too_many_rows(limits.max_rows)
+        if declared_columns is not None and declared_columns > limits.max_columns:
+            raise too_large(f"文件最多 {limits.max_columns} 列")
+        # Rows as the file has them, not padded to the declared dimension.
+        sheet.reset_dimensions()
+        for number, values in enumerate(sheet.iter_rows(values_only=True), start=1):
+            yield number, list(values)
+    finally:
+        book.close()
+
+
+def _check_archive(archive: zipfile.ZipFile, limits: SheetLimits) -> None:
+    """Sizes from the central directory, then every XML part inflated (up to its declared
+    size, which :mod:`zipfile` enforces) and searched for a DTD."""
+    parts = archive.infolist()
+    if len(parts) > limits.max_parts:
+        raise too_large("文件结构异常（部件过多）")
+    if sum(part.file_size for part in parts) > limits.max_uncompressed_bytes:
+        raise too_large(f"文件解压后超过 {limits.max_uncompressed_bytes // (1 << 20)} MB")
+    for part in parts:
+        if part.filename.endswith((".xml", ".rels", ".vml")):
+            _refuse_dtd(archive, part)
+
+
+def _refuse_dtd(archive: zipfile.ZipFile, part: zipfile.ZipInfo) -> None:
+    tail = b""
+    with archive.open(part) as stream:
+        while chunk := stream.read(_CHUNK):
+            window = tail + chunk
+            if _DTD.search(window) or any(m in window for m in _DTD_UTF16):
+                raise unreadable("文件包含不允许的 XML 声明（DTD 或实体），请另存为标准 xlsx")
+            tail = window[-32:]
+
+
+def _csv_rows(content: bytes) -> Iterator[Row]:
+    for encoding in ("utf-8-sig", "gb18030"):
+        try:
+            text = content.decode(encoding)
+            break
+        except UnicodeDecodeError:
+            continue
+    else:
+        raise unreadable("CSV 文件编码无法识别，请保存为 UTF-8 或 GBK 编码")
+    try:
+        dialect: Any = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
+    except csv.Error:
+        dialect = csv.excel
+    reader = csv.reader(io.StringIO(text, newline=""), dialect)
+    try:
+        for number, values in enumerate(reader, start=1):
+            yield number, list(values)
+    except csv.Error as error:
+        raise unreadable("CSV 文件格式错误") from error
+
+
+# ------------------------------------------------------------------------- writing
+FORMULA_TRIGGERS: Final = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralize(text: str) -> str:
+    """Text a spreadsheet will never evaluate: a leading formula character is quoted."""
+    return "'" + text if text.startswith(FORMULA_TRIGGERS) else text
+
+
+def write_cell(sheet: Any, row: int, col: int, value: Any, cell_fmt: Any, date_fmt: Any) -> None:
+    """One cell of an xlsxwriter worksheet: dates (the day) as dates, integers as numbers,
+    anything else as neutralised text."""
+    if isinstance(value, date):
+        sheet.write_datetime(row, col, datetime(value.year, value.month, value.day), date_fmt)
+    elif value is None:
+        sheet.write_blank(row, col, None, cell_fmt)
+    elif isinstance(value, int) and not isinstance(value, bool):
+        sheet.write_number(row, col, value, cell_fmt)
+    else:
+        sheet.write_string(row, col, neutralize(str(value)), cell_fmt)
