@@ -54,6 +54,10 @@ def signup_closed() -> AppError:
     return AppError("activity.signup_closed", 422, "活动已开始，不能再报名或取消报名")
 
 
+def already_attended() -> AppError:
+    return AppError("activity.already_attended", 409, "您已签到参加该活动，不能再取消报名")
+
+
 def signup_required() -> AppError:
     return AppError("activity.signup_required", 422, "该活动限定名额，请先报名再签到")
 

@@ -270,7 +270,8 @@ async def sign_up(
 async def cancel_signup(
     session: AsyncSession, viewer: Viewer, activity_id: int, now: datetime
 ) -> SignupOut:
-    """Withdraw the member's own sign-up before the start; repeating it is harmless."""
+    """Withdraw the member's own sign-up before the start and before attending;
+    repeating it is harmless."""
     member_id = _member_id(viewer)
     activity = await _visible_activity(session, viewer, activity_id, lock=True)
     signup = await repo.get_signup(session, activity.id, member_id, lock=True)
@@ -278,6 +279,9 @@ async def cancel_signup(
         raise errors.signup_not_found()
     if signup.status == "cancelled":
         return _signup_out(signup)
+    # The check-in window may open before the start: whoever attended stays signed up.
+    if await repo.get_attendance(session, activity.id, member_id) is not None:
+        raise errors.already_attended()
     _guard_before_start(activity, now)
     signup.status = next_signup_state(signup.status, "cancel")
     signup.cancelled_at = now

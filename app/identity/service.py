@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import unicodedata
 import uuid
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -41,7 +40,11 @@ from app.identity import repository as repo
 from app.identity.models import Account, RefreshToken
 from app.identity.principal import Principal
 from app.identity.sessions import kind_of
-from app.identity.validators import MobilePhoneError, normalize_mobile_phone
+from app.identity.validators import (
+    MobilePhoneError,
+    normalize_mobile_phone,
+    normalize_person_name,
+)
 from app.members.models import Member
 from app.organization.models import Organization, RoleAssignment
 from app.wechat.client import WeChatClient
@@ -350,13 +353,10 @@ async def profile(session: AsyncSession, principal: Principal) -> Profile:
 # -- binding to the roster -------------------------------------------------------------
 
 
-_MIDDLE_DOTS = str.maketrans({"•": "·", "‧": "·", "・": "·", "．": "·", "⋅": "·"})
-
-
 def normalize_name(name: str) -> str:
-    """Names as typed on a phone: full-width forms, stray spaces, variant middle dots."""
-    text = unicodedata.normalize("NFKC", name).translate(_MIDDLE_DOTS)
-    return "".join(text.split())
+    """Names as typed on a phone, compared leniently: the roster's normal form without
+    any whitespace (full-width forms, stray spaces, variant middle dots)."""
+    return "".join(normalize_person_name(name).split())
 
 
 async def unbound_account(

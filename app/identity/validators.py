@@ -1,4 +1,5 @@
-"""Validation of Chinese resident ID numbers and mainland mobile numbers. Pure functions.
+"""Validation of Chinese resident ID numbers and mainland mobile numbers, and the one
+normal form of a person's name. Pure functions.
 
 * ID numbers (居民身份证号码, GB 11643-1999): 18 characters = 6-digit region code (地址码),
   8-digit birth date YYYYMMDD (出生日期码), 3-digit sequence (顺序码, odd = male, even = female),
@@ -40,6 +41,7 @@ __all__ = [
     "is_valid_mobile_phone",
     "normalize_id_number",
     "normalize_mobile_phone",
+    "normalize_person_name",
     "parse_id_number",
 ]
 
@@ -210,6 +212,26 @@ def is_valid_mobile_phone(value: str) -> bool:
     return True
 
 
+# --------------------------------------------------------------------- person names
+_MIDDLE_DOTS: Final = str.maketrans({"•": "·", "‧": "·", "・": "·", "⋅": "·", "．": "·"})
+# CJK ideographs (with extensions and compatibility forms) and the middle dot of
+# transliterated names: whitespace between two of them is padding, not a word break.
+_CJK_CHAR: Final = "[\u2e80-\u9fff\uf900-\ufaff\U00020000-\U0003134f·]"
+_CJK_GAP: Final = re.compile(f"(?<={_CJK_CHAR})\\s+(?={_CJK_CHAR})")
+
+
+def normalize_person_name(value: str) -> str:
+    """The stored and searched form of a name, the same at import, create, bind and search.
+
+    NFKC (full-width letters and the ideographic space become plain ones), one middle dot
+    ``·`` for its look-alikes, no leading, trailing or repeated whitespace, and none between
+    two CJK characters: ``"王　伟"`` (a sheet padding a two-character name) -> ``"王伟"``,
+    ``"阿依古丽 • 买买提"`` -> ``"阿依古丽·买买提"``; ``"Ali  Khan"`` -> ``"Ali Khan"``.
+    """
+    text = unicodedata.normalize("NFKC", value.translate(_MIDDLE_DOTS)).translate(_MIDDLE_DOTS)
+    return _CJK_GAP.sub("", " ".join(text.split()))
+
+
 # --------------------------------------------------------------------- pydantic types
 def _pydantic_id_number(value: str) -> str:
     try:
@@ -226,6 +248,9 @@ def _pydantic_mobile_phone(value: str) -> str:
     except MobilePhoneError as exc:
         raise PydanticCustomError(exc.code, exc.message) from None
 
+
+PersonNameText = Annotated[str, AfterValidator(normalize_person_name)]
+"""A person's name in its normal form (see :func:`normalize_person_name`)."""
 
 IdNumber = Annotated[str, AfterValidator(_pydantic_id_number)]
 """An 18-character resident ID number, validated and returned upper-cased without spaces."""

@@ -26,7 +26,8 @@ async def me(principal: PrincipalDep, session: SessionDep) -> MeOut:
     member = profile.member
     return MeOut(
         account=AccountOut.of(account.id, profile.kind, account.member_id),
-        display_name=account.display_name,
+        # A member who bound by ID number never gave a display name: show his roster name.
+        display_name=account.display_name or (member.name if member else None),
         is_superadmin=account.is_superadmin,
         member=MemberProfileOut.model_validate(member, from_attributes=True) if member else None,
         home_org=_org_out(profile.home_org) if profile.home_org else None,

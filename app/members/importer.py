@@ -21,22 +21,25 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from app.audit.service import record
 from app.core import pii
 from app.core.config import Settings
-from app.core.crypto import mask_id_number, mask_phone
+from app.core.crypto import PiiKeyring, mask_id_number, mask_phone
 from app.identity.validators import (
     IdNumberError,
     MobilePhoneError,
     check_joined_on,
     normalize_id_number,
     normalize_mobile_phone,
+    normalize_person_name,
     parse_id_number,
 )
 from app.members import conflicts, errors
 from app.members import repository as repo
+from app.members.repository import RosterRow
 from app.members.schemas import ImportResult, ImportRowError
 from app.members.spreadsheet import (
     COLUMNS,
     MAX_ROWS,
-    date_cell,
+    CellDate,
+    dated_cell,
     id_number_cell,
     read_sheet,
     text_cell,
@@ -84,7 +87,7 @@ class _Report:
 
 def _parse_row(number: int, cells: dict[str, Any], report: _Report) -> _Row | None:
     before = len(report.errors)
-    name = text_cell(cells.get("name"))
+    name = normalize_person_name(text_cell(cells.get("name")))
     if not name:
         report.add(number, "name", "请填写姓名")
     elif len(name) > 50:
@@ -109,9 +112,10 @@ def _parse_row(number: int, cells: dict[str, Any], report: _Report) -> _Row | No
         elif info is not None and gender != info.gender:
             report.add(number, "gender", "性别与身份证号不一致")
 
-    birth_date = _date(number, cells, "birth_date", report)
-    if birth_date is not None and info is not None and birth_date != info.birth_date:
-        report.add(number, "birth_date", "出生日期与身份证号不一致")
+    birth = _dated(number, cells, "birth_date", report)
+    if birth is not None and info is not None and not birth.agrees_with(info.birth_date):
+        what = "出生年月" if birth.month_only else "出生日期"
+        report.add(number, "birth_date", f"{what}与身份证号不一致")
 
     phone: str | None = None
     phone_text = text_cell(cells.get("phone"))
@@ -152,12 +156,17 @@ def _parse_row(number: int, cells: dict[str, Any], report: _Report) -> _Row | No
     )
 
 
-def _date(number: int, cells: dict[str, Any], column: str, report: _Report) -> date | None:
+def _dated(number: int, cells: dict[str, Any], column: str, report: _Report) -> CellDate | None:
     try:
-        return date_cell(cells.get(column))
+        return dated_cell(cells.get(column))
     except ValueError:
-        report.add(number, column, "日期格式错误，请填写如 1985-06-15")
+        report.add(number, column, "日期格式错误，请填写如 1985-06-15 或 1985年6月")
         return None
+
+
+def _date(number: int, cells: dict[str, Any], column: str, report: _Report) -> date | None:
+    parsed = _dated(number, cells, column, report)
+    return parsed.value if parsed is not None else None
 
 
 async def _resolve_orgs(
@@ -201,6 +210,19 @@ def _flag_duplicates(rows: list[_Row], report: _Report) -> None:
             report.add(row.number, "id_number", f"与第 {earlier} 行的身份证号重复")
 
 
+def _same_as_roster(row: _Row, found: RosterRow, ring: PiiKeyring) -> bool:
+    """Would importing this row change nothing? Empty optional cells keep what is there."""
+    return (
+        row.name == found.name
+        and row.home_org_id == found.home_org_id
+        and row.gender == found.gender
+        and row.birth_date == found.birth_date
+        and (row.phone is None or ring.blind_index(row.phone, context=pii.PHONE) == found.phone_idx)
+        and (row.joined_on is None or row.joined_on == found.joined_on)
+        and (row.status is None or row.status == found.status)
+    )
+
+
 async def import_roster(
     session: AsyncSession,
     settings: Settings,
@@ -233,17 +255,21 @@ async def import_roster(
     existing = await repo.by_id_number_indexes(
         session, [r.index for r in rows if r.number not in report.bad_rows], for_update=True
     )
-    home_ids = sorted({home for _, home, _ in existing.values()})
+    home_ids = sorted({found.home_org_id for found in existing.values()})
     # The *change* verb: a row updates a member only where the caller owns his record.
     manageable = await get_visible_org_ids(session, scope, home_ids)
     holders: list[conflicts.Holder] = []
     tried_at = default_org_id  # where the caller tried: his default, else a row's branch
     for row in rows:
         found = existing.get(row.index)
-        if found is not None and found[1] not in manageable and row.number not in report.bad_rows:
+        if (
+            found is not None
+            and found.home_org_id not in manageable
+            and row.number not in report.bad_rows
+        ):
             # The same answer as POST /members, wherever the number is registered.
             report.add(row.number, "id_number", errors.ID_NUMBER_TAKEN)
-            holders.append(conflicts.Holder(found[0], found[1]))
+            holders.append(conflicts.Holder(found.id, found.home_org_id))
             tried_at = tried_at or row.home_org_id
 
     report.errors.sort(key=lambda e: e.row)
@@ -267,8 +293,12 @@ async def import_roster(
     good = [r for r in rows if r.number not in report.bad_rows]
     inserts: list[dict[str, Any]] = []
     updates: dict[frozenset[str], list[dict[str, Any]]] = {}
+    unchanged = 0
     for row in good:
         found = existing.get(row.index)
+        if found is not None and _same_as_roster(row, found, ring):
+            unchanged += 1  # no write at all: version and updated_at stay
+            continue
         values: dict[str, Any] = {
             "name": row.name,
             "gender": row.gender,
@@ -298,7 +328,7 @@ async def import_roster(
         else:
             if row.status is not None:
                 values["status"] = row.status
-            values |= {"id": found[0], "version": found[2] + 1}
+            values |= {"id": found.id, "version": found.version + 1}
             updates.setdefault(frozenset(values), []).append(values)
 
     try:
@@ -323,8 +353,9 @@ async def import_roster(
             "rows": len(sheet.rows),
             "created": created,
             "updated": updated,
+            "unchanged": unchanged,
             "rejected": len(report.bad_rows),
             "partial": partial,
         },
     )
-    return ImportResult(created=created, updated=updated, errors=report.errors)
+    return ImportResult(created=created, updated=updated, unchanged=unchanged, errors=report.errors)

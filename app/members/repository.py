@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
 from typing import Any, cast
 
 from sqlalchemy import (
@@ -78,6 +80,7 @@ def list_statement(
     *,
     org: Organization | None,
     q: str | None,
+    phone_index: bytes | None = None,
     mobile: bool | None,
     status: str | None,
     after_id: int | None,
@@ -93,6 +96,8 @@ def list_statement(
     if q:
         # ILIKE (not lower() LIKE) so the pg_trgm GIN index on name can serve it.
         stmt = stmt.where(Member.name.ilike(f"%{_escape_like(q)}%", escape="\\"))
+    if phone_index is not None:
+        stmt = stmt.where(Member.phone_idx == phone_index)
     if status is not None:
         stmt = stmt.where(Member.status == status)
     if mobile is not None:
@@ -108,30 +113,62 @@ async def list_members(
     *,
     org: Organization | None,
     q: str | None,
+    phone_index: bytes | None = None,
     mobile: bool | None,
     status: str | None,
     after_id: int | None,
     limit: int,
 ) -> Sequence[Member]:
     stmt = list_statement(
-        scope, org=org, q=q, mobile=mobile, status=status, after_id=after_id, limit=limit
+        scope,
+        org=org,
+        q=q,
+        phone_index=phone_index,
+        mobile=mobile,
+        status=status,
+        after_id=after_id,
+        limit=limit,
     )
     return (await session.execute(stmt)).scalars().all()
 
 
+@dataclass(frozen=True)
+class RosterRow:
+    """What an import compares a sheet row with (the person's current roster values)."""
+
+    id: int
+    home_org_id: int
+    version: int
+    name: str
+    gender: str
+    birth_date: date | None
+    phone_idx: bytes | None
+    joined_on: date | None
+    status: str
+
+
 async def by_id_number_indexes(
     session: AsyncSession, indexes: Sequence[bytes], *, for_update: bool = False
-) -> dict[bytes, tuple[int, int, int]]:
-    """``blind index -> (member id, home org id, version)`` in one query (unscoped)."""
+) -> dict[bytes, RosterRow]:
+    """``blind index -> current roster values`` in one query (unscoped)."""
     if not indexes:
         return {}
-    stmt = select(Member.id_number_idx, Member.id, Member.home_org_id, Member.version).where(
-        Member.id_number_idx.in_(list(indexes))
-    )
+    stmt = select(
+        Member.id_number_idx,
+        Member.id,
+        Member.home_org_id,
+        Member.version,
+        Member.name,
+        Member.gender,
+        Member.birth_date,
+        Member.phone_idx,
+        Member.joined_on,
+        Member.status,
+    ).where(Member.id_number_idx.in_(list(indexes)))
     if for_update:
         stmt = stmt.order_by(Member.id).with_for_update()
     rows = await session.execute(stmt)
-    return {idx: (mid, org_id, version) for idx, mid, org_id, version in rows}
+    return {idx: RosterRow(*values) for idx, *values in rows}
 
 
 async def bulk_insert(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> int:

@@ -19,6 +19,7 @@ from app.core.pagination import (
 )
 from app.core.ratelimit import Policy, hit
 from app.core.types import ParamId
+from app.identity.validators import MobilePhone
 from app.members import importer, service
 from app.members.schemas import (
     ImportResult,
@@ -56,10 +57,14 @@ async def create_member(
 
 @router.get("", response_model=Page[MemberOut])
 async def list_members(
+    request: Request,
     scope: AdminScopeDep,
     session: SessionDep,
     org_id: Annotated[ParamId | None, Query(description="组织（含下级）")] = None,
     q: Annotated[str | None, Query(min_length=1, max_length=50, description="姓名关键字")] = None,
+    phone: Annotated[
+        MobilePhone | None, Query(description="手机号，精确匹配（经盲索引，不做模糊查询）")
+    ] = None,
     mobile: Annotated[bool | None, Query(description="true：只看流动党员")] = None,
     status: Annotated[Literal["full", "probationary"] | None, Query()] = None,
     limit: LimitParam = DEFAULT_LIMIT,
@@ -70,6 +75,7 @@ async def list_members(
         scope,
         org_id=org_id,
         q=q.strip() if q else None,
+        phone_index=service.phone_index(request.app.state.settings, phone) if phone else None,
         mobile=mobile,
         status=status,
         after_id=decode_cursor(cursor, int),

@@ -9,16 +9,33 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+)
 
 from app.core.openapi import NotNull, omittable
 from app.core.types import Id, Version
-from app.identity.validators import BirthDate, IdNumber, JoinedOn, MobilePhone
+from app.identity.validators import (
+    BirthDate,
+    IdNumber,
+    JoinedOn,
+    MobilePhone,
+    normalize_person_name,
+)
 from app.members.models import Member
 
 Gender = Literal["male", "female"]
 MemberStatus = Literal["full", "probationary"]
-PersonName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
+# Stored and searched in one normal form (``王　伟`` -> ``王伟``), see normalize_person_name.
+PersonName = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=50),
+    AfterValidator(normalize_person_name),
+]
 
 
 class MemberCreate(BaseModel):
@@ -102,4 +119,5 @@ class ImportRowError(BaseModel):
 class ImportResult(BaseModel):
     created: int
     updated: int
+    unchanged: int = Field(default=0, description="与名册一致、未作修改的行数（version 不变）")
     errors: list[ImportRowError]

@@ -20,7 +20,7 @@ from app.core import pii
 from app.core.config import Settings
 from app.core.crypto import mask_id_number, mask_phone
 from app.core.errors import AppError, stale_version
-from app.identity.validators import IdInfo, parse_id_number
+from app.identity.validators import IdInfo, normalize_person_name, parse_id_number
 from app.members import conflicts, errors
 from app.members import repository as repo
 from app.members.models import Member
@@ -78,7 +78,7 @@ async def create_member(
         raise errors.id_number_taken(holder.id, holder.home_org_id)
     sealed = seal_pii(settings, id_number, phone)
     member = Member(
-        name=name,
+        name=normalize_person_name(name),
         gender=info.gender,
         birth_date=info.birth_date,
         home_org_id=home_org_id,
@@ -190,12 +190,18 @@ async def get_member(session: AsyncSession, scope: Scope, member_id: int) -> Mem
     return member
 
 
+def phone_index(settings: Settings, phone: str) -> bytes:
+    """The blind index of a (normalised) mobile number: exact lookup without decrypting."""
+    return pii.keyring(settings).blind_index(phone, context=pii.PHONE)
+
+
 async def list_members(
     session: AsyncSession,
     scope: Scope,
     *,
     org_id: int | None,
     q: str | None,
+    phone_index: bytes | None = None,
     mobile: bool | None,
     status: str | None,
     after_id: int | None,
@@ -203,7 +209,15 @@ async def list_members(
 ) -> Sequence[Member]:
     org = await _visible_org(session, scope, org_id) if org_id is not None else None
     return await repo.list_members(
-        session, scope, org=org, q=q, mobile=mobile, status=status, after_id=after_id, limit=limit
+        session,
+        scope,
+        org=org,
+        q=normalize_person_name(q) if q else None,
+        phone_index=phone_index,
+        mobile=mobile,
+        status=status,
+        after_id=after_id,
+        limit=limit,
     )
 
 

@@ -165,29 +165,44 @@ def text_cell(value: Any) -> str:
     return unicodedata.normalize("NFKC", str(value)).strip()
 
 
-def date_cell(value: Any) -> date | None:
-    """A date from an Excel date cell or a text such as 1985-06-15, 1985/6/15, 1985年6月15日.
+@dataclass(frozen=True)
+class CellDate:
+    """A date read from a cell; ``month_only`` when the cell gave a month (出生年月
+    "1990年1月", 入党年月 "1998.07"): ``value`` is then the first of that month."""
 
-    Raises ``ValueError`` for text that is not a date. Month-only values (入党年月
-    "1998.07") mean the first of that month.
+    value: date
+    month_only: bool = False
+
+    def agrees_with(self, exact: date) -> bool:
+        """Does it name ``exact``, at the precision it was written with?"""
+        if self.month_only:
+            return (self.value.year, self.value.month) == (exact.year, exact.month)
+        return self.value == exact
+
+
+def dated_cell(value: Any) -> CellDate | None:
+    """A date from an Excel date cell or a text such as 1985-06-15, 1985/6/15, 1985年6月15日,
+    or a month such as 1985.06, 1985-6, 1985年6月.
+
+    Raises ``ValueError`` for text that is not a date.
     """
     if value is None:
         return None
     if isinstance(value, datetime):
-        return value.date()
+        return CellDate(value.date())
     if isinstance(value, date):
-        return value
+        return CellDate(value)
     text = text_cell(value)
     if not text:
         return None
     for pattern in _DATE_PATTERNS:
         match = pattern.match(text)
         if match:
-            return date(int(match[1]), int(match[2]), int(match[3]))
+            return CellDate(date(int(match[1]), int(match[2]), int(match[3])))
     for pattern in _MONTH_PATTERNS:
         match = pattern.match(text)
         if match:
-            return date(int(match[1]), int(match[2]), 1)
+            return CellDate(date(int(match[1]), int(match[2]), 1), month_only=True)
     raise ValueError(text)
 
 
@@ -206,7 +221,7 @@ TEMPLATE_NOTES = (
     "2. 身份证号、手机号请保持文本格式，以免 Excel 把长数字变成科学计数法。",
     "3. 所在支部填写组织全称或组织编号，须在您的管辖范围内；不填时导入到上传时选择的组织。",
     "4. 党员状态填写“正式党员”或“预备党员”，不填默认为正式党员。",
-    "5. 日期格式：1985-06-15 或 1985年6月15日。",
+    "5. 日期格式：1985-06-15 或 1985年6月15日；出生年月可只写到月，如 1985年6月 或 1985.06。",
     "6. 按身份证号识别同一人：再次导入会更新已有党员，不会重复创建。",
     "7. 默认有任何一行错误则整份名册不导入；可选择“仅导入正确的行”。",
 )

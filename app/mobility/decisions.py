@@ -1,7 +1,8 @@
-"""Decisions on an outflow: the home branch approves or rejects the registration, the
-destination accepts or refuses the member's check-in.
+"""Decisions on an outflow: the home branch approves or rejects the registration (and
+cancels an approved one before departure), the destination accepts or refuses the
+member's check-in.
 
-All four are :func:`decide` over the table :data:`DECISIONS`: lock the outflow, check
+All five are :func:`decide` over the table :data:`DECISIONS`: lock the outflow, check
 the deciding side and the version, write, move through the transition table
 (:mod:`app.mobility.rules`), recompute the due dates, audit, tell the member.
 """
@@ -21,7 +22,7 @@ from app.mobility import repository
 from app.mobility.errors import not_destination_admin, not_home_admin
 from app.mobility.models import Outflow
 from app.mobility.notices import tell_member
-from app.mobility.rules import next_state
+from app.mobility.rules import guard_cancel, next_state
 from app.mobility.service import check_version, in_scope, load, move, recompute, rules_and_region
 from app.organization.scope import Scope
 
@@ -68,6 +69,15 @@ async def _rejected(
     return {}
 
 
+async def _cancelled(
+    session: AsyncSession, outflow: Outflow, actor: Principal, reason: str | None, now: datetime
+) -> dict[str, str]:
+    guard_cancel(outflow, clock.shanghai_day(now))  # before departure only
+    outflow.cancel_reason = reason
+    await repository.end_grants(session, outflow.id, now)  # co-management ends with it
+    return {"result": "已撤销"}
+
+
 async def _checkin_accepted(
     session: AsyncSession, outflow: Outflow, actor: Principal, reason: str | None, now: datetime
 ) -> dict[str, str]:
@@ -103,6 +113,15 @@ DECISIONS: dict[str, Decision] = {
         title="外出登记未通过",
         body="您的外出登记未通过审批：{reason}",
         event="rejected",
+    ),
+    "cancel": Decision(
+        HOME,
+        _cancelled,
+        audit="outflow.cancelled",
+        template="outflow_rejected",
+        title="外出登记已撤销",
+        body="党支部已撤销您的外出登记：{reason}",
+        event="cancelled",
     ),
     "accept_checkin": Decision(
         DESTINATION,

@@ -8,7 +8,8 @@ from the day the demo is seeded (the app's clock, so ``APP_CLOCK_OFFSET`` moves 
                       committee (dual management), consented, reported 10 days ago:
                       no flag
 刘芳                  pending: waits for the branch secretary's approval (logs in as
-                      ``demo-leaving.1``)
+                      ``demo-leaving.1``); an earlier registration she withdrew
+                      (``withdrawn``) is in her history
 林小梅                active, check-in requested at 天河: waits for the destination
 杨国华                active, approved 40 days ago, never checked in: ``checkin_overdue``
 周丽娟                active, checked in, no report for 120 days: ``report_overdue``
@@ -18,7 +19,8 @@ from the day the demo is seeded (the app's clock, so ``APP_CLOCK_OFFSET`` moves 
 何文斌                active, at one place for 200 days, reports regularly:
                       ``transfer_suggested`` only (logs in as ``demo-mobile.1``)
 郑雪梅                active, check-in refused by 天河: must choose another organisation
-罗永强                returned 5 days ago (the returned ledger)
+罗永强                returned 5 days ago (the returned ledger); an earlier approved
+                      outflow the branch cancelled before departure (``cancelled``)
 谢春花 (机关党支部)   rejected, with the reason
 ====================  ==========================================================
 """
@@ -232,8 +234,33 @@ async def seed(session: AsyncSession, settings: Settings) -> None:
         )
         who = {name: demo.member(*people[name]) for name in (*PEOPLE, *OFFICE_PEOPLE)}
 
+        # 罗永强: an approved outflow the branch called off before he left (departing
+        # 128 days ago, cancelled the day after the approval), before the one he
+        # came home from (in ACTIVE).
+        called_off = await demo.register(who["罗永强"], days_ago=130)
+        await demo.approve(called_off, days_ago=130)
+        await decide(
+            session,
+            demo.home,
+            called_off.id,
+            "cancel",
+            version=called_off.version,
+            reason="用工单位取消外派计划",
+            now=demo.ago(129),
+        )
+
         outflows = {name: await demo.live(who[name], days) for name, days in ACTIVE.items()}
 
+        # 刘芳: withdrew a first registration (her plans changed), then registered again.
+        first = await demo.register(who["刘芳"], days_ago=20)
+        await service.withdraw(
+            session,
+            Scope(who["刘芳"], ()),
+            first.id,
+            version=first.version,
+            reason="行程有变，暂不外出",
+            now=demo.ago(19),
+        )
         # 刘芳: waits for approval (to Shenzhen, leaving next week).
         await service.register(
             session,

@@ -119,3 +119,11 @@ def export_reason_required() -> AppError:
 
 def org_not_found() -> AppError:
     return not_found("org.not_found", "组织不存在或无权访问")
+
+
+def already_departed() -> AppError:
+    return AppError(
+        "outflow.already_departed",
+        409,
+        "党员已按登记日期外出，不能再撤销；请在其返回后办理返回登记",
+    )

@@ -54,7 +54,14 @@ WIDTHS = (6, 10, 5, 22, 8, 20, 28, 22, 14, 11, 11, 18, 8, 22, 17, 20, 8, 11)
 
 GENDERS = {"male": "男", "female": "女"}
 REASONS = {"work": "务工", "business": "经商", "study": "求学", "other": "其他"}
-STATUSES = {"pending": "待审批", "active": "外出中", "rejected": "未通过", "returned": "已返回"}
+STATUSES = {
+    "pending": "待审批",
+    "active": "外出中",
+    "rejected": "未通过",
+    "returned": "已返回",
+    "withdrawn": "已撤回",
+    "cancelled": "已撤销",
+}
 CHECKIN = {"pending": "待确认", "accepted": "已报到", "refused": "已拒绝"}
 FLAGS = {
     "checkin_overdue": "逾期未报到",
@@ -63,6 +70,37 @@ FLAGS = {
     "transfer_suggested": "建议转接",
 }
 TITLE_ROWS = 2  # title, then the header row; data starts on the third row
+
+
+CONSENT = {True: "已授权位置信息", False: "未授权位置信息"}
+
+
+def ledger_title(filters: LedgerFilter, today: date, org_name: str | None) -> str:
+    """The sheet's title: which ledger, of which organisation, filtered how, as of when."""
+    f = filters
+    parts = [f"{org_name}及下级组织" if org_name else "管辖范围内全部"]
+    if f.status:
+        parts.append(f"状态：{STATUSES.get(f.status, f.status)}")
+    if f.flag:
+        parts.append(f"标记：{FLAGS.get(f.flag, f.flag)}")
+    if f.destination_region_code:
+        name = regions.region_name(f.destination_region_code) or f.destination_region_code
+        parts.append(f"流入地：{name}")
+    if f.reason:
+        parts.append(f"外出原因：{REASONS.get(f.reason, f.reason)}")
+    if f.checkin_status:
+        parts.append(f"报到：{CHECKIN.get(f.checkin_status, '未报到')}")
+    for label, start, end in (
+        ("外出日期", f.departed_from, f.departed_to),
+        ("返回日期", f.returned_from, f.returned_to),
+    ):
+        if start or end:
+            parts.append(f"{label}：{start or ''}至{end or ''}")
+    if f.q:
+        parts.append(f"关键字：{f.q}")
+    if f.consent is not None:
+        parts.append(CONSENT[f.consent])
+    return f"流动党员外出登记台账（{'；'.join(parts)}；截至 {today.isoformat()}）"
 
 
 @dataclass(frozen=True)
@@ -132,7 +170,7 @@ async def write_ledger_xlsx(
         sheet.merge_range(0, 0, 0, len(HEADERS) - 1, title, title_fmt)
         for col, header in enumerate(HEADERS):
             sheet.write_string(1, col, header, head_fmt)
-        sheet.freeze_panes(TITLE_ROWS, 2)
+        sheet.freeze_panes(TITLE_ROWS, 2)  # title and header stay, as do 序号 and 姓名
         async for row in repository.stream_ledger(session, visible, filters, today):
             count += 1
             phone = row.outflow.contact_phone_masked
@@ -140,6 +178,8 @@ async def write_ledger_xlsx(
                 phone = ring.decrypt(row.outflow.contact_phone_enc, context=CONTACT_PHONE)
             for col, value in enumerate(row_values(count, row, today, phone)):
                 write_cell(sheet, TITLE_ROWS + count - 1, col, value, cell_fmt, date_fmt)
+        # Filter buttons on the header row, over every data row written.
+        sheet.autofilter(TITLE_ROWS - 1, 0, TITLE_ROWS - 1 + count, len(HEADERS) - 1)
         # Zipping the workbook is the one long CPU step: keep it off the event loop.
         await asyncio.to_thread(workbook.close)
     except BaseException:

@@ -1,4 +1,4 @@
-"""Scheduled mobility jobs: lost-contact escalation and report reminders.
+"""Scheduled mobility jobs: lost-contact escalation, report reminders, the daily digest.
 
 Both are safe to run on several instances at once: each claims its outflows with one
 ``UPDATE ... WHERE <not yet done> RETURNING`` (row locks make a concurrent run skip what
@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core import clock
 from app.mobility import repository
-from app.mobility.notices import tell_member
+from app.mobility.notices import tell_admins, tell_member
 from app.notify.service import notify
 from app.organization.models import Organization
 
@@ -84,3 +84,45 @@ async def remind_reports_due(session: AsyncSession, today: date, days_before: in
         )
     await session.flush()
     return len(claimed)
+
+
+DIGEST_LABELS = {
+    "checkin_overdue": "逾期未报到",
+    "report_overdue": "逾期未报告",
+    "lost_contact": "失联",
+}
+
+
+async def digest_overdue(session: AsyncSession, today: date) -> int:
+    """One message per branch and day to its admins (or its nearest administered
+    ancestor's): the members whose check-in or report turned overdue, or who turned
+    lost contact, today. Not one message per member. Returns the branches told."""
+    by_org: dict[int, list[tuple[str, str]]] = {}
+    for org_id, flag, _, name in await repository.newly_flagged(session, today):
+        by_org.setdefault(org_id, []).append((flag, name))
+    for org_id, entries in by_org.items():
+        counts = {
+            flag: sum(1 for f, _ in entries if f == flag)
+            for flag in DIGEST_LABELS
+            if any(f == flag for f, _ in entries)
+        }
+        summary = "，".join(f"{DIGEST_LABELS[f]} {n} 人" for f, n in counts.items())
+        names = "、".join(dict.fromkeys(name for _, name in entries))
+        await tell_admins(
+            session,
+            org_id,
+            template="outflow_overdue_digest",
+            title="流动党员逾期提醒",
+            body=f"{today.isoformat()} 新增：{summary}。涉及：{names}。请在流动党员台账中跟进。",
+            data={
+                "org_id": str(org_id),
+                "day": today.isoformat(),
+                "count": str(len(entries)),
+                "summary": summary,
+                **{flag: str(n) for flag, n in counts.items()},
+            },
+            query=f"org_id={org_id}",
+            dedupe=f"outflow_digest:{org_id}:{today.isoformat()}",
+        )
+    await session.flush()
+    return len(by_org)

@@ -14,12 +14,19 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.service import record
 from app.core.config import Settings
-from app.core.pagination import Page, decode_cursor, encode_cursor
+from app.core.pagination import Page, decode_cursor, encode_cursor, page_of
 from app.mobility import repository
 from app.mobility.errors import export_reason_required, org_not_found, outflow_not_found
-from app.mobility.export import ExportResult, write_ledger_xlsx
+from app.mobility.export import ExportResult, ledger_title, write_ledger_xlsx
 from app.mobility.repository import LedgerFilter
-from app.mobility.schemas import OutflowDetail, OutflowOut, OutflowStats, ReportOut
+from app.mobility.schemas import (
+    EventOut,
+    MyOutflowHistoryItem,
+    OutflowDetail,
+    OutflowOut,
+    OutflowStats,
+    ReportOut,
+)
 from app.mobility.views import event_out, outflow_out, report_out, stats_out
 from app.organization.scope import ADMIN_ROLES, Scope, get_visible_org
 
@@ -57,6 +64,44 @@ async def page(
         rows = rows[:limit]
         next_cursor = encode_cursor(rows[-1].outflow.id)
     return Page[OutflowOut](items=[outflow_out(r, today) for r in rows], next_cursor=next_cursor)
+
+
+# The events a member reads as decisions on his outflows (GET /me/outflows).
+DECISION_EVENTS = (
+    "approve",
+    "reject",
+    "withdraw",
+    "cancel",
+    "accept_checkin",
+    "refuse_checkin",
+    "return",
+)
+
+
+async def member_history(
+    session: AsyncSession, member_id: int, *, today: date, limit: int, cursor: str | None
+) -> Page[MyOutflowHistoryItem]:
+    """The member's own outflows, newest first, each with its decisions and reasons."""
+    rows = await repository.ledger_page(
+        session,
+        repository.outflows_of_member(member_id),
+        LedgerFilter(),
+        today,
+        limit=limit + 1,
+        before_id=decode_cursor(cursor, int),
+    )
+    rows, next_cursor = page_of(rows, limit, lambda r: (r.outflow.id,))
+    events = await repository.events_of_many(session, [r.outflow.id for r in rows], DECISION_EVENTS)
+    by_outflow: dict[int, list[EventOut]] = {}
+    for event in events:
+        by_outflow.setdefault(event.outflow_id, []).append(event_out(event))
+    items = [
+        MyOutflowHistoryItem(
+            **outflow_out(r, today).model_dump(), decisions=by_outflow.get(r.outflow.id, [])
+        )
+        for r in rows
+    ]
+    return Page[MyOutflowHistoryItem](items=items, next_cursor=next_cursor)
 
 
 async def stats(
@@ -101,7 +146,8 @@ async def export(
     if full and not (reason and reason.strip()):
         raise export_reason_required()
     visible, narrowed_org = await visibility(session, scope, org_id)
-    title = f"流动党员外出登记台账（{today.isoformat()}）"
+    org = await repository.get_org(session, narrowed_org) if narrowed_org else None
+    title = ledger_title(filters, today, org.name if org else None)
     result = await write_ledger_xlsx(
         session, settings, visible, filters, today, full=full, title=title
     )

@@ -34,7 +34,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from app.core.db import Base
 from app.core.models import created_at, pk, updated_at
 
-OUTFLOW_STATUSES = ("pending", "active", "rejected", "returned")
+OUTFLOW_STATUSES = ("pending", "active", "rejected", "returned", "withdrawn", "cancelled")
 CHECKIN_STATUSES = ("none", "pending", "accepted", "refused")
 REASONS = ("work", "business", "study", "other")
 
@@ -106,6 +106,8 @@ class Outflow(Base):
         BigInteger, ForeignKey("accounts.id", ondelete="SET NULL")
     )
     reject_reason: Mapped[str | None] = mapped_column(String(200))
+    # Why the home branch cancelled an approved outflow before departure.
+    cancel_reason: Mapped[str | None] = mapped_column(String(200))
 
     checkin_status: Mapped[str] = mapped_column(String(10), server_default=text("'none'"))
     checkin_org_id: Mapped[int | None] = mapped_column(

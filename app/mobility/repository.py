@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import (
@@ -26,6 +26,7 @@ from sqlalchemy.orm import aliased
 
 from app.identity.models import Account
 from app.identity.principal import Principal
+from app.identity.validators import normalize_person_name
 from app.members.models import Member
 from app.mobility.models import (
     CertificateCounter,
@@ -73,6 +74,11 @@ def outflow_visible(scope: Scope) -> ColumnElement[bool]:
     if not scope.is_empty:
         conditions.append(admin_visible(scope))
     return or_(*conditions) if conditions else false()
+
+
+def outflows_of_member(member_id: int) -> ColumnElement[bool]:
+    """One member's own outflows, whatever their state (his history)."""
+    return Outflow.member_id == member_id
 
 
 def org_scope(principal: Principal, org: Organization) -> Scope:
@@ -190,6 +196,20 @@ def add_event(
 async def events_of(session: AsyncSession, outflow_id: int) -> list[OutflowEvent]:
     rows = await session.execute(
         select(OutflowEvent).where(OutflowEvent.outflow_id == outflow_id).order_by(OutflowEvent.id)
+    )
+    return list(rows.scalars())
+
+
+async def events_of_many(
+    session: AsyncSession, outflow_ids: list[int], actions: tuple[str, ...]
+) -> list[OutflowEvent]:
+    """The timeline entries of several outflows with one of ``actions``, oldest first."""
+    if not outflow_ids:
+        return []
+    rows = await session.execute(
+        select(OutflowEvent)
+        .where(OutflowEvent.outflow_id.in_(outflow_ids), OutflowEvent.action.in_(actions))
+        .order_by(OutflowEvent.id)
     )
     return list(rows.scalars())
 
@@ -319,7 +339,13 @@ def ledger_conditions(f: LedgerFilter, today: date) -> list[ColumnElement[bool]]
     if f.returned_to:
         conditions.append(Outflow.returned_on <= f.returned_to)
     if f.q:
-        conditions.append(Member.name.contains(f.q, autoescape=True))
+        # A name (in the roster's normal form) or an activity certificate number.
+        conditions.append(
+            or_(
+                Member.name.contains(normalize_person_name(f.q), autoescape=True),
+                Outflow.certificate_no.contains(f.q.strip().upper(), autoescape=True),
+            )
+        )
     if f.consent is not None:
         granted = consent_granted(Outflow.member_id)
         conditions.append(granted if f.consent else ~granted)
@@ -480,6 +506,24 @@ async def claim_report_reminders(
         .returning(Outflow.id, Outflow.member_id, Outflow.report_due_on)
     )
     return [(int(a), int(b), d) for a, b, d in rows if d is not None]
+
+
+async def newly_flagged(session: AsyncSession, today: date) -> list[tuple[int, str, int, str]]:
+    """``(home org id, flag, member id, member name)`` of active outflows whose
+    ``checkin_overdue``, ``report_overdue`` or ``lost_contact`` flag is raised from today
+    (its due day was yesterday), by organisation and name."""
+    yesterday = today - timedelta(days=1)
+    rows: list[tuple[int, str, int, str]] = []
+    for flag in ("checkin_overdue", "report_overdue", "lost_contact"):
+        column = getattr(Outflow, FLAG_COLUMNS[flag])
+        result = await session.execute(
+            select(Outflow.home_org_id, Outflow.member_id, Member.name)
+            .join(Member, Member.id == Outflow.member_id)
+            .where(Outflow.status == "active", column == yesterday)
+        )
+        rows.extend((int(org), flag, int(mid), str(name)) for org, mid, name in result)
+    rows.sort(key=lambda r: (r[0], r[3], r[2]))
+    return rows
 
 
 async def member_names(session: AsyncSession, member_ids: list[int]) -> dict[int, str]:

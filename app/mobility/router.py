@@ -30,12 +30,14 @@ from app.mobility.repository import LedgerFilter
 from app.mobility.schemas import (
     AcceptCheckinIn,
     ApproveIn,
+    CancelIn,
     CheckinIn,
     CheckinStatus,
     ConsentIn,
     ConsentOut,
     DecisionWithReasonIn,
     Flag,
+    MyOutflowHistoryItem,
     MyOutflowOut,
     OutflowCreate,
     OutflowDetail,
@@ -47,6 +49,7 @@ from app.mobility.schemas import (
     ReportOut,
     ReturnIn,
     Status,
+    WithdrawIn,
 )
 from app.mobility.views import report_out
 from app.organization.scope import AdminScopeDep, Scope, build_scope
@@ -120,7 +123,13 @@ def _filters(
     returned_from: date | None = None,
     returned_to: date | None = None,
     q: Annotated[
-        str | None, Query(min_length=1, max_length=50, pattern=NO_CONTROL, description="姓名")
+        str | None,
+        Query(
+            min_length=1,
+            max_length=50,
+            pattern=NO_CONTROL,
+            description="姓名或流动党员活动证编号（部分匹配）",
+        ),
     ] = None,
     consent: Annotated[bool | None, Query(description="是否已授权位置信息")] = None,
 ) -> LedgerFilter:
@@ -185,6 +194,21 @@ async def list_consents(
 async def my_outflow(principal: MemberDep, session: SessionDep, today: TodayDep) -> MyOutflowOut:
     assert principal.member_id is not None
     return await service.my_outflow(session, principal.member_id, today)
+
+
+@router.get("/me/outflows", response_model=Page[MyOutflowHistoryItem])
+async def my_outflows(
+    principal: MemberDep,
+    session: SessionDep,
+    today: TodayDep,
+    limit: LimitParam = DEFAULT_LIMIT,
+    cursor: CursorParam = None,
+) -> Page[MyOutflowHistoryItem]:
+    """本人全部外出登记（含已驳回、撤回、撤销、返回），最新在前，附审批决定与原因。"""
+    assert principal.member_id is not None
+    return await ledger.member_history(
+        session, principal.member_id, today=today, limit=limit, cursor=cursor
+    )
 
 
 @router.post("/outflows", status_code=201, response_model=OutflowOut)
@@ -341,6 +365,40 @@ async def reject_outflow(
 ) -> OutflowOut:
     return await _decide(
         session, scope, outflow_id, "reject", version=body.version, reason=body.reason, now=now
+    )
+
+
+@router.post("/outflows/{outflow_id}/withdraw", response_model=OutflowOut)
+async def withdraw_outflow(
+    outflow_id: OutflowId,
+    body: WithdrawIn,
+    scope: MemberScopeDep,
+    session: SessionDep,
+    idem: IdempotencyDep,
+    now: NowDep,
+) -> Response:
+    """党员撤回本人待审批的外出登记（状态 withdrawn）；已审批的不能撤回（409）。"""
+
+    async def run() -> OutflowOut:
+        outflow = await service.withdraw(
+            session, scope, outflow_id, version=body.version, reason=body.reason, now=now
+        )
+        return await ledger.view(session, outflow.id, clock.shanghai_day(now))
+
+    return await idem.run(run)
+
+
+@router.post("/outflows/{outflow_id}/cancel", response_model=OutflowOut)
+async def cancel_outflow(
+    outflow_id: OutflowId,
+    body: CancelIn,
+    scope: AdminScopeDep,
+    session: SessionDep,
+    now: NowDep,
+) -> OutflowOut:
+    """所在党组织管理员在外出日期之前撤销已批准的外出登记（须填写原因，状态 cancelled）。"""
+    return await _decide(
+        session, scope, outflow_id, "cancel", version=body.version, reason=body.reason, now=now
     )
 
 

@@ -4,7 +4,8 @@ State machine
 -------------
 The state of an outflow is its ``status``, refined for active outflows by the
 destination check-in sub-state: ``pending``, ``active:none``, ``active:pending``,
-``active:accepted``, ``active:refused``, ``rejected``, ``returned``. Every legal move is
+``active:accepted``, ``active:refused``, ``rejected``, ``returned``, ``withdrawn``,
+``cancelled``. Every legal move is
 one entry of :data:`TRANSITIONS`; anything else is ``409 outflow.invalid_transition``.
 
 Flags (all days in Asia/Shanghai)
@@ -35,6 +36,7 @@ from typing import Any
 
 from app.core import clock
 from app.mobility.errors import (
+    already_departed,
     checkin_to_home_subtree,
     destination_org_mismatch,
     invalid_transition,
@@ -72,6 +74,8 @@ TRANSITIONS: dict[tuple[str, str], str] = {
     ("new", "register"): "pending",
     ("pending", "approve"): "active:none",
     ("pending", "reject"): "rejected",
+    # The member takes back a registration nobody has decided on yet.
+    ("pending", "withdraw"): "withdrawn",
     ("active:none", "checkin"): "active:pending",
     ("active:refused", "checkin"): "active:pending",
     ("active:pending", "accept_checkin"): "active:accepted",
@@ -80,6 +84,8 @@ TRANSITIONS: dict[tuple[str, str], str] = {
     # A new destination needs a new check-in there: the old co-management ends.
     **{(state, "relocate"): "active:none" for state in _ACTIVE},
     **{(state, "return"): "returned" for state in _ACTIVE},
+    # The home branch calls off an approved outflow before he leaves (guard_cancel).
+    **{(state, "cancel"): "cancelled" for state in _ACTIVE},
 }
 
 
@@ -117,6 +123,12 @@ def guard_return(outflow: Outflow, returned_on: date, today: date) -> None:
         raise returned_before_departure()
     if returned_on > today:
         raise returned_in_future()
+
+
+def guard_cancel(outflow: Outflow, today: date) -> None:
+    """Only before departure: once he has left, the way back is a return registration."""
+    if outflow.departed_on <= today:
+        raise already_departed()
 
 
 def same_area(org_region_code: str | None, destination_code: str) -> bool:

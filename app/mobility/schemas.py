@@ -15,7 +15,7 @@ from app.mobility.rules import TRANSITIONS
 from app.regions import service as regions
 
 Reason = Literal["work", "business", "study", "other"]
-Status = Literal["pending", "active", "rejected", "returned"]
+Status = Literal["pending", "active", "rejected", "returned", "withdrawn", "cancelled"]
 CheckinStatus = Literal["none", "pending", "accepted", "refused"]
 Flag = Literal["checkin_overdue", "report_overdue", "lost_contact", "transfer_suggested"]
 NextActionCode = Literal[
@@ -122,6 +122,16 @@ class RelocateIn(_In):
     version: Version
 
 
+class WithdrawIn(_In):
+    version: Version
+    reason: CleanStr | None = Field(default=None, max_length=200)
+
+
+class CancelIn(_In):
+    version: Version
+    reason: Text200
+
+
 class ReturnIn(_In):
     returned_on: Day
     version: Version
@@ -181,6 +191,7 @@ class OutflowOut(BaseModel):
     certificate_no: str | None
     decided_at: datetime | None
     reject_reason: str | None
+    cancel_reason: str | None = Field(description="党组织撤销已批准登记的原因")
     checkin: CheckinOut
     last_report_at: datetime | None
     last_report_region_code: str | None
@@ -222,6 +233,12 @@ class ReportOut(BaseModel):
 class OutflowDetail(OutflowOut):
     events: list[EventOut]
     recent_reports: list[ReportOut]
+
+
+class MyOutflowHistoryItem(OutflowOut):
+    decisions: list[EventOut] = Field(
+        description="审批、驳回、撤回、撤销、报到确认与返回等决定，按时间先后；note 为原因"
+    )
 
 
 class NextAction(BaseModel):

@@ -33,6 +33,7 @@ from app.mobility.errors import (
 )
 from app.mobility.jobs import escalate_lost_contact, remind_reports_due
 from app.mobility.models import MemberConsent, Outflow, OutflowReport
+from app.mobility.notices import tell_admins
 from app.mobility.rules import (
     Rules,
     apply_state,
@@ -53,7 +54,6 @@ from app.mobility.schemas import (
     ReportIn,
 )
 from app.mobility.views import outflow_out
-from app.notify.service import notify
 from app.organization.scope import Scope, get_visible_org
 from app.regions import service as regions
 from app.wechat.client import WeChatClient
@@ -191,6 +191,36 @@ async def register(
         now=now,
     )
     await session.flush()
+    name = (await repository.member_names(session, [member_id])).get(member_id, "")
+    destination = regions.region_name(data.destination_region_code) or data.destination_address
+    await tell_admins(
+        session,
+        home_org_id,
+        template="outflow_registered",
+        title="外出登记待审批",
+        body=f"党员 {name} 提交了外出登记（{destination}，"
+        f"{data.departed_on.isoformat()} 外出），请及时审批。",
+        data={"outflow_id": outflow.id, "member_name": name, "destination": destination},
+        query=f"id={outflow.id}",
+        dedupe=f"outflow:{outflow.id}:registered",
+    )
+    return outflow
+
+
+async def withdraw(
+    session: AsyncSession,
+    scope: Scope,
+    outflow_id: int,
+    *,
+    version: int,
+    reason: str | None,
+    now: datetime,
+) -> Outflow:
+    """The member takes back his own registration while it still awaits a decision."""
+    outflow = await load_own(session, scope, outflow_id)
+    check_version(outflow, version)
+    await move(session, outflow, "withdraw", actor=scope.principal, now=now, note=reason)
+    await recompute(session, outflow)
     return outflow
 
 
@@ -224,16 +254,16 @@ async def request_checkin(
     await move(session, outflow, "checkin", actor=scope.principal, now=now, data={"org_id": org.id})
     await recompute(session, outflow)
     names = await repository.member_names(session, [outflow.member_id])
-    for account_id in await repository.admin_account_ids(session, org.id):
-        await notify(
-            session,
-            account_id=account_id,
-            template="checkin_requested",
-            title="流动党员报到申请",
-            body=f"流动党员 {names.get(outflow.member_id, '')} 申请到本组织报到，请及时确认。",
-            data={"outflow_id": outflow.id},
-            dedupe_key=f"outflow:{outflow.id}:checkin:{outflow.version}:{account_id}",
-        )
+    await tell_admins(
+        session,
+        org.id,
+        template="checkin_requested",
+        title="流动党员报到申请",
+        body=f"流动党员 {names.get(outflow.member_id, '')} 申请到本组织报到，请及时确认。",
+        data={"outflow_id": outflow.id},
+        query=f"id={outflow.id}",
+        dedupe=f"outflow:{outflow.id}:checkin:{outflow.version}",
+    )
     return outflow
 
 

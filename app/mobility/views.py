@@ -46,6 +46,7 @@ def outflow_out(row: LedgerRow, today: date) -> OutflowOut:
         certificate_no=o.certificate_no,
         decided_at=o.decided_at,
         reject_reason=o.reject_reason,
+        cancel_reason=o.cancel_reason,
         checkin=CheckinOut(
             status=o.checkin_status,
             org=checkin_org,

@@ -19,6 +19,7 @@ from app.notify.schemas import (
     SubscriptionIn,
     SubscriptionList,
     SubscriptionOut,
+    TemplateList,
 )
 
 router = APIRouter(tags=["notify"])
@@ -39,6 +40,15 @@ async def record_subscription(
             session, principal.account_id, body.template, body.accepted
         )
     )
+
+
+@router.get(
+    "/notify/templates",
+    response_model=TemplateList,
+    summary="订阅消息模板：传给 wx.requestSubscribeMessage 的 template_id 及用途",
+)
+async def list_templates(_: PrincipalDep) -> TemplateList:
+    return service.templates()
 
 
 @router.get("/me/subscriptions", summary="各模板剩余的一次性订阅条数")

@@ -95,6 +95,12 @@ REGISTRY: tuple[ScheduledJob, ...] = (
         lambda fn, c: fn(c.session, c.today, days_before=7),
     ),
     ScheduledJob(
+        "mobility.digest_overdue",
+        MORNING,
+        ("app.mobility.jobs:digest_overdue",),
+        lambda fn, c: fn(c.session, c.today),
+    ),
+    ScheduledJob(
         "orders.escalate_overdue",
         every(15),
         ("app.orders.jobs:escalate_overdue_orders",),

@@ -31,6 +31,19 @@ class SubscriptionList(BaseModel):
     next_cursor: str | None = None
 
 
+class TemplateOut(BaseModel):
+    name: str = Field(description="我们的模板名，POST /me/subscriptions 的 template")
+    template_id: str = Field(description="微信订阅消息模板 id，传给 wx.requestSubscribeMessage")
+    purpose: str = Field(description="何时发送（可用于订阅弹窗前的说明）")
+    audience: str = Field(description="接收者：member（党员/群众）或 admin（管理员）")
+    page: str = Field(description="点击消息打开的小程序页面")
+
+
+class TemplateList(BaseModel):
+    items: list[TemplateOut]
+    next_cursor: str | None = None
+
+
 class NotificationOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 

@@ -29,8 +29,10 @@ from app.notify.schemas import (
     ReadAllOut,
     SubscriptionList,
     SubscriptionOut,
+    TemplateList,
+    TemplateOut,
 )
-from app.notify.templates import TEMPLATE_NAMES
+from app.notify.templates import TEMPLATE_NAMES, TEMPLATES, template_ids
 
 SUBSCRIBE_SEND = "wechat.subscribe_send"
 
@@ -69,6 +71,8 @@ async def notify(
     which waits on the unique index) adds neither an inbox row nor a job and returns
     the first notification's id.
     """
+    if page is None and template in TEMPLATES:
+        page = TEMPLATES[template].page  # every message opens a page of the mini-program
     job_id: int | None = None
     if dedupe_key is not None:
         job_id = (
@@ -239,6 +243,23 @@ async def subscriptions(session: AsyncSession, account_id: int) -> SubscriptionL
             _grant_out(known[name])
             if name in known
             else SubscriptionOut(template=name, remaining=0)
+            for name in TEMPLATE_NAMES
+        ]
+    )
+
+
+def templates() -> TemplateList:
+    """Every subscribe-message template with this deployment's WeChat template id."""
+    ids = template_ids()
+    return TemplateList(
+        items=[
+            TemplateOut(
+                name=name,
+                template_id=ids.for_template(name),
+                purpose=TEMPLATES[name].purpose,
+                audience=TEMPLATES[name].audience,
+                page=TEMPLATES[name].page,
+            )
             for name in TEMPLATE_NAMES
         ]
     )

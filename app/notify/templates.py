@@ -25,6 +25,8 @@ from app.core import clock
 TemplateName = Literal[
     "outflow_approved",
     "outflow_rejected",
+    "outflow_registered",
+    "outflow_overdue_digest",
     "checkin_requested",
     "checkin_accepted",
     "checkin_refused",
@@ -32,6 +34,7 @@ TemplateName = Literal[
     "outflow_lost_contact",
     "order_status",
     "order_assigned",
+    "order_overdue",
     "activity_starting",
 ]
 TEMPLATE_NAMES: Final[tuple[str, ...]] = get_args(TemplateName)
@@ -46,6 +49,8 @@ class TemplateIds(BaseSettings):
 
     outflow_approved: str = "dev-tmpl-outflow-approved"
     outflow_rejected: str = "dev-tmpl-outflow-rejected"
+    outflow_registered: str = "dev-tmpl-outflow-registered"
+    outflow_overdue_digest: str = "dev-tmpl-outflow-overdue-digest"
     checkin_requested: str = "dev-tmpl-checkin-requested"
     checkin_accepted: str = "dev-tmpl-checkin-accepted"
     checkin_refused: str = "dev-tmpl-checkin-refused"
@@ -53,6 +58,7 @@ class TemplateIds(BaseSettings):
     outflow_lost_contact: str = "dev-tmpl-outflow-lost-contact"
     order_status: str = "dev-tmpl-order-status"
     order_assigned: str = "dev-tmpl-order-assigned"
+    order_overdue: str = "dev-tmpl-order-overdue"
     activity_starting: str = "dev-tmpl-activity-starting"
 
     def for_template(self, name: str) -> str:
@@ -84,6 +90,10 @@ class Template:
     label: str
     fields: tuple[Field, ...]
     page: str
+    # What the message is about, for the mini-program's subscribe prompt (GET
+    # /notify/templates), and who receives it: "member" or "admin".
+    purpose: str = ""
+    audience: str = "member"
 
 
 # A field's sources may name its own WeChat key ("thing1"): callers that shape values
@@ -102,6 +112,7 @@ TEMPLATES: Final[dict[str, Template]] = {
                 Field("thing5", ("thing5", "note", "@body")),
             ),
             "pages/outflow/index",
+            purpose="外出登记审批通过，附流动党员活动证编号",
         ),
         Template(
             "outflow_rejected",
@@ -113,6 +124,7 @@ TEMPLATES: Final[dict[str, Template]] = {
                 Field("time4", ("time4", "rejected_at", "@created_at")),
             ),
             "pages/outflow/index",
+            purpose="外出登记未通过或被党组织撤销，附原因",
         ),
         Template(
             "checkin_requested",
@@ -123,6 +135,8 @@ TEMPLATES: Final[dict[str, Template]] = {
                 Field("time3", ("time3", "requested_at", "@created_at")),
             ),
             "pages/admin/outflows",
+            purpose="流动党员申请到本组织报到，待确认（流入地管理员）",
+            audience="admin",
         ),
         Template(
             "checkin_accepted",
@@ -134,6 +148,7 @@ TEMPLATES: Final[dict[str, Template]] = {
                 Field("thing4", ("thing4", "note", "@body")),
             ),
             "pages/outflow/index",
+            purpose="流入地党组织已接收报到",
         ),
         Template(
             "checkin_refused",
@@ -145,6 +160,7 @@ TEMPLATES: Final[dict[str, Template]] = {
                 Field("time4", ("time4", "refused_at", "@created_at")),
             ),
             "pages/outflow/index",
+            purpose="流入地党组织未接收报到，附原因",
         ),
         Template(
             "report_due",
@@ -155,6 +171,7 @@ TEMPLATES: Final[dict[str, Template]] = {
                 Field("thing3", ("thing3", "note", "@body")),
             ),
             "pages/outflow/index",
+            purpose="定期报告即将到期提醒",
         ),
         Template(
             "outflow_lost_contact",
@@ -165,6 +182,8 @@ TEMPLATES: Final[dict[str, Template]] = {
                 Field("time3", ("time3", "lost_on", "@created_at")),
             ),
             "pages/admin/outflows",
+            purpose="流动党员失联预警（上级党委管理员）",
+            audience="admin",
         ),
         Template(
             "order_status",
@@ -176,6 +195,7 @@ TEMPLATES: Final[dict[str, Template]] = {
                 Field("time4", ("time4", "updated_at", "@created_at")),
             ),
             "pages/orders/detail",
+            purpose="本人提交的服务诉求进度更新",
         ),
         Template(
             "order_assigned",
@@ -186,6 +206,45 @@ TEMPLATES: Final[dict[str, Template]] = {
                 Field("time3", ("time3", "assigned_at", "@created_at")),
             ),
             "pages/admin/orders",
+            purpose="新的或转来的服务诉求待受理（受理组织管理员）",
+            audience="admin",
+        ),
+        Template(
+            "outflow_registered",
+            "外出登记待审批",
+            (
+                Field("thing1", ("thing1", "member_name", "@title")),
+                Field("thing2", ("thing2", "destination", "@body")),
+                Field("time3", ("time3", "registered_at", "@created_at")),
+            ),
+            "pages/admin/outflows",
+            purpose="本支部党员提交了外出登记，待审批（所在支部管理员）",
+            audience="admin",
+        ),
+        Template(
+            "outflow_overdue_digest",
+            "流动党员逾期汇总",
+            (
+                Field("thing1", ("thing1", "summary", "@title")),
+                Field("number2", ("number2", "count")),
+                Field("date3", ("date3", "day", "@created_at")),
+                Field("thing4", ("thing4", "note", "@body")),
+            ),
+            "pages/admin/outflows",
+            purpose="每日汇总：本支部新增逾期未报到、逾期未报告、失联的流动党员（支部管理员）",
+            audience="admin",
+        ),
+        Template(
+            "order_overdue",
+            "服务诉求超时",
+            (
+                Field("thing1", ("thing1", "order_title", "@title")),
+                Field("thing2", ("thing2", "note", "@body")),
+                Field("time3", ("time3", "due_at", "@created_at")),
+            ),
+            "pages/orders/detail",
+            purpose="本组织受理的服务诉求已超过办理时限（受理组织管理员）",
+            audience="admin",
         ),
         Template(
             "activity_starting",
@@ -196,6 +255,7 @@ TEMPLATES: Final[dict[str, Template]] = {
                 Field("thing3", ("thing3", "address", "@body")),
             ),
             "pages/activity/detail",
+            purpose="已报名的活动即将开始",
         ),
     )
 }

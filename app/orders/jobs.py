@@ -19,9 +19,10 @@ from app.orders.service import SYSTEM, Move
 
 
 async def escalate_overdue_orders(session: AsyncSession, now: datetime, batch: int = 200) -> int:
-    """Flag open orders past their SLA and tell the parent organisation's admins (the
-    organisation's own admins for a root). Once per stay at an organisation: a transfer
-    restarts the clock and clears the flag."""
+    """Flag open orders past their SLA, tell the handling organisation's admins that it is
+    overdue and the parent organisation's admins to supervise (the organisation's own
+    admins once for a root). Once per stay at an organisation: a transfer restarts the
+    clock and clears the flag."""
     orders = await repo.lock_overdue(session, now, batch)
     for order in orders:
         order.escalated_at = now
@@ -48,8 +49,18 @@ async def escalate_overdue_orders(session: AsyncSession, now: datetime, batch: i
             order,
             title="诉求超时督办",
             body=f"{org.name}的诉求「{order.title}」{note}",
-            dedupe=f"order:{order.id}:escalate:{order.submitted_at.isoformat()}",
+            dedupe=f"order:{order.id}:escalate:{order.received_at.isoformat()}",
         )
+        if org.parent_id is not None:  # a root organisation was just told above
+            await service.tell_admins(
+                session,
+                org.id,
+                order,
+                title="诉求已超时",
+                body=f"本组织受理的诉求「{order.title}」已超过{stage}时限，请尽快办理",
+                dedupe=f"order:{order.id}:overdue:{order.received_at.isoformat()}",
+                template="order_overdue",
+            )
     await session.flush()
     return len(orders)
 

@@ -122,8 +122,10 @@ class ServiceOrder(Base):
     # Content check: "review" verdicts and an unreachable WeChat both land here.
     needs_review: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     review_reason: Mapped[str | None] = mapped_column(String(40))
-    # SLA clock of the current organisation (restarted by a transfer).
+    # The resident's first submission: kept through transfers (response times count from it).
     submitted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # Arrival at the current organisation: its SLA clock (restarted by a transfer).
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     accept_due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     escalated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -20,7 +20,8 @@ from app.orders.models import (
     ServiceOrderEvent,
     ServiceOrderOrg,
 )
-from app.organization.models import Organization, RoleAssignment, path_ids
+from app.organization import repository as org_repo
+from app.organization.models import Organization, path_ids
 from app.organization.scope import Scope
 
 OPEN_STATUSES = ("submitted", "accepted", "in_progress")
@@ -101,24 +102,8 @@ async def openid_of(session: AsyncSession, account_id: int) -> str | None:
 
 
 async def admin_member_ids(session: AsyncSession, org_id: int) -> list[int]:
-    """Admins responsible for an organisation: those holding a role at it or, if it has
-    none, at its nearest ancestor that has some (a role covers the whole subtree)."""
-    org = await session.get(Organization, org_id)
-    if org is None:
-        return []
-    chain = org.ancestor_ids
-    rows = await session.execute(
-        select(RoleAssignment.org_id, RoleAssignment.member_id).where(
-            RoleAssignment.org_id.in_(chain)
-        )
-    )
-    by_org: dict[int, set[int]] = {}
-    for holder_org, member_id in rows:
-        by_org.setdefault(int(holder_org), set()).add(int(member_id))
-    for candidate in reversed(chain):
-        if candidate in by_org:
-            return sorted(by_org[candidate])
-    return []
+    """Admins responsible for an organisation (its own, else its nearest ancestor's)."""
+    return await org_repo.responsible_admin_member_ids(session, org_id)
 
 
 # ------------------------------------------------------------------ categories
@@ -217,6 +202,7 @@ async def list_orders(
     scope: Scope,
     *,
     mine: bool,
+    assigned_to_me: bool = False,
     status: str | None,
     subtree_path: str | None,
     category: str | None,
@@ -224,13 +210,17 @@ async def list_orders(
     after_id: int | None,
     limit: int,
 ) -> list[ServiceOrder]:
-    """Up to ``limit + 1`` orders, newest first: with ``mine`` (or for a caller who
-    administers nothing) the caller's own (and those assigned to him as volunteer, unless
-    ``mine``), else every order he may read."""
-    if mine or scope.is_empty:
-        visible: ColumnElement[bool] = ServiceOrder.submitter_account_id == (
-            scope.principal.account_id
+    """Up to ``limit + 1`` orders, newest first: with ``assigned_to_me`` the orders the
+    caller is the volunteer of; with ``mine`` (or for a caller who administers nothing)
+    the caller's own (and those assigned to him as volunteer, unless ``mine``), else
+    every order he may read."""
+    if assigned_to_me:  # the volunteer's own work list
+        member_id = scope.principal.member_id
+        visible: ColumnElement[bool] = (
+            ServiceOrder.volunteer_member_id == member_id if member_id is not None else false()
         )
+    elif mine or scope.is_empty:
+        visible = ServiceOrder.submitter_account_id == (scope.principal.account_id)
         if not mine and scope.principal.member_id is not None:
             visible = or_(visible, ServiceOrder.volunteer_member_id == scope.principal.member_id)
     else:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Request
 from starlette.responses import Response
@@ -110,6 +110,9 @@ async def list_orders(
     status: OrderStatus | None = None,
     org_id: Annotated[ParamId | None, Query(description="该组织及其下级组织的诉求")] = None,
     mine: Annotated[bool, Query(description="只看我提交的")] = False,
+    assigned: Annotated[
+        Literal["me"] | None, Query(description="me：只看指派给我（志愿者）的")
+    ] = None,
     category: Annotated[str | None, Query(max_length=40)] = None,
     needs_review: bool | None = None,
     limit: LimitParam = DEFAULT_LIMIT,
@@ -120,6 +123,7 @@ async def list_orders(
     return await reads.list_orders(
         session,
         scope,
+        assigned_to_me=assigned == "me",
         status=status,
         org_id=org_id,
         mine=mine,

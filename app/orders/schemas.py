@@ -96,7 +96,9 @@ class TransitionIn(_Request):
     version: Version
     note: Note | None = None
     to_org_id: Id | None = Field(default=None, description="transfer：转办目标组织")
-    volunteer_member_id: Id | None = Field(default=None, description="resolve：志愿者")
+    volunteer_member_id: Id | None = Field(
+        default=None, description="accept / start / resolve：指派的志愿者（党员 id）"
+    )
     hours: Hours | None = Field(default=None, description="resolve：志愿服务时长（小时）")
 
 
@@ -149,7 +151,8 @@ class OrderOut(BaseModel):
     version: int
     needs_review: bool
     review_reason: str | None
-    submitted_at: datetime = Field(description="到达当前受理组织的时间（转办后重新计时）")
+    submitted_at: datetime = Field(description="群众首次提交的时间（转办后不变）")
+    received_at: datetime = Field(description="到达当前受理组织的时间（转办后重新计时）")
     accept_due_at: datetime
     due_at: datetime
     overdue: bool

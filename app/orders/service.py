@@ -104,23 +104,30 @@ async def _guard_transfer(session: AsyncSession, move: Move) -> None:
         raise errors.transfer_target_invalid()
 
 
+async def _guard_volunteer(session: AsyncSession, move: Move) -> None:
+    """A volunteer (assigned on accept, start or resolve) is never the submitter and is a
+    member the handling organisation may serve (separation of duties in the time bank)."""
+    order = move.order
+    if move.volunteer_member_id is None:
+        return
+    if move.volunteer_member_id == order.submitter_member_id:
+        raise errors.volunteer_is_submitter()
+    # Callers acting for a person pass his scope; internal callers (demo data) pass none.
+    if move.scope is not None and not await repo.member_served_by(
+        session, move.scope.principal, order.org_id, move.volunteer_member_id
+    ):
+        raise errors.volunteer_invalid()
+
+
 async def _guard_resolve(session: AsyncSession, move: Move) -> None:
-    """Separation of duties in the time bank: the submitter never credits himself, the
-    volunteer is a member the handling organisation may serve, and the hours are capped
-    by the category and by the time the order was actually in progress."""
+    """Resolving needs a reply; hours need a volunteer (see _guard_volunteer) and are
+    capped by the category and by the time the order was actually in progress."""
     if not move.note:
         raise errors.field_required("note", "办结须填写给群众的答复")
     if move.hours is not None and move.volunteer_member_id is None:
         raise errors.hours_need_volunteer()
+    await _guard_volunteer(session, move)
     order = move.order
-    if move.volunteer_member_id is not None:
-        if move.volunteer_member_id == order.submitter_member_id:
-            raise errors.volunteer_is_submitter()
-        # Callers acting for a person pass his scope; internal callers (demo data) pass none.
-        if move.scope is not None and not await repo.member_served_by(
-            session, move.scope.principal, order.org_id, move.volunteer_member_id
-        ):
-            raise errors.volunteer_invalid()
     if move.hours is not None:
         cap = await repo.max_hours_per_resolve(session, order.category_id)
         if move.hours > cap:
@@ -148,6 +155,8 @@ async def _guard_rate(session: AsyncSession, move: Move) -> None:
 
 
 GUARDS: dict[str, Callable[[AsyncSession, Move], Awaitable[None]]] = {
+    "accept": _guard_volunteer,
+    "start": _guard_volunteer,
     "transfer": _guard_transfer,
     "resolve": _guard_resolve,
     "reject": _guard_reject,
@@ -196,11 +205,15 @@ async def apply(session: AsyncSession, move: Move) -> ServiceOrder:
     await session.flush()
     if move.role != SUBMITTER:
         await _tell_submitter(session, order, move)
+    if move.action in ("accept", "start") and move.volunteer_member_id is not None:
+        await _tell_volunteer(session, order, move.volunteer_member_id)
     return order
 
 
 async def _effects(session: AsyncSession, move: Move) -> None:
     order, now = move.order, move.now
+    if move.action in ("accept", "start") and move.volunteer_member_id is not None:
+        order.volunteer_member_id = move.volunteer_member_id
     match move.action:
         case "accept":
             order.accepted_at = now
@@ -247,12 +260,12 @@ async def _arrive(session: AsyncSession, move: Move, from_org: int) -> None:
         order.category_id = category.id
         accept_hours, resolve_hours = category.accept_hours, category.resolve_hours
     else:  # the category was switched off there: keep the hours the order came with
-        accept_hours = _hours_between(order.submitted_at, order.accept_due_at)
-        resolve_hours = _hours_between(order.submitted_at, order.due_at)
+        accept_hours = _hours_between(order.received_at, order.accept_due_at)
+        resolve_hours = _hours_between(order.received_at, order.due_at)
     rule = TRANSITIONS[(order.status, "arrive")]
     order.status = rule.to
     order.org_id = target.id
-    order.submitted_at = now
+    order.received_at = now  # submitted_at stays the resident's first submission
     order.accept_due_at = now + timedelta(hours=accept_hours)
     order.due_at = now + timedelta(hours=resolve_hours)
     order.accepted_at = None
@@ -305,15 +318,35 @@ async def _tell_submitter(session: AsyncSession, order: ServiceOrder, move: Move
     )
 
 
+async def _tell_volunteer(session: AsyncSession, order: ServiceOrder, member_id: int) -> None:
+    await notify_member(
+        session,
+        member_id=member_id,
+        template="order_assigned",
+        title="您被指派办理服务诉求",
+        body=f"您被指派为诉求「{order.title}」的志愿者，请及时联系办理。",
+        data={"thing1": order.title[:20], "thing2": "您被指派为志愿者"},
+        page=f"pages/orders/detail?id={order.id}",
+        dedupe_key=f"order:{order.id}:volunteer:{member_id}:{order.version}",
+    )
+
+
 async def tell_admins(
-    session: AsyncSession, org_id: int, order: ServiceOrder, *, title: str, body: str, dedupe: str
+    session: AsyncSession,
+    org_id: int,
+    order: ServiceOrder,
+    *,
+    title: str,
+    body: str,
+    dedupe: str,
+    template: str = "order_assigned",
 ) -> int:
     told = 0
     for member_id in await repo.admin_member_ids(session, org_id):
         sent = await notify_member(
             session,
             member_id=member_id,
-            template="order_assigned",
+            template=template,
             title=title,
             body=body[:500],
             data={"thing1": order.title[:20], "thing2": body[:20]},
@@ -465,6 +498,7 @@ async def create_order(
         needs_review=review is not None,
         review_reason=review,
         submitted_at=now,
+        received_at=now,
         accept_due_at=now + timedelta(hours=category.accept_hours),
         due_at=now + timedelta(hours=category.resolve_hours),
         created_at=now,

@@ -44,6 +44,7 @@ def order_out(order: ServiceOrder, account_id: int, now: datetime) -> OrderOut:
         needs_review=order.needs_review,
         review_reason=order.review_reason,
         submitted_at=order.submitted_at,
+        received_at=order.received_at,
         accept_due_at=order.accept_due_at,
         due_at=order.due_at,
         overdue=is_overdue(order, now),

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.organization.models import Organization
+from app.organization.models import Organization, RoleAssignment
 from app.organization.scope import Scope
 
 # Key of the transaction-level advisory lock that serialises tree moves against each
@@ -104,3 +104,25 @@ async def find_visible_by_names(
     for name, org_id in rows:
         found.setdefault(name, []).append(org_id)
     return found
+
+
+async def responsible_admin_member_ids(session: AsyncSession, org_id: int) -> list[int]:
+    """Admins responsible for an organisation: those holding a role at it or, if it has
+    none, at its nearest ancestor that has some (a role covers the whole subtree; a
+    branch without a secretary yet is looked after by its committee). One query."""
+    org = await session.get(Organization, org_id)
+    if org is None:
+        return []
+    chain = org.ancestor_ids
+    rows = await session.execute(
+        select(RoleAssignment.org_id, RoleAssignment.member_id).where(
+            RoleAssignment.org_id.in_(chain)
+        )
+    )
+    by_org: dict[int, set[int]] = {}
+    for holder_org, member_id in rows:
+        by_org.setdefault(int(holder_org), set()).add(int(member_id))
+    for candidate in reversed(chain):
+        if candidate in by_org:
+            return sorted(by_org[candidate])
+    return []

@@ -40,6 +40,7 @@ ORDER_COLUMNS = [
     "needs_review",
     "review_reason",
     "submitted_at",
+    "received_at",
     "accept_due_at",
     "due_at",
     "escalated_at",
@@ -168,7 +169,7 @@ async def seed_orders(
             ["submit", None, "submitted", submitter, "submitter", None, None, org, created]
         ]
         at = created
-        submitted_at = created
+        submitted_at = received_at = created
         if transferred:
             new_org = rng.choice(branches)
             if new_org == org:
@@ -202,10 +203,10 @@ async def seed_orders(
             )
             orgs.append(new_org)
             org = new_org
-            submitted_at = at
+            received_at = at
         accepted_at = resolved_at = closed_at = None
-        accept_due = submitted_at + timedelta(hours=cat["accept_hours"])
-        due = submitted_at + timedelta(hours=cat["resolve_hours"])
+        accept_due = received_at + timedelta(hours=cat["accept_hours"])
+        due = received_at + timedelta(hours=cat["resolve_hours"])
         status = "submitted"
         for action, to, role in ORDER_PATHS[final]:
             if action == "accept":
@@ -262,6 +263,7 @@ async def seed_orders(
                 rng.random() < 0.02,
                 None,
                 submitted_at,
+                received_at,
                 accept_due,
                 due,
                 escalated,

@@ -458,3 +458,40 @@ async def test_demo_seed_adds_activities_once(db: AsyncSession, settings: Settin
     assert theme_day.signup_count == 1 and yesterday.signup_count == 2  # one stayed away
     attended = (await db.execute(select(ActivityAttendance.activity_id))).scalars().all()
     assert attended == [yesterday.id]
+
+
+async def test_cancelling_a_signup_after_attending_is_refused(
+    client: httpx.AsyncClient, db: AsyncSession, settings: Settings, tree: Tree
+) -> None:
+    # Check-in opened 15 minutes ago, the activity starts in 15 minutes.
+    activity = await make_activity(db, tree.village, times=upcoming(hours=0.25))
+    member = await f.member_actor(db, settings, tree.village)
+    other = await f.member_actor(db, settings, tree.village, "李四")
+    url = f"/api/v1/activities/{activity.id}/signups"
+    for actor in (member, other):
+        assert (await client.post(url, headers=actor.headers)).status_code == 201
+    assert (await _attend(client, activity, member, NEAR)).status_code == 201
+
+    problem(
+        await client.delete(f"{url}/me", headers=member.headers),
+        409,
+        "activity.already_attended",
+    )
+    assert member.member is not None
+    signup = (
+        await db.execute(
+            select(ActivitySignup).where(
+                ActivitySignup.activity_id == activity.id,
+                ActivitySignup.member_id == member.member.id,
+            )
+        )
+    ).scalar_one()
+    await db.refresh(signup)
+    await db.refresh(activity)
+    assert (signup.status, signup.cancelled_at) == ("signed_up", None)
+    assert activity.signup_count == 2
+    # Someone who has not attended may still cancel before the start.
+    cancelled = await client.delete(f"{url}/me", headers=other.headers)
+    assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
+    await db.refresh(activity)
+    assert activity.signup_count == 1

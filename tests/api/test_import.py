@@ -94,7 +94,7 @@ async def test_xlsx_import_creates_then_updates_by_id_number(
     ]
     done = await _upload(client, admin, xlsx_bytes(rows), org_id=t["village"].id)
     assert done.status_code == 200, done.text
-    assert done.json() == {"created": 3, "updated": 0, "errors": []}
+    assert done.json() == {"created": 3, "updated": 0, "unchanged": 0, "errors": []}
     assert await _count(db) == before + 3
 
     first = await find_by_id_number(db, settings, wang)
@@ -115,7 +115,7 @@ async def test_xlsx_import_creates_then_updates_by_id_number(
     rows[0][1:] = ["男", None, wang, "13900001111", "白庙村党支部", None, "正式党员"]
     rows[1][7] = "正式党员"
     again = await _upload(client, admin, xlsx_bytes(rows[:2]), org_id=t["village"].id)
-    assert again.json() == {"created": 0, "updated": 2, "errors": []}
+    assert again.json() == {"created": 0, "updated": 2, "unchanged": 0, "errors": []}
     assert await _count(db) == before + 3
     refreshed = (
         (
@@ -225,7 +225,7 @@ async def test_csv_with_aliases_gbk_and_title_row(
     )
     content = "花园村党支部党员名册\n".encode("gb18030") + content
     done = await _upload(client, admin, content, name="roster.csv", mime="text/csv")
-    assert done.json() == {"created": 1, "updated": 0, "errors": []}, done.text
+    assert done.json() == {"created": 1, "updated": 0, "unchanged": 0, "errors": []}, done.text
     m = await find_by_id_number(db, settings, number)
     assert m is not None and m.status == "probationary" and m.gender == "female"
     assert m.home_org_id == t["village"].id
@@ -363,7 +363,7 @@ async def test_template_is_a_real_workbook_that_imports(
     out = io.BytesIO()
     book.save(out)
     done = await _upload(client, admin, out.getvalue())
-    assert done.json() == {"created": 1, "updated": 0, "errors": []}, done.text
+    assert done.json() == {"created": 1, "updated": 0, "unchanged": 0, "errors": []}, done.text
 
 
 async def test_concurrent_imports_of_the_same_people(
@@ -387,12 +387,12 @@ async def test_concurrent_imports_of_the_same_people(
 
     results = await asyncio.gather(upload(), upload())
     by_status = sorted(results, key=lambda r: r.status_code)
-    # The second either waited and updated, or lost the race on the unique index (409).
-    assert by_status[0].json() == {"created": 50, "updated": 0, "errors": []}
+    # The second either waited and found them unchanged, or lost the race on the unique index (409).
+    assert by_status[0].json() == {"created": 50, "updated": 0, "unchanged": 0, "errors": []}
     if by_status[1].status_code == 409:
         problem(by_status[1], 409, "import.conflict")
     else:
-        assert by_status[1].json() == {"created": 0, "updated": 50, "errors": []}
+        assert by_status[1].json() == {"created": 0, "updated": 0, "unchanged": 50, "errors": []}
     async with AsyncSession(engine) as s:
         n = await s.execute(select(func.count()).where(Member.home_org_id == county.id))
         assert n.scalar_one() == 51  # 50 imported + the admin himself

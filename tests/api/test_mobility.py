@@ -651,9 +651,11 @@ async def test_demo_seed(
         ("active", "none"),  # 陈国栋
         ("active", "pending"),  # 林小梅
         ("active", "refused"),  # 郑雪梅
+        ("cancelled", "none"),  # 罗永强, before his return
         ("pending", "none"),  # 刘芳
         ("rejected", "none"),  # 谢春花
         ("returned", "none"),  # 罗永强
+        ("withdrawn", "none"),  # 刘芳, before her pending one
     ]
     grants = (await db.execute(select(func.count()).select_from(DualManagementGrant))).scalar_one()
     assert grants == 3

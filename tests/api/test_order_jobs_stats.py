@@ -61,9 +61,17 @@ async def test_escalation_flags_overdue_once_and_tells_parent_admins(
         w.village.id,
         w.town.id,
     )
+    # The handling organisation (the branch) is told its order is overdue, with the page.
+    overdue = await notifications(db, w.village_admin.account_id, "order_overdue")
+    assert [(n.title, n.page) for n in overdue] == [
+        ("诉求已超时", f"pages/orders/detail?id={late['id']}")
+    ]
+    assert "超过受理时限" in overdue[0].body
+    assert await notifications(db, w.town_admin.account_id, "order_overdue") == []
     # Idempotent: a second run (or a second instance) finds nothing new.
     assert await escalate_overdue_orders(db, now + timedelta(minutes=5)) == 0
     assert len(await notifications(db, w.town_admin.account_id, "order_assigned")) == 1
+    assert len(await notifications(db, w.village_admin.account_id, "order_overdue")) == 1
 
     # Overdue shows on the order; a transfer restarts the clock and clears the flag.
     shown = (await client.get(f"/api/v1/orders/{late['id']}", headers=w.submitter.headers)).json()
@@ -134,7 +142,7 @@ async def test_stats_per_subtree_and_period(
     assert rated.status_code == 200
     # Deterministic clocks: accepted after 2 h and 4 h, resolved after 10 h.
     for order_id in (a["id"], b["id"], c["id"], elsewhere["id"]):
-        await _set(db, order_id, created_at=t0, submitted_at=t0)
+        await _set(db, order_id, created_at=t0, submitted_at=t0, received_at=t0)
     await _set(
         db,
         a["id"],
@@ -257,7 +265,7 @@ async def test_categories_are_configurable_per_organisation(
         client, w.other_admin, there, "transfer", to_org_id=w.village.id, note="属地办理"
     )
     span = datetime.fromisoformat(arrived["due_at"]) - datetime.fromisoformat(
-        arrived["submitted_at"]
+        arrived["received_at"]
     )
     assert span == timedelta(hours=10)
 

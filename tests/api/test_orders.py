@@ -287,6 +287,8 @@ async def test_transfer_moves_order_and_keeps_sender_read_access(
 ) -> None:
     w = await world(db, settings)
     order = await submit(client, w.submitter, w.village)
+    first_submitted_at = order["submitted_at"]
+    assert order["received_at"] == first_submitted_at
     order = await moved(client, w.village_admin, order, "accept")
     missing_reason = await client.post(
         f"/api/v1/orders/{order['id']}/transitions",
@@ -303,9 +305,12 @@ async def test_transfer_moves_order_and_keeps_sender_read_access(
     )
     assert order["status"] == "submitted" and order["org_id"] == w.other_branch.id
     assert order["accepted_at"] is None and order["version"] == 3
-    assert datetime.fromisoformat(order["submitted_at"]) >= later - timedelta(seconds=1)
+    # The receiving organisation's clock is its own field; the first submission stays.
+    assert datetime.fromisoformat(order["received_at"]) >= later - timedelta(seconds=1)
+    assert order["submitted_at"] == first_submitted_at
+    assert datetime.fromisoformat(order["submitted_at"]) < later
     assert datetime.fromisoformat(order["due_at"]) - datetime.fromisoformat(
-        order["submitted_at"]
+        order["received_at"]
     ) == timedelta(hours=72)
     transfer, arrive = order["timeline"][-2:]
     assert (transfer["action"], transfer["from_status"], transfer["to_status"]) == (

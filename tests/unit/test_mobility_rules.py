@@ -36,7 +36,7 @@ def outflow(status: str = "active", checkin: str = "none") -> Outflow:
 
 
 def test_every_state_and_action_is_either_in_the_table_or_refused() -> None:
-    states = ["pending", "rejected", "returned"] + [
+    states = ["pending", "rejected", "returned", "withdrawn", "cancelled"] + [
         f"active:{c}" for c in ("none", "pending", "accepted", "refused")
     ]
     actions = {action for _, action in TRANSITIONS}
@@ -53,7 +53,8 @@ def test_every_state_and_action_is_either_in_the_table_or_refused() -> None:
                 assert error.value.status == 409
                 assert error.value.code == "outflow.invalid_transition"
     # Closed outflows accept nothing.
-    assert not [k for k in TRANSITIONS if k[0] in ("rejected", "returned")]
+    closed = ("rejected", "returned", "withdrawn", "cancelled")
+    assert not [k for k in TRANSITIONS if k[0] in closed]
 
 
 def test_apply_state_sets_status_and_checkin() -> None:
