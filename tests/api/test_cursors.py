@@ -81,6 +81,7 @@ async def test_every_list_refuses_a_forged_cursor(
         "/audit",
         "/me/consents",
         "/me/notifications",
+        "/me/outflows",
         "/me/time-bank",
         "/members",
         "/orders",
