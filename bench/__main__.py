@@ -11,7 +11,15 @@ import subprocess
 import sys
 import time
 
-BENCHMARKS = ["checkin", "ledger", "leaderboard", "order_stats", "import_roster", "overload"]
+BENCHMARKS = [
+    "checkin",
+    "ledger",
+    "leaderboard",
+    "order_stats",
+    "import_roster",
+    "overload",
+    "census",
+]
 
 
 def main() -> int:

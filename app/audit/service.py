@@ -12,7 +12,7 @@ from app.audit import repository
 from app.audit.models import AuditEntry
 from app.audit.schemas import AuditEntryOut
 from app.core.context import current_request_meta
-from app.core.errors import not_found
+from app.core.errors import AppError, not_found
 from app.core.pagination import Page, decode_cursor, encode_cursor
 from app.organization.scope import Scope, get_visible_org
 
@@ -97,3 +97,14 @@ async def entries_page(
     ]
     next_cursor = encode_cursor(items[-1].id) if len(rows) > limit else None
     return Page[AuditEntryOut](items=items, next_cursor=next_cursor)
+
+
+def audited_refusal(error: AppError, **entry: Any) -> AppError:
+    """``error``, carrying an audit entry (the arguments of :func:`record`) that is written
+    although the request rolls back: a refused attempt leaves a trace."""
+
+    async def write(session: AsyncSession) -> None:
+        await record(session, **entry)
+
+    error.after_rollback = write
+    return error

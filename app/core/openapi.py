@@ -123,6 +123,17 @@ _OPERATION_IDS: dict[str, str] = {
     "redeem": "redeemHours",
     "healthz": "checkLiveness",
     "readyz": "checkReadiness",
+    "my_outflows": "listMyOutflows",
+    "list_templates": "listNotificationTemplates",
+    "list_items": "listStudyItems",
+    "create_item": "createStudyItem",
+    "start_session": "startStudySession",
+    "list_children": "listOrgChildren",
+    "list_subtree": "listOrgSubtree",
+    "list_roles": "listOrgRoles",
+    "grant_role": "grantOrgRole",
+    "revoke_role": "revokeOrgRole",
+    "list_audit": "listAuditEntries",
 }
 _GET_VERBS = ("list", "get", "export", "download", "check")
 

@@ -1,6 +1,8 @@
 """Reading untrusted spreadsheets (xlsx, csv) off the event loop, within hard limits.
 
-An upload is parsed in a small dedicated thread pool, never on the event loop, so
+An upload is parsed in a small pool of worker processes, never in the serving process:
+a thread would share its interpreter lock with the event loop, and on a busy machine
+the loop then waits whenever the parsing thread is descheduled while holding it. So
 ``/healthz`` and every other request keep answering while a file is read. Every read
 is bounded by :class:`SheetLimits`:
 
@@ -12,8 +14,9 @@ is bounded by :class:`SheetLimits`:
 * the sheet: the declared ``<dimension>`` (checked before a row is read; openpyxl would
   otherwise pad every row to it), the rows (empty ones count: a million ``<row/>``
   elements stop at the limit), the columns of a row and the cells in all;
-* the time: the parser checks a deadline on every row, and the caller stops waiting at
-  the deadline whatever the parser is doing.
+* the time: the parser checks a deadline on every row (a file queued behind others
+  counts from its upload), and the caller stops waiting at the deadline whatever the
+  parser is doing.
 
 Every refusal is an :class:`~app.core.errors.AppError` (422, ``import.*`` codes, Chinese
 details). :func:`read_rows` is the one entry point: bytes and limits in, rows out.
@@ -30,12 +33,13 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import multiprocessing
 import re
-import threading
 import time
 import zipfile
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Final
@@ -52,8 +56,10 @@ if not DEFUSEDXML:  # pragma: no cover - a broken installation, not a runtime co
 
 XLSX_MAGIC: Final = b"PK\x03\x04"
 
-# Two parses at a time per process; more wait (and their deadline runs while they wait).
-_POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="sheet")
+# Two parses at a time per serving process; more wait (their deadline runs meanwhile).
+# Started on first use ("spawn": a clean interpreter, safe beside threads and the loop).
+_WORKERS: Final = 2
+_pool: ProcessPoolExecutor | None = None
 
 _DTD = re.compile(rb"<!(DOCTYPE|ENTITY)", re.IGNORECASE)
 # The same markers in UTF-16 (either byte order): an XML part may declare that encoding.
@@ -99,35 +105,64 @@ Row = tuple[int, list[Any]]
 """``(sheet row number, cell values)``; numbers start at 1."""
 
 
+@dataclass(frozen=True)
+class _Refusal:
+    """An ``AppError`` of the worker, carried back as data (exceptions with keyword
+    arguments do not survive pickling)."""
+
+    code: str
+    detail: str
+
+
+def _executor() -> ProcessPoolExecutor:
+    global _pool
+    if _pool is None:
+        _pool = ProcessPoolExecutor(_WORKERS, mp_context=multiprocessing.get_context("spawn"))
+    return _pool
+
+
 async def read_rows(content: bytes, kind: str, limits: SheetLimits) -> list[Row]:
-    """The rows of an ``xlsx`` (first sheet) or ``csv`` file, read in a worker thread.
+    """The rows of an ``xlsx`` (first sheet) or ``csv`` file, read in a worker process.
 
     Raises an ``AppError`` (422) when the file is unreadable or breaks a limit; answers
     within ``limits.max_seconds`` whatever the file holds.
     """
-    cancelled = threading.Event()
+    global _pool
+    # CLOCK_MONOTONIC is the machine's, so the worker can check the same deadline.
     deadline = time.monotonic() + limits.max_seconds
     loop = asyncio.get_running_loop()
-    future = loop.run_in_executor(_POOL, _read, content, kind, limits, deadline, cancelled)
     try:
-        return await asyncio.wait_for(future, timeout=limits.max_seconds)
+        future = loop.run_in_executor(_executor(), _read, content, kind, limits, deadline)
+        outcome = await asyncio.wait_for(future, timeout=limits.max_seconds)
     except TimeoutError:
         raise too_slow(limits.max_seconds) from None
-    finally:
-        cancelled.set()  # the parser stops at its next row if it is still running
+    except BrokenProcessPool:
+        # A worker died (killed for memory, say): start afresh for the next upload.
+        log.warning("spreadsheet worker died")
+        _pool = None
+        raise unreadable() from None
+    if isinstance(outcome, _Refusal):
+        raise AppError(outcome.code, 422, outcome.detail)
+    return outcome
 
 
-def _read(
-    content: bytes, kind: str, limits: SheetLimits, deadline: float, cancelled: threading.Event
-) -> list[Row]:
-    if cancelled.is_set():
-        return []
+def _read(content: bytes, kind: str, limits: SheetLimits, deadline: float) -> list[Row] | _Refusal:
+    """In a worker process: the rows, or why not."""
+    try:
+        return _rows(content, kind, limits, deadline)
+    except AppError as error:
+        return _Refusal(error.code, error.detail)
+
+
+def _rows(content: bytes, kind: str, limits: SheetLimits, deadline: float) -> list[Row]:
+    if time.monotonic() > deadline:  # waited in the queue past its time
+        raise too_slow(limits.max_seconds)
     source = _xlsx_rows(content, limits) if kind == "xlsx" else _csv_rows(content)
     rows: list[Row] = []
     cells = 0
     try:
         for number, values in source:
-            if cancelled.is_set() or time.monotonic() > deadline:
+            if time.monotonic() > deadline:
                 raise too_slow(limits.max_seconds)
             if number > limits.max_rows:
                 raise too_many_rows(limits.max_rows)

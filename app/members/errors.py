@@ -23,25 +23,26 @@ def home_org_required() -> AppError:
     )
 
 
-# One answer wherever the number is registered (inside the caller's scope or not), with
-# the proper path: the member's own organisation transfers his relation (组织关系转接).
-ID_NUMBER_TAKEN = (
-    "该身份证号已登记在党员名册中，不能重复登记。"
-    "如该党员的组织关系需转入本组织，请通过组织关系转接办理"
-)
+def id_number_taken() -> AppError:
+    # One answer wherever the number is registered (inside the caller's scope or not),
+    # with the proper path: his own organisation transfers his relation (组织关系转接).
+    return AppError(
+        "member.id_number_taken",
+        409,
+        "该身份证号已登记在党员名册中，不能重复登记。"
+        "如该党员的组织关系需转入本组织，请通过组织关系转接办理",
+    )
 
 
 class IdNumberTaken(AppError):
-    """409 for an ID number already on the roll; ``holder`` stays on the server side."""
+    """``member.id_number_taken``, knowing the holder (kept on the server side, for the
+    audit entries of :mod:`app.members.conflicts`)."""
 
     def __init__(self, holder_id: int | None = None, holder_home_org_id: int | None = None):
-        super().__init__("member.id_number_taken", 409, ID_NUMBER_TAKEN)
+        answer = id_number_taken()
+        super().__init__(answer.code, answer.status, answer.detail)
         self.holder_id = holder_id
         self.holder_home_org_id = holder_home_org_id
-
-
-def id_number_taken(holder_id: int | None = None, home_org_id: int | None = None) -> IdNumberTaken:
-    return IdNumberTaken(holder_id, home_org_id)
 
 
 def id_mismatch(fields: Sequence[str]) -> AppError:

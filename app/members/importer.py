@@ -177,26 +177,21 @@ async def _resolve_orgs(
     report: _Report,
 ) -> dict[int, int]:
     """``sheet row -> home org id`` for every row whose 所在支部 resolves in scope."""
-    names = {ref for _, ref in refs if ref}
-    numeric = [int(ref) for ref in names if ref.isdigit() and len(ref) < 19]
-    by_id = await get_visible_org_ids(session, scope, numeric)
-    by_name = await org_repo.find_visible_by_names(session, scope, sorted(names))
+    found = await org_repo.resolve_refs(session, scope, [ref for _, ref in refs if ref])
     resolved: dict[int, int] = {}
     for number, ref in refs:
-        matches = by_name.get(ref, []) if ref else []
+        org_id = found.get(ref) if ref else None
         if ref is None:
             if default_org_id is None:
                 report.add(number, "org", "请填写所在支部，或在上传时选择导入到的组织")
             else:
                 resolved[number] = default_org_id
-        elif ref.isdigit() and len(ref) < 19 and int(ref) in by_id:
-            resolved[number] = int(ref)
-        elif len(matches) == 1:
-            resolved[number] = matches[0]
-        elif len(matches) > 1:
+        elif org_id is None:
+            report.add(number, "org", "所在支部不存在或不在您的管辖范围内")
+        elif org_id == org_repo.AMBIGUOUS:
             report.add(number, "org", "存在多个同名组织，请改填组织编号")
         else:
-            report.add(number, "org", "所在支部不存在或不在您的管辖范围内")
+            resolved[number] = org_id
     return resolved
 
 
@@ -268,7 +263,7 @@ async def import_roster(
             and row.number not in report.bad_rows
         ):
             # The same answer as POST /members, wherever the number is registered.
-            report.add(row.number, "id_number", errors.ID_NUMBER_TAKEN)
+            report.add(row.number, "id_number", errors.id_number_taken().detail)
             holders.append(conflicts.Holder(found.id, found.home_org_id))
             tried_at = tried_at or row.home_org_id
 

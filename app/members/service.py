@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from app.audit.service import record
+from app.audit.service import audited_refusal, record
 from app.core import pii
 from app.core.config import Settings
 from app.core.crypto import mask_id_number, mask_phone
@@ -75,7 +75,7 @@ async def create_member(
     info = parse_id_number(id_number)
     holder = await find_by_id_number(session, settings, id_number)
     if holder is not None:
-        raise errors.id_number_taken(holder.id, holder.home_org_id)
+        raise errors.IdNumberTaken(holder.id, holder.home_org_id)
     sealed = seal_pii(settings, id_number, phone)
     member = Member(
         name=normalize_person_name(name),
@@ -97,7 +97,7 @@ async def create_member(
             await session.flush()
     except IntegrityError:
         # A concurrent insert of the same ID number won the race on the unique index.
-        raise errors.id_number_taken() from None
+        raise errors.IdNumberTaken() from None
     return member
 
 
@@ -222,15 +222,24 @@ async def list_members(
 
 
 async def _member_to_change(
-    session: AsyncSession, scope: Scope, member_id: int, *, for_update: bool = False
+    session: AsyncSession, scope: Scope, member_id: int, *, attempt: str, for_update: bool = False
 ) -> Member:
     """The *change* verb: only the member's home subtree changes his record or reads his
-    ID number; a co-managing organisation sees him (404 otherwise) but is refused (403)."""
+    ID number; a co-managing organisation sees him (404 otherwise) but is refused (403),
+    and the refused attempt stays in the home subtree's audit log."""
     member, owned = await repo.get_for_change(session, scope, member_id, for_update=for_update)
     if member is None:
         raise errors.member_not_found()
     if not owned:
-        raise errors.home_org_required()
+        raise audited_refusal(
+            errors.home_org_required(),
+            actor_account_id=scope.principal.account_id,
+            action="member.change_refused",
+            org_id=member.home_org_id,
+            subject_type="member",
+            subject_id=member_id,
+            detail={"attempt": attempt},
+        )
     return member
 
 
@@ -242,7 +251,7 @@ async def update_member(
     member_id: int,
     data: MemberUpdate,
 ) -> Member:
-    member = await _member_to_change(session, scope, member_id, for_update=True)
+    member = await _member_to_change(session, scope, member_id, attempt="update", for_update=True)
     if member.version != data.version:
         raise stale_version()
     fields = data.model_fields_set - {"version"}
@@ -256,7 +265,7 @@ async def update_member(
         if new_index != member.id_number_idx:
             holder = await find_by_id_number(session, settings, data.id_number)
             if holder is not None:
-                taken = errors.id_number_taken(holder.id, holder.home_org_id)
+                taken = errors.IdNumberTaken(holder.id, holder.home_org_id)
                 raise await _refuse_taken(
                     engine,
                     scope,
@@ -294,7 +303,7 @@ async def update_member(
         async with session.begin_nested():
             await session.flush()
     except IntegrityError:
-        taken = errors.id_number_taken()
+        taken = errors.IdNumberTaken()
         raise await _refuse_taken(
             engine, scope, taken, via="update", org_id=member.home_org_id, subject_id=member.id
         ) from None
@@ -328,7 +337,7 @@ async def reveal(
     number: that takes the *change* verb, the member's home subtree.
     """
     if field == "id_number":
-        member = await _member_to_change(session, scope, member_id)
+        member = await _member_to_change(session, scope, member_id, attempt="reveal_id_number")
     else:
         member = await get_member(session, scope, member_id)
     ring = pii.keyring(settings)

@@ -19,11 +19,19 @@ from app.audit.service import record
 from app.core import clock
 from app.identity.principal import Principal
 from app.mobility import repository
-from app.mobility.errors import not_destination_admin, not_home_admin
+from app.mobility.errors import not_destination_admin
 from app.mobility.models import Outflow
 from app.mobility.notices import tell_member
 from app.mobility.rules import guard_cancel, next_state
-from app.mobility.service import check_version, in_scope, load, move, recompute, rules_and_region
+from app.mobility.service import (
+    check_version,
+    in_scope,
+    load,
+    move,
+    recompute,
+    refused_by_home,
+    rules_and_region,
+)
 from app.organization.scope import Scope
 
 HOME = "home"  # the admins of the member's home organisation decide
@@ -161,12 +169,11 @@ async def decide(
     decision = DECISIONS[action]
     outflow = await load(session, scope, outflow_id)
     org_id: int | None
-    if decision.side == HOME:
-        org_id, refused = outflow.home_org_id, not_home_admin
-    else:
-        org_id, refused = outflow.checkin_org_id, not_destination_admin
+    org_id = outflow.home_org_id if decision.side == HOME else outflow.checkin_org_id
     if not await in_scope(session, scope, org_id):
-        raise refused()
+        if decision.side == HOME:
+            raise refused_by_home(scope, outflow, action)
+        raise not_destination_admin()
     check_version(outflow, version)
     next_state(outflow, action)
     data = await decision.write(session, outflow, scope.principal, reason, now)

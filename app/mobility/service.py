@@ -14,10 +14,11 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.audit.service import audited_refusal
 from app.core import clock, pii
 from app.core.config import Settings
 from app.core.crypto import mask_phone
-from app.core.errors import service_unavailable, stale_version
+from app.core.errors import AppError, service_unavailable, stale_version
 from app.identity.principal import Principal
 from app.mobility import repository
 from app.mobility.errors import (
@@ -386,6 +387,20 @@ async def relocate(
     return outflow
 
 
+def refused_by_home(scope: Scope, outflow: Outflow, action: str) -> AppError:
+    """403 for an admin who sees the outflow without being of its home side (a co-managing
+    destination); the attempt stays in the home subtree's audit log."""
+    return audited_refusal(
+        not_home_admin(),
+        actor_account_id=scope.principal.account_id,
+        action="outflow.decision_refused",
+        org_id=outflow.home_org_id,
+        subject_type="outflow",
+        subject_id=outflow.id,
+        detail={"action": action},
+    )
+
+
 async def return_outflow(
     session: AsyncSession,
     scope: Scope,
@@ -398,7 +413,7 @@ async def return_outflow(
     outflow = await load(session, scope, outflow_id)
     own = outflow.member_id == scope.principal.member_id
     if not own and not await in_scope(session, scope, outflow.home_org_id):
-        raise not_home_admin()
+        raise refused_by_home(scope, outflow, "return")
     check_version(outflow, version)
     next_state(outflow, "return")
     guard_return(outflow, returned_on, clock.shanghai_day(now))

@@ -127,19 +127,28 @@ def volunteer_is_submitter() -> AppError:
     )
 
 
-def _hours_refused(code: str, detail: str, **extra: float) -> AppError:
-    errors = [{"field": "hours", "location": "body", "type": code}]
-    return AppError(code, 422, detail, errors=errors, extra=extra)
+def _hours_field(code: str) -> list[dict[str, str]]:
+    return [{"field": "hours", "location": "body", "type": code}]
 
 
 def hours_over_cap(cap: int) -> AppError:
-    detail = f"该类诉求单次办结最多登记 {cap} 小时服务时长"
-    return _hours_refused("order.hours_over_cap", detail, max_hours=cap)
+    return AppError(
+        "order.hours_over_cap",
+        422,
+        f"该类诉求单次办结最多登记 {cap} 小时服务时长",
+        errors=_hours_field("order.hours_over_cap"),
+        extra={"max_hours": cap},
+    )
 
 
 def hours_over_elapsed(elapsed: float) -> AppError:
-    detail = f"服务时长不能超过从开始办理到办结的时间（{elapsed:.1f} 小时）"
-    return _hours_refused("order.hours_over_elapsed", detail, elapsed_hours=round(elapsed, 1))
+    return AppError(
+        "order.hours_over_elapsed",
+        422,
+        f"服务时长不能超过从开始办理到办结的时间（{elapsed:.1f} 小时）",
+        errors=_hours_field("order.hours_over_elapsed"),
+        extra={"elapsed_hours": round(elapsed, 1)},
+    )
 
 
 def volunteer_invalid() -> AppError:

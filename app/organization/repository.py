@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.organization.models import Organization, RoleAssignment
-from app.organization.scope import Scope
+from app.organization.scope import Scope, get_visible_org_ids
 
 # Key of the transaction-level advisory lock that serialises tree moves against each
 # other (exclusive) and against node creation (shared): a move rewrites the paths of a
@@ -126,3 +126,26 @@ async def responsible_admin_member_ids(session: AsyncSession, org_id: int) -> li
         if candidate in by_org:
             return sorted(by_org[candidate])
     return []
+
+
+AMBIGUOUS = -1
+
+
+async def resolve_refs(session: AsyncSession, scope: Scope, refs: Iterable[str]) -> dict[str, int]:
+    """Organisation references from an import sheet (an id or an exact name) -> the id of
+    the visible organisation, or ``AMBIGUOUS`` when several visible ones share the name.
+    References that match nothing visible are left out."""
+    names = sorted(set(refs))
+    numeric = [int(ref) for ref in names if ref.isdigit() and len(ref) < 19]
+    by_id = await get_visible_org_ids(session, scope, numeric)
+    by_name = await find_visible_by_names(session, scope, names)
+    resolved: dict[str, int] = {}
+    for ref in names:
+        matches = by_name.get(ref, [])
+        if ref.isdigit() and len(ref) < 19 and int(ref) in by_id:
+            resolved[ref] = int(ref)
+        elif len(matches) == 1:
+            resolved[ref] = matches[0]
+        elif matches:
+            resolved[ref] = AMBIGUOUS
+    return resolved

@@ -78,6 +78,13 @@ async def test_co_manager_cannot_change_the_members_record(
     await db.refresh(before)
     assert (before.home_org_id, before.name, before.id_number_idx, before.phone_idx) == snapshot
     assert before.version == version
+    # Each refused attempt is in the home branch's log, with who tried.
+    log = await client.get("/api/v1/audit", headers=world.branch_admin.headers)
+    refused = [e for e in log.json()["items"] if e["action"] == "member.change_refused"]
+    assert len(refused) == 5
+    assert {(e["actor_account_id"], e["subject_id"]) for e in refused} == {
+        (world.dest_admin.account.id, member_id)
+    }
     # The home side still has him, and still changes him.
     changed = await client.patch(
         url, json={"version": version, "name": "王建民"}, headers=world.branch_admin.headers
@@ -277,10 +284,11 @@ async def test_every_co_manager_write_is_refused_and_every_action_shows_at_home(
         "/api/v1/audit", params={"limit": 100}, headers=world.branch_admin.headers
     )
     assert by_co_manager <= {e["id"] for e in home.json()["items"]}
-    # The import that tried to take him over is among them.
-    assert {"pii.reveal", "role.granted", "member.id_number_conflict"} <= {
-        e["action"] for e in home.json()["items"] if e["id"] in by_co_manager
-    }
+    # The import that tried to take him over is among them, and so is every refusal.
+    actions = [e["action"] for e in home.json()["items"] if e["id"] in by_co_manager]
+    assert {"pii.reveal", "role.granted", "member.id_number_conflict"} <= set(actions)
+    assert actions.count("member.change_refused") == 2  # the move, the ID number
+    assert actions.count("outflow.decision_refused") == 3  # approve, reject, return
 
 
 async def test_a_move_stays_in_the_log_of_the_subtree_he_left(

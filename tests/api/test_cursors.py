@@ -79,6 +79,10 @@ async def test_every_list_refuses_a_forged_cursor(
     assert set(paths) == {
         "/activities",
         "/audit",
+        "/census/entities",
+        "/census/found-members",
+        "/census/me/entities",
+        "/census/rounds",
         "/me/consents",
         "/me/notifications",
         "/me/outflows",

@@ -50,7 +50,10 @@ async def test_history_lists_every_outflow_newest_first_with_decisions(
     assert rejected.status_code == 200
     second = await register(client, world.member, destination_address="深圳市南山区科技园 A 座")
     withdrawn = await _post(
-        client, f"/api/v1/outflows/{second['id']}/withdraw", {"reason": "行程推迟"}, world.member
+        client,
+        f"/api/v1/outflows/{second['id']}/withdraw",
+        {"reason": "行程推迟", "version": second["version"]},
+        world.member,
     )
     assert withdrawn.status_code == 200, withdrawn.text
     third = await approve(client, world.branch_admin, await register(client, world.member))
@@ -88,15 +91,16 @@ async def test_member_withdraws_pending_only(
     client: httpx.AsyncClient, world: World, db: AsyncSession, settings: Settings
 ) -> None:
     pending = await register(client, world.member)
+    v1 = {"version": pending["version"]}
     # Someone else's registration: another member cannot see it, an admin is not the owner.
     stranger = await factories.member_actor(db, settings, world.branch, "路人")
     problem(
-        await _post(client, f"/api/v1/outflows/{pending['id']}/withdraw", {}, stranger),
+        await _post(client, f"/api/v1/outflows/{pending['id']}/withdraw", v1, stranger),
         404,
         "outflow.not_found",
     )
     problem(
-        await _post(client, f"/api/v1/outflows/{pending['id']}/withdraw", {}, world.branch_admin),
+        await _post(client, f"/api/v1/outflows/{pending['id']}/withdraw", v1, world.branch_admin),
         403,
         "outflow.owner_required",
     )
@@ -107,7 +111,7 @@ async def test_member_withdraws_pending_only(
         409,
         "conflict.stale_version",
     )
-    done = await _post(client, f"/api/v1/outflows/{pending['id']}/withdraw", {}, world.member)
+    done = await _post(client, f"/api/v1/outflows/{pending['id']}/withdraw", v1, world.member)
     assert done.status_code == 200, done.text
     assert done.json()["status"] == "withdrawn" and done.json()["version"] == 2
     row = await db.get(Outflow, pending["id"])
@@ -115,7 +119,9 @@ async def test_member_withdraws_pending_only(
 
     # Withdrawn is final: nothing moves it, and he may register again.
     problem(
-        await _post(client, f"/api/v1/outflows/{pending['id']}/withdraw", {}, world.member),
+        await _post(
+            client, f"/api/v1/outflows/{pending['id']}/withdraw", {"version": 2}, world.member
+        ),
         409,
         "outflow.invalid_transition",
     )
@@ -130,7 +136,12 @@ async def test_member_withdraws_pending_only(
     approved = await approve(client, world.branch_admin, again)
     # An approved outflow can no longer be withdrawn (the home branch cancels it).
     problem(
-        await _post(client, f"/api/v1/outflows/{approved['id']}/withdraw", {}, world.member),
+        await _post(
+            client,
+            f"/api/v1/outflows/{approved['id']}/withdraw",
+            {"version": approved["version"]},
+            world.member,
+        ),
         409,
         "outflow.invalid_transition",
     )
@@ -157,7 +168,7 @@ async def test_home_admin_cancels_approved_outflow_before_departure(
     early_return = await _post(
         client,
         f"/api/v1/outflows/{created['id']}/return",
-        {"returned_on": "2026-03-02"},
+        {"returned_on": "2026-03-02", "version": checked["version"]},
         world.member,
     )
     problem(early_return, 422, "outflow.returned_before_departure")
