@@ -116,15 +116,22 @@ class _Demo:
             self.ago(days_ago),
         )
 
-    async def approve(self, outflow: Outflow, *, days_ago: int) -> None:
+    async def decide(
+        self, outflow: Outflow, action: str, *, days_ago: int, reason: str | None = None
+    ) -> None:
+        """A decision of the home side, or of the destination on a check-in."""
         await decide(
             self.session,
-            self.home,
+            self.destination if action.endswith("_checkin") else self.home,
             outflow.id,
-            "approve",
+            action,
             version=outflow.version,
             now=self.ago(days_ago),
+            reason=reason,
         )
+
+    async def approve(self, outflow: Outflow, *, days_ago: int) -> None:
+        await self.decide(outflow, "approve", days_ago=days_ago)
 
     async def check_in(self, outflow: Outflow, who: Principal, *, days_ago: int) -> None:
         await service.request_checkin(
@@ -137,14 +144,7 @@ class _Demo:
         )
 
     async def accept(self, outflow: Outflow, *, days_ago: int) -> None:
-        await decide(
-            self.session,
-            self.destination,
-            outflow.id,
-            "accept_checkin",
-            version=outflow.version,
-            now=self.ago(days_ago),
-        )
+        await self.decide(outflow, "accept_checkin", days_ago=days_ago)
 
     async def live(self, who: Principal, steps: Steps) -> Outflow:
         """Register and approve an outflow, then check in, accept and report as ``steps``
@@ -239,15 +239,7 @@ async def seed(session: AsyncSession, settings: Settings) -> None:
         # came home from (in ACTIVE).
         called_off = await demo.register(who["罗永强"], days_ago=130)
         await demo.approve(called_off, days_ago=130)
-        await decide(
-            session,
-            demo.home,
-            called_off.id,
-            "cancel",
-            version=called_off.version,
-            reason="用工单位取消外派计划",
-            now=demo.ago(129),
-        )
+        await demo.decide(called_off, "cancel", days_ago=129, reason="用工单位取消外派计划")
 
         outflows = {name: await demo.live(who[name], days) for name, days in ACTIVE.items()}
 
@@ -280,14 +272,11 @@ async def seed(session: AsyncSession, settings: Settings) -> None:
 
         # 郑雪梅: the destination refused her check-in.
         zheng = outflows["郑雪梅"]
-        await decide(
-            session,
-            demo.destination,
-            zheng.id,
+        await demo.decide(
+            zheng,
             "refuse_checkin",
-            version=zheng.version,
+            days_ago=5,
             reason="该党员工作地点不在本商圈，请选择住所附近的党组织报到",
-            now=demo.ago(5),
         )
 
         # 罗永强: came home; the outflow is in the returned ledger.
@@ -303,14 +292,11 @@ async def seed(session: AsyncSession, settings: Settings) -> None:
 
         # 谢春花 (机关党支部): rejected.
         xie = await demo.register(who["谢春花"], days_ago=3, away_days=60, to="440305")
-        await decide(
-            session,
-            demo.home,
-            xie.id,
+        await demo.decide(
+            xie,
             "reject",
-            version=xie.version,
+            days_ago=2,
             reason="外出时间不足 6 个月，无需办理流动党员登记，请向支部请假",
-            now=demo.ago(2),
         )
 
     # What the morning job would have done by now: 陈国栋 is escalated to the county.
