@@ -27,7 +27,7 @@ K2 = TypeVar("K2", int, float, str, datetime)
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
-MIN_BIGINT = -(2**63)
+MIN_BIGINT = -MAX_ID - 1  # the smallest PostgreSQL bigint
 
 IdPath = Annotated[ParamId, Path()]
 """A row id in the path: plain digits, a positive bigint (app/core/types.py)."""
