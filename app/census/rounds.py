@@ -8,6 +8,7 @@ entity or round they change and check ``version`` where a client sends one.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -72,6 +73,15 @@ async def open_round(session: AsyncSession, scope: Scope, data: RoundIn, today: 
         detail={"period": data.period, "due_on": data.due_on.isoformat()},
     )
     return await round_view(session, scope, census_round.id, today)
+
+
+async def list_rounds(
+    session: AsyncSession, scope: Scope, *, limit: int, before_id: int | None
+) -> Sequence[tuple[CensusRound, Organization]]:
+    """Rounds opened in the caller's subtrees, newest first."""
+    return await repo.list_rounds(
+        session, repo.round_visible(scope), limit=limit, before_id=before_id
+    )
 
 
 async def round_view(session: AsyncSession, scope: Scope, round_id: int, today: date) -> RoundOut:

@@ -8,7 +8,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, File, Path, Query, Request, UploadFile
 from starlette.responses import Response, StreamingResponse
 
-from app.census import export, registry, repository, rounds, service
+from app.census import export, registry, rounds, service
 from app.census.codes import parse_industry
 from app.census.repository import LedgerFilter
 from app.census.rules import region_prefix
@@ -153,9 +153,8 @@ async def ledger(
     limit: LimitParam = DEFAULT_LIMIT,
     cursor: CursorParam = None,
 ) -> Page[EntityOut]:
-    where = await service.entity_scope(session, scope, org_id)
-    rows = await repository.ledger_page(
-        session, where, filters, limit=limit + 1, before_id=decode_cursor(cursor, int)
+    rows = await service.ledger_rows(
+        session, scope, org_id, filters, limit=limit + 1, before_id=decode_cursor(cursor, int)
     )
     items, next_cursor = page_of(list(rows), limit, lambda r: (r["id"],))
     return Page[EntityOut](items=[entity_out(r) for r in items], next_cursor=next_cursor)
@@ -170,9 +169,9 @@ async def my_entities(
     cursor: CursorParam = None,
 ) -> Page[EntityOut]:
     """The entities the caller is 党建工作指导员 of."""
-    rows = await repository.ledger_page(
+    rows = await service.instructor_ledger_rows(
         session,
-        repository.instructed_by(principal.member_id),
+        principal.member_id,
         filters,
         limit=limit + 1,
         before_id=decode_cursor(cursor, int),
@@ -318,11 +317,8 @@ async def list_rounds(
     limit: Annotated[int, Query(ge=1, le=20)] = 10,
     cursor: CursorParam = None,
 ) -> Page[RoundOut]:
-    rows = await repository.list_rounds(
-        session,
-        repository.round_visible(scope),
-        limit=limit + 1,
-        before_id=decode_cursor(cursor, int),
+    rows = await rounds.list_rounds(
+        session, scope, limit=limit + 1, before_id=decode_cursor(cursor, int)
     )
     items, next_cursor = page_of(list(rows), limit, lambda r: (r[0].id,))
     return Page[RoundOut](

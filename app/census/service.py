@@ -8,10 +8,11 @@ entity (or round) they change and check ``version`` where a client sends one.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_
+from sqlalchemy import ColumnElement, RowMapping, and_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -20,6 +21,7 @@ from app.census import errors
 from app.census import repository as repo
 from app.census.codes import parse_industry
 from app.census.models import CensusEntity
+from app.census.repository import LedgerFilter
 from app.census.schemas import (
     EntityCreate,
     EntityFile,
@@ -334,4 +336,32 @@ async def _audit_instructors(
         subject_type="census_entity",
         subject_id=entity.id,
         detail={"members": members},
+    )
+
+
+async def ledger_rows(
+    session: AsyncSession,
+    scope: Scope,
+    org_id: int | None,
+    filters: LedgerFilter,
+    *,
+    limit: int,
+    before_id: int | None,
+) -> Sequence[RowMapping]:
+    """One page of the entity ledger within the caller's scope (or ``org_id``'s subtree)."""
+    where = await entity_scope(session, scope, org_id)
+    return await repo.ledger_page(session, where, filters, limit=limit, before_id=before_id)
+
+
+async def instructor_ledger_rows(
+    session: AsyncSession,
+    member_id: int | None,
+    filters: LedgerFilter,
+    *,
+    limit: int,
+    before_id: int | None,
+) -> Sequence[RowMapping]:
+    """One page of the entities ``member_id`` is 党建工作指导员 of."""
+    return await repo.ledger_page(
+        session, repo.instructed_by(member_id), filters, limit=limit, before_id=before_id
     )

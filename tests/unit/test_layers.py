@@ -112,15 +112,7 @@ def test_routers_run_no_queries() -> None:
                 offending.add((path, f"{owner.id}.{node.func.attr}"))
             if node.func.attr in ("execute", "scalars", "scalar", "stream"):
                 offending.add((path, node.func.attr))
-    # Known and owned by the census package (landed with its router reading its
-    # repository directly); remove from here once it goes through a service.
-    known = {
-        ("app/census/router.py", "repository.round_visible"),
-        ("app/census/router.py", "repository.ledger_page"),
-        ("app/census/router.py", "repository.list_rounds"),
-        ("app/census/router.py", "repository.instructed_by"),
-    }
-    assert offending - known == set()
+    assert offending == set()
 
 
 def test_one_cursor_decoder() -> None:
