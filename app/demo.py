@@ -61,6 +61,7 @@ async def seed_demo(session: AsyncSession, settings: Settings) -> str:
         region_code="440883",
         lat=21.4283,
         lon=110.7790,
+        listed=True,
         address="广东省湛江市吴川市吴阳镇",
     )
     chamber = await create_organization(
@@ -72,6 +73,7 @@ async def seed_demo(session: AsyncSession, settings: Settings) -> str:
         region_code="440106",
         lat=23.1247,
         lon=113.3612,
+        listed=True,
         address="广东省广州市天河区",
     )
     await create_organization(
@@ -83,6 +85,7 @@ async def seed_demo(session: AsyncSession, settings: Settings) -> str:
         region_code="440106",
         lat=23.1310,
         lon=113.3270,
+        listed=True,
         address="广东省广州市天河区天河路商圈",
     )
 

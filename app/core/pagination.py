@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import math
 from datetime import datetime
-from typing import Annotated, Any, Generic, TypeVar, overload
+from typing import Annotated, Any, Generic, TypeVar, cast, overload
 
 import orjson
 from fastapi import Path, Query
@@ -21,12 +22,12 @@ from app.core.errors import AppError
 from app.core.types import MAX_ID, ParamId
 
 T = TypeVar("T")
-K1 = TypeVar("K1", int, str, datetime)
-K2 = TypeVar("K2", int, str, datetime)
+K1 = TypeVar("K1", int, float, str, datetime)
+K2 = TypeVar("K2", int, float, str, datetime)
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
-MIN_BIGINT = -(2**63)
+MIN_BIGINT = -MAX_ID - 1  # the smallest PostgreSQL bigint
 
 IdPath = Annotated[ParamId, Path()]
 """A row id in the path: plain digits, a positive bigint (app/core/types.py)."""
@@ -53,8 +54,8 @@ def decode_cursor(
 
 def decode_cursor(cursor: str | None, *kinds: type[Any]) -> Any:
     """The values of ``cursor``, one of each type in ``kinds`` (``int``: a bigint, not a
-    bool; ``str``; ``datetime``: an ISO 8601 string with a time zone), or ``None`` for no
-    cursor. Anything else raises :func:`invalid_cursor`."""
+    bool; ``float``: a finite number; ``str``; ``datetime``: an ISO 8601 string with a
+    time zone), or ``None`` for no cursor. Anything else raises :func:`invalid_cursor`."""
     if cursor is None or cursor == "":
         return None
     try:
@@ -72,6 +73,10 @@ def _value(value: object, kind: type[Any]) -> Any:
     if kind is int:
         if isinstance(value, int) and not isinstance(value, bool) and MIN_BIGINT <= value <= MAX_ID:
             return value
+    elif kind is float:
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        if number and math.isfinite(cast(float, value)):
+            return float(cast(float, value))
     elif kind is str:
         if isinstance(value, str):
             return value

@@ -49,7 +49,20 @@ from app.organization.models import Organization
 from app.organization.scope import Scope
 from app.wechat.client import WeChatClient
 
-PEOPLE = ("王建国", "刘芳", "林小梅", "杨国华", "周丽娟", "陈国栋", "何文斌", "郑雪梅", "罗永强")
+# Days ago of each step of an active outflow: registered, approved, check-in requested,
+# check-in accepted, last report (None: not done).
+Steps = tuple[int, int, int | None, int | None, int | None]
+ACTIVE: dict[str, Steps] = {
+    "王建国": (45, 42, 30, 29, 10),  # checked in, accepted, reporting: nothing to flag
+    "林小梅": (12, 10, 2, None, None),  # her check-in waits for the destination
+    "杨国华": (41, 40, None, None, None),  # no check-in within 30 days
+    "周丽娟": (122, 120, 116, 115, None),  # checked in long ago, no report within 90 days
+    "陈国栋": (202, 200, None, None, None),  # silent since his approval
+    "何文斌": (202, 200, 195, 194, 20),  # settled for more than 183 days, reporting on time
+    "郑雪梅": (20, 18, 6, None, None),  # refused below
+    "罗永强": (102, 100, None, None, None),  # returned below
+}
+PEOPLE = (*ACTIVE, "刘芳")
 OFFICE_PEOPLE = ("谢春花",)
 TIANHE = (23.1330, 113.3270)  # GCJ-02, 广州市天河区
 # WeChat logins (simulator codes "<openid>.1") for the member's side of two outflows:
@@ -103,15 +116,22 @@ class _Demo:
             self.ago(days_ago),
         )
 
-    async def approve(self, outflow: Outflow, *, days_ago: int) -> None:
+    async def decide(
+        self, outflow: Outflow, action: str, *, days_ago: int, reason: str | None = None
+    ) -> None:
+        """A decision of the home side, or of the destination on a check-in."""
         await decide(
             self.session,
-            self.home,
+            self.destination if action.endswith("_checkin") else self.home,
             outflow.id,
-            "approve",
+            action,
             version=outflow.version,
             now=self.ago(days_ago),
+            reason=reason,
         )
+
+    async def approve(self, outflow: Outflow, *, days_ago: int) -> None:
+        await self.decide(outflow, "approve", days_ago=days_ago)
 
     async def check_in(self, outflow: Outflow, who: Principal, *, days_ago: int) -> None:
         await service.request_checkin(
@@ -124,14 +144,21 @@ class _Demo:
         )
 
     async def accept(self, outflow: Outflow, *, days_ago: int) -> None:
-        await decide(
-            self.session,
-            self.destination,
-            outflow.id,
-            "accept_checkin",
-            version=outflow.version,
-            now=self.ago(days_ago),
-        )
+        await self.decide(outflow, "accept_checkin", days_ago=days_ago)
+
+    async def live(self, who: Principal, steps: Steps) -> Outflow:
+        """Register and approve an outflow, then check in, accept and report as ``steps``
+        say (days ago)."""
+        registered, approved, checkin, accepted, reported = steps
+        outflow = await self.register(who, days_ago=registered)
+        await self.approve(outflow, days_ago=approved)
+        if checkin is not None:
+            await self.check_in(outflow, who, days_ago=checkin)
+        if accepted is not None:
+            await self.accept(outflow, days_ago=accepted)
+        if reported is not None:
+            await self.report(outflow, who, days_ago=reported)
+        return outflow
 
     async def report(self, outflow: Outflow, who: Principal, *, days_ago: int) -> None:
         await service.record_consent(
@@ -175,13 +202,6 @@ async def seed(session: AsyncSession, settings: Settings) -> None:
     _, secretary_account = people["张秀英"]
     if secretary_account is None or people["王建国"][1] is None:
         return
-    for name, openid in LOGINS.items():
-        member, account = people[name]
-        if account is None:
-            account = Account(openid=openid, member_id=member.id, display_name=name)
-            session.add(account)
-            await session.flush()
-            people[name] = (member, account)
     existing = await session.execute(
         select(Outflow.id)
         .where(Outflow.member_id.in_([member.id for member, _ in people.values()]))
@@ -189,6 +209,13 @@ async def seed(session: AsyncSession, settings: Settings) -> None:
     )
     if existing.first() is not None:
         return
+    for name, openid in LOGINS.items():
+        member, account = people[name]
+        if account is None:
+            account = Account(openid=openid, member_id=member.id, display_name=name)
+            session.add(account)
+            await session.flush()
+            people[name] = (member, account)
 
     county, district = orgs[DEMO_COUNTY], orgs[DEMO_DISTRICT]
     admin = Principal(secretary_account.id, "admin", None, False, ())
@@ -207,12 +234,14 @@ async def seed(session: AsyncSession, settings: Settings) -> None:
         )
         who = {name: demo.member(*people[name]) for name in (*PEOPLE, *OFFICE_PEOPLE)}
 
-        # 王建国: checked in, accepted, reporting: nothing to flag.
-        wang = await demo.register(who["王建国"], days_ago=45)
-        await demo.approve(wang, days_ago=42)
-        await demo.check_in(wang, who["王建国"], days_ago=30)
-        await demo.accept(wang, days_ago=29)
-        await demo.report(wang, who["王建国"], days_ago=10)
+        # 罗永强: an approved outflow the branch called off before he left (departing
+        # 128 days ago, cancelled the day after the approval), before the one he
+        # came home from (in ACTIVE).
+        called_off = await demo.register(who["罗永强"], days_ago=130)
+        await demo.approve(called_off, days_ago=130)
+        await demo.decide(called_off, "cancel", days_ago=129, reason="用工单位取消外派计划")
+
+        outflows = {name: await demo.live(who[name], days) for name, days in ACTIVE.items()}
 
         # 刘芳: withdrew a first registration (her plans changed), then registered again.
         first = await demo.register(who["刘芳"], days_ago=20)
@@ -241,62 +270,17 @@ async def seed(session: AsyncSession, settings: Settings) -> None:
             demo.now,
         )
 
-        # 林小梅: her check-in waits for the destination's decision.
-        lin = await demo.register(who["林小梅"], days_ago=12)
-        await demo.approve(lin, days_ago=10)
-        await demo.check_in(lin, who["林小梅"], days_ago=2)
-
-        # 杨国华: approved 40 days ago, no check-in within 30 days.
-        yang = await demo.register(who["杨国华"], days_ago=41)
-        await demo.approve(yang, days_ago=40)
-
-        # 周丽娟: checked in long ago, no report within 90 days.
-        zhou = await demo.register(who["周丽娟"], days_ago=122)
-        await demo.approve(zhou, days_ago=120)
-        await demo.check_in(zhou, who["周丽娟"], days_ago=116)
-        await demo.accept(zhou, days_ago=115)
-
-        # 陈国栋: silent since his approval 200 days ago.
-        chen = await demo.register(who["陈国栋"], days_ago=202)
-        await demo.approve(chen, days_ago=200)
-
-        # 何文斌: settled at one place for more than 183 days, reporting on time.
-        he = await demo.register(who["何文斌"], days_ago=202)
-        await demo.approve(he, days_ago=200)
-        await demo.check_in(he, who["何文斌"], days_ago=195)
-        await demo.accept(he, days_ago=194)
-        await demo.report(he, who["何文斌"], days_ago=20)
-
         # 郑雪梅: the destination refused her check-in.
-        zheng = await demo.register(who["郑雪梅"], days_ago=20)
-        await demo.approve(zheng, days_ago=18)
-        await demo.check_in(zheng, who["郑雪梅"], days_ago=6)
-        await decide(
-            session,
-            demo.destination,
-            zheng.id,
+        zheng = outflows["郑雪梅"]
+        await demo.decide(
+            zheng,
             "refuse_checkin",
-            version=zheng.version,
+            days_ago=5,
             reason="该党员工作地点不在本商圈，请选择住所附近的党组织报到",
-            now=demo.ago(5),
         )
 
-        # 罗永强: an approved outflow the branch called off before he left (departing
-        # 128 days ago, cancelled the day after the approval), then the one he came home from.
-        called_off = await demo.register(who["罗永强"], days_ago=130)
-        await demo.approve(called_off, days_ago=130)
-        await decide(
-            session,
-            demo.home,
-            called_off.id,
-            "cancel",
-            version=called_off.version,
-            reason="用工单位取消外派计划",
-            now=demo.ago(129),
-        )
         # 罗永强: came home; the outflow is in the returned ledger.
-        luo = await demo.register(who["罗永强"], days_ago=102)
-        await demo.approve(luo, days_ago=100)
+        luo = outflows["罗永强"]
         await service.return_outflow(
             session,
             demo.home,
@@ -308,14 +292,11 @@ async def seed(session: AsyncSession, settings: Settings) -> None:
 
         # 谢春花 (机关党支部): rejected.
         xie = await demo.register(who["谢春花"], days_ago=3, away_days=60, to="440305")
-        await decide(
-            session,
-            demo.home,
-            xie.id,
+        await demo.decide(
+            xie,
             "reject",
-            version=xie.version,
+            days_ago=2,
             reason="外出时间不足 6 个月，无需办理流动党员登记，请向支部请假",
-            now=demo.ago(2),
         )
 
     # What the morning job would have done by now: 陈国栋 is escalated to the county.

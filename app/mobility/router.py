@@ -19,12 +19,10 @@ from app.core.pagination import (
     IdPath,
     LimitParam,
     Page,
-    decode_cursor,
-    encode_cursor,
 )
 from app.core.types import ParamId
 from app.identity.principal import MemberDep, PrincipalDep
-from app.mobility import decisions, ledger, repository, service
+from app.mobility import decisions, ledger, service
 from app.mobility.export import stream_file
 from app.mobility.repository import LedgerFilter
 from app.mobility.schemas import (
@@ -174,15 +172,7 @@ async def list_consents(
     cursor: CursorParam = None,
 ) -> Page[ConsentOut]:
     assert principal.member_id is not None
-    before = decode_cursor(cursor, int)
-    rows = await repository.list_consents(
-        session, principal.member_id, limit=limit + 1, before_id=before
-    )
-    next_cursor = encode_cursor(rows[limit - 1].id) if len(rows) > limit else None
-    return Page[ConsentOut](
-        items=[ConsentOut.model_validate(c, from_attributes=True) for c in rows[:limit]],
-        next_cursor=next_cursor,
-    )
+    return await service.consents_page(session, principal.member_id, limit=limit, cursor=cursor)
 
 
 # ---------------------------------------------------------------------------

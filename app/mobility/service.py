@@ -19,6 +19,7 @@ from app.core import clock, pii
 from app.core.config import Settings
 from app.core.crypto import mask_phone
 from app.core.errors import AppError, service_unavailable, stale_version
+from app.core.pagination import Page, decode_cursor, encode_cursor
 from app.identity.principal import Principal
 from app.mobility import repository
 from app.mobility.errors import (
@@ -48,6 +49,7 @@ from app.mobility.rules import (
     state_of,
 )
 from app.mobility.schemas import (
+    ConsentOut,
     MyOutflowOut,
     NextAction,
     OutflowCreate,
@@ -450,6 +452,19 @@ async def record_consent(
     session.add(consent)
     await session.flush()
     return consent
+
+
+async def consents_page(
+    session: AsyncSession, member_id: int, *, limit: int, cursor: str | None
+) -> Page[ConsentOut]:
+    """The member's consent decisions, newest first."""
+    before = decode_cursor(cursor, int)
+    rows = await repository.list_consents(session, member_id, limit=limit + 1, before_id=before)
+    next_cursor = encode_cursor(rows[limit - 1].id) if len(rows) > limit else None
+    return Page[ConsentOut](
+        items=[ConsentOut.model_validate(c, from_attributes=True) for c in rows[:limit]],
+        next_cursor=next_cursor,
+    )
 
 
 # ---------------------------------------------------------------------------

@@ -2,8 +2,11 @@
 
 Outbox: one job per short transaction::
 
-    SELECT ... FROM outbox_jobs WHERE status = 'pending' AND run_after <= now()
+    SELECT ... FROM outbox_jobs WHERE status = 'pending' AND run_after <= :now
     ORDER BY run_after LIMIT 1 FOR UPDATE SKIP LOCKED
+
+(``:now`` is the app's clock, ``app.core.clock``, so a dev/test offset applies to
+retries and the scheduler alike)
 
 then the handler runs inside a savepoint of that transaction and the job is marked
 ``done`` / retried / ``dead`` before the same COMMIT. So:

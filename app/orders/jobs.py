@@ -13,8 +13,8 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.orders import notices, service
 from app.orders import repository as repo
-from app.orders import service
 from app.orders.service import SYSTEM, Move
 
 
@@ -43,7 +43,7 @@ async def escalate_overdue_orders(session: AsyncSession, now: datetime, batch: i
             from_org_id=org.id,
             to_org_id=org.parent_id or org.id,
         )
-        await service.tell_admins(
+        await notices.tell_admins(
             session,
             org.parent_id or org.id,
             order,
@@ -52,7 +52,7 @@ async def escalate_overdue_orders(session: AsyncSession, now: datetime, batch: i
             dedupe=f"order:{order.id}:escalate:{order.received_at.isoformat()}",
         )
         if org.parent_id is not None:  # a root organisation was just told above
-            await service.tell_admins(
+            await notices.tell_admins(
                 session,
                 org.id,
                 order,

@@ -14,7 +14,7 @@ from app.core.idempotency import IdempotencyDep
 from app.core.pagination import DEFAULT_LIMIT, CursorParam, IdPath, LimitParam, Page
 from app.core.types import ParamId
 from app.identity.principal import PrincipalDep
-from app.orders import reads, service
+from app.orders import categories, reads, service
 from app.orders.deps import ScopeDep
 from app.orders.schemas import (
     CategoryConfigIn,
@@ -52,8 +52,8 @@ async def list_categories(
 ) -> Page[CategoryOut]:
     """Categories with their SLA (extension). Defaults are seeded by the migration;
     organisations override them for their subtree."""
-    categories = await service.effective_categories(session, org_id)
-    return Page(items=[category_out(c) for c in categories], next_cursor=None)
+    effective = await categories.effective_categories(session, org_id)
+    return Page(items=[category_out(c) for c in effective], next_cursor=None)
 
 
 @router.put("/orders/categories/{code}", response_model=CategoryOut)
@@ -61,7 +61,7 @@ async def configure_category(
     code: CategoryCode, body: CategoryConfigIn, session: SessionDep, scope: AdminScopeDep
 ) -> CategoryOut:
     """Set a category's name and SLA for an organisation's subtree (extension, admins)."""
-    return category_out(await service.configure_category(session, scope, code, body))
+    return category_out(await categories.configure_category(session, scope, code, body))
 
 
 # ------------------------------------------------------------------ statistics

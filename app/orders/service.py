@@ -23,11 +23,11 @@ from app.core.crypto import mask_phone
 from app.core.errors import stale_version
 from app.identity.principal import Principal
 from app.members import repository as members_repo
-from app.notify.service import notify, notify_member
 from app.orders import errors, time_bank
 from app.orders import repository as repo
 from app.orders.models import OrderCategory, ServiceOrder
-from app.orders.schemas import CategoryConfigIn, OrderCreate, RatingIn, TransitionIn
+from app.orders.notices import tell_admins, tell_submitter, tell_volunteer
+from app.orders.schemas import OrderCreate, RatingIn, TransitionIn
 from app.organization.scope import Scope, get_visible_org
 from app.wechat.client import WeChatClient
 from app.wechat.errors import WeChatError, WeChatUnavailable
@@ -37,7 +37,6 @@ log = structlog.stdlib.get_logger("app.orders")
 CONTACT_PHONE = "order.contact_phone"  # PII keyring context of the encrypted column
 REOPEN_WINDOW = timedelta(days=7)
 AUTO_CLOSE_AFTER = timedelta(days=7)
-STATUS_TEMPLATE = "order_status"
 
 ADMIN = "admin"  # an admin whose subtree holds the order's current organisation
 SUBMITTER = "submitter"  # the account that filed the order
@@ -204,9 +203,9 @@ async def apply(session: AsyncSession, move: Move) -> ServiceOrder:
     order.updated_at = move.now
     await session.flush()
     if move.role != SUBMITTER:
-        await _tell_submitter(session, order, move)
+        await tell_submitter(session, order, action=move.action, note=move.note, now=move.now)
     if move.action in ("accept", "start") and move.volunteer_member_id is not None:
-        await _tell_volunteer(session, order, move.volunteer_member_id)
+        await tell_volunteer(session, order, move.volunteer_member_id)
     return order
 
 
@@ -298,65 +297,6 @@ def _hours_between(start: datetime, end: datetime) -> float:
     return max((end - start).total_seconds() / 3600.0, 1.0)
 
 
-async def _tell_submitter(session: AsyncSession, order: ServiceOrder, move: Move) -> None:
-    label = "已转办" if move.action == "transfer" else STATUS_LABEL[order.status]
-    detail = move.note or label
-    await notify(
-        session,
-        account_id=order.submitter_account_id,
-        template=STATUS_TEMPLATE,
-        title="诉求进度更新",
-        body=f"您的诉求「{order.title}」{label}：{detail}"[:500],
-        data={
-            "thing1": order.title[:20],
-            "phrase2": label,
-            "thing3": detail[:20],
-            "time4": move.now.astimezone(clock.SHANGHAI).strftime("%Y-%m-%d %H:%M"),
-        },
-        page=f"pages/orders/detail?id={order.id}",
-        dedupe_key=f"order:{order.id}:status:{order.version}",
-    )
-
-
-async def _tell_volunteer(session: AsyncSession, order: ServiceOrder, member_id: int) -> None:
-    await notify_member(
-        session,
-        member_id=member_id,
-        template="order_assigned",
-        title="您被指派办理服务诉求",
-        body=f"您被指派为诉求「{order.title}」的志愿者，请及时联系办理。",
-        data={"thing1": order.title[:20], "thing2": "您被指派为志愿者"},
-        page=f"pages/orders/detail?id={order.id}",
-        dedupe_key=f"order:{order.id}:volunteer:{member_id}:{order.version}",
-    )
-
-
-async def tell_admins(
-    session: AsyncSession,
-    org_id: int,
-    order: ServiceOrder,
-    *,
-    title: str,
-    body: str,
-    dedupe: str,
-    template: str = "order_assigned",
-) -> int:
-    told = 0
-    for member_id in await repo.admin_member_ids(session, org_id):
-        sent = await notify_member(
-            session,
-            member_id=member_id,
-            template=template,
-            title=title,
-            body=body[:500],
-            data={"thing1": order.title[:20], "thing2": body[:20]},
-            page=f"pages/orders/detail?id={order.id}",
-            dedupe_key=f"{dedupe}:{member_id}",
-        )
-        told += sent is not None
-    return told
-
-
 # ------------------------------------------------------------------ categories
 
 
@@ -365,48 +305,6 @@ def _pick(categories: list[OrderCategory], wanted: str) -> OrderCategory | None:
         if wanted in (category.code, category.name):
             return category
     return None
-
-
-async def effective_categories(session: AsyncSession, org_id: int | None) -> list[OrderCategory]:
-    path = None
-    if org_id is not None:
-        org = await repo.get_org(session, org_id)
-        if org is None:
-            raise errors.scope_org_not_found()
-        path = org.path
-    return await repo.categories_for_path(session, path)
-
-
-async def configure_category(
-    session: AsyncSession, scope: Scope, code: str, data: CategoryConfigIn
-) -> OrderCategory:
-    if await get_visible_org(session, scope, data.org_id) is None:
-        raise errors.scope_org_not_found()
-    category = await repo.upsert_category(
-        session,
-        org_id=data.org_id,
-        code=code,
-        name=data.name,
-        accept_hours=data.accept_hours,
-        resolve_hours=data.resolve_hours,
-        max_hours_per_resolve=data.max_hours_per_resolve,
-        active=data.active,
-    )
-    await audit(
-        session,
-        actor_account_id=scope.principal.account_id,
-        action="order.category_configured",
-        org_id=data.org_id,
-        subject_type="order_category",
-        subject_id=category.id,
-        detail={
-            "code": code,
-            "accept_hours": data.accept_hours,
-            "resolve_hours": data.resolve_hours,
-            "max_hours_per_resolve": data.max_hours_per_resolve,
-        },
-    )
-    return category
 
 
 # ------------------------------------------------------------------ submission

@@ -44,6 +44,13 @@ class Organization(Base):
             postgresql_using="gin",
             postgresql_ops={"name": "gin_trgm_ops"},
         ),
+        # The directory's nearest-first search (earthdistance; only listed, located ones).
+        Index(
+            "ix_organizations_listed_earth",
+            text("ll_to_earth(lat, lon)"),
+            postgresql_using="gist",
+            postgresql_where=text("listed AND lat IS NOT NULL AND lon IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = pk()
@@ -61,6 +68,8 @@ class Organization(Base):
     address: Mapped[str | None] = mapped_column(String(200))
     lat: Mapped[float | None] = mapped_column(Float)
     lon: Mapped[float | None] = mapped_column(Float)
+    # Whether the organisation appears in the directory members and residents search.
+    listed: Mapped[bool] = mapped_column(server_default=text("false"))
     # Per-organisation rule overrides (report interval, check-in deadline, credit caps...).
     settings: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
     version: Mapped[int] = mapped_column(server_default=text("1"))

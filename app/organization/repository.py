@@ -3,8 +3,27 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from functools import cache
+from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import (
+    ARRAY,
+    Boolean,
+    Float,
+    Integer,
+    Select,
+    String,
+    and_,
+    any_,
+    bindparam,
+    exists,
+    func,
+    literal_column,
+    or_,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.organization.models import Organization, RoleAssignment
@@ -126,6 +145,162 @@ async def responsible_admin_member_ids(session: AsyncSession, org_id: int) -> li
         if candidate in by_org:
             return sorted(by_org[candidate])
     return []
+
+
+# --- the directory (党员找组织): listed organisations, found by anyone logged in -----------
+#
+# Nearest first orders by ``<->`` between two ``ll_to_earth`` points, which walks the
+# GiST index ``ix_organizations_listed_earth`` (KNN); ``distance_m`` is the great-circle
+# distance (``earth_distance``) in metres. Each combination of the filters asked for is
+# its own statement, built once (``functools.cache``): a "``$1 IS NULL OR …``" filter
+# would leave the prepared statement's generic plan guessing one row, and it would then
+# sort every listed organisation instead of walking the index.
+
+_q = bindparam("q", type_=String)
+_region_like = bindparam("region_like", type_=String)
+_host = bindparam("host", type_=String)
+_lat = bindparam("lat", type_=Float)
+_lon = bindparam("lon", type_=Float)
+_after_id = bindparam("after_id", type_=Integer)
+_after_gap = bindparam("after_gap", type_=Float)
+_limit = bindparam("limit", type_=Integer)
+
+_org_earth = func.ll_to_earth(Organization.lat, Organization.lon)
+_point = func.ll_to_earth(_lat, _lon)
+# Chord distance through the earth: what the GiST index orders by (monotonic in the
+# great-circle distance, so the order is the same).
+_gap = _org_earth.op("<->", return_type=Float)(_point)
+
+_takes_orders = exists().where(RoleAssignment.org_id == Organization.id)
+"""An organisation takes orders when it has an admin of its own to accept them (without
+one, a resident's order would sit with the committee above: he is pointed there)."""
+
+_DIRECTORY_COLUMNS = (
+    Organization.id,
+    Organization.name,
+    Organization.kind,
+    Organization.host,
+    Organization.region_code,
+    Organization.address,
+    Organization.lat,
+    Organization.lon,
+)
+
+
+@cache
+def directory_statement(
+    *,
+    near: bool,
+    q: bool = False,
+    region: bool = False,
+    host: bool = False,
+    orders: bool = False,
+    after: bool = False,
+) -> Select[*tuple[Any, ...]]:
+    """The directory read for one combination of filters (built on first use, then kept)."""
+    filters: list[Any] = [Organization.listed]
+    if q:
+        # A substring of the name, case-insensitive (strpos: no LIKE wildcards to escape).
+        filters.append(func.strpos(func.lower(Organization.name), func.lower(_q)) > 0)
+    if region:
+        filters.append(Organization.region_code.like(_region_like))
+    if host:
+        filters.append(Organization.host == _host)
+    if orders:
+        filters.append(_takes_orders)
+    if not near:
+        if after:
+            filters.append(Organization.id > _after_id)
+        distance = literal_column("NULL", Integer).label("distance_m")
+        return (
+            select(*_DIRECTORY_COLUMNS, distance)
+            .where(*filters)
+            .order_by(Organization.id)
+            .limit(_limit)
+        )
+    filters += [Organization.lat.is_not(None), Organization.lon.is_not(None)]
+    if after:
+        filters.append(tuple_(_gap, Organization.id) > tuple_(_after_gap, _after_id))
+    metres = func.round(func.earth_distance(_org_earth, _point)).cast(Integer)
+    return (
+        select(*_DIRECTORY_COLUMNS, metres.label("distance_m"), _gap.label("gap"))
+        .where(*filters)
+        .order_by(_gap, Organization.id)
+        .limit(_limit)
+    )
+
+
+async def directory(
+    session: AsyncSession,
+    *,
+    q: str | None,
+    region_prefix: str | None,
+    host: str | None,
+    orders_only: bool,
+    near: tuple[float, float] | None,
+    after: tuple[float, int] | int | None,
+    limit: int,
+) -> Sequence[Any]:
+    """Up to ``limit + 1`` listed organisations after the cursor (``after``: an id, or
+    ``(gap, id)`` when nearest first)."""
+    params: dict[str, Any] = {"limit": limit + 1}
+    if q is not None:
+        params["q"] = q
+    if region_prefix is not None:
+        # Digits only (checked by the schema): nothing to escape.
+        params["region_like"] = f"{region_prefix}%"
+    if host is not None:
+        params["host"] = host
+    if near is not None:
+        params["lat"], params["lon"] = near
+    if isinstance(after, tuple):
+        params["after_gap"], params["after_id"] = after
+    elif after is not None:
+        params["after_id"] = after
+    stmt = directory_statement(
+        near=near is not None,
+        q=q is not None,
+        region=region_prefix is not None,
+        host=host is not None,
+        orders=orders_only,
+        after=after is not None,
+    )
+    rows: Sequence[Any] = (await session.execute(stmt, params)).all()
+    return rows
+
+
+# The organisations at the top of a caller's scope: his role organisations with none of
+# their ancestors among them, or every root for a superadmin. One statement, by id.
+_roots = bindparam("roots", type_=ARRAY(String))
+_everything = bindparam("everything", type_=Boolean)
+
+SCOPE_TOPS = (
+    select(Organization.__table__)
+    .where(
+        or_(
+            Organization.path == any_(_roots),
+            and_(_everything, Organization.parent_id.is_(None)),
+        ),
+        or_(_after_id.is_(None), Organization.id > _after_id),
+    )
+    .order_by(Organization.id)
+    .limit(_limit)
+)
+
+
+async def scope_tops(
+    session: AsyncSession, scope: Scope, *, after_id: int | None, limit: int
+) -> Sequence[Any]:
+    result = await session.execute(
+        SCOPE_TOPS,
+        {
+            "roots": list(scope.roots),
+            "everything": scope.everything,
+            "after_id": after_id,
+            "limit": limit + 1,
+        },
+    )
+    return result.all()
 
 
 AMBIGUOUS = -1

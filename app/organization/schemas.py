@@ -36,6 +36,7 @@ class OrgCreate(BaseModel):
     address: Address | None = None
     lat: Latitude | None = None
     lon: Longitude | None = None
+    listed: bool = False
 
 
 class OrgUpdate(BaseModel):
@@ -51,6 +52,8 @@ class OrgUpdate(BaseModel):
     address: Address | None = None
     lat: Latitude | None = None
     lon: Longitude | None = None
+    # Shown in the directory (党员找组织) that members and residents search.
+    listed: Annotated[bool | None, NotNull] = omittable()
     # Optional for plain edits (the admin console may omit it); checked when given.
     version: Version | None = None
 
@@ -72,6 +75,7 @@ class OrgOut(BaseModel):
     address: str | None
     lat: float | None
     lon: float | None
+    listed: bool
     path: str
     depth: int
     version: int
@@ -90,12 +94,36 @@ class OrgOut(BaseModel):
             address=org.address,
             lat=org.lat,
             lon=org.lon,
+            listed=org.listed,
             path=org.path,
             depth=path_depth(org.path),
             version=org.version,
             created_at=org.created_at,
             updated_at=org.updated_at,
         )
+
+
+class DirectoryItem(BaseModel):
+    """A listed organisation as the directory (党员找组织) shows it."""
+
+    id: int
+    name: str
+    kind: OrgKind
+    host: OrgHost | None
+    region_code: str | None
+    address: str | None
+    lat: float | None
+    lon: float | None
+    distance_m: int | None = Field(description="到 near 的距离（米），未给 near 时为空")
+
+
+DirectoryPurpose = Literal["checkin", "orders"]
+DirectoryRegion = Annotated[
+    str, StringConstraints(pattern=r"^\d{2}(\d{2}){0,2}$")
+]  # province (2), city (4) or county (6) digits: a prefix of the region code
+DirectoryQuery = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)
+]
 
 
 def path_depth(path: str) -> int:

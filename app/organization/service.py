@@ -7,6 +7,7 @@ a child can never be written under a parent path that a concurrent move is repla
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from sqlalchemy import func, select, text
@@ -18,7 +19,7 @@ from app.core.pagination import decode_cursor, page_of
 from app.organization import errors
 from app.organization import repository as repo
 from app.organization.models import Organization
-from app.organization.schemas import OrgCreate, OrgUpdate
+from app.organization.schemas import DirectoryItem, OrgCreate, OrgOut, OrgUpdate
 from app.organization.scope import Scope, get_visible_org
 from app.regions.service import is_valid_region_code
 
@@ -37,6 +38,7 @@ async def create_organization(
     address: str | None = None,
     lat: float | None = None,
     lon: float | None = None,
+    listed: bool = False,
     settings: dict[str, Any] | None = None,
 ) -> Organization:
     await repo.lock_tree_shared(session)
@@ -65,6 +67,7 @@ async def create_organization(
         address=address,
         lat=lat,
         lon=lon,
+        listed=listed,
         settings=settings or {},
     )
     session.add(org)
@@ -75,6 +78,12 @@ async def create_organization(
 def _check_region(region_code: str | None) -> None:
     if region_code is not None and not is_valid_region_code(region_code):
         raise errors.invalid_region_code()
+
+
+def _check_location(lat: float | None, lon: float | None) -> None:
+    """A location is a pair: the directory measures distances only from both."""
+    if (lat is None) != (lon is None):
+        raise errors.incomplete_location()
 
 
 async def get_org(session: AsyncSession, scope: Scope, org_id: int) -> Organization:
@@ -107,6 +116,7 @@ async def subtree_page(
 async def create_org(session: AsyncSession, scope: Scope, data: OrgCreate) -> Organization:
     """An admin adds a node inside his subtree; only a superadmin creates a root."""
     _check_region(data.region_code)
+    _check_location(data.lat, data.lon)
     if data.parent_id is None:
         if not scope.everything:
             raise errors.root_requires_superadmin()
@@ -122,6 +132,7 @@ async def create_org(session: AsyncSession, scope: Scope, data: OrgCreate) -> Or
         address=data.address,
         lat=data.lat,
         lon=data.lon,
+        listed=data.listed,
     )
     await record(
         session,
@@ -135,7 +146,7 @@ async def create_org(session: AsyncSession, scope: Scope, data: OrgCreate) -> Or
     return org
 
 
-_EDITABLE = ("name", "kind", "host", "region_code", "address", "lat", "lon")
+_EDITABLE = ("name", "kind", "host", "region_code", "address", "lat", "lon", "listed")
 
 
 async def update_org(
@@ -158,6 +169,9 @@ async def update_org(
         org = await _move(session, scope, org, data.parent_id)
         bumped = True
     changed = [name for name in _EDITABLE if name in fields]
+    _check_location(
+        data.lat if "lat" in fields else org.lat, data.lon if "lon" in fields else org.lon
+    )
     for name in changed:
         setattr(org, name, getattr(data, name))
     if changed:
@@ -240,3 +254,71 @@ async def _move(
         detail={"from_parent_id": old_parent_id, "to_parent_id": parent_id, "nodes": moved},
     )
     return org
+
+
+# --- the directory (党员找组织) -----------------------------------------------------------
+
+# China's mainland and islands lie within these bounds: a pair whose latitude falls in
+# China's longitudes and whose longitude in its latitudes was sent the wrong way round.
+_CHINA_LAT = (3.0, 54.0)
+_CHINA_LON = (73.0, 136.0)
+_NEAR = re.compile(r"^\s*(-?\d{1,3}(?:\.\d{1,12})?)\s*,\s*(-?\d{1,3}(?:\.\d{1,12})?)\s*$")
+
+
+def parse_near(near: str | None) -> tuple[float, float] | None:
+    """``"23.13,113.33"`` (latitude first, as ``wx.getLocation`` gives them) -> a pair."""
+    if near is None:
+        return None
+    match = _NEAR.match(near)
+    if match is None:
+        raise errors.near_malformed()
+    lat, lon = float(match.group(1)), float(match.group(2))
+    if _CHINA_LON[0] <= lat <= _CHINA_LON[1] and _CHINA_LAT[0] <= lon <= _CHINA_LAT[1]:
+        raise errors.near_swapped()
+    if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+        raise errors.near_out_of_range()
+    return lat, lon
+
+
+async def directory_page(
+    session: AsyncSession,
+    *,
+    q: str | None,
+    region_code: str | None,
+    host: str | None,
+    purpose: str | None,
+    near: str | None,
+    cursor: str | None,
+    limit: int,
+) -> tuple[list[DirectoryItem], str | None]:
+    """Listed organisations, nearest first when ``near`` is given, else by id."""
+    point = parse_near(near)
+    after: tuple[float, int] | int | None
+    after = decode_cursor(cursor, float, int) if point is not None else decode_cursor(cursor, int)
+    rows = await repo.directory(
+        session,
+        q=q,
+        region_prefix=region_code,
+        host=host,
+        orders_only=purpose == "orders",
+        near=point,
+        after=after,
+        limit=limit,
+    )
+    items = [
+        (DirectoryItem.model_validate(row, from_attributes=True), getattr(row, "gap", None))
+        for row in rows
+    ]
+    page, next_cursor = page_of(
+        items, limit, lambda it: (it[1], it[0].id) if point is not None else (it[0].id,)
+    )
+    return [item for item, _ in page], next_cursor
+
+
+async def scope_tops_page(
+    session: AsyncSession, scope: Scope, *, cursor: str | None, limit: int
+) -> tuple[list[OrgOut], str | None]:
+    """The organisations at the top of the caller's scope (where his roles are)."""
+    rows = await repo.scope_tops(session, scope, after_id=decode_cursor(cursor, int), limit=limit)
+    items = [OrgOut.model_validate(row, from_attributes=True) for row in rows]
+    return page_of(items, limit, lambda org: (org.id,))

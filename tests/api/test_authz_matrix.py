@@ -216,6 +216,14 @@ UNTARGETED: dict[str, Callable[[httpx.AsyncClient, dict[str, str]], Awaitable[ht
         "/api/v1/members/import/template", headers=h
     ),
     "GET /audit": lambda c, h: c.get("/api/v1/audit", headers=h),
+    "GET /orgs": lambda c, h: c.get("/api/v1/orgs", headers=h),
+}
+
+# Open to every logged-in account (residents included): only anonymous is refused.
+EVERYONE: dict[str, Callable[[httpx.AsyncClient, dict[str, str]], Awaitable[httpx.Response]]] = {
+    "GET /orgs/directory": lambda c, h: c.get(
+        "/api/v1/orgs/directory", params={"near": "23.13,113.33"}, headers=h
+    ),
 }
 
 
@@ -258,11 +266,15 @@ async def test_authorization_matrix(
         for name, untargeted in UNTARGETED.items():
             response = await run(lambda: untargeted(client, headers))
             table.append((caller, name, "-", expected(caller, None, 200), response.status_code))
+        for name, anyone in EVERYONE.items():
+            response = await run(lambda: anyone(client, headers))
+            want = 401 if caller == "anonymous" else 200
+            table.append((caller, name, "-", want, response.status_code))
 
     wrong = [row for row in table if row[3] != row[4]]
     report = "\n".join(f"{c:15} {e:35} {s}  expected {w}  got {g}" for c, e, s, w, g in wrong)
     assert not wrong, "authorization matrix mismatches:\n" + report
-    assert len(table) == len(CALLERS) * (len(TARGETED) * 2 + len(UNTARGETED))
+    assert len(table) == len(CALLERS) * (len(TARGETED) * 2 + len(UNTARGETED) + len(EVERYONE))
 
 
 async def test_lists_never_include_other_subtrees(
@@ -285,6 +297,10 @@ async def test_lists_never_include_other_subtrees(
             side_of_org[e["org_id"]] for e in audit.json()["items"] if e["org_id"] is not None
         }
         assert audit_sides == sides, (caller, audit_sides)
+
+        tops = await client.get("/api/v1/orgs", params={"limit": 100}, headers=headers)
+        top_sides = {side_of_org[o["id"]] for o in tops.json()["items"]}
+        assert top_sides - ({"C"} if caller == "superadmin" else set()) == sides, caller
 
         for side, target in world.targets.items():
             subtree = await client.get(f"/api/v1/orgs/{target.county}/subtree", headers=headers)

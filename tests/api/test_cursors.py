@@ -89,6 +89,8 @@ async def test_every_list_refuses_a_forged_cursor(
         "/me/time-bank",
         "/members",
         "/orders",
+        "/orgs",
+        "/orgs/directory",
         "/orgs/{org_id}/children",
         "/orgs/{org_id}/roles",
         "/orgs/{org_id}/subtree",

@@ -53,6 +53,8 @@ async def test_the_outflow_ledger_has_every_flag_and_state(
     assert await names(client, "status=rejected", county) == {"谢春花"}
     assert await names(client, "status=withdrawn", county) == {"刘芳"}
     assert await names(client, "status=cancelled", county) == {"罗永强"}
+    assert await names(client, "status=withdrawn", county) == {"刘芳"}
+    assert await names(client, "status=cancelled", county) == {"罗永强"}
 
     page = await get(client, "/api/v1/outflows?limit=100&status=active", county)
     checkin = {item["member"]["name"]: item["checkin"]["status"] for item in page["items"]}

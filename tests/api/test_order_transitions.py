@@ -34,7 +34,7 @@ STATES = (
 ACTIONS = ("accept", "start", "transfer", "resolve", "reject", "cancel", "reopen", "rate")
 ADMIN_ACTIONS = {"accept", "start", "transfer", "resolve", "reject"}
 
-# (state, action) -> next state, as the contract (API.md) and the issue describe it.
+# (state, action) -> next state, as the contract (docs/domain.md, docs/api-guide.md) describes it.
 EXPECTED = {
     ("submitted", "accept"): "accepted",
     ("submitted", "reject"): "rejected",

@@ -111,6 +111,12 @@ async def test_member_withdraws_pending_only(
         409,
         "conflict.stale_version",
     )
+    # The version is required, as on every transition.
+    problem(
+        await _post(client, f"/api/v1/outflows/{pending['id']}/withdraw", {}, world.member),
+        422,
+        "validation.failed",
+    )
     done = await _post(client, f"/api/v1/outflows/{pending['id']}/withdraw", v1, world.member)
     assert done.status_code == 200, done.text
     assert done.json()["status"] == "withdrawn" and done.json()["version"] == 2

@@ -83,7 +83,8 @@ async def test_daily_digest_per_branch_not_per_member(
     assert len(told) == 1
     digest = told[0]
     assert digest.page == f"pages/admin/outflows?org_id={world.branch.id}"
-    assert digest.data["count"] == "2" and digest.data["checkin_overdue"] == "2"
+    assert digest.data["count"] == 2 and digest.data["checkin_overdue"] == 2
+    assert digest.data["org_id"] == world.branch.id
     assert "逾期未报到 2 人" in digest.body
     assert "王建国" in digest.body and "刘芳" in digest.body
     # Only the branch's admins: not the county, not the destination.
@@ -93,6 +94,6 @@ async def test_daily_digest_per_branch_not_per_member(
     assert await digest_overdue(db, date(2026, 6, 1)) == 1  # reports overdue
     assert await digest_overdue(db, date(2026, 8, 30)) == 1  # lost contact
     told = await inbox(db, world.branch_admin.account.id, "outflow_overdue_digest")
-    assert [n.data.get("report_overdue") for n in told] == [None, "2", None]
-    assert [n.data.get("lost_contact") for n in told] == [None, None, "2"]
+    assert [n.data.get("report_overdue") for n in told] == [None, 2, None]
+    assert [n.data.get("lost_contact") for n in told] == [None, None, 2]
     assert "失联 2 人" in told[2].body

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
@@ -69,3 +70,47 @@ def test_set_day_is_a_shanghai_hour(clock: Clock) -> None:
     clock.set_day(date(2026, 3, 2), hour_shanghai=0)
     assert clock.now == datetime(2026, 3, 1, 16, 0, tzinfo=UTC)
     assert clock.today() == date(2026, 3, 2)
+
+
+def test_nothing_in_app_reads_the_time_around_the_clock() -> None:
+    """One clock: ``datetime.now()``, ``date.today()`` and a zone of their own appear only
+    in app/core/clock.py (security windows count epoch seconds with ``time.time``)."""
+    import ast
+
+    app_dir = Path(__file__).resolve().parent.parent.parent / "app"
+    offenders = []
+    for path in sorted(app_dir.rglob("*.py")):
+        if path == app_dir / "core" / "clock.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.Call):
+                continue
+            func = node.func
+            called = (
+                f"{getattr(func.value, 'id', '?')}.{func.attr}"
+                if isinstance(func, ast.Attribute)
+                else getattr(func, "id", "")
+            )
+            if called in {"datetime.now", "datetime.utcnow", "date.today", "ZoneInfo"}:
+                offenders.append(f"{path.relative_to(app_dir.parent)}:{node.lineno} {called}")
+    assert offenders == [], "use app.core.clock instead:\n" + "\n".join(offenders)
+
+
+def test_the_cli_flag_is_refused_in_prod_before_anything_starts(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("APP_")}
+    env.update(APP_ENV="prod", APP_DATA_DIR=str(tmp_path), DATABASE_URL="postgresql://unused/x")
+    done = subprocess.run(
+        [sys.executable, "-m", "app", "serve", "--clock-offset", "3d"],
+        cwd=Path(__file__).resolve().parent.parent.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode != 0
+    assert "APP_CLOCK_OFFSET (the clock cannot be moved in prod)" in done.stderr
+    assert not any(tmp_path.iterdir())  # no server, no data

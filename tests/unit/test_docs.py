@@ -66,3 +66,11 @@ def test_the_readme_leads_to_every_document() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     for document in DOCUMENTS[1:]:
         assert f"](docs/{document.name})" in readme, f"README does not link {document.name}"
+
+
+def test_every_scheduled_job_is_in_the_operations_guide() -> None:
+    from app.notify.scheduler import REGISTRY
+
+    guide = (ROOT / "docs" / "operations.md").read_text(encoding="utf-8")
+    missing = [job.name for job in REGISTRY if f"`{job.name}`" not in guide]
+    assert missing == [], f"add these jobs to the table in docs/operations.md: {missing}"
