@@ -174,12 +174,6 @@ class _Collector(ast.NodeVisitor):
         factory = FACTORIES.get(_name(node) or "")
         if factory is not None:
             self._problem(node, factory)
-        elif self.module.endswith("errors") and node.args:
-            # A module-private helper of an errors.py handed a literal code
-            # (``_hours_refused("order.hours_over_cap", detail)``): the code at least.
-            code = _text(node.args[0])
-            if code is not None and "." in code and CODE.match(code):
-                self.add(code, None, None, "problem")
         self.generic_visit(node)
 
     def _problem(self, node: ast.Call, factory: Factory) -> None:
