@@ -3,9 +3,9 @@
 Services ``flush()``; only :func:`get_session` commits, after the endpoint returned and
 before the response is sent, so a failed commit can never hide behind a 2xx.
 
-The driver pool hands out plain asyncpg connections for the few statements that run
-on every check-in (see :mod:`app.core.lean`): one SQLAlchemy session per request
-costs more CPU than the whole statement does in PostgreSQL.
+The driver pool hands out plain asyncpg connections for the statements of the hot
+paths (the shared check-in award, the member-facing reads): one SQLAlchemy session per
+request costs more CPU than the whole statement does in PostgreSQL.
 """
 
 from __future__ import annotations

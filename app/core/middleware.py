@@ -21,7 +21,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app.core.context import set_request_meta
 from app.core.db import is_database_unavailable, is_invalid_input
 from app.core.errors import AppError, app_error_response, problem_response, service_unavailable
-from app.core.lean import LeanDispatch
 from app.core.metrics import method_label, record, route_label, route_paths
 
 log = structlog.stdlib.get_logger("app.request")
@@ -102,14 +101,10 @@ def _limit_for(headers: dict[bytes, bytes]) -> int:
 
 
 class RequestContextMiddleware:
-    """Request id, access log, metrics and body limits for every request; requests a
-    lean handler takes (``lean``, see app/core/lean.py) go to it instead of ``app``."""
+    """Request id, access log, metrics and body limits for every request."""
 
-    def __init__(
-        self, app: ASGIApp, lean: LeanDispatch | None = None, routes: Iterable[Any] = ()
-    ) -> None:
+    def __init__(self, app: ASGIApp, routes: Iterable[Any] = ()) -> None:
         self.app = app
-        self.lean = lean
         # Metrics and access lines name a request by its route's OpenAPI path.
         self.route_paths = route_paths(routes)
 
@@ -156,12 +151,11 @@ class RequestContextMiddleware:
                     raise BodyTooLarge()
             return message
 
-        app = (self.lean.app_for(scope, headers) if self.lean is not None else None) or self.app
         IN_FLIGHT.inc()
         try:
             if declared is not None and declared.isdigit() and int(declared) > limit:
                 raise BodyTooLarge()
-            await app(scope, receive_wrapper, send_wrapper)
+            await self.app(scope, receive_wrapper, send_wrapper)
         except BaseException as error:
             if not isinstance(error, Exception):
                 raise

@@ -10,10 +10,9 @@ from starlette.responses import Response
 
 from app.core.db import SessionDep, driver_connection
 from app.core.idempotency import IdempotencyDep
-from app.core.lean import model_response, parse_body, served_by
 from app.core.pagination import DEFAULT_LIMIT, CursorParam, LimitParam, Page
 from app.core.types import ParamId
-from app.identity.principal import MemberDep, PrincipalDep, get_member_principal, get_principal
+from app.identity.principal import MemberDep, PrincipalDep
 from app.organization.scope import AdminScopeDep
 from app.study import service
 from app.study.batching import AwardBatcher
@@ -71,22 +70,6 @@ def _batcher(request: Request) -> AwardBatcher:
     return batcher
 
 
-async def serve_checkin(request: Request) -> Response:
-    """The check-in as most phones send it: plain JSON, no Idempotency-Key (the
-    ``client_event_id`` already makes it safe to repeat), awarded together with the
-    other check-ins of the moment (app/study/batching.py). See app/core/lean.py."""
-    member = await get_member_principal(await get_principal(request))
-    assert member.member_id is not None
-    body = await parse_body(request, CheckinCreate)
-    result = await service.checkin(
-        _batcher(request).award,
-        member_id=member.member_id,
-        session_id=body.session_id,
-        client_event_id=body.client_event_id,
-    )
-    return model_response(result)
-
-
 @router.post(
     "/study/checkins",
     response_model=CheckinOut,
@@ -96,16 +79,28 @@ async def serve_checkin(request: Request) -> Response:
         "并附 seconds_remaining；同一 client_event_id 或同一学习记录重复打卡返回首次结果。"
     ),
 )
-@served_by(serve_checkin)
 async def checkin(
-    session: SessionDep, member: MemberDep, idem: IdempotencyDep, body: CheckinCreate
+    request: Request,
+    session: SessionDep,
+    member: MemberDep,
+    idem: IdempotencyDep,
+    body: CheckinCreate,
 ) -> Response:
+    """Without ``Idempotency-Key`` (as most phones send it: ``client_event_id`` already
+    makes a repeat safe) the award is shared with the other check-ins of the moment
+    (app/study/batching.py) and the request's session is never used; with a key the
+    award runs in the request's transaction, beside the stored key."""
     assert member.member_id is not None
     member_id = member.member_id
 
     async def run() -> CheckinOut:
+        award = (
+            _batcher(request).award
+            if idem.key is None
+            else service.on_connection(await driver_connection(session))
+        )
         return await service.checkin(
-            service.on_connection(await driver_connection(session)),
+            award,
             member_id=member_id,
             session_id=body.session_id,
             client_event_id=body.client_event_id,
