@@ -183,6 +183,11 @@ def driver_source(request: Request) -> ConnectionSource:
     return source
 
 
+# Reads of the hot paths: one statement (DriverStatement.read_row / read_rows) on the
+# driver pool, no SQLAlchemy session, no BEGIN/COMMIT round trips around it.
+ReaderDep = Annotated[ConnectionSource, Depends(driver_source)]
+
+
 async def driver_connection(session: AsyncSession) -> asyncpg.Connection:
     """The asyncpg connection under ``session``, inside the session's transaction.
 
@@ -222,6 +227,17 @@ class DriverStatement:
 
     async def fetch(self, conn: asyncpg.Connection, **params: Any) -> list[asyncpg.Record]:
         rows: list[asyncpg.Record] = await conn.fetch(self.sql, *self.args(params))
+        return rows
+
+    async def read_row(self, source: ConnectionSource, **params: Any) -> asyncpg.Record | None:
+        """One round trip on a driver-pool connection (autocommit): the whole read."""
+        async with source.connection() as conn:
+            row: asyncpg.Record | None = await conn.fetchrow(self.sql, *self.args(params))
+        return row
+
+    async def read_rows(self, source: ConnectionSource, **params: Any) -> list[asyncpg.Record]:
+        async with source.connection() as conn:
+            rows: list[asyncpg.Record] = await conn.fetch(self.sql, *self.args(params))
         return rows
 
 

@@ -37,11 +37,9 @@ from typing import Any
 import asyncpg
 from sqlalchemy import (
     ColumnElement,
-    Integer,
     Select,
     SQLColumnExpression,
     and_,
-    cast,
     false,
     func,
     insert,
@@ -52,7 +50,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.db import DriverStatement
+from app.core.db import ConnectionSource, DriverStatement
 from app.members.models import Member
 from app.organization.models import Organization, path_ids
 from app.organization.scope import Scope
@@ -445,49 +443,61 @@ async def insert_session(
 # Credits
 
 
-async def credit_totals(
-    session: AsyncSession, member_id: int, *, today: date, month_start: date, year_start: date
-) -> tuple[int, int, int, int]:
-    points = CreditDaily.points
-    row = (
-        await session.execute(
-            select(
-                func.coalesce(func.sum(points).filter(CreditDaily.day == today), 0),
-                func.coalesce(
-                    func.sum(points).filter(CreditDaily.day.between(month_start, today)), 0
-                ),
-                func.coalesce(
-                    func.sum(points).filter(CreditDaily.day.between(year_start, today)), 0
-                ),
-                func.coalesce(func.sum(points), 0),
-            ).where(CreditDaily.member_id == member_id)
-        )
-    ).one()
-    return int(row[0]), int(row[1]), int(row[2]), int(row[3])
-
-
-async def current_streak(
-    session: AsyncSession, member_id: int, *, until: date
-) -> tuple[int, date | None]:
-    """Length and last day of the most recent run of consecutive earning days.
-
-    Days counted backwards get ``day + row_number`` constant along a run of consecutive
-    days, and the most recent run has the largest such value.
-    """
-    row_number = func.row_number().over(order_by=CreditDaily.day.desc())
-    days = (
-        select(CreditDaily.day, (CreditDaily.day + cast(row_number, Integer)).label("grp"))
-        .where(CreditDaily.member_id == member_id, CreditDaily.points > 0, CreditDaily.day <= until)
-        .subquery("days")
+# The member's credits (``GET /me/credits``): totals of today, the month, the year and
+# ever, and the most recent run of consecutive earning days, in one statement. Days
+# counted backwards get ``day + row_number`` constant along a run of consecutive days,
+# and the most recent run has the largest such value.
+_MY_CREDITS = DriverStatement.of(
+    text(
+        """
+WITH runs AS (
+    SELECT d.day, d.day + (row_number() OVER (ORDER BY d.day DESC))::int AS grp
+    FROM credit_daily d
+    WHERE d.member_id = :member_id AND d.points > 0 AND d.day <= :today
+), last_run AS (
+    SELECT count(*) AS days, max(r.day) AS last_day
+    FROM runs r WHERE r.grp = (SELECT max(grp) FROM runs)
+)
+SELECT coalesce(sum(d.points) FILTER (WHERE d.day = :today), 0) AS today,
+       coalesce(sum(d.points) FILTER (WHERE d.day BETWEEN :month_start AND :today), 0)
+           AS this_month,
+       coalesce(sum(d.points) FILTER (WHERE d.day BETWEEN :year_start AND :today), 0)
+           AS this_year,
+       coalesce(sum(d.points), 0) AS total,
+       (SELECT days FROM last_run) AS streak_days,
+       (SELECT last_day FROM last_run) AS streak_last_day
+FROM credit_daily d
+WHERE d.member_id = :member_id
+"""
     )
-    row = (
-        await session.execute(
-            select(func.count(), func.max(days.c.day)).where(
-                days.c.grp == select(func.max(days.c.grp)).scalar_subquery()
-            )
-        )
-    ).one()
-    return int(row[0]), row[1]
+)
+
+
+@dataclass(frozen=True, slots=True)
+class MyCredits:
+    today: int
+    this_month: int
+    this_year: int
+    total: int
+    streak_days: int
+    streak_last_day: date | None
+
+
+async def my_credits(
+    source: ConnectionSource, member_id: int, *, today: date, month_start: date, year_start: date
+) -> MyCredits:
+    row = await _MY_CREDITS.read_row(
+        source, member_id=member_id, today=today, month_start=month_start, year_start=year_start
+    )
+    assert row is not None  # an aggregate without GROUP BY always has its row
+    return MyCredits(
+        today=int(row["today"]),
+        this_month=int(row["this_month"]),
+        this_year=int(row["this_year"]),
+        total=int(row["total"]),
+        streak_days=int(row["streak_days"]),
+        streak_last_day=row["streak_last_day"],
+    )
 
 
 # Leaderboards

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 from starlette.requests import Request
 from starlette.responses import Response
 
-from app.core.db import SessionDep, driver_connection
+from app.core.db import ReaderDep, SessionDep, driver_connection
 from app.core.idempotency import IdempotencyDep
 from app.core.pagination import DEFAULT_LIMIT, CursorParam, LimitParam, Page
 from app.core.types import ParamId
@@ -125,9 +125,9 @@ async def checkin_batch(
 
 
 @router.get("/me/credits", response_model=CreditsOut, summary="我的学习积分")
-async def my_credits(session: SessionDep, member: MemberDep) -> CreditsOut:
+async def my_credits(reader: ReaderDep, member: MemberDep) -> CreditsOut:
     assert member.member_id is not None
-    return await service.my_credits(session, member.member_id)
+    return await service.my_credits(reader, member.member_id)
 
 
 @router.get("/study/leaderboard", response_model=LeaderboardOut, summary="积分排行")

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.service import record
 from app.core import clock
-from app.core.db import driver_connection
+from app.core.db import ConnectionSource, driver_connection
 from app.core.errors import AppError, forbidden
 from app.core.pagination import decode_cursor, encode_cursor
 from app.identity.principal import Principal
@@ -370,24 +370,24 @@ async def award_credits(
 # Credits and rankings
 
 
-async def my_credits(session: AsyncSession, member_id: int) -> CreditsOut:
+async def my_credits(source: ConnectionSource, member_id: int) -> CreditsOut:
     today = clock.today()
-    totals = await repo.credit_totals(
-        session,
+    mine = await repo.my_credits(
+        source,
         member_id,
         today=today,
         month_start=today.replace(day=1),
         year_start=today.replace(month=1, day=1),
     )
-    run, last_day = await repo.current_streak(session, member_id, until=today)
     # A run is still alive if its last day is today or yesterday (today is not over).
+    last_day = mine.streak_last_day
     alive = last_day is not None and last_day >= today - timedelta(days=1)
     return CreditsOut(
-        today=totals[0],
-        this_month=totals[1],
-        this_year=totals[2],
-        total=totals[3],
-        streak_days=run if alive else 0,
+        today=mine.today,
+        this_month=mine.this_month,
+        this_year=mine.this_year,
+        total=mine.total,
+        streak_days=mine.streak_days if alive else 0,
         day=today,
     )
 
