@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from starlette.responses import Response
 
-from app.core.db import SessionDep
+from app.core.db import ReaderDep, SessionDep
 from app.core.idempotency import IdempotencyDep
 from app.core.pagination import DEFAULT_LIMIT, CursorParam, IdPath, LimitParam
 from app.identity.principal import PrincipalDep
@@ -59,13 +59,13 @@ async def list_subscriptions(principal: PrincipalDep, session: SessionDep) -> Su
 @router.get("/me/notifications", summary="站内消息（最新在前）")
 async def list_notifications(
     principal: PrincipalDep,
-    session: SessionDep,
+    reader: ReaderDep,
     limit: LimitParam = DEFAULT_LIMIT,
     cursor: CursorParam = None,
     unread: Annotated[bool, Query(description="只看未读")] = False,
 ) -> NotificationPage:
     return await service.inbox(
-        session, principal.account_id, unread_only=unread, limit=limit, cursor=cursor
+        reader, principal.account_id, unread_only=unread, limit=limit, cursor=cursor
     )
 
 

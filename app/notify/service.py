@@ -13,11 +13,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import asyncpg
+import orjson
 from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core import clock
+from app.core.db import ConnectionSource
 from app.core.pagination import decode_cursor, page_of
 from app.identity.models import Account
 from app.notify import repository
@@ -178,8 +181,23 @@ def _out(n: Notification) -> NotificationOut:
     )
 
 
+def _row_out(r: asyncpg.Record) -> NotificationOut:
+    """:func:`_out` of a row of :func:`repository.inbox_page` (``data`` as JSON text)."""
+    return NotificationOut(
+        id=r["id"],
+        template=r["template"],
+        title=r["title"],
+        body=r["body"],
+        data=_ids_as_integers(orjson.loads(r["data"]) if r["data"] else {}),
+        page=r["page"],
+        read=r["read_at"] is not None,
+        read_at=r["read_at"],
+        created_at=r["created_at"],
+    )
+
+
 async def inbox(
-    session: AsyncSession,
+    source: ConnectionSource,
     account_id: int,
     *,
     unread_only: bool,
@@ -187,14 +205,12 @@ async def inbox(
     cursor: str | None,
 ) -> NotificationPage:
     before_id = decode_cursor(cursor, int)
-    rows = await repository.notifications_page(
-        session, account_id, unread_only=unread_only, limit=limit, before_id=before_id
+    unread_count, rows = await repository.inbox_page(
+        source, account_id, unread_only=unread_only, limit=limit, before_id=before_id
     )
-    page, next_cursor = page_of(rows, limit, lambda n: (n.id,))
+    page, next_cursor = page_of(rows, limit, lambda r: (r["id"],))
     return NotificationPage(
-        items=[_out(n) for n in page],
-        next_cursor=next_cursor,
-        unread_count=await repository.unread_count(session, account_id),
+        items=[_row_out(r) for r in page], next_cursor=next_cursor, unread_count=unread_count
     )
 
 
