@@ -202,6 +202,17 @@ async def driver_connection(session: AsyncSession) -> asyncpg.Connection:
     return driver
 
 
+class Row(asyncpg.Record):  # type: ignore[misc]
+    """A driver row that also reads as attributes (``row.status``), so the views that
+    shape responses take it where they take a model instance."""
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
 _DRIVER_DIALECT = PGDialect_asyncpg()  # type: ignore[no-untyped-call]
 
 
@@ -229,15 +240,15 @@ class DriverStatement:
         rows: list[asyncpg.Record] = await conn.fetch(self.sql, *self.args(params))
         return rows
 
-    async def read_row(self, source: ConnectionSource, **params: Any) -> asyncpg.Record | None:
+    async def read_row(self, source: ConnectionSource, **params: Any) -> Row | None:
         """One round trip on a driver-pool connection (autocommit): the whole read."""
         async with source.connection() as conn:
-            row: asyncpg.Record | None = await conn.fetchrow(self.sql, *self.args(params))
+            row: Row | None = await conn.fetchrow(self.sql, *self.args(params), record_class=Row)
         return row
 
-    async def read_rows(self, source: ConnectionSource, **params: Any) -> list[asyncpg.Record]:
+    async def read_rows(self, source: ConnectionSource, **params: Any) -> list[Row]:
         async with source.connection() as conn:
-            rows: list[asyncpg.Record] = await conn.fetch(self.sql, *self.args(params))
+            rows: list[Row] = await conn.fetch(self.sql, *self.args(params), record_class=Row)
         return rows
 
 

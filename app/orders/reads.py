@@ -8,13 +8,15 @@ from datetime import date, datetime, time, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core import clock
+from app.core.db import ConnectionSource, Row
 from app.core.pagination import Page, decode_cursor, page_of
+from app.identity.principal import Principal
 from app.orders import errors
 from app.orders import repository as repo
 from app.orders.models import ServiceOrder
 from app.orders.schemas import OrderDetail, OrderOut, OrderStats
 from app.orders.views import order_detail, order_out
-from app.organization.scope import Scope, get_visible_org
+from app.organization.scope import Scope, build_scope, get_visible_org
 
 
 async def _subtree_path(
@@ -35,7 +37,8 @@ async def _subtree_path(
 
 async def list_orders(
     session: AsyncSession,
-    scope: Scope,
+    reader: ConnectionSource,
+    principal: Principal,
     *,
     status: str | None,
     org_id: int | None,
@@ -47,21 +50,36 @@ async def list_orders(
     cursor: str | None,
 ) -> Page[OrderOut]:
     after_id = decode_cursor(cursor, int)
-    rows = await repo.list_orders(
-        session,
-        scope,
-        mine=mine,
-        assigned_to_me=assigned_to_me,
-        status=status,
-        subtree_path=await _subtree_path(session, scope, org_id, own_orders=mine),
-        category=category,
-        needs_review=needs_review,
-        after_id=after_id,
-        limit=limit,
-    )
-    page, next_cursor = page_of(rows, limit, lambda o: (o.id,))
+    rows: list[ServiceOrder] | list[Row]
+    if mine and not assigned_to_me and org_id is None:
+        # The caller's own orders need no scope: one statement on the driver pool.
+        rows = await repo.own_orders(
+            reader,
+            principal.account_id,
+            status=status,
+            category=category,
+            needs_review=needs_review,
+            after_id=after_id,
+            limit=limit,
+        )
+    else:
+        scope = await build_scope(session, principal)
+        rows = await repo.list_orders(
+            session,
+            scope,
+            mine=mine,
+            assigned_to_me=assigned_to_me,
+            status=status,
+            subtree_path=await _subtree_path(session, scope, org_id, own_orders=mine),
+            category=category,
+            needs_review=needs_review,
+            after_id=after_id,
+            limit=limit,
+        )
+    found: list[ServiceOrder | Row] = list(rows)
+    page, next_cursor = page_of(found, limit, lambda o: (o.id,))
     now = clock.now()
-    account_id = scope.principal.account_id
+    account_id = principal.account_id
     return Page(items=[order_out(o, account_id, now) for o in page], next_cursor=next_cursor)
 
 
