@@ -287,7 +287,18 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime
 
 
-def _wrk(base: str, script: Path, args: argparse.Namespace, pid: int) -> Figures:
+def _wrk(
+    base: str, script: Path, args: argparse.Namespace, pid: int, profile: Path | None = None
+) -> Figures:
+    spy = None
+    if profile is not None:
+        # Collapsed stacks of the app while wrk drives it (py-spy needs ptrace rights).
+        spy = subprocess.Popen(
+            [args.py_spy, "record", "-p", str(pid), "-d", str(args.duration), "-r", "200",
+             "-f", "raw", "-o", str(profile), "--nonblocking"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )  # fmt: skip
     before = _cpu_seconds(pid)
     completed = subprocess.run(
         ["wrk", "-t1", f"-c{args.concurrency}", f"-d{args.duration}s", "--timeout", "10s",
@@ -297,6 +308,8 @@ def _wrk(base: str, script: Path, args: argparse.Namespace, pid: int) -> Figures
         check=True,
     )  # fmt: skip
     used = _cpu_seconds(pid) - before
+    if spy is not None:
+        spy.wait(30)
     line = next(x for x in completed.stdout.splitlines() if x.startswith("WRK "))
     data = json.loads(line[4:])
     requests = int(data["requests"])
@@ -331,6 +344,13 @@ async def main() -> None:
     parser.add_argument("--sessions", type=int, default=120_000)
     parser.add_argument("--pool", type=int, default=20, help="DB pool size of both servers")
     parser.add_argument("--only", nargs="*", default=None, help="endpoint names to run")
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        default=None,
+        help="directory: py-spy's collapsed stacks of the app per endpoint (--py-spy)",
+    )
+    parser.add_argument("--py-spy", default="py-spy", help="the py-spy executable")
     parser.add_argument(
         "--async-commit", action="store_true", help="synchronous_commit off for both servers"
     )
@@ -383,7 +403,12 @@ async def main() -> None:
                         checkins = endpoint.name == "POST /study/checkins"
                         if not checkins:  # sessions are checked in once, none for warming
                             _warm(app.base, app_script, args)
-                        app_figures = _wrk(app.base, app_script, args, app.pid)
+                        profile = None
+                        if args.profile is not None:
+                            args.profile.mkdir(parents=True, exist_ok=True)
+                            slug = "".join(c if c.isalnum() else "_" for c in endpoint.name)
+                            profile = args.profile / f"{slug}.txt"
+                        app_figures = _wrk(app.base, app_script, args, app.pid, profile)
                         if checkins:
                             offsets["app"] += app_figures.requests + 64
                         rows.append((endpoint, base_figures, app_figures))

@@ -34,7 +34,7 @@ router = APIRouter(prefix="/activities", tags=["activity"])
 ActivityId = IdPath
 
 
-def _settings(request: Request) -> Settings:
+async def _settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 

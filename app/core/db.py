@@ -178,7 +178,7 @@ async def _no_session_state(conn: asyncpg.Connection) -> None:
     :class:`_Checkout` (the reset query used to find that out by failing)."""
 
 
-def driver_source(request: Request) -> ConnectionSource:
+async def driver_source(request: Request) -> ConnectionSource:
     source: ConnectionSource = request.app.state.driver_pool
     return source
 
