@@ -11,7 +11,6 @@ from __future__ import annotations
 import inspect
 from collections.abc import Iterator
 from pathlib import Path
-
 from typing import Any
 
 from fastapi.dependencies.models import Dependant
