@@ -255,6 +255,9 @@ def create_app(
         docs_url="/docs" if settings.docs_on else None,
         redoc_url=None,
         openapi_url="/openapi.json" if settings.docs_on else None,
+        # Metrics and the access log are the app's own (app/core/middleware.py); FastAPI's
+        # OpenTelemetry hooks would otherwise look up providers on every request.
+        telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
     app.state.settings = settings
     app.state.engine = engine

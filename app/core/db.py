@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from contextlib import AbstractAsyncContextManager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any, Protocol
 
@@ -183,6 +183,21 @@ async def driver_source(request: Request) -> ConnectionSource:
     return source
 
 
+class InTransaction:
+    """A :class:`ConnectionSource` over a session's own connection: a driver statement
+    runs inside the request's transaction (beside an Idempotency-Key's row, say)."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[asyncpg.Connection]:
+        yield await driver_connection(self._session)
+
+    async def close(self) -> None:
+        return None
+
+
 # Reads of the hot paths: one statement (DriverStatement.read_row / read_rows) on the
 # driver pool, no SQLAlchemy session, no BEGIN/COMMIT round trips around it.
 ReaderDep = Annotated[ConnectionSource, Depends(driver_source)]
@@ -339,7 +354,10 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
                 await session.commit()
             raise
         else:
-            await session.commit()
+            if session.in_transaction() or session.new or session.dirty or session.deleted:
+                await session.commit()
+            # else: the request never used its session (a check-in without key, say):
+            # nothing to commit, and no round trip or greenlet hop for it.
 
 
 # ``scope="function"``: the commit runs right after the endpoint returns, before the

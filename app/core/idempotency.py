@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 from starlette.responses import Response
 
-from app.core.db import Base, SessionDep
+from app.core.db import Base, ConnectionSource, InTransaction, SessionDep
 from app.core.errors import AppError
 
 RETENTION = "24 hours"
@@ -59,6 +59,12 @@ class Idempotency:
         self.scope = scope
         self.key = key
         self.request_hash = hashlib.sha256(body).digest()
+
+    def source(self, reader: ConnectionSource) -> ConnectionSource:
+        """Where a one-statement write runs: on ``reader`` (the driver pool, its own
+        transaction) without a key, in the request's transaction beside the key's row
+        with one."""
+        return reader if self.key is None else InTransaction(self.session)
 
     async def run(
         self, action: Callable[[], Awaitable[Any]], *, status_code: int = 200

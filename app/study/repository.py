@@ -36,10 +36,12 @@ from typing import Any
 
 import asyncpg
 from sqlalchemy import (
+    Boolean,
     ColumnElement,
     Select,
     SQLColumnExpression,
     and_,
+    bindparam,
     false,
     func,
     insert,
@@ -50,10 +52,10 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.db import ConnectionSource, DriverStatement
+from app.core.db import ConnectionSource, DriverStatement, Row
 from app.members.models import Member
 from app.organization.models import Organization, path_ids
-from app.organization.scope import Scope
+from app.organization.scope import Scope, administered_sql, on_home_path_sql
 from app.study.models import CREDIT_KINDS, CreditDaily, CreditRule, StudyItem, StudySession
 
 # Every SQL fragment below is built from constants only (CREDIT_KINDS), never from input.
@@ -438,6 +440,48 @@ async def insert_session(
         )
     ).scalar_one()
     return int(new_id)
+
+
+# ``POST /study/sessions`` in one statement: the item if the caller may see it (global,
+# of his home organisation or an ancestor, or, for admins, of their subtrees:
+# :func:`item_visibility`, as SQL from the scope module), and the new session.
+_START_SESSION = DriverStatement.of(
+    text(
+        f"""
+WITH item AS (
+    SELECT i.id, i.min_seconds
+    FROM study_items i
+    LEFT JOIN organizations io ON io.id = i.org_id
+    WHERE i.id = :item_id
+      AND (i.org_id IS NULL
+           OR :superadmin
+           OR {on_home_path_sql(":member_id", "io.path")}
+           OR {administered_sql(":member_id", "io.path")})
+), started AS (
+    INSERT INTO study_sessions (member_id, item_id, started_at)
+    SELECT :member_id, item.id, :started_at FROM item
+    RETURNING id, item_id
+)
+SELECT started.id, started.item_id, item.min_seconds
+FROM started JOIN item ON item.id = started.item_id
+"""  # noqa: S608 - the scope module's SQL, no input
+    ).bindparams(bindparam("superadmin", type_=Boolean))
+)
+
+
+async def start_session(
+    source: ConnectionSource,
+    *,
+    member_id: int,
+    superadmin: bool,
+    item_id: int,
+    started_at: datetime,
+) -> Row | None:
+    """The new session (``id``, ``item_id``, ``min_seconds``), or None if the item does
+    not exist or the caller may not see it."""
+    return await _START_SESSION.read_row(
+        source, member_id=member_id, superadmin=superadmin, item_id=item_id, started_at=started_at
+    )
 
 
 # Credits

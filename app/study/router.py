@@ -57,10 +57,11 @@ async def create_item(session: SessionDep, scope: AdminScopeDep, body: ItemCreat
     "/study/sessions", response_model=SessionOut, status_code=201, summary="开始学习（服务器计时）"
 )
 async def start_session(
-    session: SessionDep, member: MemberDep, idem: IdempotencyDep, body: SessionCreate
+    reader: ReaderDep, member: MemberDep, idem: IdempotencyDep, body: SessionCreate
 ) -> Response:
     return await idem.run(
-        lambda: service.start_session(session, member, body.item_id), status_code=201
+        lambda: service.start_session(idem.source(reader), member, body.item_id),
+        status_code=201,
     )
 
 

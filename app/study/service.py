@@ -164,20 +164,23 @@ async def list_items(
     return [_item_out(item) for item in rows[:limit]], next_cursor
 
 
-async def start_session(session: AsyncSession, principal: Principal, item_id: int) -> SessionOut:
+async def start_session(source: ConnectionSource, principal: Principal, item_id: int) -> SessionOut:
     assert principal.member_id is not None
-    item = await repo.get_item(session, item_id, await _visibility(session, principal))
-    if item is None:
-        raise errors.item_not_found()
     started_at = clock.now()
-    session_id = await repo.insert_session(
-        session, member_id=principal.member_id, item_id=item.id, started_at=started_at
-    )
-    return SessionOut(
-        session_id=session_id,
-        item_id=item.id,
+    started = await repo.start_session(
+        source,
+        member_id=principal.member_id,
+        superadmin=principal.superadmin,
+        item_id=item_id,
         started_at=started_at,
-        min_seconds=item.min_seconds,
+    )
+    if started is None:
+        raise errors.item_not_found()
+    return SessionOut(
+        session_id=started.id,
+        item_id=started.item_id,
+        started_at=started_at,
+        min_seconds=started.min_seconds,
     )
 
 
