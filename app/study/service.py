@@ -29,6 +29,7 @@ from app.identity.principal import Principal
 from app.organization.models import path_ids
 from app.organization.scope import Scope, build_scope, get_visible_org
 from app.study import errors
+from app.study import member_repository as member_repo
 from app.study import repository as repo
 from app.study.models import CREDIT_KINDS, SOURCES, StudyItem
 from app.study.schemas import (
@@ -167,7 +168,7 @@ async def list_items(
 async def start_session(source: ConnectionSource, principal: Principal, item_id: int) -> SessionOut:
     assert principal.member_id is not None
     started_at = clock.now()
-    started = await repo.start_session(
+    started = await member_repo.start_session(
         source,
         member_id=principal.member_id,
         superadmin=principal.superadmin,
@@ -375,7 +376,7 @@ async def award_credits(
 
 async def my_credits(source: ConnectionSource, member_id: int) -> CreditsOut:
     today = clock.today()
-    mine = await repo.my_credits(
+    mine = await member_repo.my_credits(
         source,
         member_id,
         today=today,
