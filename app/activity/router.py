@@ -22,7 +22,7 @@ from app.activity.schemas import (
 )
 from app.core import clock
 from app.core.config import Settings
-from app.core.db import SessionDep
+from app.core.db import ReaderDep, SessionDep
 from app.core.idempotency import IdempotencyDep
 from app.core.pagination import DEFAULT_LIMIT, CursorParam, IdPath, LimitParam, Page
 from app.core.types import ParamId
@@ -56,8 +56,8 @@ MemberViewerDep = Annotated[Viewer, Depends(_member_viewer)]
 
 @router.get("", response_model=Page[ActivityOut])
 async def list_activities(
-    session: SessionDep,
-    viewer: ViewerDep,
+    reader: ReaderDep,
+    principal: PrincipalDep,
     org_id: Annotated[ParamId | None, Query()] = None,
     kind: ActivityKind | None = None,
     starts_from: Annotated[AwareDatetime | None, Query(description="开始时间不早于（含）")] = None,
@@ -69,8 +69,8 @@ async def list_activities(
 
     Newest start first; use ``starts_from`` for upcoming ones."""
     items, next_cursor = await service.list_activities(
-        session,
-        viewer,
+        reader,
+        principal,
         service.ActivityFilters(
             org_id=org_id, kind=kind, starts_from=starts_from, starts_to=starts_to
         ),

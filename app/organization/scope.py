@@ -140,6 +140,17 @@ def on_home_path_sql(member: str, path: str) -> str:
     )
 
 
+def co_managing_path_sql(member: str, path: str) -> str:
+    """SQL: true if the organisation at ``path`` co-manages the member through an open
+    dual-management grant, or is an ancestor of one that does."""
+    return (
+        "EXISTS (SELECT 1 FROM dual_management_grants guest_g "  # noqa: S608 - no input in it
+        "JOIN organizations guest_o ON guest_o.id = guest_g.org_id "
+        f"WHERE guest_g.member_id = {member} AND guest_g.ended_at IS NULL "
+        f"AND starts_with(guest_o.path, {path}))"
+    )
+
+
 def co_managed_member_ids(org_ids: Select[int]) -> Select[int]:
     """Members co-managed by any of ``org_ids`` through open dual-management grants."""
     return select(DualManagementGrant.member_id).where(
