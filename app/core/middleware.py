@@ -21,6 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app.core.context import set_request_meta
 from app.core.db import is_database_unavailable, is_invalid_input
 from app.core.errors import AppError, app_error_response, problem_response, service_unavailable
+from app.core.logging import log_access
 from app.core.metrics import method_label, record, route_label, route_paths
 
 log = structlog.stdlib.get_logger("app.request")
@@ -172,13 +173,7 @@ class RequestContextMiddleware:
             status = str(status_holder["status"])
             method = method_label(scope["method"])
             record("http_requests", lambda: _observe(method, template, status, elapsed))
-            log.info(
-                "request",
-                method=method,
-                route=template,
-                status=status_holder["status"],
-                duration_ms=round(elapsed * 1000, 2),
-            )
+            log_access(method, template, status_holder["status"], round(elapsed * 1000, 2))
 
     @staticmethod
     def _error_response(error: Exception, request_id: str, limit: int, route: str | None) -> Any:
