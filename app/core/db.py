@@ -127,6 +127,10 @@ class DriverPool:
             **options["server_settings"],
             "plan_cache_mode": "force_generic_plan",
         }
+        if getattr(settings, "db_pgbouncer", False):
+            # Behind PgBouncer in transaction mode a named prepared statement may meet
+            # another server connection: unnamed statements only (one Parse per call).
+            options["statement_cache_size"] = 0
         pool = await asyncpg.create_pool(
             to_driver_url(url),
             min_size=0,
