@@ -8,12 +8,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-import asyncpg
 from sqlalchemy import BigInteger, Boolean, Integer, bindparam, delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.db import ConnectionSource, DriverStatement
+from app.core.db import ConnectionSource, DriverStatement, Row
 from app.identity.models import Account
 from app.notify.models import Notification, OutboxJob, ScheduledRun, SubscriptionGrant
 
@@ -58,7 +57,7 @@ async def inbox_page(
     unread_only: bool,
     limit: int,
     before_id: int | None,
-) -> tuple[int, list[asyncpg.Record]]:
+) -> tuple[int, list[Row]]:
     """The unread count and up to ``limit + 1`` notifications (newest first), so the
     caller knows whether a next page exists."""
     rows = await _INBOX_PAGE.read_rows(

@@ -13,14 +13,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import asyncpg
 import orjson
 from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core import clock
-from app.core.db import ConnectionSource
+from app.core.db import ConnectionSource, Row
 from app.core.pagination import decode_cursor, page_of
 from app.identity.models import Account
 from app.notify import repository
@@ -167,32 +166,20 @@ def _ids_as_integers(data: dict[str, Any]) -> dict[str, str | int]:
     }
 
 
-def _out(n: Notification) -> NotificationOut:
+def _out(n: Notification | Row) -> NotificationOut:
+    """A notification, as the session loads it or as a row of
+    :func:`repository.inbox_page` (``data`` as JSON text there)."""
+    data = orjson.loads(n.data) if isinstance(n.data, str) else n.data
     return NotificationOut(
         id=n.id,
         template=n.template,
         title=n.title,
         body=n.body,
-        data=_ids_as_integers(n.data or {}),
+        data=_ids_as_integers(data or {}),
         page=n.page,
         read=n.read_at is not None,
         read_at=n.read_at,
         created_at=n.created_at,
-    )
-
-
-def _row_out(r: asyncpg.Record) -> NotificationOut:
-    """:func:`_out` of a row of :func:`repository.inbox_page` (``data`` as JSON text)."""
-    return NotificationOut(
-        id=r["id"],
-        template=r["template"],
-        title=r["title"],
-        body=r["body"],
-        data=_ids_as_integers(orjson.loads(r["data"]) if r["data"] else {}),
-        page=r["page"],
-        read=r["read_at"] is not None,
-        read_at=r["read_at"],
-        created_at=r["created_at"],
     )
 
 
@@ -208,9 +195,9 @@ async def inbox(
     unread_count, rows = await repository.inbox_page(
         source, account_id, unread_only=unread_only, limit=limit, before_id=before_id
     )
-    page, next_cursor = page_of(rows, limit, lambda r: (r["id"],))
+    page, next_cursor = page_of(rows, limit, lambda r: (r.id,))
     return NotificationPage(
-        items=[_row_out(r) for r in page], next_cursor=next_cursor, unread_count=unread_count
+        items=[_out(r) for r in page], next_cursor=next_cursor, unread_count=unread_count
     )
 
 
