@@ -11,6 +11,7 @@ from starlette.responses import Response
 from app.core.db import ReaderDep, SessionDep, driver_connection
 from app.core.idempotency import IdempotencyDep
 from app.core.pagination import DEFAULT_LIMIT, CursorParam, LimitParam, Page
+from app.core.routing import PlainJSONRoute
 from app.core.types import ParamId
 from app.identity.principal import MemberDep, PrincipalDep
 from app.organization.scope import AdminScopeDep
@@ -71,26 +72,13 @@ def _batcher(request: Request) -> AwardBatcher:
     return batcher
 
 
-@router.post(
-    "/study/checkins",
-    response_model=CheckinOut,
-    summary="学习打卡",
-    description=(
-        "学习时间（服务器计）不足 min_seconds 时返回 422 study.too_short，"
-        "并附 seconds_remaining；同一 client_event_id 或同一学习记录重复打卡返回首次结果。"
-    ),
-)
 async def checkin(
-    request: Request,
-    session: SessionDep,
-    member: MemberDep,
-    idem: IdempotencyDep,
-    body: CheckinCreate,
+    request: Request, member: MemberDep, idem: IdempotencyDep, body: CheckinCreate
 ) -> Response:
     """Without ``Idempotency-Key`` (as most phones send it: ``client_event_id`` already
     makes a repeat safe) the award is shared with the other check-ins of the moment
-    (app/study/batching.py) and the request's session is never used; with a key the
-    award runs in the request's transaction, beside the stored key."""
+    (app/study/batching.py) and no session is opened; with a key it runs in the
+    request's transaction, beside the stored key."""
     assert member.member_id is not None
     member_id = member.member_id
 
@@ -98,7 +86,7 @@ async def checkin(
         award = (
             _batcher(request).award
             if idem.key is None
-            else service.on_connection(await driver_connection(session))
+            else service.on_connection(await driver_connection(idem.session))
         )
         return await service.checkin(
             award,
@@ -108,6 +96,24 @@ async def checkin(
         )
 
     return await idem.run(run)
+
+
+# One endpoint, two routes on its path (app/core/routing.py): plain JSON without a key
+# or an Origin is served by the plain route, everything else by the documented one.
+router.add_api_route(
+    "/study/checkins", checkin, methods=["POST"], route_class_override=PlainJSONRoute
+)
+router.add_api_route(
+    "/study/checkins",
+    checkin,
+    methods=["POST"],
+    response_model=CheckinOut,
+    summary="学习打卡",
+    description=(
+        "学习时间（服务器计）不足 min_seconds 时返回 422 study.too_short，"
+        "并附 seconds_remaining；同一 client_event_id 或同一学习记录重复打卡返回首次结果。"
+    ),
+)
 
 
 @router.post(

@@ -239,3 +239,27 @@ async def test_browser_requests_share_the_award_too(
     assert response.status_code == 200 and response.json()["points_awarded"] == 1
     assert source.taken == 1
     assert await ledger_points(db, member_id(member)) == (1, 1)
+
+
+async def test_dependency_overrides_apply_to_plain_requests(
+    app: FastAPI, client: httpx.AsyncClient, db: AsyncSession, settings: Settings
+) -> None:
+    """The plain route resolves the endpoint's dependencies through the app's overrides,
+    as FastAPI does for the documented route."""
+    from app.core.errors import forbidden
+    from app.identity.principal import get_member_principal
+
+    async def nobody() -> None:
+        raise forbidden("auth.member_required", "请先绑定党员身份")
+
+    member, one = await _member_with_a_session(db, settings)
+    app.dependency_overrides[get_member_principal] = nobody
+    try:
+        content = b'{"session_id": %d, "client_event_id": "overridden"}' % one.id
+        headers = {**member.headers, "Content-Type": "application/json"}
+        lean, regular = await _both(client, content, headers)
+    finally:
+        del app.dependency_overrides[get_member_principal]
+    problem(lean, 403, "auth.member_required")
+    assert _comparable(lean) == _comparable(regular)
+    assert await ledger_points(db, member_id(member)) == (0, 0)

@@ -62,3 +62,24 @@ def test_no_dispatcher_beside_the_framework() -> None:
         text = path.read_text(encoding="utf-8")
         assert "served_by" not in text.replace("member_served_by", ""), path
         assert "LeanDispatch" not in text, path
+
+
+def test_plain_routes_share_the_documented_endpoint() -> None:
+    """A plain route (app/core/routing.py) is the documented route's own endpoint on the
+    same path: no endpoint has two bodies."""
+    from app.core.routing import PlainJSONRoute
+
+    routes = _routes()
+    plain = [r for r in routes if isinstance(r.original_route, PlainJSONRoute)]
+    assert [r.path_format for r in plain] == ["/api/v1/study/checkins"]
+    for route in plain:
+        documented = [
+            r
+            for r in routes
+            if r.path_format == route.path_format
+            and r.methods == route.methods
+            and not isinstance(r.original_route, PlainJSONRoute)
+        ]
+        assert len(documented) == 1
+        assert documented[0].endpoint is route.endpoint
+        assert documented[0].include_in_schema and not route.include_in_schema
