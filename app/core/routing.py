@@ -1,12 +1,13 @@
-"""A route class for the plainest requests of a burst endpoint, inside the framework.
+"""A route class for the plainest requests of hot endpoints, inside the framework.
 
 FastAPI's generic dependency solving (exit stacks, parameter walks, overrides lookup per
 node) costs more CPU than the check-in's whole statement does in PostgreSQL. An
 endpoint that phones call in bursts is registered twice on one path, with the *same*
-endpoint function: first with :class:`PlainJSONRoute` (not in the OpenAPI document),
-then as documented. :meth:`PlainJSONRoute.matches` takes only plain JSON requests
-without ``Idempotency-Key`` or ``Origin``; everything else (keyed requests, browsers
-and CORS, other content types) falls through to the documented route.
+endpoint function: first with :class:`PlainRoute` (not in the OpenAPI document),
+then as documented. :meth:`PlainRoute.matches` takes only plain requests: without
+``Idempotency-Key`` or ``Origin``, and with a JSON body where the endpoint takes one;
+everything else (keyed requests, browsers and CORS, other content types) falls through
+to the documented route.
 
 A plain request still goes through every middleware (request id, access log, metrics,
 body limits, CORS), the router and the app's exception handlers; only the parameters
@@ -47,14 +48,17 @@ Provider = Callable[[Request, dict[Any, Any]], Awaitable[Any]]
 PLAIN_SUBSTITUTES: dict[Callable[..., Any], Callable[[Request], Awaitable[Any]]] = {}
 
 
-def is_plain(scope: Scope) -> bool:
-    """JSON without ``Idempotency-Key`` or ``Origin`` (raw ASGI headers)."""
+def is_plain(scope: Scope, *, with_body: bool) -> bool:
+    """No ``Idempotency-Key`` or ``Origin`` (raw ASGI headers), and, for a route with a
+    body, declared as JSON."""
     content_type = b""
     for name, value in scope.get("headers") or ():
         if name == b"idempotency-key" or name == b"origin":
             return False
         if name == b"content-type":
             content_type = value
+    if not with_body:
+        return True
     return content_type.partition(b";")[0].strip().lower() == b"application/json"
 
 
@@ -89,7 +93,7 @@ def validate_body(model: type[BaseModel], data: Any, raw: bytes) -> BaseModel:
         ) from None
 
 
-class PlainJSONRoute(APIRoute):
+class PlainRoute(APIRoute):
     """See the module docstring. Register it before the documented route of the path."""
 
     def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
@@ -98,7 +102,9 @@ class PlainJSONRoute(APIRoute):
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
         match, child_scope = super().matches(scope)
-        if match is not Match.FULL or not is_plain(scope):
+        if match is not Match.FULL or not is_plain(
+            scope, with_body=bool(self.dependant.body_params)
+        ):
             return Match.NONE, {}
         return match, child_scope
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 
 from app.core.db import ReaderDep, SessionDep
+from app.core.routing import PlainRoute
 from app.identity.principal import PrincipalDep
 from app.identity.schemas import AUTH_ERRORS, BindIn, TokenPairOut
 from app.me import service
@@ -13,10 +14,15 @@ from app.me.schemas import MeOut
 router = APIRouter(tags=["identity"])
 
 
-@router.get("/me", response_model=MeOut, responses=AUTH_ERRORS)
 async def me(principal: PrincipalDep, reader: ReaderDep) -> MeOut:
     """当前用户：账号、党员信息（脱敏）、管理角色及其组织、所在支部。"""
     return await service.me(reader, principal)
+
+
+# What a phone asks whenever the mini-program opens: plain requests (no Origin) take the
+# plain route (app/core/routing.py), browsers the documented one; same endpoint.
+router.add_api_route("/me", me, methods=["GET"], route_class_override=PlainRoute)
+router.add_api_route("/me", me, methods=["GET"], response_model=MeOut, responses=AUTH_ERRORS)
 
 
 @router.post(

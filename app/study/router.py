@@ -11,7 +11,7 @@ from starlette.responses import Response
 from app.core.db import ReaderDep, SessionDep, driver_connection
 from app.core.idempotency import IdempotencyDep
 from app.core.pagination import DEFAULT_LIMIT, CursorParam, LimitParam, Page
-from app.core.routing import PlainJSONRoute
+from app.core.routing import PlainRoute
 from app.core.types import ParamId
 from app.identity.principal import MemberDep, PrincipalDep
 from app.organization.scope import AdminScopeDep
@@ -100,9 +100,7 @@ async def checkin(
 
 # One endpoint, two routes on its path (app/core/routing.py): plain JSON without a key
 # or an Origin is served by the plain route, everything else by the documented one.
-router.add_api_route(
-    "/study/checkins", checkin, methods=["POST"], route_class_override=PlainJSONRoute
-)
+router.add_api_route("/study/checkins", checkin, methods=["POST"], route_class_override=PlainRoute)
 router.add_api_route(
     "/study/checkins",
     checkin,
@@ -131,10 +129,15 @@ async def checkin_batch(
     )
 
 
-@router.get("/me/credits", response_model=CreditsOut, summary="我的学习积分")
 async def my_credits(reader: ReaderDep, member: MemberDep) -> CreditsOut:
     assert member.member_id is not None
     return await service.my_credits(reader, member.member_id)
+
+
+router.add_api_route("/me/credits", my_credits, methods=["GET"], route_class_override=PlainRoute)
+router.add_api_route(
+    "/me/credits", my_credits, methods=["GET"], response_model=CreditsOut, summary="我的学习积分"
+)
 
 
 @router.get("/study/leaderboard", response_model=LeaderboardOut, summary="积分排行")

@@ -67,18 +67,22 @@ def test_no_dispatcher_beside_the_framework() -> None:
 def test_plain_routes_share_the_documented_endpoint() -> None:
     """A plain route (app/core/routing.py) is the documented route's own endpoint on the
     same path: no endpoint has two bodies."""
-    from app.core.routing import PlainJSONRoute
+    from app.core.routing import PlainRoute
 
     routes = _routes()
-    plain = [r for r in routes if isinstance(r.original_route, PlainJSONRoute)]
-    assert [r.path_format for r in plain] == ["/api/v1/study/checkins"]
+    plain = [r for r in routes if isinstance(r.original_route, PlainRoute)]
+    assert {r.path_format for r in plain} == {
+        "/api/v1/me",
+        "/api/v1/me/credits",
+        "/api/v1/study/checkins",
+    }
     for route in plain:
         documented = [
             r
             for r in routes
             if r.path_format == route.path_format
             and r.methods == route.methods
-            and not isinstance(r.original_route, PlainJSONRoute)
+            and not isinstance(r.original_route, PlainRoute)
         ]
         assert len(documented) == 1
         assert documented[0].endpoint is route.endpoint
