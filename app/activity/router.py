@@ -25,6 +25,7 @@ from app.core.config import Settings
 from app.core.db import ReaderDep, SessionDep
 from app.core.idempotency import IdempotencyDep
 from app.core.pagination import DEFAULT_LIMIT, CursorParam, IdPath, LimitParam, Page
+from app.core.routing import PlainRoute
 from app.core.types import ParamId
 from app.identity.principal import MemberDep, PrincipalDep
 from app.organization.scope import AdminScopeDep
@@ -54,7 +55,6 @@ ViewerDep = Annotated[Viewer, Depends(_viewer)]
 MemberViewerDep = Annotated[Viewer, Depends(_member_viewer)]
 
 
-@router.get("", response_model=Page[ActivityOut])
 async def list_activities(
     reader: ReaderDep,
     principal: PrincipalDep,
@@ -78,6 +78,11 @@ async def list_activities(
         cursor=cursor,
     )
     return Page[ActivityOut](items=items, next_cursor=next_cursor)
+
+
+# Plain requests (no Origin) take the plain route (app/core/routing.py); same endpoint.
+router.add_api_route("", list_activities, methods=["GET"], route_class_override=PlainRoute)
+router.add_api_route("", list_activities, methods=["GET"], response_model=Page[ActivityOut])
 
 
 @router.post("", status_code=201, response_model=ActivityOut)

@@ -15,7 +15,9 @@ are resolved here, by the same functions and with the same errors:
 
 * the request, and sub-dependencies that take only the request or other such
   sub-dependencies (authentication), honouring ``app.dependency_overrides``;
-* one JSON body parameter, parsed and validated as FastAPI does (:func:`parse_body`);
+* one JSON body parameter, parsed and validated as FastAPI does (:func:`read_json`,
+  :func:`validate_body`), and the endpoint's query parameters (FastAPI's own
+  ``request_params_to_args``);
 * a dependency named in :data:`PLAIN_SUBSTITUTES` by its plain-request substitute
   (``Idempotency-Key`` absent: a keyless handle that never opens a session).
 
@@ -31,7 +33,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import Any
 
 from fastapi.dependencies.models import Dependant
-from fastapi.dependencies.utils import get_dependant
+from fastapi.dependencies.utils import get_dependant, request_params_to_args
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ValidationError
@@ -110,7 +112,8 @@ class PlainRoute(APIRoute):
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         endpoint = self.endpoint
-        providers = _providers(self.dependant)
+        providers = _providers(self.dependant, top=True)
+        query = _query(self.dependant)
         body = _body_model(self.dependant)
         status_code = self.status_code or 200
 
@@ -119,6 +122,7 @@ class PlainRoute(APIRoute):
             overrides: Mapping[Any, Any] = request.app.dependency_overrides
             solved: dict[Any, Any] = {"overrides": overrides}
             values = {name: await provide(request, solved) for name, provide in providers}
+            values.update(query(request))
             if body is not None:
                 name, model = body
                 values[name] = validate_body(model, data, await request.body())
@@ -146,15 +150,30 @@ def _body_model(dependant: Dependant) -> tuple[str, type[BaseModel]] | None:
     return field.name, model
 
 
-def _providers(dependant: Dependant) -> list[tuple[str, Provider]]:
-    """How to obtain each parameter of ``dependant`` but its body."""
+def _query(dependant: Dependant) -> Callable[[Request], dict[str, Any]]:
+    """The endpoint's query parameters, converted and validated by FastAPI's own
+    function, so values and errors are the documented route's."""
+    fields = dependant.query_params
+
+    def read(request: Request) -> dict[str, Any]:
+        values, errors = request_params_to_args(fields, request.query_params)
+        if errors:
+            raise RequestValidationError(errors)
+        return values
+
+    return read
+
+
+def _providers(dependant: Dependant, *, top: bool = False) -> list[tuple[str, Provider]]:
+    """How to obtain each parameter of ``dependant`` but its body and (``top``, the
+    endpoint's own) query parameters."""
     if (
         dependant.path_params
-        or dependant.query_params
+        or (dependant.query_params and not top)
         or dependant.header_params
         or dependant.cookie_params
     ):
-        raise ValueError(f"a plain route resolves no path, query, header or cookie: {dependant}")
+        raise ValueError(f"a plain route resolves no path, header or cookie: {dependant}")
     providers: list[tuple[str, Provider]] = []
     if dependant.request_param_name:
         providers.append((dependant.request_param_name, _the_request))

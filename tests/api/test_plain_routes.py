@@ -1,6 +1,6 @@
-"""Plain requests (no Origin, no Idempotency-Key) of ``GET /me`` and ``GET /me/credits``
-take the plain route (app/core/routing.py); a browser's the documented one. Both answer
-alike, errors included."""
+"""Plain requests (no Origin, no Idempotency-Key) of ``GET /me``, ``/me/credits``,
+``/me/notifications`` and ``/activities`` take the plain route (app/core/routing.py); a
+browser's take the documented one. Both answer alike, errors included."""
 
 from __future__ import annotations
 
@@ -64,3 +64,25 @@ async def test_errors_are_the_same_on_both_routes(
         plain, browser = await _both(client, path, headers)
         assert plain.status_code == status and plain.json()["code"] == code
         assert _comparable(plain) == _comparable(browser)
+
+
+async def test_query_parameters_parse_and_fail_alike_on_both_routes(
+    client: httpx.AsyncClient, db: AsyncSession, settings: Settings
+) -> None:
+    branch = await f.org(db, "支部")
+    member = await f.member_actor(db, settings, branch)
+    for path in (
+        "/api/v1/me/notifications?limit=5&unread=true",
+        "/api/v1/me/notifications?limit=0",
+        "/api/v1/me/notifications?limit=abc",
+        "/api/v1/me/notifications?cursor=bad",
+        "/api/v1/me/notifications?unread=perhaps",
+        "/api/v1/activities?limit=3",
+        "/api/v1/activities?kind=nonsense",
+        "/api/v1/activities?starts_from=2026-12-01T00:00:00",
+        "/api/v1/activities?org_id=-1",
+        "/api/v1/activities?starts_from=2026-12-01T00:00:00%2B08:00&limit=2",
+    ):
+        plain, browser = await _both(client, path, member.headers)
+        assert plain.status_code in (200, 400, 422), (path, plain.text)
+        assert _comparable(plain) == _comparable(browser), path

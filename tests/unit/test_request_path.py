@@ -74,6 +74,8 @@ def test_plain_routes_share_the_documented_endpoint() -> None:
     assert {r.path_format for r in plain} == {
         "/api/v1/me",
         "/api/v1/me/credits",
+        "/api/v1/me/notifications",
+        "/api/v1/activities",
         "/api/v1/study/checkins",
     }
     for route in plain:
