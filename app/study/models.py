@@ -1,11 +1,12 @@
 """Tables of the study domain: items, sessions, credit rules, the ledger, daily totals.
 
-A check-in (or an attendance that earns credits) writes two rows in one statement: it
+A check-in (or an attendance that earns credits) writes three rows in one statement: it
 adds to the member's row of that day in ``credit_daily`` under that row's lock (where
 the caps are enforced), then appends its ``credit_ledger`` entry with the points
-actually awarded. The ledger entry is also the claim: unique by (member, source,
+actually awarded and its ``credit_claims`` row. The claim is unique by (member, source,
 source_id) and by (member, client_event_id), so a replay finds it, and a racing
-duplicate fails on those indexes and is rolled back whole (see the repository).
+duplicate fails on those indexes and is rolled back whole (see the repository). The
+ledger is partitioned by month; the claims are not, so their uniqueness is whole.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from sqlalchemy import (
     DateTime,
     ForeignKey,
     ForeignKeyConstraint,
+    Identity,
     Index,
     Integer,
     String,
@@ -133,27 +135,33 @@ class CreditLedger(Base):
     """Append-only: one row per earning event (a study check-in, an attendance), with
     the points it earned and the member's day total after it.
 
-    Its foreign key is the member's day row, which the awarding statement has just
-    locked (no lock on ``members`` per check-in); deleting a member removes his days
-    and, through them, his ledger. ``id`` is the ``checkin_id`` the API returns.
+    Partitioned by month of ``day`` (``credit_ledger_pYYYYMM``, created ahead by the
+    ``core.create_partitions`` job, ``credit_ledger_default`` as the safety net; old
+    months can be detached: :mod:`app.core.partitions`). The primary key therefore
+    includes ``day``, and the claim's uniqueness lives in :class:`CreditClaim`, which is
+    not partitioned. Its foreign key is the member's day row, which the awarding
+    statement has just locked (no lock on ``members`` per check-in); deleting a member
+    removes his days and, through them, his ledger. ``id`` is the ``checkin_id`` the
+    API returns.
     """
 
     __tablename__ = "credit_ledger"
     __table_args__ = (
         CheckConstraint(f"source IN {SOURCES}", name="source"),
         CheckConstraint("points >= 0", name="points"),
-        UniqueConstraint("member_id", "source", "source_id"),
-        UniqueConstraint("member_id", "client_event_id"),
         ForeignKeyConstraint(
             ["member_id", "day"],
             ["credit_daily.member_id", "credit_daily.day"],
             ondelete="CASCADE",
         ),
+        # The cascade from credit_daily and a member's entries.
+        Index("ix_credit_ledger_member_id_day", "member_id", "day"),
+        {"postgresql_partition_by": "RANGE (day)"},
     )
 
-    id: Mapped[int] = pk()
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=False), primary_key=True)
     member_id: Mapped[int] = mapped_column(BigInteger)
-    day: Mapped[date] = mapped_column(Date)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
     source: Mapped[str] = mapped_column(String(10))
     source_id: Mapped[int] = mapped_column(BigInteger)
     client_event_id: Mapped[str | None] = mapped_column(String(64))
@@ -163,3 +171,37 @@ class CreditLedger(Base):
     cap_reached: Mapped[bool] = mapped_column(Boolean)
     occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = created_at()
+
+
+class CreditClaim(Base):
+    """The claim of one ledger entry, kept whole across the ledger's partitions.
+
+    A unique index on a partitioned table must contain the partition key, which would
+    make (member, source, source_id) unique only per day. This narrow, unpartitioned
+    table holds the claim's unique keys, (member, source, source_id) and (member,
+    client_event_id), written by the same statement as the ledger entry: a racing
+    duplicate fails here and the statement rolls back whole. It also carries the
+    entry's result, so a replay is answered from here, even after the ledger month it
+    was written in has been detached.
+    """
+
+    __tablename__ = "credit_claims"
+    __table_args__ = (
+        CheckConstraint(f"source IN {SOURCES}", name="source"),
+        UniqueConstraint("member_id", "client_event_id"),
+        ForeignKeyConstraint(
+            ["member_id", "day"],
+            ["credit_daily.member_id", "credit_daily.day"],
+            ondelete="CASCADE",
+        ),
+    )
+
+    member_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    source: Mapped[str] = mapped_column(String(10), primary_key=True)
+    source_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    client_event_id: Mapped[str | None] = mapped_column(String(64))
+    ledger_id: Mapped[int] = mapped_column(BigInteger)
+    day: Mapped[date] = mapped_column(Date)
+    points: Mapped[int] = mapped_column(Integer)
+    daily_points: Mapped[int] = mapped_column(Integer)
+    cap_reached: Mapped[bool] = mapped_column(Boolean)
