@@ -69,7 +69,6 @@ def _server_url() -> str:
     external = os.environ.get("DATABASE_URL")
     if external:
         return external.replace("postgresql+asyncpg://", "postgresql://")
-    os.environ.setdefault("XDG_RUNTIME_DIR", str(DATA_DIR / "run"))
     # "stop": the server stops when this process leaves; its data directory stays.
     return embedded.start(DATA_DIR, cleanup_mode="stop")
 
