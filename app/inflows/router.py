@@ -89,7 +89,7 @@ FiltersDep = Annotated[LedgerFilter, Depends(_filters)]
 
 
 @router.post("/inflows", status_code=201, response_model=InflowOut)
-async def declare(
+async def declare_inflow(
     body: InflowCreate,
     principal: PrincipalDep,
     session: SessionDep,
@@ -107,7 +107,7 @@ async def declare(
 
 
 @router.get("/me/inflows", response_model=Page[InflowOut])
-async def my_inflows(
+async def list_my_inflows(
     scope: CallerScopeDep,
     session: SessionDep,
     today: TodayDep,
@@ -198,7 +198,7 @@ async def get_inflow(
 
 
 @router.post("/inflows/{inflow_id}/verify", response_model=InflowOut)
-async def verify(
+async def verify_inflow(
     inflow_id: InflowId,
     body: VerifyIn,
     scope: AdminScopeDep,
@@ -215,7 +215,7 @@ async def verify(
 
 
 @router.post("/inflows/{inflow_id}/reject", response_model=InflowOut)
-async def reject(
+async def reject_inflow(
     inflow_id: InflowId, body: RejectIn, scope: AdminScopeDep, session: SessionDep, today: TodayDep
 ) -> InflowOut:
     """驳回流入登记（须填写原因，告知登记人）。"""
@@ -224,7 +224,7 @@ async def reject(
 
 
 @router.post("/inflows/{inflow_id}/withdraw", response_model=InflowOut)
-async def withdraw(
+async def withdraw_inflow(
     inflow_id: InflowId,
     body: WithdrawIn,
     scope: CallerScopeDep,
@@ -241,7 +241,7 @@ async def withdraw(
     response_model=RevealOut,
     responses={429: {"description": "rate_limited：查看明文过于频繁（带 Retry-After）"}},
 )
-async def reveal(
+async def reveal_inflow(
     inflow_id: InflowId,
     data: RevealRequest,
     request: Request,
