@@ -4,8 +4,8 @@ a target in county A and one in county B, each call in a rolled-back savepoint.
 
 Rules: no token 401. Admin endpoints (the ledger, decisions, reveals): not an admin 403;
 an admin gets the success status inside his scope, 404 outside. One declaration read or
-withdrawn (``caller``: its declarant's or an admin's): anyone else 404. Declaring and one's own list (``everyone``):
-every logged-in account."""
+withdrawn (``caller``: its declarant's or an admin's): anyone else 404. Declaring and
+one's own list (``everyone``): every logged-in account."""
 
 from __future__ import annotations
 
