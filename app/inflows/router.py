@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import date
 from typing import Annotated
-from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response, StreamingResponse
@@ -32,7 +31,7 @@ from app.inflows.schemas import (
     VerifyIn,
     WithdrawIn,
 )
-from app.mobility.export import stream_file
+from app.mobility.export import XLSX, xlsx_download
 from app.organization.scope import AdminScopeDep, Scope, build_scope
 
 router = APIRouter(tags=["inflows"])
@@ -49,7 +48,6 @@ async def _caller_scope(principal: PrincipalDep, session: SessionDep) -> Scope:
 
 CallerScopeDep = Annotated[Scope, Depends(_caller_scope)]
 NO_CONTROL = r"^[^\x00-\x1f]*$"
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 def _settings(request: Request) -> Settings:
@@ -176,16 +174,10 @@ async def export_inflows(
         full=full,
         reason=export_reason,
     )
-    name = f"流入党员台账-{today.isoformat()}.xlsx"
-    return StreamingResponse(
-        stream_file(result.path),
-        media_type=XLSX,
-        headers={
-            "Content-Disposition": f'attachment; filename="inflows-{today.isoformat()}.xlsx"; '
-            f"filename*=UTF-8''{quote(name)}",
-            "X-Total-Count": str(result.rows),
-            "Cache-Control": "no-store",
-        },
+    return xlsx_download(
+        result,
+        ascii_name=f"inflows-{today.isoformat()}.xlsx",
+        name=f"流入党员台账-{today.isoformat()}.xlsx",
     )
 
 

@@ -17,6 +17,8 @@ row after the caller's ``version`` was checked; every decision is audited and to
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -111,6 +113,61 @@ async def _load_for_admin(session: AsyncSession, scope: Scope, inflow_id: int) -
     return inflow
 
 
+@dataclass(frozen=True)
+class _Decision:
+    inflow: Inflow
+    target: str
+    org: Organization
+
+
+async def _start_decision(
+    session: AsyncSession, scope: Scope, inflow_id: int, action: str, version: int
+) -> _Decision:
+    """Lock the row, check the version and the move; the organisation it was made at."""
+    inflow = await _load_for_admin(session, scope, inflow_id)
+    _check_version(inflow, version)
+    target = next_state(inflow.status, action)
+    org = await get_visible_org(session, scope, inflow.org_id)
+    assert org is not None  # the row is visible through its organisation
+    return _Decision(inflow, target, org)
+
+
+AUDIT_ACTIONS = {"verify": "inflow.verified", "reject": "inflow.rejected"}
+
+
+async def _finish_decision(
+    session: AsyncSession,
+    scope: Scope,
+    decision: _Decision,
+    action: str,
+    note: str | None,
+    *,
+    detail: dict[str, str | int | bool] | None = None,
+    member_home_org_id: int | None = None,
+) -> Inflow:
+    """Write the decision, audit it and tell the declarant."""
+    inflow = decision.inflow
+    inflow.status = decision.target
+    inflow.decided_at = clock.now()
+    inflow.decided_by_account_id = scope.principal.account_id
+    inflow.decision_note = note
+    inflow.version += 1
+    await session.flush()
+    await record(
+        session,
+        actor_account_id=scope.principal.account_id,
+        action=AUDIT_ACTIONS[action],
+        org_id=inflow.org_id,
+        member_home_org_id=member_home_org_id,
+        subject_type="inflow",
+        subject_id=inflow.id,
+        reason=note,
+        detail=detail,
+    )
+    await tell_declarant(session, inflow, decision.org.name, action)
+    return inflow
+
+
 async def verify(
     session: AsyncSession,
     settings: Settings,
@@ -120,12 +177,8 @@ async def verify(
     version: int,
     note: str | None,
 ) -> Inflow:
-    now = clock.now()
-    inflow = await _load_for_admin(session, scope, inflow_id)
-    _check_version(inflow, version)
-    target = next_state(inflow.status, "verify")
-    org = await get_visible_org(session, scope, inflow.org_id)
-    assert org is not None  # the row is visible through its organisation
+    decision = await _start_decision(session, scope, inflow_id, "verify", version)
+    inflow, org = decision.inflow, decision.org
     match = (await repo.roster_matches(session, [inflow.id_number_idx])).get(inflow.id_number_idx)
     detail: dict[str, str | int | bool] = {"matched": match is not None}
     if match is not None:
@@ -144,26 +197,16 @@ async def verify(
             inflow.outflow_id = outflow_id
             if outflow_id is not None:
                 detail["outflow_id"] = outflow_id
-    inflow.status = target
-    inflow.decided_at = now
-    inflow.decided_by_account_id = scope.principal.account_id
-    inflow.decision_note = note
-    inflow.version += 1
-    await session.flush()
-    await record(
+    return await _finish_decision(
         session,
-        actor_account_id=scope.principal.account_id,
-        action="inflow.verified",
-        org_id=inflow.org_id,
+        scope,
+        decision,
+        "verify",
+        note,
+        detail=detail,
         # A matched member's home subtree sees who verified him where.
         member_home_org_id=match.home_org_id if match is not None else None,
-        subject_type="inflow",
-        subject_id=inflow.id,
-        reason=note,
-        detail=detail,
     )
-    await tell_declarant(session, inflow, org.name, "verify")
-    return inflow
 
 
 async def _co_manage(
@@ -201,27 +244,8 @@ async def _co_manage(
 async def reject(
     session: AsyncSession, scope: Scope, inflow_id: int, *, version: int, note: str
 ) -> Inflow:
-    now = clock.now()
-    inflow = await _load_for_admin(session, scope, inflow_id)
-    _check_version(inflow, version)
-    inflow.status = next_state(inflow.status, "reject")
-    inflow.decided_at = now
-    inflow.decided_by_account_id = scope.principal.account_id
-    inflow.decision_note = note
-    inflow.version += 1
-    await session.flush()
-    await record(
-        session,
-        actor_account_id=scope.principal.account_id,
-        action="inflow.rejected",
-        org_id=inflow.org_id,
-        subject_type="inflow",
-        subject_id=inflow.id,
-        reason=note,
-    )
-    org = await repo.get_org(session, inflow.org_id)
-    await tell_declarant(session, inflow, org.name if org else "", "reject")
-    return inflow
+    decision = await _start_decision(session, scope, inflow_id, "reject", version)
+    return await _finish_decision(session, scope, decision, "reject", note)
 
 
 async def withdraw(session: AsyncSession, scope: Scope, inflow_id: int, *, version: int) -> Inflow:

@@ -15,6 +15,7 @@ from app.inflows.models import Inflow
 from app.notify.models import Notification
 from tests import factories as f
 from tests.support.census import (
+    County,
     census_day,  # noqa: F401 - autouse: 2026-12-01
     county,
     create_entity,
@@ -33,18 +34,23 @@ async def _templates(db: AsyncSession, account_id: int) -> list[tuple[str, str |
     return [(t, p) for t, p in rows]
 
 
+async def _round(client: httpx.AsyncClient, c: County) -> dict[str, Any]:
+    response = await client.post(
+        "/api/v1/census/rounds",
+        json={"org_id": c.county.id, "period": "2026Q4", "due_on": "2026-12-31"},
+        headers=c.admin.headers,
+    )
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
 async def test_survey_prompts_members_from_elsewhere_and_lists_candidates(
     client: httpx.AsyncClient, db: AsyncSession, settings: Settings
 ) -> None:
     c = await county(db, settings)
     entity = await create_entity(client, c.admin, c.street_a)
-    census_round = (
-        await client.post(
-            "/api/v1/census/rounds",
-            json={"org_id": c.county.id, "period": "2026Q4", "due_on": "2026-12-31"},
-            headers=c.admin.headers,
-        )
-    ).json()
+    census_round = await _round(client, c)
     elsewhere_number, here_number, unknown_number = (f.unique_id_number() for _ in range(3))
     elsewhere = await f.member(db, settings, c.other_county, "周外地", id_number=elsewhere_number)
     elsewhere_account = await f.account(db, member=elsewhere)
@@ -129,13 +135,7 @@ async def test_a_candidate_can_be_dismissed(
 ) -> None:
     c = await county(db, settings)
     entity = await create_entity(client, c.admin, c.street_b)
-    census_round = (
-        await client.post(
-            "/api/v1/census/rounds",
-            json={"org_id": c.county.id, "period": "2026Q4", "due_on": "2026-12-31"},
-            headers=c.admin.headers,
-        )
-    ).json()
+    census_round = await _round(client, c)
     await client.post(
         f"/api/v1/census/entities/{entity['id']}/surveys",
         json=survey_body(
