@@ -40,6 +40,8 @@ InflowId = IdPath
 OrgIdParam = Annotated[ParamId | None, Query(description="组织 id（含下级）")]
 # The same budget as the roster's reveals: personal data in clear, per admin and hour.
 REVEAL_POLICY = Policy("pii.reveal", limit=120, window_s=3600)
+# Declarations per account and hour: each one asks an organisation's admins to act.
+DECLARE_POLICY = Policy("inflow.declare", limit=10, window_s=3600)
 
 
 async def _caller_scope(principal: PrincipalDep, session: SessionDep) -> Scope:
@@ -86,15 +88,22 @@ def _filters(
 FiltersDep = Annotated[LedgerFilter, Depends(_filters)]
 
 
-@router.post("/inflows", status_code=201, response_model=InflowOut)
+@router.post(
+    "/inflows",
+    status_code=201,
+    response_model=InflowOut,
+    responses={429: {"description": "rate_limited：登记过于频繁（带 Retry-After）"}},
+)
 async def declare_inflow(
     body: InflowCreate,
+    request: Request,
     principal: PrincipalDep,
     session: SessionDep,
     settings: SettingsDep,
     idem: IdempotencyDep,
 ) -> Response:
     """流入登记（亮身份）：任何已登录用户向组织目录中的党组织登记，状态 pending，待该组织核实。"""
+    await hit(request.app.state.engine, DECLARE_POLICY, str(principal.account_id))
 
     async def run() -> InflowOut:
         inflow = await service.declare(session, settings, principal, body)

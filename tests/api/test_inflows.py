@@ -479,3 +479,19 @@ async def test_reveal_and_export_are_audited(
         ("inflow.export_full", "报送上级"),
     ]
     assert entries[1][2]["rows"] == 1
+
+
+async def test_declarations_are_rate_limited_per_account(
+    client: httpx.AsyncClient, db: AsyncSession, settings: Settings
+) -> None:
+    w = await world(db, settings)
+    spammer = await f.resident_actor(db, settings)
+    for _ in range(10):
+        await _declare(client, spammer, declaration(w.district))
+    refused = await client.post(API, json=declaration(w.district), headers=spammer.headers)
+    problem(refused, 429, "rate_limited")
+    assert refused.headers["retry-after"]
+    count = (
+        await db.execute(select(Inflow.id).where(Inflow.account_id == spammer.account.id))
+    ).all()
+    assert len(count) == 10
