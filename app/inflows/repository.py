@@ -22,6 +22,7 @@ from sqlalchemy import (
     or_,
     select,
     true,
+    tuple_,
 )
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -167,42 +168,52 @@ async def stream_ledger(
 async def ledger_stats(
     session: AsyncSession, visible: ColumnElement[bool], f: LedgerFilter, today: date
 ) -> dict[str, Any]:
-    where = [visible, *conditions(f, today)]
+    """Every figure in one scan: GROUPING SETS by status, by source, by home province,
+    and the grand total with the flag and match counts."""
 
     def count_if(condition: ColumnElement[bool]) -> Any:
         return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
 
     province = func.substr(I.c.home_region_code, 1, 2)
-    totals = (
-        await session.execute(
-            select(
-                func.count(),
-                count_if(flag_condition("transfer_suggested", today)),
-                count_if(flag_condition("verify_overdue", today)),
-                count_if(and_(I.c.status == "verified", I.c.matched_member_id.is_not(None))),
-            ).where(*where)
+    stmt = (
+        select(
+            I.c.status,
+            I.c.source,
+            province.label("province"),
+            func.grouping(I.c.status, I.c.source, province).label("level"),
+            func.count(),
+            count_if(flag_condition("transfer_suggested", today)),
+            count_if(flag_condition("verify_overdue", today)),
+            count_if(and_(I.c.status == "verified", I.c.matched_member_id.is_not(None))),
         )
-    ).one()
-    by_status = await session.execute(
-        select(I.c.status, func.count()).where(*where).group_by(I.c.status)
+        .where(visible, *conditions(f, today))
+        .group_by(
+            func.grouping_sets(tuple_(I.c.status), tuple_(I.c.source), tuple_(province), tuple_())
+        )
     )
-    by_source = await session.execute(
-        select(I.c.source, func.count()).where(*where).group_by(I.c.source)
-    )
-    by_province = await session.execute(
-        select(province, func.count())
-        .where(*where, I.c.home_region_code.is_not(None))
-        .group_by(province)
-        .order_by(func.count().desc(), province)
-    )
-    return {
-        "total": int(totals[0]),
-        "by_flag": {"transfer_suggested": int(totals[1]), "verify_overdue": int(totals[2])},
-        "matched": int(totals[3]),
-        "by_status": {str(s): int(n) for s, n in by_status},
-        "by_source": {str(s): int(n) for s, n in by_source},
-        "by_province": [(str(code), int(n)) for code, n in by_province],
+    raw: dict[str, Any] = {
+        "total": 0,
+        "by_flag": {"transfer_suggested": 0, "verify_overdue": 0},
+        "matched": 0,
+        "by_status": {},
+        "by_source": {},
+        "by_province": [],
     }
+    # GROUPING(status, source, province): a bit per column left out of the set.
+    for status, source, prov, level, n, transfer, overdue, matched in await session.execute(stmt):
+        if level == 0b011:
+            raw["by_status"][str(status)] = int(n)
+        elif level == 0b101:
+            raw["by_source"][str(source)] = int(n)
+        elif level == 0b110:
+            if prov is not None:
+                raw["by_province"].append((str(prov), int(n)))
+        elif level == 0b111:
+            raw["total"] = int(n)
+            raw["by_flag"] = {"transfer_suggested": int(transfer), "verify_overdue": int(overdue)}
+            raw["matched"] = int(matched)
+    raw["by_province"].sort(key=lambda item: (-item[1], item[0]))
+    return raw
 
 
 # ---------------------------------------------------------------------------

@@ -93,6 +93,7 @@ async def test_stranger_declares_is_verified_and_appears_in_the_ledger(
     ).json()
     assert stats["total"] == 1
     assert stats["by_status"] == {"verified": 1}
+    assert stats["by_source"] == {"declaration": 1}
     assert stats["by_flag"] == {"transfer_suggested": 1, "verify_overdue": 0}
     assert stats["matched"] == 0
     assert stats["by_home_province"] == [{"code": "430000", "name": "湖南省", "count": 1}]
