@@ -27,7 +27,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.census.models import CensusEntity
+from app.census.models import CensusEntity, CensusSurvey, CensusSurveyMember
 from app.identity.validators import normalize_person_name
 from app.inflows.models import OPEN_STATUSES, Inflow
 from app.inflows.rules import overdue_cutoff
@@ -38,6 +38,8 @@ from app.organization.scope import Scope
 I = Inflow.__table__  # noqa: E741 - the ledger's one table
 O = Organization.__table__  # noqa: E741
 E = CensusEntity.__table__
+S = CensusSurvey.__table__
+SM = CensusSurveyMember.__table__
 M = Member.__table__
 HOME = Organization.__table__.alias("home")
 
@@ -268,6 +270,20 @@ async def listed_org(session: AsyncSession, org_id: int) -> Organization | None:
     """An organisation of the directory (the ones that take declarations)."""
     stmt = select(Organization).where(Organization.id == org_id, Organization.listed.is_(True))
     return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def named_by_census(session: AsyncSession, member_id: int, org_id: int) -> bool:
+    """Did a census survey name this roster member as working at an entity ``org_id`` is
+    responsible for? (He was prompted to show himself there.)"""
+    stmt = (
+        select(SM.c.id)
+        .join(S, S.c.id == SM.c.survey_id)
+        .join(E, E.c.id == S.c.entity_id)
+        .join(M, M.c.id_number_idx == SM.c.id_number_idx)
+        .where(M.c.id == member_id, E.c.responsible_org_id == org_id)
+        .limit(1)
+    )
+    return (await session.execute(stmt)).first() is not None
 
 
 async def get_org(session: AsyncSession, org_id: int) -> Organization | None:

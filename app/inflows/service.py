@@ -63,9 +63,7 @@ async def declare(
     now = clock.now()
     if data.arrived_on > clock.shanghai_day(now):
         raise errors.arrived_in_future()
-    org = await repo.listed_org(session, data.org_id)
-    if org is None:
-        raise errors.org_not_found()
+    org = await _declarable_org(session, principal, data.org_id)
     ring = pii.keyring(settings)
     index = ring.blind_index(data.id_number, context=pii.ID_NUMBER)
     inflow = await repo.open_at(session, org.id, index)
@@ -104,6 +102,22 @@ async def declare(
     )
     await tell_admins_declared(session, inflow, org.name)
     return inflow
+
+
+async def _declarable_org(session: AsyncSession, principal: Principal, org_id: int) -> Organization:
+    """A listed organisation (the directory's), or the one a census prompted the caller's
+    own roster member to show himself at (it may not be listed)."""
+    org = await repo.listed_org(session, org_id)
+    member_id = principal.member_id
+    if (
+        org is None
+        and member_id is not None
+        and await repo.named_by_census(session, member_id, org_id)
+    ):
+        org = await repo.get_org(session, org_id)
+    if org is None:
+        raise errors.org_not_found()
+    return org
 
 
 async def _load_for_admin(session: AsyncSession, scope: Scope, inflow_id: int) -> Inflow:

@@ -34,6 +34,19 @@ async def _templates(db: AsyncSession, account_id: int) -> list[tuple[str, str |
     return [(t, p) for t, p in rows]
 
 
+def _declaration(id_number: str, name: str, c: County) -> dict[str, Any]:
+    return {
+        "name": name,
+        "id_number": id_number,
+        "phone": f.unique_phone(),
+        "home_org_name": "邻县某支部",
+        "home_region_code": "511622",
+        "employer": "快递公司",
+        "arrived_on": "2025-05-01",
+        "org_id": c.street_a.id,
+    }
+
+
 async def _round(client: httpx.AsyncClient, c: County) -> dict[str, Any]:
     response = await client.post(
         "/api/v1/census/rounds",
@@ -97,6 +110,23 @@ async def test_survey_prompts_members_from_elsewhere_and_lists_candidates(
     count = (await db.execute(select(Inflow.id).where(Inflow.org_id == c.street_a.id))).all()
     assert len(count) == 1
     assert len(await _templates(db, elsewhere_account.id)) == 1
+
+    # The prompted member may declare at the street although it is not listed; nobody else.
+    outsider = await f.resident_actor(db, settings)
+    refused = await client.post(
+        API, json=_declaration(elsewhere_number, "周外地", c), headers=outsider.headers
+    )
+    assert refused.status_code == 404 and refused.json()["code"] == "inflow.org_not_found"
+    prompted = await f.login(db, settings, elsewhere_account, elsewhere)
+    shown = await client.post(
+        API, json=_declaration(elsewhere_number, "周外地", c), headers=prompted.headers
+    )
+    assert shown.status_code == 201, shown.text
+    linked = await client.post(
+        f"{API}/{shown.json()['id']}/verify", json={"version": 1}, headers=c.street_admin.headers
+    )
+    assert linked.json()["matched_member_id"] == elsewhere.id
+    assert linked.json()["outflow_id"] is not None  # co-managed by the street now
 
     # The pocket member shows himself at the street: the candidate becomes his declaration.
     c.street_a.listed = True
