@@ -16,6 +16,7 @@ from app.core.pagination import DEFAULT_LIMIT, CursorParam, IdPath, LimitParam, 
 from app.core.ratelimit import Policy, hit
 from app.core.types import ParamId
 from app.identity.principal import PrincipalDep
+from app.identity.sessions import cache_of
 from app.inflows import ledger, service
 from app.inflows.repository import LedgerFilter
 from app.inflows.schemas import (
@@ -202,6 +203,7 @@ async def get_inflow(
 async def verify_inflow(
     inflow_id: InflowId,
     body: VerifyIn,
+    request: Request,
     scope: AdminScopeDep,
     session: SessionDep,
     settings: SettingsDep,
@@ -212,6 +214,9 @@ async def verify_inflow(
     inflow = await service.verify(
         session, settings, scope, inflow_id, version=body.version, note=body.note
     )
+    if inflow.account_id is not None and inflow.matched_member_id is not None:
+        # His account may have been linked to the member: read afresh once this commits.
+        cache_of(request).hold(account_id=inflow.account_id)  # app/identity/sessions.py
     return await ledger.view(session, scope, inflow.id, today)
 
 

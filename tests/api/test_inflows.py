@@ -149,6 +149,10 @@ async def test_roster_member_verified_becomes_a_co_managed_outflow(
         )
     ).scalar_one()
     assert account.member_id == member.id
+    me = (await client.get("/api/v1/me", headers=declarant.headers)).json()
+    assert me["account"]["member_id"] == member.id
+    history = (await client.get("/api/v1/me/outflows", headers=declarant.headers)).json()
+    assert [d["action"] for d in history["items"][0]["decisions"]] == ["inflow"]
     # An active outflow, checked in and accepted at the district: dual management.
     outflow = await db.get(Outflow, outflow_id)
     assert outflow is not None
