@@ -54,7 +54,8 @@ def _check_version(inflow: Inflow, version: int) -> None:
 async def declare(
     session: AsyncSession, settings: Settings, principal: Principal, data: InflowCreate
 ) -> Inflow:
-    """Anyone logged in declares himself at a listed organisation: ``pending``.
+    """Anyone logged in declares himself at a listed organisation (or where a census
+    prompted him): ``pending``.
 
     A census candidate of the same person there becomes his declaration; a second
     declaration while one is open is refused. Nothing here says whether the ID number
