@@ -4,9 +4,10 @@
   committee, coverage found), kept by statement-level triggers on ``census_surveys``;
   the statistics' change between rounds adds up these rows instead of counting a
   round's surveys.
-* ``credit_rollup``: points per (member, month | year), kept by statement-level
-  triggers on ``credit_ledger``; the month and year leaderboards read the top of a
-  period from ``ix_credit_rollup_board``. The day leaderboard reads ``credit_daily``
+* ``credit_rollup``: points per (member, month | year) with the member's home
+  organisation, kept by statement-level triggers on ``credit_ledger`` (and a row
+  trigger on ``members`` when a member moves); the month and year leaderboards read
+  the top of a period from ``ix_credit_rollup_board``. The day leaderboard reads ``credit_daily``
   best first: ``ix_credit_daily_board`` replaces ``ix_credit_daily_day_member``.
 
 Both tables are filled from the existing rows.
@@ -76,9 +77,9 @@ BEGIN
         WHERE r.member_id = o.member_id AND r.period = o.period AND r.start = o.start;
     END IF;
     IF TG_OP IN ('INSERT', 'UPDATE') THEN
-        INSERT INTO credit_rollup AS r (member_id, period, start, points)
-        SELECT l.member_id, p.period, p.start, sum(l.points)
-        FROM new_rows AS l {_PERIODS_OF_DAY}
+        INSERT INTO credit_rollup AS r (member_id, period, start, points, org_id)
+        SELECT l.member_id, p.period, p.start, sum(l.points), min(m.home_org_id)
+        FROM new_rows AS l JOIN members AS m ON m.id = l.member_id {_PERIODS_OF_DAY}
         GROUP BY 1, 2, 3
         ORDER BY 1, 2, 3
         ON CONFLICT (member_id, period, start) DO UPDATE SET points = r.points + excluded.points;
@@ -89,10 +90,25 @@ $$
 """  # noqa: S608 - built from the constant above only
 
 BACKFILL_ROLLUP = f"""
-INSERT INTO credit_rollup (member_id, period, start, points)
-SELECT l.member_id, p.period, p.start, sum(l.points) FROM credit_ledger AS l {_PERIODS_OF_DAY}
+INSERT INTO credit_rollup (member_id, period, start, points, org_id)
+SELECT l.member_id, p.period, p.start, sum(l.points), min(m.home_org_id)
+FROM credit_ledger AS l JOIN members AS m ON m.id = l.member_id {_PERIODS_OF_DAY}
 GROUP BY 1, 2, 3
 """  # noqa: S608 - built from the constant above only
+# A member who moves takes his rollup rows with him.
+ROLLUP_ORG_FUNCTION = """
+CREATE FUNCTION credit_rollup_follow_member() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE credit_rollup SET org_id = NEW.home_org_id WHERE member_id = NEW.id;
+    RETURN NULL;
+END;
+$$
+"""
+ROLLUP_ORG_TRIGGER = """
+CREATE TRIGGER credit_rollup_follow_member AFTER UPDATE OF home_org_id ON members
+    FOR EACH ROW WHEN (OLD.home_org_id IS DISTINCT FROM NEW.home_org_id)
+    EXECUTE FUNCTION credit_rollup_follow_member()
+"""
 
 
 def _triggers(table: str, function: str, prefix: str) -> tuple[str, ...]:
@@ -144,6 +160,7 @@ def upgrade() -> None:
         sa.Column("period", sa.String(length=5), nullable=False),
         sa.Column("start", sa.Date(), nullable=False),
         sa.Column("points", sa.Integer(), nullable=False),
+        sa.Column("org_id", sa.BigInteger(), nullable=False),
         sa.CheckConstraint("period IN ('month', 'year')", name=op.f("ck_credit_rollup_period")),
         sa.ForeignKeyConstraint(
             ["member_id"],
@@ -159,10 +176,13 @@ def upgrade() -> None:
         "credit_rollup",
         ["period", "start", sa.text("points DESC"), "member_id"],
         unique=False,
+        postgresql_include=["org_id"],
     )
     op.execute(CREDIT_ROLLUP_FUNCTION)
     for trigger in _triggers("credit_ledger", "credit_rollup_apply", "credit_rollup"):
         op.execute(trigger)
+    op.execute(ROLLUP_ORG_FUNCTION)
+    op.execute(ROLLUP_ORG_TRIGGER)
     op.drop_index(
         "ix_credit_daily_day_member", table_name="credit_daily", postgresql_include=["points"]
     )
@@ -183,6 +203,8 @@ def downgrade() -> None:
         unique=False,
         postgresql_include=["points"],
     )
+    op.execute("DROP TRIGGER credit_rollup_follow_member ON members")
+    op.execute("DROP FUNCTION credit_rollup_follow_member()")
     for name in ("insert", "update", "delete"):
         op.execute(f"DROP TRIGGER credit_rollup_{name} ON credit_ledger")
     op.execute("DROP FUNCTION credit_rollup_apply()")

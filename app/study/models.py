@@ -174,13 +174,22 @@ class CreditRollup(Base):
     Kept by statement-level triggers on ``credit_ledger`` (insert, update, delete) in the
     transaction that writes the ledger, so it never lags; the month and year
     leaderboards read the top of a period from ``ix_credit_rollup_board`` instead of
-    adding up a year of daily rows.
+    adding up a year of daily rows. ``org_id`` is the member's home organisation (a
+    trigger on ``members`` follows him when he moves), so that counting a subtree's
+    members above someone reads this index and the organisations only.
     """
 
     __tablename__ = "credit_rollup"
     __table_args__ = (
         CheckConstraint(f"period IN {ROLLUP_PERIODS}", name="period"),
-        Index("ix_credit_rollup_board", "period", "start", text("points DESC"), "member_id"),
+        Index(
+            "ix_credit_rollup_board",
+            "period",
+            "start",
+            text("points DESC"),
+            "member_id",
+            postgresql_include=["org_id"],
+        ),
     )
 
     member_id: Mapped[int] = mapped_column(
@@ -190,3 +199,5 @@ class CreditRollup(Base):
     # First day of the month or year.
     start: Mapped[date] = mapped_column(Date, primary_key=True)
     points: Mapped[int] = mapped_column(Integer)
+    # = members.home_org_id (no foreign key: it follows the member's row).
+    org_id: Mapped[int] = mapped_column(BigInteger)

@@ -262,12 +262,8 @@ async def test_ledger_filters_and_pages(
     )
 
 
-async def test_rates_between_rounds(
-    client: httpx.AsyncClient, db: AsyncSession, settings: Settings
-) -> None:
-    c = await county(db, settings)
-    a = await create_entity(client, c.admin, c.street_a)
-    b = await create_entity(client, c.admin, c.street_a)
+async def _two_rounds(client: httpx.AsyncClient, c: County) -> list[int]:
+    """The county's rounds 2026Q3 and 2026Q4 (ids)."""
     ids = []
     for period in ("2026Q3", "2026Q4"):
         r = await client.post(
@@ -275,7 +271,18 @@ async def test_rates_between_rounds(
             json={"org_id": c.county.id, "period": period, "due_on": "2026-12-31"},
             headers=c.admin.headers,
         )
+        assert r.status_code == 201, r.text
         ids.append(r.json()["id"])
+    return ids
+
+
+async def test_rates_between_rounds(
+    client: httpx.AsyncClient, db: AsyncSession, settings: Settings
+) -> None:
+    c = await county(db, settings)
+    a = await create_entity(client, c.admin, c.street_a)
+    b = await create_entity(client, c.admin, c.street_a)
+    ids = await _two_rounds(client, c)
     for entity in (a, b):
         await client.post(
             f"{API}/entities/{entity['id']}/surveys",
@@ -420,14 +427,7 @@ async def test_change_between_rounds_equals_a_recount_of_the_surveys(
     of the surveys themselves, for the county and narrowed to a street or the trade
     committee, also after a survey is corrected in the same round."""
     c = await county(db, settings)
-    rounds = []
-    for period in ("2026Q3", "2026Q4"):
-        r = await client.post(
-            f"{API}/rounds",
-            json={"org_id": c.county.id, "period": period, "due_on": "2026-12-31"},
-            headers=c.admin.headers,
-        )
-        rounds.append(r.json()["id"])
+    rounds = await _two_rounds(client, c)
     joint = await f.org(db, "联合党支部", parent=c.street_b)
     instructor = await f.member(db, settings, c.street_a, "指导员")
     entities = [

@@ -10,6 +10,7 @@ from datetime import date, datetime
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -17,6 +18,7 @@ from app.core.clock import SHANGHAI
 from app.core.config import Settings
 from app.members.models import Member
 from app.organization.models import Organization
+from app.study import boards
 from app.study.service import period_range
 from tests import factories as f
 from tests.clock import Clock
@@ -68,9 +70,19 @@ async def _board(
             return entries, body
 
 
+@pytest.mark.parametrize("small_subtree", [10_000, 0], ids=["by-member", "walk"])
 async def test_boards_equal_a_recount_of_the_ledger_across_boundaries(
-    client: httpx.AsyncClient, db: AsyncSession, settings: Settings, clock: Clock, rules: None
+    client: httpx.AsyncClient,
+    db: AsyncSession,
+    settings: Settings,
+    clock: Clock,
+    rules: None,
+    monkeypatch: pytest.MonkeyPatch,
+    small_subtree: int,
 ) -> None:
+    # Both ways of reading a subtree: its members one by one (every subtree here is
+    # small), and the walk down the period's index that large subtrees take.
+    monkeypatch.setattr(boards, "SMALL_SUBTREE", dict.fromkeys(PERIODS, small_subtree))
     rng = random.Random(19)
     clock.now = datetime(2025, 12, 31, 23, 30, tzinfo=SHANGHAI)
     county = await f.org(db, "县委")
@@ -164,13 +176,15 @@ async def test_boards_equal_a_recount_of_the_ledger_across_boundaries(
     year, _ = await _board(client, admin.headers, county.id, "year", limit=3)
     assert max(Counter(rank for rank, _, _ in year).values()) > 1
 
-    # The rollup equals a grouping of the ledger itself.
+    # The rollup equals a grouping of the ledger itself, with each member's organisation
+    # now (the moved member's rows followed him).
     rollup = await db.execute(
-        text("SELECT member_id, period, start, points FROM credit_rollup ORDER BY 1, 2, 3")
+        text("SELECT member_id, period, start, points, org_id FROM credit_rollup ORDER BY 1, 2, 3")
     )
     grouped = await db.execute(
         text(
-            "SELECT member_id, p.period, p.start, sum(points) FROM credit_ledger l "
+            "SELECT member_id, p.period, p.start, sum(points), min(m.home_org_id) "
+            "FROM credit_ledger l JOIN members m ON m.id = l.member_id "
             "CROSS JOIN LATERAL (VALUES ('month', date_trunc('month', l.day::timestamp)::date), "
             "('year', date_trunc('year', l.day::timestamp)::date)) AS p (period, start) "
             "GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
