@@ -6,7 +6,7 @@
   (``uq_inflows_org_person_open``).
 
 Revision ID: 0020
-Revises: 0018
+Revises: 0026
 Create Date: 2026-12-01
 """
 
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0020"
-down_revision: str | None = "0018"
+down_revision: str | None = "0026"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

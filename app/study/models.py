@@ -109,13 +109,12 @@ class CreditDaily(Base):
 
     Maintained by the same statement that appends to the ledger; its row lock is what
     serialises a member's awards of one day, and the caps are checked against it.
-    Leaderboards and ``/me/credits`` read only this table.
+    The day leaderboard reads its day's rows best first (``ix_credit_daily_board``);
+    the month and year leaderboards read :class:`CreditRollup`.
     """
 
     __tablename__ = "credit_daily"
-    __table_args__ = (
-        Index("ix_credit_daily_day_member", "day", "member_id", postgresql_include=["points"]),
-    )
+    __table_args__ = (Index("ix_credit_daily_board", "day", text("points DESC"), "member_id"),)
 
     member_id: Mapped[int] = mapped_column(
         BigInteger, ForeignKey("members.id", ondelete="CASCADE"), primary_key=True
@@ -205,3 +204,42 @@ class CreditClaim(Base):
     points: Mapped[int] = mapped_column(Integer)
     daily_points: Mapped[int] = mapped_column(Integer)
     cap_reached: Mapped[bool] = mapped_column(Boolean)
+
+
+ROLLUP_PERIODS = ("month", "year")
+
+
+class CreditRollup(Base):
+    """Per member, calendar month and year (Asia/Shanghai days, like the ledger's
+    ``day``): the points earned, i.e. the ledger's points summed over the period.
+
+    Kept by statement-level triggers on ``credit_ledger`` (insert, update, delete) in the
+    transaction that writes the ledger, so it never lags; the month and year
+    leaderboards read the top of a period from ``ix_credit_rollup_board`` instead of
+    adding up a year of daily rows. ``org_id`` is the member's home organisation (a
+    trigger on ``members`` follows him when he moves), so that counting a subtree's
+    members above someone reads this index and the organisations only.
+    """
+
+    __tablename__ = "credit_rollup"
+    __table_args__ = (
+        CheckConstraint(f"period IN {ROLLUP_PERIODS}", name="period"),
+        Index(
+            "ix_credit_rollup_board",
+            "period",
+            "start",
+            text("points DESC"),
+            "member_id",
+            postgresql_include=["org_id"],
+        ),
+    )
+
+    member_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("members.id", ondelete="CASCADE"), primary_key=True
+    )
+    period: Mapped[str] = mapped_column(String(5), primary_key=True)
+    # First day of the month or year.
+    start: Mapped[date] = mapped_column(Date, primary_key=True)
+    points: Mapped[int] = mapped_column(Integer)
+    # = members.home_org_id (no foreign key: it follows the member's row).
+    org_id: Mapped[int] = mapped_column(BigInteger)

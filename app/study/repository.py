@@ -40,9 +40,7 @@ import asyncpg
 from sqlalchemy import (
     ColumnElement,
     Integer,
-    Select,
     SQLColumnExpression,
-    and_,
     cast,
     false,
     func,
@@ -503,71 +501,7 @@ async def current_streak(
 # Leaderboards
 
 
-def _totals(root_path: str, start: date, end: date) -> Select[int, int]:
-    """Points per member of the subtree under ``root_path`` in [start, end]."""
-    total = func.sum(CreditDaily.points).label("points")
-    return (
-        select(CreditDaily.member_id, total)
-        .join(Member, Member.id == CreditDaily.member_id)
-        .join(Organization, Organization.id == Member.home_org_id)
-        .where(
-            CreditDaily.day.between(start, end),
-            Organization.path.startswith(root_path, autoescape=True),
-        )
-        .group_by(CreditDaily.member_id)
-        .having(total > 0)
-    )
-
-
-def _ranked(root_path: str, start: date, end: date) -> Any:
-    totals = _totals(root_path, start, end).subquery("totals")
-    return select(
-        totals.c.member_id,
-        totals.c.points,
-        func.rank().over(order_by=totals.c.points.desc()).label("rank"),
-    ).subquery("ranked")
-
-
-async def leaderboard_page(
-    session: AsyncSession,
-    *,
-    root_path: str,
-    start: date,
-    end: date,
-    after: tuple[int, int] | None,
-    limit: int,
-) -> list[tuple[int, int, int, str]]:
-    """(rank, member_id, points, name) ordered by points desc, member id."""
-    ranked = _ranked(root_path, start, end)
-    stmt = select(ranked.c.rank, ranked.c.member_id, ranked.c.points, Member.name).join(
-        Member, Member.id == ranked.c.member_id
-    )
-    if after is not None:
-        points, member_id = after
-        stmt = stmt.where(
-            or_(
-                ranked.c.points < points,
-                and_(ranked.c.points == points, ranked.c.member_id > member_id),
-            )
-        )
-    stmt = stmt.order_by(ranked.c.points.desc(), ranked.c.member_id).limit(limit + 1)
-    rows = await session.execute(stmt)
-    return [(int(r), int(m), int(p), str(n)) for r, m, p, n in rows]
-
-
-async def standing(
-    session: AsyncSession, *, member_id: int, root_path: str, start: date, end: date
-) -> tuple[int | None, int]:
-    """The member's (rank, points) in the subtree; rank None when he earned nothing."""
-    ranked = _ranked(root_path, start, end)
-    row = (
-        await session.execute(
-            select(ranked.c.rank, ranked.c.points).where(ranked.c.member_id == member_id)
-        )
-    ).first()
-    if row is None:
-        return None, 0
-    return int(row[0]), int(row[1])
+# (The leaderboards' queries are in app.study.boards.)
 
 
 async def member_name(session: AsyncSession, member_id: int) -> str:
