@@ -15,7 +15,9 @@ from app.mobility.rules import TRANSITIONS
 from app.regions import service as regions
 
 Reason = Literal["work", "business", "study", "other"]
-Status = Literal["pending", "active", "rejected", "returned", "withdrawn", "cancelled"]
+Status = Literal[
+    "pending", "active", "rejected", "returned", "withdrawn", "cancelled", "transferred"
+]
 CheckinStatus = Literal["none", "pending", "accepted", "refused"]
 Flag = Literal["checkin_overdue", "report_overdue", "lost_contact", "transfer_suggested"]
 NextActionCode = Literal[

@@ -36,6 +36,8 @@ TemplateName = Literal[
     "order_assigned",
     "order_overdue",
     "activity_starting",
+    "transfer_requested",
+    "transfer_status",
 ]
 TEMPLATE_NAMES: Final[tuple[str, ...]] = get_args(TemplateName)
 
@@ -60,6 +62,8 @@ class TemplateIds(BaseSettings):
     order_assigned: str = "dev-tmpl-order-assigned"
     order_overdue: str = "dev-tmpl-order-overdue"
     activity_starting: str = "dev-tmpl-activity-starting"
+    transfer_requested: str = "dev-tmpl-transfer-requested"
+    transfer_status: str = "dev-tmpl-transfer-status"
 
     def for_template(self, name: str) -> str:
         return str(getattr(self, name))
@@ -256,6 +260,31 @@ TEMPLATES: Final[dict[str, Template]] = {
             ),
             "pages/activity/detail",
             purpose="已报名的活动即将开始",
+        ),
+        Template(
+            "transfer_requested",
+            "组织关系转接待办理",
+            (
+                Field("thing1", ("thing1", "member_name", "@title")),
+                Field("thing2", ("thing2", "to_org_name", "@body")),
+                Field("phrase3", ("phrase3", "step"), "待办理"),
+                Field("time4", ("time4", "requested_at", "@created_at")),
+            ),
+            "pages/admin/transfers",
+            purpose="组织关系转接待本组织审批转出或接收（转出、接收党组织管理员）",
+            audience="admin",
+        ),
+        Template(
+            "transfer_status",
+            "组织关系转接进度",
+            (
+                Field("thing1", ("thing1", "to_org_name", "@title")),
+                Field("phrase2", ("phrase2", "result"), "已更新"),
+                Field("thing3", ("thing3", "note", "@body")),
+                Field("time4", ("time4", "updated_at", "@created_at")),
+            ),
+            "pages/transfer/detail",
+            purpose="本人的组织关系转接进度：同意转出、完成接收、未同意或未接收",
         ),
     )
 }
