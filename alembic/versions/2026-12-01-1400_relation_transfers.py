@@ -54,8 +54,7 @@ def upgrade() -> None:
             "updated_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False
         ),
         sa.CheckConstraint(
-            "status IN ('requested', 'approved', 'completed', 'rejected', 'refused', "
-            "'withdrawn')",
+            "status IN ('requested', 'approved', 'completed', 'rejected', 'refused', 'withdrawn')",
             name=op.f("ck_relation_transfers_status"),
         ),
         sa.CheckConstraint("from_org_id <> to_org_id", name=op.f("ck_relation_transfers_moves")),
@@ -93,9 +92,7 @@ def upgrade() -> None:
         postgresql_where=sa.text("status IN ('requested', 'approved')"),
     )
     for column in ("member_id", "from_org_id", "to_org_id"):
-        op.create_index(
-            f"ix_relation_transfers_{column}_id", "relation_transfers", [column, "id"]
-        )
+        op.create_index(f"ix_relation_transfers_{column}_id", "relation_transfers", [column, "id"])
     op.create_table(
         "relation_transfer_events",
         sa.Column("id", sa.BigInteger(), sa.Identity(always=False), nullable=False),
