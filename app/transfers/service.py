@@ -54,8 +54,10 @@ async def request(session: AsyncSession, scope: Scope, body: TransferCreate, now
     member_id = body.member_id or principal.member_id
     if member_id is None:
         raise errors.member_required()
-    member = await repo.subject(session, scope, member_id)
     for_himself = member_id == principal.member_id
+    if not for_himself and scope.is_empty:  # only admins ask on someone else's behalf
+        raise errors.home_admin_required()
+    member = await repo.subject(session, scope, member_id)
     if member is None or not (for_himself or member.visible):
         raise errors.member_not_found()
     if not for_himself and not member.changeable:  # a co-manager serves, never moves him
