@@ -596,3 +596,27 @@ async def test_a_pending_outflow_closes_as_transferred_too(
         409,
         "outflow.invalid_transition",
     )
+
+
+async def test_the_transfer_suggested_flag_links_to_the_transfer(
+    client: httpx.AsyncClient, db: AsyncSession, world: World, clock: Clock
+) -> None:
+    w = world
+    o = await approve(client, w.branch_admin, await register(client, w.member))
+    assert o["links"] == []
+    clock.advance(days=200)  # away at one place for more than six months
+    ledger = await client.get(
+        "/api/v1/outflows", params={"flag": "transfer_suggested"}, headers=w.branch_admin.headers
+    )
+    [item] = ledger.json()["items"]
+    [link] = item["links"]
+    assert (link["rel"], link["method"], link["href"]) == ("transfer", "POST", BASE)
+    mine = await client.get("/api/v1/me/outflow", headers=w.member.headers)
+    assert mine.json()["links"] == item["links"]
+    # Following it (the admin names the member) starts the transfer.
+    followed = await client.post(
+        link["href"],
+        json={"member_id": item["member"]["id"], "to_org_id": w.destination.id, "reason": "定居"},
+        headers=w.branch_admin.headers,
+    )
+    assert followed.status_code == 201 and followed.json()["status"] == "requested"
