@@ -23,7 +23,6 @@ from app.mobility.schemas import (
 )
 from app.regions import service as regions
 
-
 # Away long enough at one place (transfer_suggested): the relation transfer to start.
 TRANSFER_LINK = Link(
     rel="transfer",
