@@ -620,3 +620,42 @@ async def test_the_transfer_suggested_flag_links_to_the_transfer(
         headers=w.branch_admin.headers,
     )
     assert followed.status_code == 201 and followed.json()["status"] == "requested"
+
+
+async def test_the_demo_has_a_transfer_in_each_state(
+    client: httpx.AsyncClient, db: AsyncSession, settings: Settings
+) -> None:
+    from app.demo import seed_demo
+
+    on = settings.model_copy(update={"demo_data": True, "env": "dev"})
+    assert (await seed_demo(db, on)).startswith("demo data created")
+    assert (await seed_demo(db, on)).startswith("demo data already present")
+
+    async def login(code: str) -> dict[str, str]:
+        response = await client.post("/api/v1/auth/wechat/login", json={"code": code})
+        assert response.status_code == 200, response.text
+        return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+    county = await login("demo-admin.1")
+    items = (await client.get(BASE, params={"limit": 100}, headers=county)).json()["items"]
+    by_state = {i["status"]: i["member"]["name"] for i in items}
+    assert by_state == {
+        "requested": "何文斌",
+        "approved": "梁秀兰",
+        "completed": "黄志明",
+        "refused": "苏建华",
+        "rejected": "吴美玲",
+        "withdrawn": "吴美玲",
+    }
+    completed = next(i for i in items if i["status"] == "completed")
+    # 黄志明 belongs to 天河 now: the county sees his transfer, no longer him.
+    problem(
+        await client.get(f"/api/v1/members/{completed['member']['id']}", headers=county),
+        404,
+        "member.not_found",
+    )
+    mobile = await login("demo-mobile.1")
+    mine = (await client.get("/api/v1/me/transfers", headers=mobile)).json()["items"]
+    assert [(i["status"], i["to_org"]["id"]) for i in mine] == [
+        ("requested", completed["to_org"]["id"])
+    ]
