@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from app.core.errors import AppError, InvalidTransition, forbidden, not_found
+from app.members.errors import member_not_found, org_not_found
+
+__all__ = ["member_not_found", "org_not_found"]  # re-exported: the members' answers
 
 STATE_LABELS = {
     "new": "未申请",
@@ -35,14 +38,6 @@ def invalid_transition(state: str, action: str) -> InvalidTransition:
 
 def transfer_not_found() -> AppError:
     return not_found("transfer.not_found", "组织关系转接申请不存在或无权访问")
-
-
-def member_not_found() -> AppError:
-    return not_found("member.not_found", "党员不存在或无权访问")
-
-
-def org_not_found() -> AppError:
-    return not_found("org.not_found", "组织不存在或无权访问")
 
 
 def receiving_org_not_found() -> AppError:

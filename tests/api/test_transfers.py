@@ -445,6 +445,16 @@ async def test_co_managers_serve_but_never_move_him(
     assert sorted((org, str(d.get("action"))) for org, d in refused) == sorted(
         [(w.branch.id, "None"), (w.branch.id, "approve"), (w.destination.id, "accept")]
     )
+    # Withdrawing is for the requester, the member and the home side.
+    problem(
+        await client.post(
+            f"{BASE}/{t['id']}/withdraw",
+            json={"version": t["version"]},
+            headers=w.dest_admin.headers,
+        ),
+        403,
+        "transfer.requester_required",
+    )
     # A transfer elsewhere is none of his business: 404 for him.
     await move(client, w.member, t, "withdraw")
     elsewhere = await request(client, w.member, w.other_county.id)
