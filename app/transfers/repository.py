@@ -12,11 +12,15 @@ from sqlalchemy import (
     Row,
     Select,
     false,
+    func,
     literal,
+    literal_column,
     or_,
     select,
+    text,
     update,
 )
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.identity.models import Account
@@ -182,7 +186,6 @@ async def member_account_id(session: AsyncSession, member_id: int) -> int | None
 # Reads
 # ---------------------------------------------------------------------------
 
-_REQUESTER = A.alias("requester")
 COLUMNS: Final = (
     T.c.id,
     T.c.member_id,
@@ -211,21 +214,40 @@ _FROM: Final = (
 )
 LIST: Final[Select[Any]] = select(*COLUMNS).select_from(_FROM).order_by(T.c.id.desc())
 ONE: Final[Select[Any]] = select(*COLUMNS).select_from(_FROM)
-TIMELINE: Final[Select[Any]] = (
-    select(
-        E.c.id,
-        E.c.action,
-        E.c.from_state,
-        E.c.to_state,
-        E.c.actor_account_id,
-        A.c.display_name.label("actor_name"),
-        E.c.note,
-        E.c.data,
-        E.c.created_at,
+# The timeline as one JSON array beside the transfer's columns: a transfer and its
+# history in one statement. The actor is named by his roster name (else his account's).
+_ACTOR = M.alias("actor_member")
+_EVENT_JSON = func.json_build_object(
+    *(
+        part
+        for key, column in (
+            ("id", E.c.id),
+            ("action", E.c.action),
+            ("from_state", E.c.from_state),
+            ("to_state", E.c.to_state),
+            ("actor_account_id", E.c.actor_account_id),
+            ("actor_name", func.coalesce(_ACTOR.c.name, A.c.display_name)),
+            ("note", E.c.note),
+            ("data", E.c.data),
+            ("created_at", E.c.created_at),
+        )
+        for part in (literal_column(f"'{key}'"), column)
     )
-    .select_from(E.outerjoin(A, A.c.id == E.c.actor_account_id))
-    .order_by(E.c.id)
 )
+_TIMELINE: Final = (
+    select(
+        func.coalesce(func.json_agg(aggregate_order_by(_EVENT_JSON, E.c.id)), text("'[]'::json"))
+    )
+    .select_from(
+        E.outerjoin(A, A.c.id == E.c.actor_account_id).outerjoin(
+            _ACTOR, _ACTOR.c.id == A.c.member_id
+        )
+    )
+    .where(E.c.transfer_id == T.c.id)
+    .scalar_subquery()
+    .label("timeline")
+)
+DETAIL: Final[Select[Any]] = select(*COLUMNS, _TIMELINE).select_from(_FROM)
 
 
 @dataclass(frozen=True)
@@ -285,5 +307,11 @@ async def one(
     return row
 
 
-async def timeline(session: AsyncSession, transfer_id: int) -> list[Row[Any]]:
-    return list((await session.execute(TIMELINE.where(E.c.transfer_id == transfer_id))).all())
+async def detail(
+    session: AsyncSession, transfer_id: int, visible: ColumnElement[bool]
+) -> Row[Any] | None:
+    """One transfer with its timeline (``timeline``: a JSON list, oldest first)."""
+    row: Row[Any] | None = (
+        await session.execute(DETAIL.where(T.c.id == transfer_id, visible))
+    ).first()
+    return row

@@ -368,26 +368,13 @@ def transfer_out(row: Row[Any]) -> TransferOut:
 
 
 async def detail(session: AsyncSession, scope: Scope, transfer_id: int) -> TransferDetail:
-    row = await repo.one(session, transfer_id, repo.transfer_visible(scope))
+    """One transfer the caller may see, with its timeline (one statement)."""
+    row = await repo.detail(session, transfer_id, repo.transfer_visible(scope))
     if row is None:
         raise errors.transfer_not_found()
-    events = await repo.timeline(session, transfer_id)
     return TransferDetail(
         **transfer_out(row).model_dump(),
-        timeline=[
-            TransferEvent(
-                id=e.id,
-                action=e.action,
-                from_state=e.from_state,
-                to_state=e.to_state,
-                actor_account_id=e.actor_account_id,
-                actor_name=e.actor_name,
-                note=e.note,
-                data=e.data,
-                created_at=e.created_at,
-            )
-            for e in events
-        ],
+        timeline=[TransferEvent.model_validate(event) for event in row.timeline],
     )
 
 

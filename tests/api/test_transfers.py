@@ -148,6 +148,7 @@ async def test_home_approves_receiver_accepts_and_everything_follows(
         ("accept", "approved", "completed"),
     ]
     assert done["timeline"][1]["data"] == {"letter_no": "岳组转〔2026〕015号"}
+    assert [e["actor_name"] for e in done["timeline"]] == ["张书记", "张书记", "陈书记"]
 
     # The member's home organisation changed (one version step), his outflow closed as
     # transferred, and the destination's co-management ended with it.
