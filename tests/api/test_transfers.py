@@ -670,3 +670,29 @@ async def test_the_demo_has_a_transfer_in_each_state(
     assert [(i["status"], i["to_org"]["id"]) for i in mine] == [
         ("requested", completed["to_org"]["id"])
     ]
+
+
+async def test_requests_are_idempotent_and_need_a_member(
+    client: httpx.AsyncClient, db: AsyncSession, settings: Settings, world: World
+) -> None:
+    w = world
+    body = {"to_org_id": w.destination.id, "reason": "定居"}
+    headers = {**w.member.headers, "Idempotency-Key": "transfer-once"}
+    first = await client.post(BASE, json=body, headers=headers)
+    again = await client.post(BASE, json=body, headers=headers)
+    assert first.status_code == again.status_code == 201
+    assert again.json() == first.json()
+    assert again.headers.get("Idempotent-Replayed") == "true"
+    problem(
+        await client.post(BASE, json={**body, "reason": "另一个原因"}, headers=headers),
+        422,
+        "idempotency.key_reused",
+    )
+    assert len((await db.execute(select(RelationTransfer.id))).all()) == 1
+    # A resident (no roster member) has no relation to transfer.
+    resident = await factories.resident_actor(db, settings)
+    problem(
+        await client.post(BASE, json=body, headers=resident.headers),
+        403,
+        "transfer.member_required",
+    )
