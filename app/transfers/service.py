@@ -84,6 +84,8 @@ async def request(session: AsyncSession, scope: Scope, body: TransferCreate, now
         note=body.note,
         requested_by_account_id=principal.account_id,
         version=1,
+        created_at=now,
+        updated_at=now,
     )
     session.add(transfer)
     try:
@@ -130,8 +132,17 @@ async def request(session: AsyncSession, scope: Scope, body: TransferCreate, now
 # The moves
 # ---------------------------------------------------------------------------
 
+
+@dataclass(frozen=True)
+class Given:
+    """What the caller sent with a move."""
+
+    reason: str | None = None
+    letter_no: str | None = None
+
+
 Write = Callable[
-    [AsyncSession, RelationTransfer, Scope, datetime, str | None], Awaitable[dict[str, Any]]
+    [AsyncSession, RelationTransfer, Scope, datetime, Given], Awaitable[dict[str, Any]]
 ]
 
 
@@ -145,15 +156,15 @@ class Move:
 
 
 async def _approved(
-    session: AsyncSession, t: RelationTransfer, scope: Scope, now: datetime, letter: str | None
+    session: AsyncSession, t: RelationTransfer, scope: Scope, now: datetime, given: Given
 ) -> dict[str, Any]:
-    t.letter_no = letter
+    t.letter_no = given.letter_no
     t.approved_at = now
-    return {"letter_no": letter}
+    return {"letter_no": given.letter_no}
 
 
 async def _completed(
-    session: AsyncSession, t: RelationTransfer, scope: Scope, now: datetime, reason: str | None
+    session: AsyncSession, t: RelationTransfer, scope: Scope, now: datetime, given: Given
 ) -> dict[str, Any]:
     # The member's row (locked by the UPDATE), then his open outflow: always in this order.
     if not await repo.move_member(session, t.member_id, t.from_org_id, t.to_org_id):
@@ -162,7 +173,7 @@ async def _completed(
         session, t.member_id, actor=scope.principal, now=now, transfer_id=t.id
     )
     t.closed_at = now
-    t.close_reason = reason
+    t.close_reason = given.reason
     data: dict[str, Any] = {"from_org_id": t.from_org_id, "to_org_id": t.to_org_id}
     if t.outflow_id is not None:
         data["outflow_id"] = t.outflow_id
@@ -170,10 +181,10 @@ async def _completed(
 
 
 async def _closed(
-    session: AsyncSession, t: RelationTransfer, scope: Scope, now: datetime, reason: str | None
+    session: AsyncSession, t: RelationTransfer, scope: Scope, now: datetime, given: Given
 ) -> dict[str, Any]:
     t.closed_at = now
-    t.close_reason = reason
+    t.close_reason = given.reason
     return {}
 
 
@@ -195,7 +206,7 @@ MOVES: dict[str, Move] = {
     "refuse": Move(
         _closed, "transfer.refused", "未接收", "{to_org}未接收：{reason}", receiving_audit=True
     ),
-    "withdraw": Move(_closed, "transfer.withdrawn", "已撤回", "组织关系转接申请已撤回。"),
+    "withdraw": Move(_closed, "transfer.withdrawn", "已撤回", "组织关系转接申请已撤回：{reason}"),
 }
 
 
@@ -252,7 +263,7 @@ async def act(
     target = next_state(before, action)
     if action == "approve" and sides.home_org_id != t.from_org_id:
         raise errors.home_changed()  # someone moved him since he asked: the letter is moot
-    data = await move.write(session, t, scope, now, letter_no if action == "approve" else reason)
+    data = await move.write(session, t, scope, now, Given(reason, letter_no))
     t.status = target
     t.version += 1
     repo.add_event(
@@ -278,15 +289,22 @@ async def act(
         detail={"member_id": t.member_id, **data},
     )
     await session.flush()
-    await _tell(session, t, action, move, reason=reason)
+    await _tell(session, scope, t, action, move, reason=reason)
     return t.id
 
 
 async def _tell(
-    session: AsyncSession, t: RelationTransfer, action: str, move: Move, *, reason: str | None
+    session: AsyncSession,
+    scope: Scope,
+    t: RelationTransfer,
+    action: str,
+    move: Move,
+    *,
+    reason: str | None,
 ) -> None:
     """Who must act next hears of it: the receiving side once the home side approved. The
-    member hears of every decision, the requester (an admin who asked for him) of the end."""
+    member hears of every decision (of a withdrawal when someone else withdrew), the
+    requester (an admin who asked for him) of the end."""
     row = await repo.one(session, t.id, repo.T.c.id == t.id)
     assert row is not None
     if action == "approve":
@@ -307,9 +325,11 @@ async def _tell(
             dedupe=f"transfer:{t.id}:approved",
             page=ADMIN_PAGE,
         )
-    if action == "withdraw":
-        return
-    text = move.message.format(reason=reason, letter_no=t.letter_no, to_org=row.to_org_name)
+    if action == "withdraw" and scope.principal.member_id == t.member_id:
+        return  # he withdrew himself
+    text = move.message.format(
+        reason=reason or "未说明原因", letter_no=t.letter_no, to_org=row.to_org_name
+    )
     data: dict[str, str | int] = {
         "transfer_id": t.id,
         "to_org_name": row.to_org_name,
@@ -328,7 +348,8 @@ async def _tell(
         dedupe_key=f"{dedupe}:member",
     )
     requester = t.requested_by_account_id
-    if action != "approve" and requester is not None and requester != member_account:
+    ends = action in ("accept", "refuse", "reject")
+    if ends and requester is not None and requester != member_account:
         await notify(
             session,
             account_id=requester,

@@ -233,9 +233,14 @@ async def test_member_asks_for_himself_one_open_at_a_time_and_withdraws(
     assert (gone["status"], gone["close_reason"]) == ("withdrawn", "暂不转接")
     assert (await row(db, t["id"])).status == "withdrawn"
     assert await home_of(db, mid) == (w.branch.id, 1)
-    # Withdrawn is over: he may ask again.
+    assert [n.data["result"] for n in await inbox(db, w.member, "transfer_status")] == ["同意转出"]
+    # Withdrawn is over: he may ask again; when his branch withdraws it, he is told.
     again = await request(client, w.member, w.other_county.id)
     assert again["status"] == "requested"
+    await move(client, w.branch_admin, again, "withdraw", reason="申请材料不全，请补充后再申请")
+    told = await inbox(db, w.member, "transfer_status")
+    assert [n.data["result"] for n in told] == ["同意转出", "已撤回"]
+    assert "申请材料不全" in told[-1].body
 
 
 async def test_reject_and_refuse_need_a_reason_and_tell_the_member_and_requester(
