@@ -9,6 +9,7 @@ from fastapi import APIRouter
 
 from app.activity.router import router as activity_router
 from app.audit.router import router as audit_router
+from app.care.router import router as care_router
 from app.census.router import router as census_router
 from app.identity.router import router as identity_router
 from app.me.router import router as me_router
@@ -35,4 +36,5 @@ DOMAIN_ROUTERS: tuple[APIRouter, ...] = (
     orders_router,
     notify_router,
     census_router,
+    care_router,
 )

@@ -36,6 +36,9 @@ TemplateName = Literal[
     "order_assigned",
     "order_overdue",
     "activity_starting",
+    "care_greeting",
+    "care_case_requested",
+    "care_help_given",
 ]
 TEMPLATE_NAMES: Final[tuple[str, ...]] = get_args(TemplateName)
 
@@ -60,6 +63,9 @@ class TemplateIds(BaseSettings):
     order_assigned: str = "dev-tmpl-order-assigned"
     order_overdue: str = "dev-tmpl-order-overdue"
     activity_starting: str = "dev-tmpl-activity-starting"
+    care_greeting: str = "dev-tmpl-care-greeting"
+    care_case_requested: str = "dev-tmpl-care-case-requested"
+    care_help_given: str = "dev-tmpl-care-help-given"
 
     def for_template(self, name: str) -> str:
         return str(getattr(self, name))
@@ -256,6 +262,42 @@ TEMPLATES: Final[dict[str, Template]] = {
             ),
             "pages/activity/detail",
             purpose="已报名的活动即将开始",
+        ),
+        Template(
+            "care_greeting",
+            "节日问候",
+            (
+                Field("thing1", ("thing1", "campaign_title", "@title")),
+                Field("thing2", ("thing2", "org_name")),
+                Field("thing3", ("thing3", "message", "@body")),
+                Field("date4", ("date4", "send_on", "@created_at")),
+            ),
+            "pages/care/greeting",
+            purpose="党组织的节日问候、关怀慰问",
+        ),
+        Template(
+            "care_case_requested",
+            "困难帮扶申请",
+            (
+                Field("thing1", ("thing1", "member_name", "@title")),
+                Field("phrase2", ("phrase2", "kind_name"), "困难帮扶"),
+                Field("time3", ("time3", "requested_at", "@created_at")),
+                Field("thing4", ("thing4", "note", "@body")),
+            ),
+            "pages/admin/care",
+            purpose="党员提出困难帮扶申请，待走访（组织关系所在党组织管理员）",
+            audience="admin",
+        ),
+        Template(
+            "care_help_given",
+            "关怀帮扶记录",
+            (
+                Field("phrase1", ("phrase1", "form_name"), "关怀帮扶"),
+                Field("date2", ("date2", "given_on", "@created_at")),
+                Field("thing3", ("thing3", "note", "@body")),
+            ),
+            "pages/care/case",
+            purpose="党组织为您登记了走访、慰问或帮扶",
         ),
     )
 }
