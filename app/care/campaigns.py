@@ -20,8 +20,6 @@ from app.audit.service import record
 from app.care import errors
 from app.care import repository as repo
 from app.care.festivals import (
-    FIRST_YEAR,
-    LAST_YEAR,
     festival_date,
     festival_name,
     next_festival_date,
@@ -52,10 +50,8 @@ def resolve_send_on(data: CampaignIn, today: date) -> date:
             raise errors.send_on_conflict()
         if data.year is None:
             day = next_festival_date(data.festival, today)
-        elif FIRST_YEAR <= data.year <= LAST_YEAR:
-            day = festival_date(data.festival, data.year)
         else:
-            raise errors.festival_year_out_of_range()
+            day = festival_date(data.festival, data.year)
     elif data.send_on is not None:
         day = data.send_on
     else:

@@ -65,15 +65,6 @@ def year_without_festival() -> AppError:
     )
 
 
-def festival_year_out_of_range() -> AppError:
-    return AppError(
-        "care.festival_year_out_of_range",
-        422,
-        "节日年份超出历法支持范围",
-        errors=_field("year", "节日年份超出历法支持范围"),
-    )
-
-
 def help_in_future() -> AppError:
     return AppError(
         "care.help_in_future",

@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
+from app.care.festivals import FIRST_YEAR, LAST_YEAR
 from app.core.errors import FieldError
 from app.core.types import Id, Version
 
@@ -55,7 +56,10 @@ class CampaignIn(BaseModel):
     send_on: Day | None = Field(default=None, description="发送日（北京时间 9 时起发送）")
     festival: Festival | None = Field(default=None, description="按节日发送：日期由农历推算")
     year: int | None = Field(
-        default=None, ge=1901, le=2099, description="节日所在年份；不填为今天起的下一次"
+        default=None,
+        ge=FIRST_YEAR,
+        le=LAST_YEAR,
+        description="节日所在年份；不填为今天起的下一次",
     )
 
 
