@@ -317,3 +317,66 @@ async def test_mid_autumn_greeting_reaches_each_mobile_member_once_with_two_work
         headers=admin.headers,
     )
     problem(late, 409, "care.campaign_invalid_transition")
+
+
+async def test_audiences_all_members_and_hardship(
+    client: httpx.AsyncClient, db: AsyncSession, settings: Settings, clock: Clock
+) -> None:
+    from app.care.campaigns import send_due_campaigns
+
+    clock.set_day(date(2026, 12, 1))
+    county = await f.org(db, "岳池县委")
+    village = await f.org(db, "花园村党支部", parent=county)
+    admin = await f.admin_actor(db, settings, county)
+    people = [await f.member_actor(db, settings, village, f"党员{i}") for i in range(3)]
+    await f.member_actor(db, settings, await f.org(db, "邻县县委"), "邻县党员")
+    assert people[0].member is not None
+    await client.post(
+        f"{API}/cases", json={"kind": "illness", "description": "住院"}, headers=people[0].headers
+    )
+    closed = (
+        await client.post(
+            f"{API}/cases",
+            json={"kind": "other", "description": "已解决"},
+            headers=people[1].headers,
+        )
+    ).json()
+    await client.post(
+        f"{API}/cases/{closed['id']}/close", json={"version": 1}, headers=admin.headers
+    )
+    ids = {}
+    for audience in ("all_members", "hardship"):
+        created = await client.post(
+            f"{API}/campaigns",
+            json={
+                "org_id": village.id,
+                "title": "问候",
+                "message": "天冷加衣",
+                "audience": audience,
+                "send_on": "2026-12-01",
+            },
+            headers=admin.headers,
+        )
+        ids[audience] = created.json()["id"]
+
+    clock.set_day(date(2026, 12, 1), hour_shanghai=8)
+    assert await send_due_campaigns(db, clock.now) == 0
+    clock.set_day(date(2026, 12, 1), hour_shanghai=9)
+    assert await send_due_campaigns(db, clock.now) == 3 + 1
+    assert await send_due_campaigns(db, clock.now) == 0
+    reached = {
+        audience: set(
+            (
+                await db.execute(
+                    select(CareCampaignRecipient.member_id).where(
+                        CareCampaignRecipient.campaign_id == campaign_id
+                    )
+                )
+            ).scalars()
+        )
+        for audience, campaign_id in ids.items()
+    }
+    members = {p.member.id for p in people if p.member}
+    assert reached == {"all_members": members, "hardship": {people[0].member.id}}
+    shown = (await client.get(f"{API}/campaigns/{ids['hardship']}", headers=admin.headers)).json()
+    assert (shown["status"], shown["recipients"], shown["pending"]) == ("sent", 1, 1)
