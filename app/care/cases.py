@@ -27,15 +27,15 @@ from app.care import errors
 from app.care import repository as repo
 from app.care.rules import case_next
 from app.care.schemas import (
+    CareCloseIn,
+    CareFormTotal,
+    CareKindCount,
     CaseDetail,
     CaseIn,
     CaseOut,
     CaseStats,
-    CloseIn,
-    FormTotal,
     HelpIn,
     HelpOut,
-    KindCount,
 )
 from app.core import clock, pii
 from app.core.config import Settings
@@ -245,14 +245,14 @@ async def stats(session: AsyncSession, scope: Scope, org_id: int | None) -> Case
     for r in kinds:
         by_kind.setdefault(r["kind"], {"open": 0, "closed": 0})[r["status"]] = r["n"]
     help_totals = [
-        FormTotal(form=r["form"], count=r["n"], amount_yuan=repo.as_yuan(r["amount"]))
+        CareFormTotal(form=r["form"], count=r["n"], amount_yuan=repo.as_yuan(r["amount"]))
         for r in sorted(forms, key=lambda r: list(FORM_NAMES).index(r["form"]))
     ]
     return CaseStats(
         open=sum(v["open"] for v in by_kind.values()),
         closed=sum(v["closed"] for v in by_kind.values()),
         by_kind=[
-            KindCount(kind=k, open=by_kind[k]["open"], closed=by_kind[k]["closed"])
+            CareKindCount(kind=k, open=by_kind[k]["open"], closed=by_kind[k]["closed"])
             for k in KIND_NAMES
             if k in by_kind
         ],
@@ -277,7 +277,7 @@ async def _locked(
 
 
 async def close_case(
-    session: AsyncSession, settings: Settings, scope: Scope, case_id: int, data: CloseIn
+    session: AsyncSession, settings: Settings, scope: Scope, case_id: int, data: CareCloseIn
 ) -> CaseDetail:
     return await _move(session, settings, scope, case_id, "close", data.version, data.note)
 

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.care import campaigns, cases
 from app.care.models import CareCampaign
-from app.care.schemas import CampaignIn, CaseIn, CloseIn, HelpIn
+from app.care.schemas import CampaignIn, CareCloseIn, CaseIn, HelpIn
 from app.core import clock
 from app.core.config import Settings
 from app.demo_names import DEMO_COUNTY, DEMO_VILLAGE
@@ -75,8 +75,8 @@ async def seed(session: AsyncSession, settings: Settings) -> None:
                 org_id=county.id,
                 title=title,
                 message=message,
-                audience=audience,  # type: ignore[arg-type]
-                festival=festival,  # type: ignore[arg-type]
+                audience=audience,
+                festival=festival,
             ),
             today,
         )
@@ -124,5 +124,5 @@ async def seed(session: AsyncSession, settings: Settings) -> None:
         today,
     )
     await cases.close_case(
-        session, settings, admin, closed.id, CloseIn(version=helped.version, note="已恢复经营")
+        session, settings, admin, closed.id, CareCloseIn(version=helped.version, note="已恢复经营")
     )

@@ -14,15 +14,15 @@ from app.care.schemas import (
     CampaignIn,
     CampaignOut,
     CampaignStatus,
+    CareCloseIn,
+    CareVersionIn,
     CaseDetail,
     CaseIn,
     CaseKind,
     CaseOut,
     CaseStats,
     CaseStatus,
-    CloseIn,
     HelpIn,
-    VersionIn,
 )
 from app.core import clock
 from app.core.config import Settings
@@ -92,7 +92,7 @@ async def get_campaign(
 
 @router.post("/campaigns/{campaign_id}/cancel", response_model=CampaignOut)
 async def cancel_campaign(
-    data: VersionIn, scope: AdminScopeDep, session: SessionDep, campaign_id: IdPath
+    data: CareVersionIn, scope: AdminScopeDep, session: SessionDep, campaign_id: IdPath
 ) -> CampaignOut:
     """Cancel a campaign before it was sent (409 ``care.campaign_invalid_transition`` after)."""
     return await campaigns.cancel_campaign(session, scope, campaign_id, data.version)
@@ -208,7 +208,7 @@ async def get_case(
 
 @router.post("/cases/{case_id}/close", response_model=CaseDetail)
 async def close_case(
-    data: CloseIn,
+    data: CareCloseIn,
     scope: CallerScopeDep,
     session: SessionDep,
     settings: SettingsDep,
@@ -219,7 +219,7 @@ async def close_case(
 
 @router.post("/cases/{case_id}/reopen", response_model=CaseDetail)
 async def reopen_case(
-    data: VersionIn,
+    data: CareVersionIn,
     scope: CallerScopeDep,
     session: SessionDep,
     settings: SettingsDep,

@@ -97,13 +97,13 @@ class CampaignOut(CampaignCounts):
     cancelled_at: datetime | None
 
 
-class VersionIn(BaseModel):
+class CareVersionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     version: Version = Field(description="对象当前的 version（乐观锁）")
 
 
-class CloseIn(VersionIn):
+class CareCloseIn(CareVersionIn):
     note: Annotated[Clean, Field(min_length=1, max_length=200)] | None = None
 
 
@@ -171,13 +171,13 @@ class CaseDetail(CaseOut):
     help: list[HelpOut]
 
 
-class KindCount(BaseModel):
+class CareKindCount(BaseModel):
     kind: CaseKind
     open: int
     closed: int
 
 
-class FormTotal(BaseModel):
+class CareFormTotal(BaseModel):
     form: HelpForm
     count: int
     amount_yuan: float
@@ -186,7 +186,7 @@ class FormTotal(BaseModel):
 class CaseStats(BaseModel):
     open: int
     closed: int
-    by_kind: list[KindCount]
-    help: list[FormTotal]
+    by_kind: list[CareKindCount]
+    help: list[CareFormTotal]
     help_count: int
     funds_yuan: float
