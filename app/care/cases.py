@@ -15,6 +15,7 @@ Who sees what (the two verbs of :mod:`app.organization.scope`):
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Sequence
 from datetime import date
 from typing import Any
@@ -204,7 +205,6 @@ async def get_case(
     own = row["member_id"] == scope.principal.member_id
     readable = own or bool(row["changeable"])
     ring = pii.keyring(settings) if readable else None
-    help_rows = await repo.help_log(session, case_id)
     if ring is not None and not own and audit:
         await record(
             session,
@@ -224,13 +224,13 @@ async def get_case(
                 id=h["id"],
                 given_on=h["given_on"],
                 form=h["form"],
-                amount_yuan=float(h["amount_yuan"]) if h["amount_yuan"] is not None else None,
-                note=ring.decrypt(h["note_enc"], context=HELP_NOTE)
+                amount_yuan=h["amount_yuan"],
+                note=ring.decrypt(base64.b64decode(h["note_enc"]), context=HELP_NOTE)
                 if ring is not None and h["note_enc"] is not None
                 else None,
-                recorded_at=h["created_at"],
+                recorded_at=h["recorded_at"],
             )
-            for h in help_rows
+            for h in row["help_log"]
         ],
     )
 

@@ -7,11 +7,12 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from app.care.festivals import FIRST_YEAR, LAST_YEAR
 from app.core.errors import FieldError
 from app.core.types import Id, Version
+from app.mobility.schemas import CleanStr, Day
 
 Audience = Literal["mobile_members", "all_members", "hardship"]
 Festival = Literal["spring_festival", "lantern", "dragon_boat", "mid_autumn", "double_ninth"]
@@ -24,31 +25,12 @@ MONEY_FORMS = ("funds", "crowdfunding")
 NO_MONEY_FORMS = ("visit", "call")
 
 
-def _clean(value: str) -> str:
-    if any(ord(ch) < 32 and ch not in "\t\n" for ch in value):
-        raise ValueError("不能包含控制字符")
-    value = value.strip()
-    if not value:
-        raise ValueError("不能为空")
-    return value
-
-
-def _sane_date(value: date) -> date:
-    if not date(2000, 1, 1) <= value <= date(2099, 12, 31):
-        raise ValueError("日期超出允许范围（2000-01-01 至 2099-12-31）")
-    return value
-
-
-Clean = Annotated[str, AfterValidator(_clean)]
-Day = Annotated[date, AfterValidator(_sane_date)]
-
-
 class CampaignIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     org_id: Id = Field(description="发起组织；受众为其下级组织（含本级）的党员")
-    title: Annotated[Clean, Field(min_length=1, max_length=100)]
-    message: Annotated[Clean, Field(min_length=1, max_length=500)]
+    title: Annotated[CleanStr, Field(min_length=1, max_length=100)]
+    message: Annotated[CleanStr, Field(min_length=1, max_length=500)]
     audience: Audience = Field(
         description="mobile_members：外出中的流动党员；all_members：全体党员；"
         "hardship：有未结帮扶的困难党员"
@@ -98,36 +80,36 @@ class CampaignOut(CampaignCounts):
 
 
 class CareVersionIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     version: Version = Field(description="对象当前的 version（乐观锁）")
 
 
 class CareCloseIn(CareVersionIn):
-    note: Annotated[Clean, Field(min_length=1, max_length=200)] | None = None
+    note: Annotated[CleanStr, Field(min_length=1, max_length=200)] | None = None
 
 
 class CaseIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     member_id: Id | None = Field(
         default=None, description="管理员为党员登记时填写；党员为自己申请时不填"
     )
     kind: CaseKind
-    description: Annotated[Clean, Field(min_length=1, max_length=1000)] = Field(
+    description: Annotated[CleanStr, Field(min_length=1, max_length=1000)] = Field(
         description="困难情况（敏感个人信息，加密存储）"
     )
 
 
 class HelpIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     given_on: Day
     form: HelpForm
     amount_yuan: Decimal | None = Field(
         default=None, gt=0, le=Decimal("9999999999.99"), max_digits=12, decimal_places=2
     )
-    note: Annotated[Clean, Field(min_length=1, max_length=500)] | None = None
+    note: Annotated[CleanStr, Field(min_length=1, max_length=500)] | None = None
 
     @model_validator(mode="after")
     def _amount_fits_form(self) -> HelpIn:
