@@ -240,13 +240,18 @@ async def stats(session: AsyncSession, scope: Scope, org_id: int | None) -> Case
         scope.member_visible(repo.M.c.id, repo.M.c.home_org_id),
         *await org_conditions(session, scope, org_id),
     ]
-    kinds, forms = await repo.stats(session, where)
+    rows = await repo.stats(session, where)
     by_kind: dict[str, dict[str, int]] = {}
-    for r in kinds:
-        by_kind.setdefault(r["kind"], {"open": 0, "closed": 0})[r["status"]] = r["n"]
+    for r in rows:
+        if r["dim"] == "kind":
+            by_kind.setdefault(r["key"], {"open": 0, "closed": 0})[r["status"]] = r["n"]
+    forms = {r["key"]: r for r in rows if r["dim"] == "form"}
     help_totals = [
-        CareFormTotal(form=r["form"], count=r["n"], amount_yuan=repo.as_yuan(r["amount"]))
-        for r in sorted(forms, key=lambda r: list(FORM_NAMES).index(r["form"]))
+        CareFormTotal(
+            form=form, count=forms[form]["n"], amount_yuan=repo.as_yuan(forms[form]["amount"])
+        )
+        for form in FORM_NAMES
+        if form in forms
     ]
     return CaseStats(
         open=sum(v["open"] for v in by_kind.values()),

@@ -16,11 +16,13 @@ from sqlalchemy import (
     bindparam,
     exists,
     func,
+    literal,
     literal_column,
     or_,
     select,
     text,
     true,
+    union_all,
     update,
 )
 from sqlalchemy.dialects.postgresql import JSONB, aggregate_order_by
@@ -274,23 +276,8 @@ CASE_DETAIL = CASES.add_columns(K.c.description_enc, _HELP_LOG.c.help_log).join(
 MEMBER_HOME = select(M.c.id, M.c.name, M.c.home_org_id).select_from(
     M.join(G, G.c.id == M.c.home_org_id)
 )
-KIND_COUNTS = (
-    select(K.c.kind, K.c.status, func.count().label("n"))
-    .select_from(K.join(M, M.c.id == K.c.member_id).join(G, G.c.id == M.c.home_org_id))
-    .group_by(K.c.kind, K.c.status)
-)
-FORM_TOTALS = (
-    select(
-        H.c.form,
-        func.count().label("n"),
-        func.coalesce(func.sum(H.c.amount_yuan), 0).label("amount"),
-    )
-    .select_from(
-        H.join(K, K.c.id == H.c.case_id)
-        .join(M, M.c.id == K.c.member_id)
-        .join(G, G.c.id == M.c.home_org_id)
-    )
-    .group_by(H.c.form)
+CASE_IDS = select(K.c.id, K.c.kind, K.c.status).select_from(
+    K.join(M, M.c.id == K.c.member_id).join(G, G.c.id == M.c.home_org_id)
 )
 EXPORT = CASES.add_columns(K.c.description_enc)
 
@@ -374,10 +361,30 @@ async def insert_help(session: AsyncSession, values: dict[str, Any]) -> None:
 
 async def stats(
     session: AsyncSession, where: Sequence[ColumnElement[bool]]
-) -> tuple[Sequence[RowMapping], Sequence[RowMapping]]:
-    kinds = (await session.execute(KIND_COUNTS.where(*where))).mappings().all()
-    forms = (await session.execute(FORM_TOTALS.where(*where))).mappings().all()
-    return kinds, forms
+) -> Sequence[RowMapping]:
+    """Cases by kind and status, and help by form, in one statement (the visible cases
+    are found once): rows ``(dim, key, status, n, amount)`` with ``dim`` ``kind`` or
+    ``form``."""
+    cases = CASE_IDS.where(*where).cte("visible_cases")
+    kinds = select(
+        literal("kind").label("dim"),
+        cases.c.kind.label("key"),
+        cases.c.status,
+        func.count().label("n"),
+        literal(0).label("amount"),
+    ).group_by(cases.c.kind, cases.c.status)
+    forms = (
+        select(
+            literal("form").label("dim"),
+            H.c.form.label("key"),
+            literal("").label("status"),
+            func.count().label("n"),
+            func.coalesce(func.sum(H.c.amount_yuan), 0).label("amount"),
+        )
+        .select_from(H.join(cases, cases.c.id == H.c.case_id))
+        .group_by(H.c.form)
+    )
+    return (await session.execute(union_all(kinds, forms))).mappings().all()
 
 
 async def stream_export(
