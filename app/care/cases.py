@@ -182,7 +182,7 @@ async def cases_page(
     cursor: str | None,
 ) -> Page[CaseOut]:
     where = [
-        scope.member_visible(repo.M.c.id, repo.M.c.home_org_id),
+        scope.member_visible(repo.CM.id, repo.CM.home_org_id),
         *await org_conditions(session, scope, org_id),
         *filters(status, kind),
     ]
@@ -192,7 +192,7 @@ async def cases_page(
 async def my_cases(
     session: AsyncSession, member_id: int, *, status: str | None, limit: int, cursor: str | None
 ) -> Page[CaseOut]:
-    where = [repo.M.c.id == member_id, *filters(status, None)]
+    where = [repo.K.c.member_id == member_id, *filters(status, None)]
     return await _page(session, where, limit, cursor)
 
 
@@ -237,7 +237,7 @@ async def get_case(
 
 async def stats(session: AsyncSession, scope: Scope, org_id: int | None) -> CaseStats:
     where = [
-        scope.member_visible(repo.M.c.id, repo.M.c.home_org_id),
+        scope.member_visible(repo.CM.id, repo.CM.home_org_id),
         *await org_conditions(session, scope, org_id),
     ]
     rows = await repo.stats(session, where)

@@ -219,11 +219,22 @@ _HELP_TOTALS = (
     .where(H.c.case_id == K.c.id)
     .lateral("help_totals")
 )
+# The member of a case, looked up by primary key for each case (LIMIT 1 keeps it a
+# lateral lookup): the scope filters then run on the cases' few members, not on a scan
+# of the whole roster (a county has 50,000 members and a few thousand cases).
+CASE_MEMBER = (
+    select(M.c.id, M.c.name, M.c.home_org_id)
+    .where(M.c.id == K.c.member_id)
+    .limit(1)
+    .lateral("case_member")
+)
+CM = CASE_MEMBER.c
+_CASE_FROM = K.join(CASE_MEMBER, true()).join(G, G.c.id == CM.home_org_id)
 CASES = select(
     K.c.id,
     K.c.member_id,
-    M.c.name.label("member_name"),
-    M.c.home_org_id,
+    CM.name.label("member_name"),
+    CM.home_org_id,
     G.c.name.label("home_org_name"),
     K.c.kind,
     K.c.status,
@@ -234,11 +245,9 @@ CASES = select(
     K.c.version,
     _HELP_TOTALS.c.help_count,
     _HELP_TOTALS.c.funds_yuan,
-).select_from(
-    K.join(M, M.c.id == K.c.member_id).join(G, G.c.id == M.c.home_org_id).join(_HELP_TOTALS, true())
-)
-CASE_STATE = select(K.c.id, K.c.status, K.c.version, K.c.member_id, M.c.home_org_id).select_from(
-    K.join(M, M.c.id == K.c.member_id)
+).select_from(_CASE_FROM.join(_HELP_TOTALS, true()))
+CASE_STATE = select(K.c.id, K.c.status, K.c.version, K.c.member_id, CM.home_org_id).select_from(
+    K.join(CASE_MEMBER, true())
 )
 # The help log rides along with the case (one round trip): a JSON array in log order,
 # ciphertexts in base64.
@@ -276,29 +285,27 @@ CASE_DETAIL = CASES.add_columns(K.c.description_enc, _HELP_LOG.c.help_log).join(
 MEMBER_HOME = select(M.c.id, M.c.name, M.c.home_org_id).select_from(
     M.join(G, G.c.id == M.c.home_org_id)
 )
-CASE_IDS = select(K.c.id, K.c.kind, K.c.status).select_from(
-    K.join(M, M.c.id == K.c.member_id).join(G, G.c.id == M.c.home_org_id)
-)
+CASE_IDS = select(K.c.id, K.c.kind, K.c.status).select_from(_CASE_FROM)
 EXPORT = CASES.add_columns(K.c.description_enc)
 
 
 def case_visible(scope: Scope) -> ColumnElement[bool]:
     """The read verb on a case's member, and a member's own cases."""
-    visible = scope.member_visible(M.c.id, M.c.home_org_id)
+    visible = scope.member_visible(CM.id, CM.home_org_id)
     own = scope.principal.member_id
-    return or_(visible, M.c.id == own) if own is not None and scope.roots else visible
+    return or_(visible, CM.id == own) if own is not None and scope.roots else visible
 
 
 def case_changeable(scope: Scope) -> ColumnElement[bool]:
     """The change verb: the member's home subtree."""
-    return scope.member_changeable(M.c.home_org_id)
+    return scope.member_changeable(CM.home_org_id)
 
 
 def in_org(path: str) -> ColumnElement[bool]:
     """Cases of members homed in the subtree at ``path`` or co-managed there."""
     return or_(
         org_filter(path),
-        M.c.id.in_(co_managed_member_ids(select(G.c.id).where(org_filter(path)))),
+        CM.id.in_(co_managed_member_ids(select(G.c.id).where(org_filter(path)))),
     )
 
 
