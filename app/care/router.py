@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from typing import Annotated
-from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response, StreamingResponse
@@ -30,6 +29,7 @@ from app.core.db import SessionDep
 from app.core.idempotency import IdempotencyDep
 from app.core.pagination import DEFAULT_LIMIT, CursorParam, IdPath, LimitParam, Page
 from app.core.types import ParamId
+from app.core.xlsx import XLSX_MEDIA_TYPE, download
 from app.identity.principal import MemberDep, PrincipalDep
 from app.mobility.export import stream_file
 from app.organization.scope import AdminScopeDep, Scope, build_scope
@@ -37,7 +37,6 @@ from app.organization.scope import AdminScopeDep, Scope, build_scope
 router = APIRouter(prefix="/care", tags=["care"])
 
 OrgIdParam = Annotated[ParamId | None, Query(description="组织（含下级）")]
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 def _settings(request: Request) -> Settings:
@@ -143,7 +142,7 @@ async def case_stats(
 @router.get(
     "/cases/export",
     response_class=StreamingResponse,
-    responses={200: {"content": {XLSX: {}}, "description": "困难党员帮扶台账（xlsx）"}},
+    responses={200: {"content": {XLSX_MEDIA_TYPE: {}}, "description": "困难党员帮扶台账（xlsx）"}},
 )
 async def export_cases(
     scope: AdminScopeDep,
@@ -169,16 +168,11 @@ async def export_cases(
         reason=export_reason,
         today=today,
     )
-    name = f"困难党员帮扶台账-{today.isoformat()}.xlsx"
-    return StreamingResponse(
+    return download(
         stream_file(result.path),
-        media_type=XLSX,
-        headers={
-            "Content-Disposition": f'attachment; filename="care-cases-{today.isoformat()}.xlsx"; '
-            f"filename*=UTF-8''{quote(name)}",
-            "X-Total-Count": str(result.rows),
-            "Cache-Control": "no-store",
-        },
+        ascii_name=f"care-cases-{today.isoformat()}.xlsx",
+        name=f"困难党员帮扶台账-{today.isoformat()}.xlsx",
+        rows=result.rows,
     )
 
 

@@ -49,6 +49,7 @@ from app.core.pagination import (
     decode_cursor,
     page_of,
 )
+from app.core.xlsx import download
 from app.identity.principal import MemberDep, PrincipalDep
 from app.mobility.export import stream_file
 from app.organization.scope import AdminScopeDep, Scope, build_scope
@@ -384,16 +385,11 @@ async def export_ledger(
         reason=export_reason,
         today=today,
     )
-    name = f"两个覆盖台账-{today.isoformat()}.xlsx"
-    return StreamingResponse(
+    return download(
         stream_file(result.path),
-        media_type=XLSX,
-        headers={
-            "Content-Disposition": f'attachment; filename="census-{today.isoformat()}.xlsx"; '
-            f"filename*=UTF-8''{quote(name)}",
-            "X-Total-Count": str(result.rows),
-            "Cache-Control": "no-store",
-        },
+        ascii_name=f"census-{today.isoformat()}.xlsx",
+        name=f"两个覆盖台账-{today.isoformat()}.xlsx",
+        rows=result.rows,
     )
 
 

@@ -43,9 +43,11 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Final
+from urllib.parse import quote
 
 import structlog
 from openpyxl import DEFUSEDXML  # True when defusedxml is installed: openpyxl parses with it
+from starlette.responses import StreamingResponse
 
 from app.core.errors import AppError
 
@@ -272,3 +274,24 @@ def write_cell(sheet: Any, row: int, col: int, value: Any, cell_fmt: Any, date_f
         sheet.write_number(row, col, value, cell_fmt)
     else:
         sheet.write_string(row, col, neutralize(str(value)), cell_fmt)
+
+
+# ------------------------------------------------------------------------ downloads
+XLSX_MEDIA_TYPE: Final = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def download(
+    chunks: Iterator[bytes], *, ascii_name: str, name: str, rows: int
+) -> StreamingResponse:
+    """A streamed ledger workbook: ``ascii_name`` for old clients, ``name`` (Chinese) in
+    RFC 6266's ``filename*``, the row count in ``X-Total-Count``, never cached."""
+    return StreamingResponse(
+        chunks,
+        media_type=XLSX_MEDIA_TYPE,
+        headers={
+            "Content-Disposition": f'attachment; filename="{ascii_name}"; '
+            f"filename*=UTF-8''{quote(name)}",
+            "X-Total-Count": str(rows),
+            "Cache-Control": "no-store",
+        },
+    )
