@@ -102,12 +102,6 @@ def upgrade() -> None:
             name=op.f("fk_care_campaign_recipients_member_id_members"),
             ondelete="CASCADE",
         ),
-        sa.ForeignKeyConstraint(
-            ["notification_id"],
-            ["notifications.id"],
-            name=op.f("fk_care_campaign_recipients_notification_id_notifications"),
-            ondelete="SET NULL",
-        ),
         sa.PrimaryKeyConstraint(
             "campaign_id", "member_id", name=op.f("pk_care_campaign_recipients")
         ),

@@ -88,9 +88,10 @@ class CareCampaignRecipient(Base):
     member_id: Mapped[int] = mapped_column(
         BigInteger, ForeignKey("members.id", ondelete="CASCADE"), primary_key=True
     )
-    notification_id: Mapped[int | None] = mapped_column(
-        BigInteger, ForeignKey("notifications.id", ondelete="SET NULL")
-    )
+    # No foreign key: notifications are partitioned by month (a key would have to carry
+    # the partition column, and would pin old months against detaching). A notification
+    # whose month was detached simply no longer counts as read.
+    notification_id: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class CareCase(Base):
