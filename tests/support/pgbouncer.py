@@ -23,6 +23,8 @@ from urllib.parse import parse_qs, urlparse, urlunparse
 from app.core.config import Settings
 
 BINARY_CANDIDATES = ("pgbouncer", "/usr/sbin/pgbouncer")
+# The process id behind each URL :func:`pgbouncer` handed out (for CPU measurements).
+PIDS: dict[str, int] = {}
 
 
 def binary() -> str | None:
@@ -112,7 +114,9 @@ def pgbouncer(url: str, settings: Settings, *, pool_size: int = 8) -> Iterator[s
                 raise RuntimeError("pgbouncer did not start:\n" + log_path.read_text())
             time.sleep(0.05)
         netloc = f"{user}@127.0.0.1:{listen}"
-        yield urlunparse(parts._replace(netloc=netloc, query=""))
+        bouncer_url = urlunparse(parts._replace(netloc=netloc, query=""))
+        PIDS[bouncer_url] = process.pid
+        yield bouncer_url
     finally:
         process.terminate()
         try:
