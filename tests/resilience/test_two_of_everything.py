@@ -33,7 +33,7 @@ from app.notify.models import OutboxJob
 from app.study.models import StudySession
 from app.wechat.simulator import WeChatSimulator
 from tests import factories as f
-from tests.live import ROOT, free_port, live_server, scratch_database
+from tests.live import ROOT, end_process, free_port, live_server, scratch_database
 from tests.support.study import item
 
 pytestmark = pytest.mark.slow
@@ -78,12 +78,7 @@ def worker_process(url: str, env: dict[str, str], log_path: Path) -> Iterator[Pa
     try:
         yield log_path
     finally:
-        process.terminate()
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        end_process(process, 15)
 
 
 def _scheduled_runs(log_paths: list[Path]) -> Counter[tuple[str, str]]:

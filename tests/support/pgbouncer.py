@@ -21,6 +21,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlparse, urlunparse
 
 from app.core.config import Settings
+from tests.live import end_process, free_port
 
 BINARY_CANDIDATES = ("pgbouncer", "/usr/sbin/pgbouncer")
 # The process id behind each URL :func:`pgbouncer` handed out (for CPU measurements).
@@ -33,12 +34,6 @@ def binary() -> str | None:
         if found:
             return found
     return None
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _run_as() -> list[str]:
@@ -75,7 +70,7 @@ def pgbouncer(url: str, settings: Settings, *, pool_size: int = 8) -> Iterator[s
     host = query.get("host", [parts.hostname or "127.0.0.1"])[0]
     port = query.get("port", [str(parts.port or 5432)])[0]
     user = parts.username or "postgres"
-    listen = _free_port()
+    listen = free_port()
     workdir = Path(tempfile.mkdtemp(prefix="branchlink-pgbouncer-"))
     workdir.chmod(0o755)
     (workdir / "users.txt").write_text(f'"{user}" ""\n')
@@ -118,12 +113,7 @@ def pgbouncer(url: str, settings: Settings, *, pool_size: int = 8) -> Iterator[s
         PIDS[bouncer_url] = process.pid
         yield bouncer_url
     finally:
-        process.terminate()
-        try:
-            process.wait(5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        end_process(process, 5)
         shutil.rmtree(workdir, ignore_errors=True)
 
 
