@@ -74,6 +74,11 @@ def _show(bouncer_url: str, what: str) -> list[list[str]]:
     return [line.split("|") for line in out.splitlines()]
 
 
+def _bouncer_log(bouncer_url: str) -> str:
+    """PgBouncer's log so far (where a refused login or a server error shows)."""
+    return pgbouncer.LOGS[bouncer_url].read_text()[-3000:]
+
+
 @asynccontextmanager
 async def _bounced(
     settings: Settings, engine: AsyncEngine, *, direct_listen: bool = True
@@ -113,6 +118,7 @@ async def test_checkins_and_reads_of_many_members_share_two_server_connections(
             people.append((actor, await session_at(db, actor.member, article, started)))
         await db.commit()
 
+    failed: list[str] = []
     async with _bounced(settings, engine) as (app, url), _client(app) as client:
 
         async def member_flow(actor: f.Actor, session_id: int) -> tuple[int, int, str]:
@@ -122,11 +128,14 @@ async def test_checkins_and_reads_of_many_members_share_two_server_connections(
                 headers=actor.headers,
             )
             me = await client.get("/api/v1/me", headers=actor.headers)
-            assert checkin.status_code == 200, checkin.text
-            assert me.status_code == 200, me.text
+            if checkin.status_code != 200 or me.status_code != 200:
+                failed.append(f"{checkin.status_code} {checkin.text} / {me.status_code} {me.text}")
+                return 0, 0, ""
             return checkin.json()["points_awarded"], actor.member.id, me.json()["member"]["name"]  # type: ignore[union-attr]
 
         results = await asyncio.gather(*(member_flow(a, s.id) for a, s in people))
+        if failed:
+            pytest.fail(f"{failed[0]} (PgBouncer's log below)\n" + _bouncer_log(url))
         servers = _show(url, "SERVERS")
         stats = {row[0]: row for row in _show(url, "STATS")}
         async with AsyncSession(engine) as db:

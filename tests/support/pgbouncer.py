@@ -24,8 +24,10 @@ from app.core.config import Settings
 from tests.live import end_process, free_port
 
 BINARY_CANDIDATES = ("pgbouncer", "/usr/sbin/pgbouncer")
-# The process id behind each URL :func:`pgbouncer` handed out (for CPU measurements).
+# The process id and log file behind each URL :func:`pgbouncer` handed out (for CPU
+# measurements, and to show PgBouncer's side of a failure while it runs).
 PIDS: dict[str, int] = {}
+LOGS: dict[str, Path] = {}
 
 
 def binary() -> str | None:
@@ -111,6 +113,7 @@ def pgbouncer(url: str, settings: Settings, *, pool_size: int = 8) -> Iterator[s
         netloc = f"{user}@127.0.0.1:{listen}"
         bouncer_url = urlunparse(parts._replace(netloc=netloc, query=""))
         PIDS[bouncer_url] = process.pid
+        LOGS[bouncer_url] = log_path
         yield bouncer_url
     finally:
         end_process(process, 5)
