@@ -47,8 +47,7 @@ class Settings(BaseSettings):
     # asyncpg connections for the check-in hot path, beside the engine's pool.
     db_driver_pool_size: int = 10
     # Behind PgBouncer in transaction mode (1.18 tracks no prepared statements): unnamed
-    # statements only, each driver-pool statement in a transaction of its own, and no
-    # startup parameters PgBouncer refuses (docs/scaling.md).
+    # statements only, and no startup parameters PgBouncer refuses (docs/scaling.md).
     db_pgbouncer: bool = False
     # A URL straight to the primary, for what cannot go through transaction pooling
     # (LISTEN for the auth cache, migrations); default: the database URL.

@@ -412,10 +412,8 @@ class Replica:
         try:
             async with self.engine.connect() as conn:
                 lag = (await conn.execute(_REPLICA_LAG)).scalar_one()
-        except Exception as error:
-            if not is_database_unavailable(error):
-                raise
-            log.warning("replica unavailable: reads go to the primary")
+        except Exception as error:  # down, refusing us, misconfigured: the primary answers
+            log.warning("replica unavailable: reads go to the primary", error=type(error).__name__)
             return False
         if lag > self.max_lag_s:
             log.warning("replica lags: reads go to the primary", lag_s=round(lag, 1))
