@@ -50,7 +50,7 @@ from app.core.pagination import (
     page_of,
 )
 from app.identity.principal import MemberDep, PrincipalDep
-from app.mobility.export import stream_file
+from app.mobility.export import xlsx_download
 from app.organization.scope import AdminScopeDep, Scope, build_scope
 
 router = APIRouter(prefix="/census", tags=["census"])
@@ -384,16 +384,10 @@ async def export_ledger(
         reason=export_reason,
         today=today,
     )
-    name = f"两个覆盖台账-{today.isoformat()}.xlsx"
-    return StreamingResponse(
-        stream_file(result.path),
-        media_type=XLSX,
-        headers={
-            "Content-Disposition": f'attachment; filename="census-{today.isoformat()}.xlsx"; '
-            f"filename*=UTF-8''{quote(name)}",
-            "X-Total-Count": str(result.rows),
-            "Cache-Control": "no-store",
-        },
+    return xlsx_download(
+        result,
+        ascii_name=f"census-{today.isoformat()}.xlsx",
+        name=f"两个覆盖台账-{today.isoformat()}.xlsx",
     )
 
 
