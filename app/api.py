@@ -9,8 +9,10 @@ from fastapi import APIRouter
 
 from app.activity.router import router as activity_router
 from app.audit.router import router as audit_router
+from app.care.router import router as care_router
 from app.census.router import router as census_router
 from app.identity.router import router as identity_router
+from app.inflows.router import router as inflows_router
 from app.me.router import router as me_router
 from app.members.roles_router import router as roles_router
 from app.members.router import router as members_router
@@ -19,6 +21,7 @@ from app.notify.router import router as notify_router
 from app.orders.router import router as orders_router
 from app.organization.router import router as organization_router
 from app.study.router import router as study_router
+from app.transfers.router import router as transfers_router
 
 API_PREFIX = "/api/v1"
 
@@ -35,4 +38,7 @@ DOMAIN_ROUTERS: tuple[APIRouter, ...] = (
     orders_router,
     notify_router,
     census_router,
+    inflows_router,
+    transfers_router,
+    care_router,
 )

@@ -20,6 +20,7 @@ BENCHMARKS = [
     "import_roster",
     "overload",
     "census",
+    "scale",
 ]
 
 

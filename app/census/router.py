@@ -38,7 +38,7 @@ from app.census.schemas import (
 from app.census.views import entity_out
 from app.core import clock
 from app.core.config import Settings
-from app.core.db import SessionDep
+from app.core.db import ReadSessionDep, SessionDep
 from app.core.errors import AppError
 from app.core.idempotency import IdempotencyDep
 from app.core.pagination import (
@@ -50,7 +50,7 @@ from app.core.pagination import (
     page_of,
 )
 from app.identity.principal import MemberDep, PrincipalDep
-from app.mobility.export import stream_file
+from app.mobility.export import xlsx_download
 from app.organization.scope import AdminScopeDep, Scope, build_scope
 
 router = APIRouter(prefix="/census", tags=["census"])
@@ -147,7 +147,7 @@ async def create_entity(
 @router.get("/entities", response_model=Page[EntityOut])
 async def ledger(
     scope: AdminScopeDep,
-    session: SessionDep,
+    session: ReadSessionDep,
     filters: FiltersDep,
     org_id: OrgIdParam = None,
     limit: LimitParam = DEFAULT_LIMIT,
@@ -348,7 +348,7 @@ async def close_round(
 @router.get("/stats", response_model=CensusStats)
 async def stats(
     scope: AdminScopeDep,
-    session: SessionDep,
+    session: ReadSessionDep,
     org_id: OrgIdParam = None,
     round_id: Annotated[
         int | None, Query(ge=1, le=2**63 - 1, description="给出时附各轮覆盖率及其变化")
@@ -384,16 +384,10 @@ async def export_ledger(
         reason=export_reason,
         today=today,
     )
-    name = f"两个覆盖台账-{today.isoformat()}.xlsx"
-    return StreamingResponse(
-        stream_file(result.path),
-        media_type=XLSX,
-        headers={
-            "Content-Disposition": f'attachment; filename="census-{today.isoformat()}.xlsx"; '
-            f"filename*=UTF-8''{quote(name)}",
-            "X-Total-Count": str(result.rows),
-            "Cache-Control": "no-store",
-        },
+    return xlsx_download(
+        result,
+        ascii_name=f"census-{today.isoformat()}.xlsx",
+        name=f"两个覆盖台账-{today.isoformat()}.xlsx",
     )
 
 

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 from starlette.requests import Request
 from starlette.responses import Response
 
-from app.core.db import ReaderDep, SessionDep, driver_connection
+from app.core.db import ReaderDep, ReadSessionDep, SessionDep, driver_connection
 from app.core.idempotency import IdempotencyDep
 from app.core.pagination import DEFAULT_LIMIT, CursorParam, LimitParam, Page
 from app.core.routing import PlainRoute
@@ -142,7 +142,7 @@ router.add_api_route(
 
 @router.get("/study/leaderboard", response_model=LeaderboardOut, summary="积分排行")
 async def leaderboard(
-    session: SessionDep,
+    session: ReadSessionDep,
     principal: PrincipalDep,
     org_id: Annotated[ParamId | None, Query()] = None,
     period: Annotated[Period, Query()] = "day",
