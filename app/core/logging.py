@@ -169,7 +169,9 @@ def log_access(method: str, route: str, status: int, duration_ms: float) -> None
     event["duration_ms"] = duration_ms
     event["level"] = "info"
     event["logger"] = ACCESS_LOGGER
-    event["timestamp"] = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+    # Wall time as structlog's TimeStamper writes it (not the app's clock, which tests
+    # move: a log line says when it was written).
+    event["timestamp"] = datetime.fromtimestamp(time.time(), UTC).isoformat().replace("+00:00", "Z")
     handler.write_access(_json_line(event))
 
 
