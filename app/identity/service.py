@@ -296,6 +296,8 @@ async def logout(session: AsyncSession, principal: Principal, refresh_token: str
     """Revoke the family of ``refresh_token`` (if it is the caller's) or all his families."""
     now = clock.now()
     if refresh_token is None:
+        # Logging out everywhere ends the web console's sessions too.
+        await repo.revoke_account_console_sessions(session, principal.account_id, now)
         return await repo.revoke_account_tokens(session, principal.account_id, now)
     row = await repo.find_refresh_token(session, hash_token(refresh_token))
     if row is None or row.account_id != principal.account_id:
