@@ -40,7 +40,7 @@ SESSION_COOKIE: Final = "bl_console"
 POLL_COOKIE: Final = "bl_console_poll"
 POLL_COOKIE_PATH: Final = "/api/v1/auth/console"
 QR_PREFIX: Final = "branchlink://console-login?ticket="
-TICKETS_PER_IP = ratelimit.Policy("console-ticket-ip", limit=30, window_s=60)
+TICKETS_PER_IP = ratelimit.Policy("console-ticket-ip", limit=120, window_s=60)
 # The demo accounts the WeChat simulator can "scan" with (dev only).
 SIMULATED_SCANNERS: Final = {
     "demo-admin": "李明华（县委组织部）",
