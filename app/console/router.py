@@ -110,13 +110,17 @@ async def dashboard(console: ConsoleDep, session: SessionDep) -> Response:
     checkins = await ledger.stats(
         session, scope, org_id=None, filters=LedgerFilter(checkin_status="pending"), today=today
     )
+    # Where the mobile members are now: the active outflows' destinations.
+    away = await ledger.stats(
+        session, scope, org_id=None, filters=LedgerFilter(status="active"), today=today
+    )
     orders = await order_reads.stats(session, scope, org_id=None, from_=None, to=None)
     study = await study_service.participation_this_month(session, scope, today)
     months = await ledger.monthly_flows(session, scope, today=today)
     census = await census_rounds.stats(session, scope, org_id=None, round_id=None)
     charts = {
-        "provinces": [[r.name or r.code, r.count] for r in outflows.by_province[:15]],
-        "cities": [[r.name or r.code, r.count] for r in outflows.by_city[:15]],
+        "provinces": [[r.name or r.code, r.count] for r in away.by_province[:15]],
+        "cities": [[r.name or r.code, r.count] for r in away.by_city[:15]],
         "months": [list(m) for m in months],
         "coverage": [
             [g.name or g.key, round(g.organization_rate * 100, 1), round(g.coverage_rate * 100, 1)]

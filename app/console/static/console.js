@@ -53,8 +53,8 @@ function bar(id, title, rows, horizontal) {
 }
 
 function drawCharts(data) {
-  bar("chart-provinces", "流入地（省）排名", data.provinces, true);
-  bar("chart-cities", "流入地（市）排名", data.cities, true);
+  bar("chart-provinces", "流动党员所在地（省）排名", data.provinces, true);
+  bar("chart-cities", "流动党员所在地（市）排名", data.cities, true);
   var months = echarts.init(document.getElementById("chart-months"));
   months.setOption({
     title: { text: "每月外出与返回", textStyle: { fontSize: 14 } },
