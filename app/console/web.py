@@ -10,7 +10,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Final, TypeVar
 from urllib.parse import urlencode
-from zoneinfo import ZoneInfo
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -21,6 +20,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 from starlette.types import Scope as AsgiScope
 
+from app.core import clock
 from app.core.db import SessionDep
 from app.core.errors import AppError
 from app.identity import console_login
@@ -29,7 +29,6 @@ from app.organization.scope import Scope, build_scope
 HERE = Path(__file__).resolve().parent
 PREFIX: Final = "/console"
 STATIC_PREFIX: Final = "/console/static"
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
@@ -61,7 +60,7 @@ def asset(name: str) -> str:
 
 
 def local_time(value: datetime | None) -> str:
-    return value.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M") if value else ""
+    return value.astimezone(clock.SHANGHAI).strftime("%Y-%m-%d %H:%M") if value else ""
 
 
 def with_query(request: Request, **changes: Any) -> str:

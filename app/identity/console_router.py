@@ -36,7 +36,9 @@ class TicketStatusOut(BaseModel):
     response_model=TicketOut,
     responses={429: {"description": "rate_limited"}},
 )
-async def create_ticket(request: Request, response: Response, session: SessionDep) -> TicketOut:
+async def create_console_ticket(
+    request: Request, response: Response, session: SessionDep
+) -> TicketOut:
     """控制台申请登录二维码（无需登录）。
 
     轮询凭据以 HttpOnly Cookie 下发，只有申请的浏览器能换取会话。"""
@@ -64,7 +66,7 @@ async def create_ticket(request: Request, response: Response, session: SessionDe
         410: {"description": "console.ticket_expired"},
     },
 )
-async def confirm_ticket(
+async def confirm_console_ticket(
     ticket: TicketPath, principal: PrincipalDep, session: SessionDep
 ) -> Response:
     """小程序扫码后，以管理员身份确认登录控制台。"""
@@ -77,7 +79,7 @@ async def confirm_ticket(
     response_model=TicketStatusOut,
     responses={404: {"description": "console.ticket_not_found（或不是申请该二维码的浏览器）"}},
 )
-async def poll_ticket(
+async def console_ticket_status(
     ticket: TicketPath, request: Request, response: Response, session: SessionDep
 ) -> TicketStatusOut:
     """控制台轮询：pending、confirmed（同时下发会话 Cookie，仅一次）或 expired。"""
