@@ -39,6 +39,7 @@ from app.census.views import entity_out
 from app.core import clock
 from app.core.config import Settings
 from app.core.db import SessionDep
+from app.core.downloads import XLSX, xlsx_download
 from app.core.errors import AppError
 from app.core.idempotency import IdempotencyDep
 from app.core.pagination import (
@@ -60,7 +61,6 @@ RoundId = Annotated[int, Path(ge=1, le=2**63 - 1, description="摸排轮次编�
 MemberId = Annotated[int, Path(ge=1, le=2**63 - 1, description="党员编号")]
 OrgIdParam = Annotated[int | None, Query(ge=1, le=2**63 - 1, description="组织（含下级）")]
 NO_CONTROL = r"^[^\x00-\x1f]*$"
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 def _settings(request: Request) -> Settings:
@@ -384,16 +384,8 @@ async def export_ledger(
         reason=export_reason,
         today=today,
     )
-    name = f"两个覆盖台账-{today.isoformat()}.xlsx"
-    return StreamingResponse(
-        stream_file(result.path),
-        media_type=XLSX,
-        headers={
-            "Content-Disposition": f'attachment; filename="census-{today.isoformat()}.xlsx"; '
-            f"filename*=UTF-8''{quote(name)}",
-            "X-Total-Count": str(result.rows),
-            "Cache-Control": "no-store",
-        },
+    return xlsx_download(
+        stream_file(result.path), stem="census", title="两个覆盖台账", day=today, rows=result.rows
     )
 
 

@@ -4,13 +4,12 @@ census ledger and its rounds, the audit log. Service calls only, scoped as the A
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Annotated, Any, get_args
-from urllib.parse import quote
+from typing import Any, get_args
 
 import segno
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Request
 from markupsafe import Markup
-from starlette.responses import HTMLResponse, Response, StreamingResponse
+from starlette.responses import HTMLResponse, Response
 
 from app.activity import service as activity_service
 from app.audit import service as audit_service
@@ -20,10 +19,10 @@ from app.census import service as census_service
 from app.census.repository import LedgerFilter as CensusFilter
 from app.census.schemas import Coverage, EntityOut, Kind, Recommendation
 from app.census.views import entity_out
-from app.console.web import PREFIX, ConsoleDep, form_model
+from app.console.web import PAGE_SIZE, PREFIX, ConsoleDep, Cursor, Text, choice, form_model
 from app.core import clock
 from app.core.db import SessionDep
-from app.core.errors import AppError
+from app.core.downloads import xlsx_download
 from app.core.pagination import Page, decode_cursor, page_of
 from app.core.types import ParamId
 from app.mobility.export import stream_file
@@ -33,11 +32,7 @@ from app.orders.schemas import OrderOut, TransitionIn
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
 
-PAGE_SIZE = 20
 BOARD_LIMIT = 20
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-Cursor = Annotated[str | None, Query(max_length=200)]
-Text = Annotated[str | None, Query(max_length=50)]
 # The board's columns, and the moves an admin makes from each (the order's transition
 # table decides whether they are allowed: an illegal one is the API's 409).
 BOARD = {
@@ -72,8 +67,7 @@ async def orders_board(
     cursor: Cursor = None,
 ) -> Response:
     """By status, with SLA colours; ``status`` shows one column with its pages."""
-    if status is not None and status not in BOARD:
-        raise AppError("validation.failed", 422, "筛选条件 status 的取值无效")
+    status = choice(status, BOARD, "status")
     columns = []
     page: Page[OrderOut] | None = None
     for column in [status] if status else list(BOARD):
@@ -162,17 +156,10 @@ async def activity_qr_code(
 def _census_filters(
     coverage: str | None, recommendation: str | None, kind: str | None, q: str | None
 ) -> CensusFilter:
-    for value, allowed, name in (
-        (coverage, Coverage, "coverage"),
-        (recommendation, Recommendation, "recommendation"),
-        (kind, Kind, "kind"),
-    ):
-        if value and value not in get_args(allowed):
-            raise AppError("validation.failed", 422, f"筛选条件 {name} 的取值无效")
     return CensusFilter(
-        coverage=coverage or None,
-        recommendation=recommendation or None,
-        kind=kind or None,
+        coverage=choice(coverage, get_args(Coverage), "coverage"),
+        recommendation=choice(recommendation, get_args(Recommendation), "recommendation"),
+        kind=choice(kind, get_args(Kind), "kind"),
         q=q.strip() if q and q.strip() else None,
     )
 
@@ -240,15 +227,8 @@ async def census_export_file(
         reason=None,
         today=today,
     )
-    name = f"两个覆盖台账-{today.isoformat()}.xlsx"
-    return StreamingResponse(
-        stream_file(result.path),
-        media_type=XLSX,
-        headers={
-            "Content-Disposition": f'attachment; filename="census-{today.isoformat()}.xlsx"; '
-            f"filename*=UTF-8''{quote(name)}",
-            "Cache-Control": "no-store",
-        },
+    return xlsx_download(
+        stream_file(result.path), stem="census", title="两个覆盖台账", day=today, rows=result.rows
     )
 
 

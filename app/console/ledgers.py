@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import re
 from typing import Annotated, get_args
-from urllib.parse import quote
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
-from starlette.responses import HTMLResponse, Response, StreamingResponse
+from starlette.responses import HTMLResponse, Response
 
-from app.console.web import PREFIX, ConsoleDep
+from app.console.web import PAGE_SIZE, PREFIX, ConsoleDep, Cursor, Text, choice
 from app.core import clock
 from app.core.db import SessionDep
+from app.core.downloads import xlsx_download
 from app.core.errors import AppError
 from app.core.pagination import Page, decode_cursor, page_of
 from app.core.types import ParamId
@@ -26,21 +26,6 @@ from app.mobility.schemas import CheckinStatus, Flag, Reason, Status
 from app.organization.scope import get_visible_org
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
-
-PAGE_SIZE = 20
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-Text = Annotated[str | None, Query(max_length=50)]
-Cursor = Annotated[str | None, Query(max_length=200)]
-
-
-def _choice(value: str | None, allowed: tuple[str, ...], name: str) -> str | None:
-    """A filter from a form's select: blank is "any"; anything else must be allowed."""
-    if not value:
-        return None
-    if value not in allowed:
-        raise AppError("validation.failed", 422, f"筛选条件 {name} 的取值无效")
-    return value
-
 
 OUTFLOW_FILTERS = ("status", "flag", "reason", "checkin_status", "destination_region_code", "q")
 REGION_CODE = re.compile(r"[1-9][0-9]{5}")
@@ -56,10 +41,10 @@ def outflow_filters(request: Request) -> LedgerFilter:
     if q is not None and len(q) > 50:
         raise AppError("validation.failed", 422, "搜索内容过长")
     return LedgerFilter(
-        status=_choice(given.get("status"), get_args(Status), "status"),
-        flag=_choice(given.get("flag"), get_args(Flag), "flag"),
-        reason=_choice(given.get("reason"), get_args(Reason), "reason"),
-        checkin_status=_choice(
+        status=choice(given.get("status"), get_args(Status), "status"),
+        flag=choice(given.get("flag"), get_args(Flag), "flag"),
+        reason=choice(given.get("reason"), get_args(Reason), "reason"),
+        checkin_status=choice(
             given.get("checkin_status"), get_args(CheckinStatus), "checkin_status"
         ),
         destination_region_code=region,
@@ -112,16 +97,8 @@ async def export_outflows(request: Request, console: ConsoleDep, session: Sessio
         full=False,
         reason=None,
     )
-    name = f"流动党员台账-{today.isoformat()}.xlsx"
-    return StreamingResponse(
-        stream_file(result.path),
-        media_type=XLSX,
-        headers={
-            "Content-Disposition": f'attachment; filename="outflows-{today.isoformat()}.xlsx"; '
-            f"filename*=UTF-8''{quote(name)}",
-            "X-Total-Count": str(result.rows),
-            "Cache-Control": "no-store",
-        },
+    return xlsx_download(
+        stream_file(result.path), stem="outflows", title="流动党员台账", day=today, rows=result.rows
     )
 
 
@@ -153,7 +130,7 @@ async def members(
         org_id=None,
         q=q.strip() if q and q.strip() else None,
         mobile={"true": True, "false": False}.get(mobile or ""),
-        status=_choice(status, ("full", "probationary"), "status"),
+        status=choice(status, ("full", "probationary"), "status"),
         after_id=decode_cursor(cursor, int),
         limit=PAGE_SIZE,
     )

@@ -21,7 +21,7 @@ from app.core.types import ParamId
 from app.identity import console_login
 from app.mobility import decisions, ledger
 from app.mobility.repository import LedgerFilter
-from app.mobility.schemas import AcceptCheckinIn, ApproveIn, DecisionWithReasonIn
+from app.mobility.schemas import AcceptCheckinIn, ApproveIn, DecisionWithReasonIn, OutflowOut
 from app.orders import reads as order_reads
 from app.study import service as study_service
 
@@ -143,30 +143,25 @@ async def dashboard(console: ConsoleDep, session: SessionDep) -> Response:
 
 @router.get("/approvals", response_class=HTMLResponse)
 async def approvals(console: ConsoleDep, session: SessionDep) -> Response:
-    today = clock.today()
-    registrations = await ledger.page(
-        session,
-        console.scope,
-        org_id=None,
-        filters=LedgerFilter(status="pending"),
-        today=today,
-        limit=APPROVAL_LIMIT,
-        cursor=None,
-    )
-    checkins = await ledger.page(
-        session,
-        console.scope,
-        org_id=None,
-        filters=LedgerFilter(checkin_status="pending"),
-        today=today,
-        limit=APPROVAL_LIMIT,
-        cursor=None,
-    )
+    async def waiting(filters: LedgerFilter) -> list[OutflowOut]:
+        page = await ledger.page(
+            session,
+            console.scope,
+            org_id=None,
+            filters=filters,
+            today=clock.today(),
+            limit=APPROVAL_LIMIT,
+            cursor=None,
+        )
+        return page.items
+
+    registrations = await waiting(LedgerFilter(status="pending"))
+    checkins = await waiting(LedgerFilter(checkin_status="pending"))
     # One section per kind of request; transfers and inflow declarations join here as
     # their own sections (a list call and a decide call each).
     sections = [
-        ("registrations", "外出登记审批", registrations.items, ("approve", "reject")),
-        ("checkins", "流入地报到确认", checkins.items, ("accept_checkin", "refuse_checkin")),
+        ("registrations", "外出登记审批", registrations, ("approve", "reject")),
+        ("checkins", "流入地报到确认", checkins, ("accept_checkin", "refuse_checkin")),
     ]
     return console.render("approvals.html", sections=sections)
 

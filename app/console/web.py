@@ -4,14 +4,14 @@ session, CSRF), and errors rendered as pages instead of problem+json."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Final, TypeVar
 from urllib.parse import urlencode
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -30,6 +30,19 @@ HERE = Path(__file__).resolve().parent
 PREFIX: Final = "/console"
 STATIC_PREFIX: Final = "/console/static"
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+PAGE_SIZE: Final = 20
+# Query parameters of the pages: a filter's text and a page's cursor.
+Text = Annotated[str | None, Query(max_length=50)]
+Cursor = Annotated[str | None, Query(max_length=200)]
+
+
+def choice(value: str | None, allowed: Collection[str], name: str) -> str | None:
+    """A filter from a form's select: blank is "any"; anything else must be allowed."""
+    if not value:
+        return None
+    if value not in allowed:
+        raise AppError("validation.failed", 422, f"筛选条件 {name} 的取值无效")
+    return value
 
 
 class CachedStatic(StaticFiles):

@@ -23,7 +23,6 @@ from typing import Any, Final, Literal
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from app.audit.service import record
 from app.core import clock, ratelimit
 from app.core.config import Settings
 from app.core.db import ConnectionSource
@@ -110,16 +109,13 @@ async def confirm_ticket(session: AsyncSession, principal: Principal, ticket_id:
     if ticket.expires_at <= now:
         raise errors.console_ticket_expired()
     await repo.confirm_console_ticket(session, ticket_id, principal.account_id, now)
-    org_ids: list[int | None] = [*sorted({r.org_id for r in principal.roles})] or [None]
-    for org_id in org_ids:
-        await record(
-            session,
-            actor_account_id=principal.account_id,
-            action="auth.console_login",
-            org_id=org_id,
-            subject_type="account",
-            subject_id=principal.account_id,
-        )
+    await service.audit_admin_login(
+        session,
+        principal.account_id,
+        principal.roles,
+        principal.superadmin,
+        action="auth.console_login",
+    )
 
 
 @dataclass(frozen=True)

@@ -147,21 +147,25 @@ def _login_error(error: WeChatError) -> AppError:
     return errors.wechat_unavailable()
 
 
-async def _audit_admin_login(session: AsyncSession, account: Account, claims: TokenClaims) -> None:
-    """One entry per organisation where he administers, so each one's admins see it."""
-    detail = {
-        "roles": [[r.role, r.org_id] for r in claims.roles],
-        "superadmin": claims.superadmin,
-    }
-    org_ids: list[int | None] = [*sorted({r.org_id for r in claims.roles})] or [None]
+async def audit_admin_login(
+    session: AsyncSession,
+    account_id: int,
+    roles: tuple[RoleClaim, ...],
+    superadmin: bool,
+    action: str = "auth.login",
+) -> None:
+    """One entry per organisation where he administers, so each one's admins see it
+    (a login to the mini-program, or ``auth.console_login`` to the web console)."""
+    detail = {"roles": [[r.role, r.org_id] for r in roles], "superadmin": superadmin}
+    org_ids: list[int | None] = [*sorted({r.org_id for r in roles})] or [None]
     for org_id in org_ids:
         await record(
             session,
-            actor_account_id=account.id,
-            action="auth.login",
+            actor_account_id=account_id,
+            action=action,
             org_id=org_id,
             subject_type="account",
-            subject_id=account.id,
+            subject_id=account_id,
             detail=detail,
         )
 
@@ -192,7 +196,7 @@ async def login(
     await repo.touch_login(session, account, wx_session.unionid)
     pair = await issue_token_pair(session, settings, account)
     if pair.claims.kind == "admin":
-        await _audit_admin_login(session, account, pair.claims)
+        await audit_admin_login(session, account.id, pair.claims.roles, pair.claims.superadmin)
     return pair
 
 

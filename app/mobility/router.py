@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from typing import Annotated
-from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response, StreamingResponse
@@ -12,6 +11,7 @@ from starlette.responses import Response, StreamingResponse
 from app.core import clock
 from app.core.config import Settings
 from app.core.db import SessionDep
+from app.core.downloads import XLSX, xlsx_download
 from app.core.idempotency import IdempotencyDep
 from app.core.pagination import (
     DEFAULT_LIMIT,
@@ -58,7 +58,6 @@ router = APIRouter(tags=["mobility"])
 OutflowId = IdPath
 OrgIdParam = Annotated[ParamId | None, Query(description="组织 id（含下级）")]
 NO_CONTROL = r"^[^\x00-\x1f]*$"
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 def get_now() -> datetime:
@@ -282,16 +281,8 @@ async def export_outflows(
         full=full,
         reason=export_reason,
     )
-    name = f"流动党员台账-{today.isoformat()}.xlsx"
-    return StreamingResponse(
-        stream_file(result.path),
-        media_type=XLSX,
-        headers={
-            "Content-Disposition": f'attachment; filename="outflows-{today.isoformat()}.xlsx"; '
-            f"filename*=UTF-8''{quote(name)}",
-            "X-Total-Count": str(result.rows),
-            "Cache-Control": "no-store",
-        },
+    return xlsx_download(
+        stream_file(result.path), stem="outflows", title="流动党员台账", day=today, rows=result.rows
     )
 
 
