@@ -18,7 +18,7 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Final, Literal
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
@@ -236,3 +236,13 @@ async def simulate_scan(
         roles=claims.roles,
     )
     await confirm_ticket(session, principal, ticket_id)
+
+
+# Kept a while after they end (the audit log has the logins themselves).
+TICKETS_KEPT: Final = timedelta(days=1)
+SESSIONS_KEPT: Final = timedelta(days=30)
+
+
+async def purge(session: AsyncSession, now: datetime) -> int:
+    """Scheduled hourly (app/notify/scheduler.py): old tickets and ended sessions go."""
+    return await repo.purge_console_logins(session, now - TICKETS_KEPT, now - SESSIONS_KEPT)

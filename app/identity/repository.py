@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import bindparam, delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -253,3 +253,22 @@ async def account_display_name(session: AsyncSession, account_id: int) -> str | 
             .where(Account.id == account_id)
         )
     ).scalar_one_or_none()
+
+
+async def purge_console_logins(
+    session: AsyncSession, tickets_before: datetime, sessions_before: datetime
+) -> int:
+    """Delete tickets that expired before ``tickets_before`` and sessions that expired or
+    were revoked before ``sessions_before``."""
+    tickets = await session.execute(
+        delete(ConsoleTicket).where(ConsoleTicket.expires_at < tickets_before)
+    )
+    ended = await session.execute(
+        delete(ConsoleSession).where(
+            or_(
+                ConsoleSession.expires_at < sessions_before,
+                ConsoleSession.revoked_at < sessions_before,
+            )
+        )
+    )
+    return int(getattr(tickets, "rowcount", 0) or 0) + int(getattr(ended, "rowcount", 0) or 0)

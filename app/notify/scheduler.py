@@ -137,6 +137,12 @@ REGISTRY: tuple[ScheduledJob, ...] = (
         lambda fn, c: fn(c.engine),
     ),
     ScheduledJob(
+        "identity.purge_console_logins",
+        HOURLY,
+        ("app.identity.console_login:purge",),
+        lambda fn, c: fn(c.session, c.now),
+    ),
+    ScheduledJob(
         "notify.purge_finished",
         DAILY,
         ("app.notify.repository:purge_finished",),

@@ -4,6 +4,7 @@ poll that turns a confirmed ticket into a session once, and sessions that end at
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -221,3 +222,21 @@ async def test_logout_everywhere_through_the_api_ends_console_sessions(
     assert (await client.post("/api/v1/auth/logout", headers=admin.headers)).status_code == 204
     assert (await db.execute(select(ConsoleSession.revoked_at))).scalar_one() is not None
     assert (await client.get("/console/")).status_code == 303
+
+
+async def test_old_tickets_and_ended_sessions_are_purged(
+    client: httpx.AsyncClient, db: AsyncSession, settings: Settings, clock: Clock
+) -> None:
+    from app.identity import console_login as logins
+    from app.identity.models import ConsoleTicket
+
+    org = await f.org(db, "清理县委")
+    admin = await f.admin_actor(db, settings, org)
+    await console_login(client, admin.headers)  # one ticket used, one open session
+    await _ticket(client)  # one ticket never scanned
+    now = clock.now
+    assert await logins.purge(db, now) == 0
+    assert await logins.purge(db, now + timedelta(days=2)) == 2  # the tickets
+    assert (await db.execute(select(ConsoleSession.id))).first() is not None
+    assert await logins.purge(db, now + timedelta(days=31)) == 1  # the expired session
+    assert (await db.execute(select(ConsoleTicket.id))).first() is None
