@@ -13,7 +13,7 @@ from markupsafe import Markup
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from app.census import rounds as census_rounds
-from app.console.web import PREFIX, ConsoleDep, form_model, templates
+from app.console.web import PREFIX, ConsoleDep, csrf_failed, form_model, templates
 from app.core import clock
 from app.core.db import SessionDep
 from app.core.errors import AppError
@@ -73,7 +73,12 @@ async def simulate_scan(
     ticket: Annotated[str, Form(max_length=64)],
     openid: Annotated[str, Form(max_length=40)],
 ) -> Response:
-    """Dev only (the WeChat simulator is on): a demo admin "scans" the ticket."""
+    """Dev only (the WeChat simulator is on): a demo admin "scans" the ticket. There is
+    no session yet to hold a CSRF token: a form posted from another site is refused by
+    its Origin."""
+    origin = request.headers.get("origin")
+    if origin is not None and origin != f"{request.url.scheme}://{request.url.netloc}":
+        raise csrf_failed()
     await console_login.simulate_scan(
         session,
         request.app.state.settings,

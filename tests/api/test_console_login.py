@@ -240,3 +240,31 @@ async def test_old_tickets_and_ended_sessions_are_purged(
     assert (await db.execute(select(ConsoleSession.id))).first() is not None
     assert await logins.purge(db, now + timedelta(days=31)) == 1  # the expired session
     assert (await db.execute(select(ConsoleTicket.id))).first() is None
+
+
+async def test_the_simulated_scan_logs_a_demo_admin_in_and_refuses_other_sites(
+    client: httpx.AsyncClient, db: AsyncSession, settings: Settings
+) -> None:
+    county = await f.org(db, "模拟县委")
+    demo = await f.member(db, settings, county, "演示管理员")
+    await f.grant(db, demo, county, "org_admin")
+    db.add(Account(openid="demo-admin", member_id=demo.id, display_name="演示管理员"))
+    await db.flush()
+    login = await client.get("/console/login")
+    ticket = login.text.split('data-ticket="', 1)[1].split('"', 1)[0]
+    form = {"ticket": ticket, "openid": "demo-admin"}
+
+    foreign = await client.post(
+        "/console/login/simulate", data=form, headers={"Origin": "https://evil.example"}
+    )
+    assert foreign.status_code == 403 and "console.csrf_failed" in foreign.text
+    refused = await client.post("/console/login/simulate", data={**form, "openid": "demo-member"})
+    assert refused.status_code == 404
+    scanned = await client.post(
+        "/console/login/simulate", data=form, headers={"Origin": "http://testserver"}
+    )
+    assert scanned.status_code == 200, scanned.text
+    polled = await client.get(f"/api/v1/auth/console/tickets/{ticket}")
+    assert polled.json()["status"] == "confirmed"
+    page = await client.get("/console/")
+    assert page.status_code == 200 and "演示管理员" in page.text
