@@ -226,6 +226,16 @@ async def test_other_pages_render(browser: Any, demo_server: str, shots: Path) -
         await page.screenshot(path=shots / f"{name}.png", full_page=True)
         if name == "orders":
             assert await page.locator(".order").count() >= 1  # the demo's orders
+    # A tablet held upright: the navigation wraps, the charts stack, nothing scrolls sideways.
+    await page.set_viewport_size({"width": 768, "height": 1024})
+    for path, name in (
+        ("/console/", "tablet-dashboard"),
+        ("/console/approvals", "tablet-approvals"),
+    ):
+        await page.goto(path)
+        width = await page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 768, (path, width)
+        await page.screenshot(path=shots / f"{name}.png", full_page=True)
     await page.context.close()
 
 
