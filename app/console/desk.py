@@ -12,6 +12,7 @@ from markupsafe import Markup
 from starlette.responses import HTMLResponse, Response
 
 from app.activity import service as activity_service
+from app.activity.schemas import ActivityKind
 from app.audit import service as audit_service
 from app.census import export as census_export
 from app.census import rounds as census_rounds
@@ -33,6 +34,7 @@ from app.orders.schemas import OrderOut, TransitionIn
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
 
 BOARD_LIMIT = 20
+ACTIVITY_KINDS = get_args(ActivityKind)
 # The board's columns, and the moves an admin makes from each (the order's transition
 # table decides whether they are allowed: an illegal one is the API's 409).
 BOARD = {
@@ -104,12 +106,30 @@ async def order_transition(
 
 
 @router.get("/activities", response_class=HTMLResponse)
-async def activities(console: ConsoleDep, session: SessionDep, cursor: Cursor = None) -> Response:
+async def activities(
+    console: ConsoleDep,
+    session: SessionDep,
+    kind: Text = None,
+    when: Text = None,
+    cursor: Cursor = None,
+) -> Response:
+    """Newest start first, like the API; ``when=upcoming`` from now on, ``past`` before."""
     viewer = await activity_service.viewer_for(session, console.identity.principal)
-    items, next_cursor = await activity_service.list_activities(
-        session, viewer, activity_service.ActivityFilters(), limit=PAGE_SIZE, cursor=cursor
+    now = clock.now()
+    when = choice(when, ("upcoming", "past"), "when")
+    filters = activity_service.ActivityFilters(
+        kind=choice(kind, ACTIVITY_KINDS, "kind"),
+        starts_from=now if when == "upcoming" else None,
+        starts_to=now if when == "past" else None,
     )
-    return console.render("activities.html", page=Page(items=items, next_cursor=next_cursor))
+    items, next_cursor = await activity_service.list_activities(
+        session, viewer, filters, limit=PAGE_SIZE, cursor=cursor
+    )
+    return console.render(
+        "activities.html",
+        page=Page(items=items, next_cursor=next_cursor),
+        kinds=ACTIVITY_KINDS,
+    )
 
 
 @router.get("/activities/{activity_id}", response_class=HTMLResponse)

@@ -168,7 +168,7 @@ async def approvals(console: ConsoleDep, session: SessionDep) -> Response:
         ("registrations", "外出登记审批", registrations, ("approve", "reject")),
         ("checkins", "流入地报到确认", checkins, ("accept_checkin", "refuse_checkin")),
     ]
-    return console.render("approvals.html", sections=sections)
+    return console.render("approvals.html", sections=sections, limit=APPROVAL_LIMIT)
 
 
 @router.post("/outflows/{outflow_id}/decide/{action}", response_class=HTMLResponse)

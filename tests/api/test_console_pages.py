@@ -223,6 +223,14 @@ async def test_orders_board_and_the_projected_qr_code(
     roll = (await client.get(f"/console/activities/{activity.id}")).text
     assert _number(roll, "n-attended") == "1"
 
+    # The activity list filters like the API's (kind, started or not).
+    title = activity.title
+    assert title in (await client.get("/console/activities", params={"when": "past"})).text
+    assert title not in (await client.get("/console/activities", params={"when": "upcoming"})).text
+    assert title not in (await client.get("/console/activities", params={"kind": "volunteer"})).text
+    bad = await client.get("/console/activities", params={"kind": "party"})
+    assert bad.status_code == 422 and "validation.failed" in bad.text
+
 
 async def test_census_and_audit_pages(
     client: httpx.AsyncClient, db: AsyncSession, settings: Settings
