@@ -165,9 +165,14 @@ async def member(member_id: ParamId, console: ConsoleDep, session: SessionDep) -
     """A member's page: his record (masked) and, from his home subtree, his outflows with
     their decisions; each outflow's reports are on its own page."""
     found = MemberOut.of(await members_service.get_member(session, console.scope, member_id))
-    history = None
+    history = reports = None
     if await get_visible_org(session, console.scope, found.home_org_id) is not None:
         history = await ledger.member_history(
             session, found.id, today=clock.today(), limit=PAGE_SIZE, cursor=None
         )
-    return console.render("member.html", m=found, history=history)
+        current = next((o for o in history.items if o.status == "active"), None)
+        if current is not None:
+            reports = await ledger.reports_page(
+                session, console.scope, current.id, limit=PAGE_SIZE, cursor=None
+            )
+    return console.render("member.html", m=found, history=history, reports=reports)

@@ -255,5 +255,8 @@ async def test_a_secretary_gets_the_404_page_outside_his_subtree(
     own = (await get_json(members, params={"q": "王建国"}, headers=admin))["items"][0]
     await page.goto(f"/console/members/{own['id']}")
     assert await page.inner_text("#member-name") == "王建国"
+    # His current outflow's reports (the demo's last one ten days ago), as a list.
+    assert "暂无报告" not in await page.inner_text("#reports")
+    assert "广州" in await page.inner_text("#reports")
     await page.screenshot(path=shots / "member.png", full_page=True)
     await page.context.close()
