@@ -30,6 +30,7 @@ from app.mobility.export import stream_file
 from app.orders import reads as order_reads
 from app.orders import service as order_service
 from app.orders.schemas import OrderOut, TransitionIn
+from app.organization import service as org_service
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
 
@@ -38,12 +39,13 @@ ACTIVITY_KINDS = get_args(ActivityKind)
 # The board's columns, and the moves an admin makes from each (the order's transition
 # table decides whether they are allowed: an illegal one is the API's 409).
 BOARD = {
-    "submitted": ("accept", "reject"),
-    "accepted": ("start", "resolve"),
-    "in_progress": ("resolve",),
+    "submitted": ("accept", "transfer", "reject"),
+    "accepted": ("start", "transfer", "resolve"),
+    "in_progress": ("transfer", "resolve"),
     "resolved": (),
 }
-NEEDS_NOTE = frozenset({"reject", "resolve"})
+NEEDS_NOTE = frozenset({"reject", "resolve", "transfer"})
+TARGETS_LIMIT = 100
 SLA_WARNING = timedelta(hours=24)
 
 
@@ -88,8 +90,38 @@ async def orders_board(
         cards = [(o, _sla(o)) for o in found.items]
         columns.append((column, cards, BOARD[column], found.next_cursor))
     return console.render(
-        "orders.html", columns=columns, page=page if status else None, needs_note=NEEDS_NOTE
+        "orders.html",
+        columns=columns,
+        page=page if status else None,
+        needs_note=NEEDS_NOTE,
+        targets=await _transfer_targets(console, session),
     )
+
+
+async def _transfer_targets(console: ConsoleDep, session: SessionDep) -> list[tuple[int, str]]:
+    """Where an order can be handed over to (转单): the organisations of the admin's
+    subtrees and the listed ones that take orders, by name."""
+    found: dict[int, str] = {}
+    tops, _ = await org_service.scope_tops_page(
+        session, console.scope, cursor=None, limit=TARGETS_LIMIT
+    )
+    for top in tops:
+        orgs, _ = await org_service.subtree_page(
+            session, console.scope, top.id, cursor=None, limit=TARGETS_LIMIT
+        )
+        found.update((o.id, o.name) for o in orgs)
+    listed, _ = await org_service.directory_page(
+        session,
+        q=None,
+        region_code=None,
+        host=None,
+        purpose="orders",
+        near=None,
+        cursor=None,
+        limit=TARGETS_LIMIT,
+    )
+    found.update((o.id, o.name) for o in listed)
+    return sorted(found.items(), key=lambda item: item[1])
 
 
 @router.post("/orders/{order_id}/transitions", response_class=HTMLResponse)
@@ -99,7 +131,9 @@ async def order_transition(
     body = form_model(TransitionIn, await request.form())
     order = await order_service.transition(session, console.scope, order_id, body)
     view = await order_reads.detail(session, console.scope, order)
-    return console.render("_order.html", o=view, sla=_sla(view), actions=(), needs_note=())
+    return console.render(
+        "_order.html", o=view, sla=_sla(view), actions=(), needs_note=(), targets=()
+    )
 
 
 # ------------------------------------------------------------------ activities

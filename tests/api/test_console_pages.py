@@ -243,3 +243,39 @@ async def test_census_and_audit_pages(
     assert audit.status_code == 200 and "auth.console_login" in audit.text
     filtered = await client.get("/console/audit", params={"action": "outflow.approve"})
     assert "auth.console_login" not in filtered.text
+
+
+async def test_an_order_is_handed_over_from_the_board(
+    client: httpx.AsyncClient, db: AsyncSession, settings: Settings
+) -> None:
+    from app.orders.models import ServiceOrder
+
+    w = await _world(db, settings)
+    order = await client.post(
+        "/api/v1/orders",
+        json={
+            "category": "life_support",
+            "title": "水管漏水",
+            "description": "厨房水管漏水两天了",
+            "org_id": w["branch"].id,
+            "contact_phone": "13912345678",
+        },
+        headers=w["member"].headers,
+    )
+    assert order.status_code == 201, order.text
+    csrf = await console_login(client, w["county_admin"].headers)
+    board = (await client.get("/console/orders")).text
+    assert f'<option value="{w["other"].id}">邻村党支部</option>' in board
+
+    url = f"/console/orders/{order.json()['id']}/transitions"
+    hx = {"HX-Request": "true", "X-CSRF-Token": csrf}
+    form = {"action": "transfer", "version": "1", "to_org_id": str(w["other"].id)}
+    no_reason = await client.post(url, data=form, headers=hx)
+    assert no_reason.status_code == 422, no_reason.text
+    moved = await client.post(url, data={**form, "note": "属邻村辖区"}, headers=hx)
+    assert moved.status_code == 200, moved.text
+    row = (
+        await db.execute(select(ServiceOrder).where(ServiceOrder.id == order.json()["id"]))
+    ).scalar_one()
+    await db.refresh(row)
+    assert (row.org_id, row.status) == (w["other"].id, "submitted")
