@@ -181,7 +181,7 @@ async def _qr(
         session, request.app.state.settings, console.scope, activity_id, clock.now()
     )
     content = f"branchlink://activity-attend?activity_id={activity_id}&qr_token={current.qr_token}"
-    svg = segno.make(content, error="m").svg_inline(scale=10)
+    svg = segno.make(content, error="m").svg_inline(scale=10, omitsize=True)
     return {"qr": current, "svg": Markup(svg), "activity_id": activity_id}  # noqa: S704
 
 

@@ -38,7 +38,7 @@ APPROVAL_LIMIT = 50
 
 
 def _qr_svg(content: str, scale: int = 6) -> Markup:
-    return Markup(segno.make(content, error="m").svg_inline(scale=scale))  # noqa: S704
+    return Markup(segno.make(content, error="m").svg_inline(scale=scale, omitsize=True))  # noqa: S704
 
 
 # ------------------------------------------------------------------ login
