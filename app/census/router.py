@@ -39,7 +39,6 @@ from app.census.views import entity_out
 from app.core import clock
 from app.core.config import Settings
 from app.core.db import SessionDep
-from app.core.downloads import XLSX, xlsx_download
 from app.core.errors import AppError
 from app.core.idempotency import IdempotencyDep
 from app.core.pagination import (
@@ -51,7 +50,7 @@ from app.core.pagination import (
     page_of,
 )
 from app.identity.principal import MemberDep, PrincipalDep
-from app.mobility.export import stream_file
+from app.mobility.export import xlsx_download
 from app.organization.scope import AdminScopeDep, Scope, build_scope
 
 router = APIRouter(prefix="/census", tags=["census"])
@@ -61,6 +60,7 @@ RoundId = Annotated[int, Path(ge=1, le=2**63 - 1, description="摸排轮次编�
 MemberId = Annotated[int, Path(ge=1, le=2**63 - 1, description="党员编号")]
 OrgIdParam = Annotated[int | None, Query(ge=1, le=2**63 - 1, description="组织（含下级）")]
 NO_CONTROL = r"^[^\x00-\x1f]*$"
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 def _settings(request: Request) -> Settings:
@@ -385,7 +385,9 @@ async def export_ledger(
         today=today,
     )
     return xlsx_download(
-        stream_file(result.path), stem="census", title="两个覆盖台账", day=today, rows=result.rows
+        result,
+        ascii_name=f"census-{today.isoformat()}.xlsx",
+        name=f"两个覆盖台账-{today.isoformat()}.xlsx",
     )
 
 

@@ -23,10 +23,9 @@ from app.census.views import entity_out
 from app.console.web import PAGE_SIZE, PREFIX, ConsoleDep, Cursor, Text, choice, form_model
 from app.core import clock
 from app.core.db import SessionDep
-from app.core.downloads import xlsx_download
 from app.core.pagination import Page, decode_cursor, page_of
 from app.core.types import ParamId
-from app.mobility.export import stream_file
+from app.mobility.export import xlsx_download
 from app.orders import reads as order_reads
 from app.orders import service as order_service
 from app.orders.schemas import OrderOut, TransitionIn
@@ -282,7 +281,9 @@ async def census_export_file(
         today=today,
     )
     return xlsx_download(
-        stream_file(result.path), stem="census", title="两个覆盖台账", day=today, rows=result.rows
+        result,
+        ascii_name=f"census-{today.isoformat()}.xlsx",
+        name=f"两个覆盖台账-{today.isoformat()}.xlsx",
     )
 
 

@@ -12,7 +12,6 @@ from starlette.responses import HTMLResponse, Response
 from app.console.web import PAGE_SIZE, PREFIX, ConsoleDep, Cursor, Text, choice
 from app.core import clock
 from app.core.db import SessionDep
-from app.core.downloads import xlsx_download
 from app.core.errors import AppError
 from app.core.pagination import Page, decode_cursor, page_of
 from app.core.types import ParamId
@@ -20,7 +19,7 @@ from app.members import importer
 from app.members import service as members_service
 from app.members.schemas import MemberOut
 from app.mobility import ledger
-from app.mobility.export import stream_file
+from app.mobility.export import xlsx_download
 from app.mobility.repository import LedgerFilter
 from app.mobility.schemas import CheckinStatus, Flag, Reason, Status
 from app.organization.scope import get_visible_org
@@ -98,7 +97,9 @@ async def export_outflows(request: Request, console: ConsoleDep, session: Sessio
         reason=None,
     )
     return xlsx_download(
-        stream_file(result.path), stem="outflows", title="流动党员台账", day=today, rows=result.rows
+        result,
+        ascii_name=f"outflows-{today.isoformat()}.xlsx",
+        name=f"流动党员台账-{today.isoformat()}.xlsx",
     )
 
 

@@ -11,7 +11,6 @@ from starlette.responses import Response, StreamingResponse
 from app.core import clock
 from app.core.config import Settings
 from app.core.db import SessionDep
-from app.core.downloads import XLSX, xlsx_download
 from app.core.idempotency import IdempotencyDep
 from app.core.pagination import (
     DEFAULT_LIMIT,
@@ -23,7 +22,7 @@ from app.core.pagination import (
 from app.core.types import ParamId
 from app.identity.principal import MemberDep, PrincipalDep
 from app.mobility import decisions, ledger, service
-from app.mobility.export import stream_file
+from app.mobility.export import xlsx_download
 from app.mobility.repository import LedgerFilter
 from app.mobility.schemas import (
     AcceptCheckinIn,
@@ -58,6 +57,7 @@ router = APIRouter(tags=["mobility"])
 OutflowId = IdPath
 OrgIdParam = Annotated[ParamId | None, Query(description="组织 id（含下级）")]
 NO_CONTROL = r"^[^\x00-\x1f]*$"
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 def get_now() -> datetime:
@@ -282,7 +282,9 @@ async def export_outflows(
         reason=export_reason,
     )
     return xlsx_download(
-        stream_file(result.path), stem="outflows", title="流动党员台账", day=today, rows=result.rows
+        result,
+        ascii_name=f"outflows-{today.isoformat()}.xlsx",
+        name=f"流动党员台账-{today.isoformat()}.xlsx",
     )
 
 
