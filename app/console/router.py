@@ -19,6 +19,11 @@ from app.core.db import SessionDep
 from app.core.errors import AppError
 from app.core.types import ParamId
 from app.identity import console_login
+from app.identity.sessions import cache_of
+from app.inflows import ledger as inflow_ledger
+from app.inflows import service as inflow_service
+from app.inflows.repository import LedgerFilter as InflowFilter
+from app.inflows.schemas import RejectIn, VerifyIn
 from app.mobility import decisions, ledger
 from app.mobility.repository import LedgerFilter
 from app.mobility.schemas import AcceptCheckinIn, ApproveIn, DecisionWithReasonIn, OutflowOut
@@ -28,6 +33,10 @@ from app.study import service as study_service
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
 
 # Decisions taken in place on the approvals page: the API's request models and actions.
+INFLOW_DECISIONS: dict[str, type[VerifyIn] | type[RejectIn]] = {
+    "verify": VerifyIn,
+    "reject": RejectIn,
+}
 DECISIONS: dict[str, type[ApproveIn] | type[DecisionWithReasonIn] | type[AcceptCheckinIn]] = {
     "approve": ApproveIn,
     "reject": DecisionWithReasonIn,
@@ -162,13 +171,27 @@ async def approvals(console: ConsoleDep, session: SessionDep) -> Response:
 
     registrations = await waiting(LedgerFilter(status="pending"))
     checkins = await waiting(LedgerFilter(checkin_status="pending"))
-    # One section per kind of request; transfers and inflow declarations join here as
-    # their own sections (a list call and a decide call each).
+    declarations = await inflow_ledger.page(
+        session,
+        console.scope,
+        org_id=None,
+        filters=InflowFilter(status="pending"),
+        today=clock.today(),
+        limit=APPROVAL_LIMIT,
+        cursor=None,
+    )
+    # One section per kind of request (a list call and a decide call each); relation
+    # transfers will join as a section of their own.
     sections = [
         ("registrations", "外出登记审批", registrations, ("approve", "reject")),
         ("checkins", "流入地报到确认", checkins, ("accept_checkin", "refuse_checkin")),
     ]
-    return console.render("approvals.html", sections=sections, limit=APPROVAL_LIMIT)
+    return console.render(
+        "approvals.html",
+        sections=sections,
+        inflows=declarations.items,
+        limit=APPROVAL_LIMIT,
+    )
 
 
 @router.post("/outflows/{outflow_id}/decide/{action}", response_class=HTMLResponse)
@@ -194,3 +217,32 @@ async def decide(
     )
     view = await ledger.view(session, outflow.id, clock.shanghai_day(now))
     return console.render("_decided.html", outflow=view, action=action)
+
+
+@router.post("/inflows/{inflow_id}/decide/{action}", response_class=HTMLResponse)
+async def decide_inflow(
+    inflow_id: ParamId, action: str, request: Request, console: ConsoleDep, session: SessionDep
+) -> Response:
+    """Verify or reject an inflow declaration, as ``POST /inflows/{id}/verify|reject``."""
+    model = INFLOW_DECISIONS.get(action)
+    if model is None:
+        raise AppError("http.not_found", 404, "页面不存在或不在您的管辖范围内")
+    body: VerifyIn | RejectIn = form_model(model, await request.form())
+    if isinstance(body, VerifyIn):
+        inflow = await inflow_service.verify(
+            session,
+            request.app.state.settings,
+            console.scope,
+            inflow_id,
+            version=body.version,
+            note=body.note,
+        )
+        if inflow.account_id is not None and inflow.matched_member_id is not None:
+            # His account may now be a member's: read afresh once this commits.
+            cache_of(request).hold(account_id=inflow.account_id)
+    else:
+        inflow = await inflow_service.reject(
+            session, console.scope, inflow_id, version=body.version, note=body.note
+        )
+    view = await inflow_ledger.view(session, console.scope, inflow.id, clock.today())
+    return console.render("_inflow_decided.html", inflow=view, action=action)

@@ -279,3 +279,50 @@ async def test_an_order_is_handed_over_from_the_board(
     ).scalar_one()
     await db.refresh(row)
     assert (row.org_id, row.status) == (w["other"].id, "submitted")
+
+
+async def test_inflow_declarations_are_verified_or_rejected_in_place(
+    client: httpx.AsyncClient, db: AsyncSession, settings: Settings
+) -> None:
+    from app.inflows.models import Inflow
+    from tests.support.inflows import declaration
+    from tests.support.inflows import world as inflow_world
+
+    w = await inflow_world(db, settings)
+    resident = await f.resident_actor(db, settings)
+    ids = []
+    for name in ("赵流入", "钱流入"):
+        declared = await client.post(
+            "/api/v1/inflows", json=declaration(w.district, name=name), headers=resident.headers
+        )
+        assert declared.status_code == 201, declared.text
+        ids.append(declared.json()["id"])
+    csrf = await console_login(client, w.district_admin.headers)
+    page = (await client.get("/console/approvals")).text
+    assert f'id="inflow-{ids[0]}"' in page and "钱流入" in page
+
+    hx = {"HX-Request": "true", "X-CSRF-Token": csrf}
+    verified = await client.post(
+        f"/console/inflows/{ids[0]}/decide/verify", data={"version": "1"}, headers=hx
+    )
+    assert verified.status_code == 200 and "已核实" in verified.text, verified.text
+    blank = await client.post(
+        f"/console/inflows/{ids[1]}/decide/reject", data={"version": "1"}, headers=hx
+    )
+    assert blank.status_code == 422 and "validation.failed" in blank.text
+    rejected = await client.post(
+        f"/console/inflows/{ids[1]}/decide/reject",
+        data={"version": "1", "note": "查无此人"},
+        headers=hx,
+    )
+    assert rejected.status_code == 200, rejected.text
+    stale = await client.post(
+        f"/console/inflows/{ids[1]}/decide/verify", data={"version": "1"}, headers=hx
+    )
+    assert stale.status_code == 409 and "conflict.stale_version" in stale.text
+    rows = await db.execute(select(Inflow.id, Inflow.status).where(Inflow.id.in_(ids)))
+    assert dict(rows.tuples().all()) == {ids[0]: "verified", ids[1]: "rejected"}
+
+    # Another county's admin: the declarations are not his to decide.
+    await console_login(client, w.other_admin.headers)
+    assert "钱流入" not in (await client.get("/console/approvals")).text
