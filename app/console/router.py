@@ -128,6 +128,9 @@ async def dashboard(console: ConsoleDep, session: SessionDep) -> Response:
     away = await ledger.stats(
         session, scope, org_id=None, filters=LedgerFilter(status="active"), today=today
     )
+    inflows = await inflow_ledger.stats(
+        session, scope, org_id=None, filters=InflowFilter(), today=today
+    )
     orders = await order_reads.stats(session, scope, org_id=None, from_=None, to=None)
     study = await study_service.participation_this_month(session, scope, today)
     months = await ledger.monthly_flows(session, scope, today=today)
@@ -145,6 +148,7 @@ async def dashboard(console: ConsoleDep, session: SessionDep) -> Response:
         "dashboard.html",
         outflows=outflows,
         pending_checkins=checkins.total,
+        pending_inflows=inflows.by_status.get("pending", 0),
         orders=orders,
         study=study,
         census=census,

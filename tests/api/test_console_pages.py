@@ -300,6 +300,8 @@ async def test_inflow_declarations_are_verified_or_rejected_in_place(
     csrf = await console_login(client, w.district_admin.headers)
     page = (await client.get("/console/approvals")).text
     assert f'id="inflow-{ids[0]}"' in page and "钱流入" in page
+    dashboard = (await client.get("/console/")).text
+    assert _number(dashboard, "n-inflows") == "2"
 
     hx = {"HX-Request": "true", "X-CSRF-Token": csrf}
     verified = await client.post(
