@@ -56,6 +56,23 @@ async def _register(client: httpx.AsyncClient, actor: f.Actor, **over: Any) -> d
     return dict(response.json())
 
 
+async def _order(client: httpx.AsyncClient, w: dict[str, Any], title: str) -> httpx.Response:
+    """A member's service order at his branch, through the API."""
+    order = await client.post(
+        "/api/v1/orders",
+        json={
+            "category": "life_support",
+            "title": title,
+            "description": f"{title}，请帮忙处理",
+            "org_id": w["branch"].id,
+            "contact_phone": "13912345678",
+        },
+        headers=w["member"].headers,
+    )
+    assert order.status_code == 201, order.text
+    return order
+
+
 def _number(html: str, element_id: str) -> str:
     found = re.search(rf'id="{element_id}">([^<]*)<', html)
     assert found is not None, element_id
@@ -185,18 +202,7 @@ async def test_orders_board_and_the_projected_qr_code(
     client: httpx.AsyncClient, db: AsyncSession, settings: Settings
 ) -> None:
     w = await _world(db, settings)
-    order = await client.post(
-        "/api/v1/orders",
-        json={
-            "category": "life_support",
-            "title": "路灯坏了",
-            "description": "村口路灯不亮",
-            "org_id": w["branch"].id,
-            "contact_phone": "13912345678",
-        },
-        headers=w["member"].headers,
-    )
-    assert order.status_code == 201, order.text
+    order = await _order(client, w, "路灯坏了")
     activity = await make_activity(db, w["branch"])
     csrf = await console_login(client, w["secretary"].headers)
 
@@ -251,18 +257,7 @@ async def test_an_order_is_handed_over_from_the_board(
     from app.orders.models import ServiceOrder
 
     w = await _world(db, settings)
-    order = await client.post(
-        "/api/v1/orders",
-        json={
-            "category": "life_support",
-            "title": "水管漏水",
-            "description": "厨房水管漏水两天了",
-            "org_id": w["branch"].id,
-            "contact_phone": "13912345678",
-        },
-        headers=w["member"].headers,
-    )
-    assert order.status_code == 201, order.text
+    order = await _order(client, w, "水管漏水")
     csrf = await console_login(client, w["county_admin"].headers)
     board = (await client.get("/console/orders")).text
     assert f'<option value="{w["other"].id}">邻村党支部</option>' in board
