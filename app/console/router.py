@@ -29,10 +29,20 @@ from app.mobility.repository import LedgerFilter
 from app.mobility.schemas import AcceptCheckinIn, ApproveIn, DecisionWithReasonIn, OutflowOut
 from app.orders import reads as order_reads
 from app.study import service as study_service
+from app.transfers import service as transfer_service
+from app.transfers.schemas import TransferAcceptIn, TransferApproveIn, TransferReasonIn
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
 
 # Decisions taken in place on the approvals page: the API's request models and actions.
+TRANSFER_DECISIONS: dict[
+    str, type[TransferApproveIn] | type[TransferReasonIn] | type[TransferAcceptIn]
+] = {
+    "approve": TransferApproveIn,
+    "reject": TransferReasonIn,
+    "accept": TransferAcceptIn,
+    "refuse": TransferReasonIn,
+}
 INFLOW_DECISIONS: dict[str, type[VerifyIn] | type[RejectIn]] = {
     "verify": VerifyIn,
     "reject": RejectIn,
@@ -175,6 +185,26 @@ async def approvals(console: ConsoleDep, session: SessionDep) -> Response:
 
     registrations = await waiting(LedgerFilter(status="pending"))
     checkins = await waiting(LedgerFilter(checkin_status="pending"))
+    transfers_out = await transfer_service.admin_page(
+        session,
+        console.scope,
+        org_id=None,
+        status="requested",
+        direction="out",
+        member_id=None,
+        limit=APPROVAL_LIMIT,
+        cursor=None,
+    )
+    transfers_in = await transfer_service.admin_page(
+        session,
+        console.scope,
+        org_id=None,
+        status="approved",
+        direction="in",
+        member_id=None,
+        limit=APPROVAL_LIMIT,
+        cursor=None,
+    )
     declarations = await inflow_ledger.page(
         session,
         console.scope,
@@ -184,8 +214,7 @@ async def approvals(console: ConsoleDep, session: SessionDep) -> Response:
         limit=APPROVAL_LIMIT,
         cursor=None,
     )
-    # One section per kind of request (a list call and a decide call each); relation
-    # transfers will join as a section of their own.
+    # One section per kind of request (a list call and a decide call each).
     sections = [
         ("registrations", "外出登记审批", registrations, ("approve", "reject")),
         ("checkins", "流入地报到确认", checkins, ("accept_checkin", "refuse_checkin")),
@@ -194,6 +223,10 @@ async def approvals(console: ConsoleDep, session: SessionDep) -> Response:
         "approvals.html",
         sections=sections,
         inflows=declarations.items,
+        transfers=[
+            ("transfers-out", "组织关系转出审批", transfers_out.items, ("approve", "reject")),
+            ("transfers-in", "组织关系转入接收", transfers_in.items, ("accept", "refuse")),
+        ],
         limit=APPROVAL_LIMIT,
     )
 
@@ -250,3 +283,29 @@ async def decide_inflow(
         )
     view = await inflow_ledger.view(session, console.scope, inflow.id, clock.today())
     return console.render("_inflow_decided.html", inflow=view, action=action)
+
+
+@router.post("/transfers/{transfer_id}/decide/{action}", response_class=HTMLResponse)
+async def decide_transfer(
+    transfer_id: ParamId, action: str, request: Request, console: ConsoleDep, session: SessionDep
+) -> Response:
+    """The home side approves (letter number) or rejects; the receiving side accepts or
+    refuses: ``POST /transfers/{id}/approve|reject|accept|refuse``."""
+    model = TRANSFER_DECISIONS.get(action)
+    if model is None:
+        raise AppError("http.not_found", 404, "页面不存在或不在您的管辖范围内")
+    body: TransferApproveIn | TransferReasonIn | TransferAcceptIn = form_model(
+        model, await request.form()
+    )
+    await transfer_service.act(
+        session,
+        console.scope,
+        transfer_id,
+        action,
+        version=body.version,
+        now=clock.now(),
+        reason=getattr(body, "reason", None),
+        letter_no=getattr(body, "letter_no", None),
+    )
+    view = await transfer_service.detail(session, console.scope, transfer_id)
+    return console.render("_transfer_decided.html", transfer=view, action=action)

@@ -323,3 +323,51 @@ async def test_inflow_declarations_are_verified_or_rejected_in_place(
     # Another county's admin: the declarations are not his to decide.
     await console_login(client, w.other_admin.headers)
     assert "钱流入" not in (await client.get("/console/approvals")).text
+
+
+async def test_relation_transfers_are_approved_and_accepted_in_place(
+    client: httpx.AsyncClient, db: AsyncSession, settings: Settings
+) -> None:
+    from app.transfers.models import RelationTransfer
+
+    w = await _world(db, settings)
+    receiving = await f.org(db, "深圳南山商圈党委", region_code="440305")
+    receiver = await f.admin_actor(db, settings, receiving, name="南山书记")
+    requested = await client.post(
+        "/api/v1/transfers",
+        json={"to_org_id": receiving.id, "reason": "在深圳定居"},
+        headers=w["member"].headers,
+    )
+    assert requested.status_code == 201, requested.text
+    transfer_id = requested.json()["id"]
+
+    csrf = await console_login(client, w["secretary"].headers)
+    page = (await client.get("/console/approvals")).text
+    assert f'id="transfer-{transfer_id}"' in page and "同意转出" in page
+    hx = {"HX-Request": "true", "X-CSRF-Token": csrf}
+    url = f"/console/transfers/{transfer_id}/decide"
+    no_letter = await client.post(f"{url}/approve", data={"version": "1"}, headers=hx)
+    assert no_letter.status_code == 422 and "validation.failed" in no_letter.text
+    approved = await client.post(
+        f"{url}/approve", data={"version": "1", "letter_no": "岳组转〔2026〕12号"}, headers=hx
+    )
+    assert approved.status_code == 200 and "岳组转〔2026〕12号" in approved.text, approved.text
+    # The home side cannot accept for the receiving side: the API's refusal, in place.
+    wrong_side = await client.post(f"{url}/accept", data={"version": "2"}, headers=hx)
+    assert wrong_side.status_code == 403, wrong_side.text
+    assert "transfer.receiving_admin_required" in wrong_side.text
+
+    csrf = await console_login(client, receiver.headers)
+    incoming = (await client.get("/console/approvals")).text
+    assert f'id="transfer-{transfer_id}"' in incoming and "王建国" in incoming
+    hx = {"HX-Request": "true", "X-CSRF-Token": csrf}
+    accepted = await client.post(f"{url}/accept", data={"version": "2"}, headers=hx)
+    assert accepted.status_code == 200, accepted.text
+    row = (
+        await db.execute(select(RelationTransfer).where(RelationTransfer.id == transfer_id))
+    ).scalar_one()
+    await db.refresh(row)
+    assert row.status == "completed"
+    assert w["member"].member is not None
+    await db.refresh(w["member"].member)
+    assert w["member"].member.home_org_id == receiving.id
