@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: run test test-fast lint format openapi openapi-check client-check migrations-check bench clean
+.PHONY: run test test-fast lint format openapi openapi-check client-check migrations-check bench bench-scale clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -57,6 +57,10 @@ migrations-check: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m bench
+
+## Both scales side by side (seeds scale 10 once: ~1 GB of COPY, kept under /tmp/branchlink-bench).
+bench-scale: $(STAMP)
+	$(PY) -m bench.scale --scales 1,10
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -11,6 +11,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
 import app.models  # noqa: F401 - registers every table
+from app.core import partitions
 from app.core.db import MIGRATION_LOCK_KEY, Base, to_async_url
 
 config = context.config
@@ -18,6 +19,12 @@ if config.config_file_name is not None and config.attributes.get("configure_logg
     fileConfig(config.config_file_name, disable_existing_loggers=False)
 
 target_metadata = Base.metadata
+
+
+def _include_name(name: str | None, type_: str, parent_names: object) -> bool:
+    """The month partitions of the partitioned tables (attached or detached) are made at
+    run time (app.core.partitions), not by the models: autogenerate leaves them be."""
+    return not (type_ == "table" and name is not None and partitions.NAME.match(name))
 
 
 def _url() -> str:
@@ -37,6 +44,7 @@ def _configure(connection: Connection) -> None:
         target_metadata=target_metadata,
         compare_type=True,
         compare_server_default=False,
+        include_name=_include_name,
     )
     with context.begin_transaction():
         # Held until this transaction ends (every revision runs in it): a second

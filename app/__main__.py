@@ -1,4 +1,4 @@
-"""Command line: ``python -m app serve|migrate|create-admin|seed-demo|worker|dev``."""
+"""Command line: ``python -m app serve|migrate|create-admin|seed-demo|partitions|worker|dev``."""
 
 from __future__ import annotations
 
@@ -69,6 +69,29 @@ def _seed_demo(url: str) -> str:
     return asyncio.run(_in_session(url, seed_demo))
 
 
+def _partitions(args: argparse.Namespace, url: str) -> int:
+    from app.core import clock, partitions
+
+    async def work(session: AsyncSession, _settings: Settings) -> str:
+        if args.action == "create":
+            return await partitions.create_ahead(session, clock.today(), ahead=args.ahead)
+        if before is not None:
+            names = await partitions.detach_before(session, before)
+            return "detached " + ", ".join(names) if names else "nothing to detach"
+        rows = await partitions.listing(session)
+        return "\n".join(f"{table:<16} {name:<28} ~{n:,} rows" for table, name, n in rows)
+
+    before = None
+    if args.action == "detach":
+        try:
+            before = partitions.parse_month(args.before)
+        except ValueError as error:
+            print(f"branchlink: {error}", file=sys.stderr)
+            return 2
+    print(asyncio.run(_in_session(url, work)))
+    return 0
+
+
 def serve(settings: Settings, url: str) -> None:
     import uvicorn
 
@@ -129,6 +152,15 @@ def main(argv: list[str] | None = None) -> int:
     admin.add_argument("--org-name", default="县委组织部")
     admin.add_argument("--region-code", default=None)
     sub.add_parser("seed-demo", help="demo organisations, members and content (once)")
+    parts = sub.add_parser("partitions", help="monthly partitions of the history tables")
+    parts_sub = parts.add_subparsers(dest="action", required=True)
+    parts_sub.add_parser("list", help="every attached partition with its estimated rows")
+    ahead = parts_sub.add_parser("create", help="this month's and the next months' now")
+    ahead.add_argument("--ahead", type=int, default=3, help="months after this one")
+    detach = parts_sub.add_parser(
+        "detach", help="detach the months before --before (they stay as plain tables)"
+    )
+    detach.add_argument("--before", required=True, metavar="YYYY-MM")
     worker_cmd = sub.add_parser("worker", help="run the outbox worker and the scheduled jobs")
     dev_cmd = sub.add_parser(
         "dev", help="migrate, seed demo data once, serve with the worker (make run)"
@@ -203,6 +235,8 @@ def _run(args: argparse.Namespace, url: str) -> int:
         )
     elif args.command == "seed-demo":
         print(_seed_demo(url))
+    elif args.command == "partitions":
+        return _partitions(args, url)
     elif args.command == "worker":
         from app.notify.worker import run_worker
 

@@ -12,6 +12,7 @@ from app.audit.router import router as audit_router
 from app.care.router import router as care_router
 from app.census.router import router as census_router
 from app.identity.router import router as identity_router
+from app.inflows.router import router as inflows_router
 from app.me.router import router as me_router
 from app.members.roles_router import router as roles_router
 from app.members.router import router as members_router
@@ -36,5 +37,6 @@ DOMAIN_ROUTERS: tuple[APIRouter, ...] = (
     orders_router,
     notify_router,
     census_router,
+    inflows_router,
     care_router,
 )

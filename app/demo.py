@@ -21,7 +21,17 @@ from app.organization.service import create_organization
 
 # In dependency order: study rules before activities that award credits, outflows
 # before orders, notifications last.
-DOMAIN_SEEDS = ("members", "study", "activity", "mobility", "orders", "census", "care", "notify")
+DOMAIN_SEEDS = (
+    "members",
+    "study",
+    "activity",
+    "mobility",
+    "orders",
+    "census",
+    "inflows",
+    "care",
+    "notify",
+)
 
 LOGIN_HELP = """\
 Demo logins (WeChat simulator; POST /api/v1/auth/wechat/login {"code": ...}):
@@ -31,6 +41,8 @@ Demo logins (WeChat simulator; POST /api/v1/auth/wechat/login {"code": ...}):
   resident          code "demo-resident.1"
   leaving member    code "demo-leaving.1"    (刘芳, her outflow awaits approval)
   mobile member     code "demo-mobile.1"     (何文斌, away for more than 6 months)
+  inflow member     code "demo-inflow.1"     (孙丽, verified at 天河商圈, not on the roster)
+  pocket member     code "demo-pocket.1"     (陈志强, verified at 天河商圈: co-managed there)
 Each code works once, like a real wx.login code: change the suffix (.2, .3, ...) to log in again."""
 
 

@@ -6,6 +6,7 @@ from app.care import models as care_models
 from app.census import models as census_models
 from app.core import idempotency, ratelimit
 from app.identity import models as identity_models
+from app.inflows import models as inflows_models
 from app.members import models as member_models
 from app.mobility import models as mobility_models
 from app.notify import models as notify_models
@@ -21,6 +22,7 @@ __all__ = [
     "census_models",
     "idempotency",
     "identity_models",
+    "inflows_models",
     "member_models",
     "mobility_models",
     "notify_models",

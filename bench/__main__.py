@@ -19,6 +19,7 @@ BENCHMARKS = [
     "import_roster",
     "overload",
     "census",
+    "scale",
 ]
 
 

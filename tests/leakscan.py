@@ -25,6 +25,7 @@ TRACEBACK = re.compile(r"Traceback \(most recent call last\)")
 ALLOWED_PATHS = (
     re.compile(r"^/api/v1/members/\d+/reveal$"),
     re.compile(r"^/api/v1/orders/\d+/reveal$"),
+    re.compile(r"^/api/v1/inflows/\d+/reveal$"),
     re.compile(r"^/_wechat/"),
 )
 # Probe endpoints of the foundation tests raise on purpose.

@@ -4,12 +4,13 @@
   subtree's mobile members, all members or members in hardship; ``ix_care_campaigns_due``
   finds the scheduled ones whose day has come.
 * ``care_campaign_recipients``: one row per member a campaign went to; its primary key
-  ``(campaign_id, member_id)`` makes a greeting reach a member once.
+  ``(campaign_id, member_id)`` makes a greeting reach a member once. Its
+  ``notification_id`` has no foreign key: notifications are partitioned by month.
 * ``care_cases`` / ``care_help``: hardship cases and the visits, calls and funds given;
   the description and the notes are ciphertext only.
 
 Revision ID: 0022
-Revises: 0018
+Revises: 0020
 Create Date: 2026-12-01
 """
 
@@ -19,7 +20,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0022"
-down_revision: str | None = "0018"
+down_revision: str | None = "0020"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -101,12 +102,6 @@ def upgrade() -> None:
             ["members.id"],
             name=op.f("fk_care_campaign_recipients_member_id_members"),
             ondelete="CASCADE",
-        ),
-        sa.ForeignKeyConstraint(
-            ["notification_id"],
-            ["notifications.id"],
-            name=op.f("fk_care_campaign_recipients_notification_id_notifications"),
-            ondelete="SET NULL",
         ),
         sa.PrimaryKeyConstraint(
             "campaign_id", "member_id", name=op.f("pk_care_campaign_recipients")

@@ -88,9 +88,9 @@ class CareCampaignRecipient(Base):
     member_id: Mapped[int] = mapped_column(
         BigInteger, ForeignKey("members.id", ondelete="CASCADE"), primary_key=True
     )
-    notification_id: Mapped[int | None] = mapped_column(
-        BigInteger, ForeignKey("notifications.id", ondelete="SET NULL")
-    )
+    # No foreign key: notifications are partitioned by month (their key is (id,
+    # created_at)) and old months are dropped; the id alone is unique (one sequence).
+    notification_id: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class CareCase(Base):

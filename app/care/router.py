@@ -29,9 +29,8 @@ from app.core.db import SessionDep
 from app.core.idempotency import IdempotencyDep
 from app.core.pagination import DEFAULT_LIMIT, CursorParam, IdPath, LimitParam, Page
 from app.core.types import ParamId
-from app.core.xlsx import XLSX_MEDIA_TYPE, download
 from app.identity.principal import MemberDep, PrincipalDep
-from app.mobility.export import stream_file
+from app.mobility.export import XLSX, xlsx_download
 from app.organization.scope import AdminScopeDep, Scope, build_scope
 
 router = APIRouter(prefix="/care", tags=["care"])
@@ -142,7 +141,7 @@ async def case_stats(
 @router.get(
     "/cases/export",
     response_class=StreamingResponse,
-    responses={200: {"content": {XLSX_MEDIA_TYPE: {}}, "description": "困难党员帮扶台账（xlsx）"}},
+    responses={200: {"content": {XLSX: {}}, "description": "困难党员帮扶台账（xlsx）"}},
 )
 async def export_cases(
     scope: AdminScopeDep,
@@ -168,11 +167,10 @@ async def export_cases(
         reason=export_reason,
         today=today,
     )
-    return download(
-        stream_file(result.path),
+    return xlsx_download(
+        result,
         ascii_name=f"care-cases-{today.isoformat()}.xlsx",
         name=f"困难党员帮扶台账-{today.isoformat()}.xlsx",
-        rows=result.rows,
     )
 
 

@@ -140,15 +140,8 @@ class CensusSurvey(Base):
     __table_args__ = (
         CheckConstraint(f"operating IN {OPERATING}", name="operating"),
         CheckConstraint("member_count >= 0 AND staff_count >= 0", name="counts"),
+        # The rates of a round are counted in ``census_round_tally`` (CensusRoundTally).
         UniqueConstraint("round_id", "entity_id"),
-        # The rates of a round (index-only scan): coverage per responsible organisation.
-        Index(
-            "ix_census_surveys_round_rates",
-            "round_id",
-            "responsible_org_id",
-            "coverage",
-            postgresql_include=["trade_org_id"],
-        ),
     )
 
     id: Mapped[int] = pk()
@@ -252,4 +245,22 @@ class CensusTally(Base):
     org_mode: Mapped[str] = mapped_column(String(5), primary_key=True)
     member_count: Mapped[int] = mapped_column(Integer, primary_key=True)
     instructed: Mapped[bool] = mapped_column(Boolean, primary_key=True)
+    n: Mapped[int] = mapped_column(Integer)
+
+
+class CensusRoundTally(Base):
+    """How many surveys of a round found each coverage, per responsible organisation and
+    trade committee (``0``: none): the change between rounds adds up these few rows
+    instead of counting a round's surveys.
+
+    Kept by statement-level triggers on ``census_surveys`` in the writing transaction
+    (never stale), like :class:`CensusTally`.
+    """
+
+    __tablename__ = "census_round_tally"
+
+    round_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    responsible_org_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    trade_org_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    coverage: Mapped[str] = mapped_column(String(12), primary_key=True)
     n: Mapped[int] = mapped_column(Integer)

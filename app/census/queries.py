@@ -43,6 +43,7 @@ from app.census.models import (
     CensusEntity,
     CensusInstructor,
     CensusRound,
+    CensusRoundTally,
     CensusSurvey,
     CensusSurveyMember,
     CensusTally,
@@ -56,6 +57,7 @@ R = CensusRound.__table__
 I = CensusInstructor.__table__  # noqa: E741
 SM = CensusSurveyMember.__table__
 T = CensusTally.__table__
+RT = CensusRoundTally.__table__
 M = Member.__table__
 RO = Organization.__table__.alias("responsible_org")
 TO = Organization.__table__.alias("trade_org")
@@ -300,30 +302,19 @@ def stats_statement(where: ColumnElement[bool]) -> Select[tuple[object, ...]]:
 def round_series_statement(
     round_ids: Select[int], where: ColumnElement[bool]
 ) -> Select[tuple[object, ...]]:
-    """Coverage found by the surveys of some rounds (the change between rounds): counted
-    per responsible and trade organisation first (an index-only scan of
-    ``ix_census_surveys_round_rates``), then scoped through those organisations."""
-    counted = (
-        select(
-            S.c.round_id,
-            S.c.responsible_org_id,
-            S.c.trade_org_id,
-            S.c.coverage,
-            func.count().label("n"),
-        )
-        .where(S.c.round_id.in_(round_ids))
-        .group_by(S.c.round_id, S.c.responsible_org_id, S.c.trade_org_id, S.c.coverage)
-        .subquery("counted")
-    )
+    """Coverage found by the surveys of some rounds (the change between rounds), from the
+    round tally (:class:`app.census.models.CensusRoundTally`: a few rows per round and
+    responsible organisation, not one per survey), scoped through the responsible and
+    trade organisations like the entities."""
     return (
-        select(R.c.id, R.c.period, counted.c.coverage, func.sum(counted.c.n).label("n"))
+        select(R.c.id, R.c.period, RT.c.coverage, func.sum(RT.c.n).label("n"))
         .select_from(
-            counted.join(R, R.c.id == counted.c.round_id)
-            .join(RO, RO.c.id == counted.c.responsible_org_id)
-            .outerjoin(TO, TO.c.id == counted.c.trade_org_id)
+            RT.join(R, R.c.id == RT.c.round_id)
+            .join(RO, RO.c.id == RT.c.responsible_org_id)
+            .outerjoin(TO, TO.c.id == RT.c.trade_org_id)
         )
-        .where(where)
-        .group_by(R.c.id, R.c.period, counted.c.coverage)
+        .where(RT.c.round_id.in_(round_ids), RT.c.n != 0, where)
+        .group_by(R.c.id, R.c.period, RT.c.coverage)
         .order_by(R.c.period)
     )
 

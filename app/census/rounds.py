@@ -38,6 +38,7 @@ from app.core import pii
 from app.core.config import Settings
 from app.core.crypto import mask_id_number
 from app.core.errors import stale_version
+from app.inflows.census import survey_findings
 from app.organization import repository as org_repo
 from app.organization.models import Organization
 from app.organization.scope import Scope
@@ -242,6 +243,17 @@ async def save_survey(
                 }
                 for m in members
             ],
+        )
+        # Members working here whose relation is elsewhere, or nowhere on the roster.
+        await survey_findings(
+            session,
+            settings,
+            actor_account_id=scope.principal.account_id,
+            survey_id=survey.id,
+            entity_id=entity.id,
+            entity_name=entity.name,
+            org_id=entity.responsible_org_id,
+            members=[(m.name, m.id_number) for m in members],
         )
     elif created and last is not None:
         await repo.copy_survey_members(session, last.id, survey.id)

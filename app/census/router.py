@@ -49,9 +49,8 @@ from app.core.pagination import (
     decode_cursor,
     page_of,
 )
-from app.core.xlsx import download
 from app.identity.principal import MemberDep, PrincipalDep
-from app.mobility.export import stream_file
+from app.mobility.export import xlsx_download
 from app.organization.scope import AdminScopeDep, Scope, build_scope
 
 router = APIRouter(prefix="/census", tags=["census"])
@@ -385,11 +384,10 @@ async def export_ledger(
         reason=export_reason,
         today=today,
     )
-    return download(
-        stream_file(result.path),
+    return xlsx_download(
+        result,
         ascii_name=f"census-{today.isoformat()}.xlsx",
         name=f"两个覆盖台账-{today.isoformat()}.xlsx",
-        rows=result.rows,
     )
 
 

@@ -34,7 +34,9 @@ import asyncio
 import csv
 import io
 import multiprocessing
+import os
 import re
+import tempfile
 import time
 import zipfile
 from collections.abc import Iterator
@@ -42,12 +44,12 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any, Final
-from urllib.parse import quote
 
 import structlog
+import xlsxwriter
 from openpyxl import DEFUSEDXML  # True when defusedxml is installed: openpyxl parses with it
-from starlette.responses import StreamingResponse
 
 from app.core.errors import AppError
 
@@ -264,34 +266,66 @@ def neutralize(text: str) -> str:
 
 
 def write_cell(sheet: Any, row: int, col: int, value: Any, cell_fmt: Any, date_fmt: Any) -> None:
-    """One cell of an xlsxwriter worksheet: dates (the day) as dates, integers as numbers,
-    anything else as neutralised text."""
+    """One cell of an xlsxwriter worksheet: dates (the day) as dates, integers and
+    decimals as numbers, anything else as neutralised text."""
     if isinstance(value, date):
         sheet.write_datetime(row, col, datetime(value.year, value.month, value.day), date_fmt)
     elif value is None:
         sheet.write_blank(row, col, None, cell_fmt)
     elif isinstance(value, int) and not isinstance(value, bool):
         sheet.write_number(row, col, value, cell_fmt)
+    elif isinstance(value, Decimal):  # money (numeric columns): a number a sheet can sum
+        sheet.write_number(row, col, float(value), cell_fmt)
     else:
         sheet.write_string(row, col, neutralize(str(value)), cell_fmt)
 
 
-# ------------------------------------------------------------------------ downloads
-XLSX_MEDIA_TYPE: Final = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+class LedgerSheet:
+    """A ledger workbook written row by row in xlsxwriter's ``constant_memory`` mode to a
+    temporary file: a title row across the columns, a header row, then :meth:`add` per
+    data row (cells through :func:`write_cell`). :meth:`finish` zips it off the event
+    loop and returns ``(path, rows)``; the caller streams and removes the file.
+    :meth:`discard` removes it after a failure."""
 
+    def __init__(
+        self,
+        *,
+        prefix: str,
+        sheet_name: str,
+        title: str,
+        headers: tuple[str, ...],
+        widths: tuple[int, ...],
+        freeze_cols: int = 2,
+    ) -> None:
+        fd, self.path = tempfile.mkstemp(prefix=prefix, suffix=".xlsx")
+        os.close(fd)
+        self.rows = 0
+        self._book = xlsxwriter.Workbook(
+            self.path, {"constant_memory": True, "tmpdir": tempfile.gettempdir()}
+        )
+        self._sheet = self._book.add_worksheet(sheet_name)
+        title_fmt = self._book.add_format({"bold": True, "font_size": 14, "align": "center"})
+        head_fmt = self._book.add_format({"bold": True, "border": 1, "bg_color": "#F2DCDB"})
+        self._fmt = self._book.add_format({"border": 1})
+        self._date_fmt = self._book.add_format({"border": 1, "num_format": "yyyy-mm-dd"})
+        for col, width in enumerate(widths):
+            self._sheet.set_column(col, col, width)
+        self._sheet.merge_range(0, 0, 0, len(headers) - 1, title, title_fmt)
+        for col, header in enumerate(headers):
+            self._sheet.write_string(1, col, header, head_fmt)
+        self._sheet.freeze_panes(2, freeze_cols)
+        self._columns = len(headers)
 
-def download(
-    chunks: Iterator[bytes], *, ascii_name: str, name: str, rows: int
-) -> StreamingResponse:
-    """A streamed ledger workbook: ``ascii_name`` for old clients, ``name`` (Chinese) in
-    RFC 6266's ``filename*``, the row count in ``X-Total-Count``, never cached."""
-    return StreamingResponse(
-        chunks,
-        media_type=XLSX_MEDIA_TYPE,
-        headers={
-            "Content-Disposition": f'attachment; filename="{ascii_name}"; '
-            f"filename*=UTF-8''{quote(name)}",
-            "X-Total-Count": str(rows),
-            "Cache-Control": "no-store",
-        },
-    )
+    def add(self, values: list[Any]) -> None:
+        self.rows += 1
+        for col, value in enumerate(values):
+            write_cell(self._sheet, self.rows + 1, col, value, self._fmt, self._date_fmt)
+
+    async def finish(self) -> tuple[str, int]:
+        self._sheet.autofilter(1, 0, 1 + self.rows, self._columns - 1)
+        await asyncio.to_thread(self._book.close)
+        return self.path, self.rows
+
+    def discard(self) -> None:
+        self._book.close()
+        os.unlink(self.path)

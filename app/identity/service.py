@@ -400,6 +400,31 @@ async def bind_member(
     return await issue_token_pair(session, settings, account)
 
 
+async def link_verified(
+    session: AsyncSession, account_id: int, member_id: int, *, verified_by: int, via: str
+) -> bool:
+    """Link an account to a roster member an admin has verified him to be (an inflow
+    declaration, say), when neither is linked yet; audited like a bind. False if either
+    already was (nothing changes then)."""
+    account = await repo.get_account(session, account_id, lock=True)
+    member = await repo.get_member(session, member_id, lock=True)
+    if account is None or member is None or account.member_id is not None:
+        return False
+    if await repo.account_bound_to(session, member.id) is not None:
+        return False
+    await repo.bind_member(session, account, member.id)
+    await record(
+        session,
+        actor_account_id=verified_by,
+        action="member.bind",
+        org_id=member.home_org_id,
+        subject_type="member",
+        subject_id=member.id,
+        detail={"account_id": account.id, "via": via},
+    )
+    return True
+
+
 def _phone_error(error: WeChatError) -> AppError:
     if error.errcode in (INVALID_CODE, CODE_USED):
         return errors.invalid_phone_code()

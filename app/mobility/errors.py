@@ -39,6 +39,7 @@ ACTION_LABELS = {
     "return": "办理返回登记",
     "withdraw": "撤回登记",
     "cancel": "取消外出",
+    "inflow": "核实流入登记",
 }
 
 

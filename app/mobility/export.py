@@ -15,10 +15,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, BinaryIO
+from urllib.parse import quote
 
 import xlsxwriter
 from sqlalchemy import ColumnElement
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.responses import StreamingResponse
 
 from app.core import clock, pii
 from app.core.config import Settings
@@ -187,6 +189,24 @@ async def write_ledger_xlsx(
         os.unlink(path)
         raise
     return ExportResult(path=path, rows=count)
+
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def xlsx_download(result: ExportResult, *, ascii_name: str, name: str) -> StreamingResponse:
+    """The written workbook as a streamed, uncached download named ``name`` (``ascii_name``
+    for clients that cannot read RFC 5987), with its row count in ``X-Total-Count``."""
+    return StreamingResponse(
+        stream_file(result.path),
+        media_type=XLSX,
+        headers={
+            "Content-Disposition": f'attachment; filename="{ascii_name}"; '
+            f"filename*=UTF-8''{quote(name)}",
+            "X-Total-Count": str(result.rows),
+            "Cache-Control": "no-store",
+        },
+    )
 
 
 def stream_file(path: str) -> Iterator[bytes]:

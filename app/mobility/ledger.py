@@ -75,6 +75,7 @@ DECISION_EVENTS = (
     "accept_checkin",
     "refuse_checkin",
     "return",
+    "inflow",
 )
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from typing import Annotated
-from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response, StreamingResponse
@@ -23,7 +22,7 @@ from app.core.pagination import (
 from app.core.types import ParamId
 from app.identity.principal import MemberDep, PrincipalDep
 from app.mobility import decisions, ledger, service
-from app.mobility.export import stream_file
+from app.mobility.export import xlsx_download
 from app.mobility.repository import LedgerFilter
 from app.mobility.schemas import (
     AcceptCheckinIn,
@@ -282,16 +281,10 @@ async def export_outflows(
         full=full,
         reason=export_reason,
     )
-    name = f"流动党员台账-{today.isoformat()}.xlsx"
-    return StreamingResponse(
-        stream_file(result.path),
-        media_type=XLSX,
-        headers={
-            "Content-Disposition": f'attachment; filename="outflows-{today.isoformat()}.xlsx"; '
-            f"filename*=UTF-8''{quote(name)}",
-            "X-Total-Count": str(result.rows),
-            "Cache-Control": "no-store",
-        },
+    return xlsx_download(
+        result,
+        ascii_name=f"outflows-{today.isoformat()}.xlsx",
+        name=f"流动党员台账-{today.isoformat()}.xlsx",
     )
 
 

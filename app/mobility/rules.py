@@ -86,6 +86,10 @@ TRANSITIONS: dict[tuple[str, str], str] = {
     **{(state, "return"): "returned" for state in _ACTIVE},
     # The home branch calls off an approved outflow before he leaves (guard_cancel).
     **{(state, "cancel"): "cancelled" for state in _ACTIVE},
+    # An organisation verifies his inflow declaration (app.inflows): he is checked in
+    # there, accepted, at once; a member without an outflow gets one (app.mobility.arrivals).
+    ("new", "inflow"): "active:accepted",
+    **{(state, "inflow"): "active:accepted" for state in _ACTIVE},
 }
 
 

@@ -10,6 +10,7 @@ from sqlalchemy import (
     CheckConstraint,
     DateTime,
     ForeignKey,
+    Identity,
     Index,
     Integer,
     String,
@@ -33,6 +34,8 @@ class Notification(Base):
 
     ``delivery`` records the WeChat push: the worker sends only while it is ``pending``
     and sets it in the same transaction as the job, so a notification is pushed once.
+    Partitioned by month of ``created_at`` (:mod:`app.core.partitions`), so the
+    primary key is (id, created_at); ``id`` alone is still unique (one sequence).
     """
 
     __tablename__ = "notifications"
@@ -44,9 +47,10 @@ class Notification(Base):
             postgresql_where=text("read_at IS NULL"),
         ),
         CheckConstraint(f"delivery IN {DELIVERY_STATES}", name="delivery"),
+        {"postgresql_partition_by": "RANGE (created_at)"},
     )
 
-    id: Mapped[int] = pk()
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=False), primary_key=True)
     account_id: Mapped[int] = mapped_column(
         BigInteger, ForeignKey("accounts.id", ondelete="CASCADE")
     )
@@ -56,9 +60,15 @@ class Notification(Base):
     data: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
     page: Mapped[str | None] = mapped_column(String(200))
     read_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    created_at: Mapped[datetime] = created_at()
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), primary_key=True
+    )
     delivery: Mapped[str] = mapped_column(String(12), server_default=text("'pending'"))
     delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    # Identified by ``id`` alone in the ORM (``session.get(Notification, id)``): the
+    # table's key includes created_at only because partitioning requires it.
+    __mapper_args__ = {"primary_key": ["id"]}  # noqa: RUF012
 
 
 class OutboxJob(Base):
@@ -86,6 +96,28 @@ class OutboxJob(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = created_at()
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class OutboxHistory(Base):
+    """Outbox jobs that were done for 30 days, moved out of the live queue by
+    ``notify.purge_finished`` (it used to delete them): the queue stays small, the
+    record stays. Partitioned by month of ``finished_at``; old months are detached
+    (:mod:`app.core.partitions`). A job's dedupe key leaves the queue with it, exactly
+    as when done jobs were deleted."""
+
+    __tablename__ = "outbox_history"
+    __table_args__ = ({"postgresql_partition_by": "RANGE (finished_at)"},)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    dedupe_key: Mapped[str | None] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(10))
+    attempts: Mapped[int] = mapped_column(Integer)
+    run_after: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
 
 
 class SubscriptionGrant(Base):

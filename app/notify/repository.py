@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -170,12 +170,26 @@ async def account_for_delivery(session: AsyncSession, account_id: int) -> Accoun
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
-async def purge_finished(session: AsyncSession, *, keep_days: int = 30) -> int:
-    """Delete done jobs and scheduled-run rows older than ``keep_days`` (dead jobs stay)."""
-    cutoff = func.now() - func.make_interval(0, 0, 0, keep_days)
-    jobs = await session.execute(
-        delete(OutboxJob).where(OutboxJob.status == "done", OutboxJob.finished_at < cutoff)
+_MOVE_FINISHED = text(
+    """
+    WITH moved AS (
+        DELETE FROM outbox_jobs
+        WHERE status = 'done' AND finished_at < now() - make_interval(days => :keep_days)
+        RETURNING id, kind, payload, dedupe_key, status, attempts, run_after, last_error,
+                  created_at, finished_at
     )
+    INSERT INTO outbox_history (id, kind, payload, dedupe_key, status, attempts, run_after,
+                                last_error, created_at, finished_at)
+    SELECT * FROM moved
+    """
+)
+
+
+async def purge_finished(session: AsyncSession, *, keep_days: int = 30) -> int:
+    """Move done jobs older than ``keep_days`` to ``outbox_history`` (partitioned by
+    month, detachable) and delete scheduled-run rows as old (dead jobs stay)."""
+    cutoff = func.now() - func.make_interval(0, 0, 0, keep_days)
+    jobs = await session.execute(_MOVE_FINISHED, {"keep_days": keep_days})
     runs = await session.execute(delete(ScheduledRun).where(ScheduledRun.started_at < cutoff))
     return int(getattr(jobs, "rowcount", 0) or 0) + int(getattr(runs, "rowcount", 0) or 0)
 

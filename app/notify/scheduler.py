@@ -65,6 +65,15 @@ def daily_at(hour: int) -> Period:
     return Period(f"daily from {hour:02d}:00 Asia/Shanghai", key)
 
 
+def monthly() -> Period:
+    """Once per Asia/Shanghai calendar month (from its first day on)."""
+
+    def key(now: datetime) -> str:
+        return now.astimezone(clock.SHANGHAI).strftime("%Y-%m")
+
+    return Period("monthly (Asia/Shanghai)", key)
+
+
 HOURLY = every(60)
 # Calendar days in Asia/Shanghai, not UTC: a daily job runs once per Chinese day.
 DAILY = daily_at(0)
@@ -141,6 +150,12 @@ REGISTRY: tuple[ScheduledJob, ...] = (
         HOURLY,
         ("app.core.ratelimit:purge",),
         lambda fn, c: fn(c.engine),
+    ),
+    ScheduledJob(
+        "core.create_partitions",
+        monthly(),
+        ("app.core.partitions:create_ahead",),
+        lambda fn, c: fn(c.session, c.today),
     ),
     ScheduledJob(
         "notify.purge_finished",

@@ -36,6 +36,9 @@ TemplateName = Literal[
     "order_assigned",
     "order_overdue",
     "activity_starting",
+    "inflow_declared",
+    "inflow_decided",
+    "inflow_prompt",
     "care_greeting",
     "care_case_requested",
     "care_help_given",
@@ -63,6 +66,9 @@ class TemplateIds(BaseSettings):
     order_assigned: str = "dev-tmpl-order-assigned"
     order_overdue: str = "dev-tmpl-order-overdue"
     activity_starting: str = "dev-tmpl-activity-starting"
+    inflow_declared: str = "dev-tmpl-inflow-declared"
+    inflow_decided: str = "dev-tmpl-inflow-decided"
+    inflow_prompt: str = "dev-tmpl-inflow-prompt"
     care_greeting: str = "dev-tmpl-care-greeting"
     care_case_requested: str = "dev-tmpl-care-case-requested"
     care_help_given: str = "dev-tmpl-care-help-given"
@@ -262,6 +268,41 @@ TEMPLATES: Final[dict[str, Template]] = {
             ),
             "pages/activity/detail",
             purpose="已报名的活动即将开始",
+        ),
+        Template(
+            "inflow_declared",
+            "流入党员登记待核实",
+            (
+                Field("thing1", ("thing1", "member_name", "@title")),
+                Field("thing2", ("thing2", "note", "@body")),
+                Field("time3", ("time3", "declared_at", "@created_at")),
+            ),
+            "pages/admin/inflows",
+            purpose="有人在本组织进行流入登记（亮身份）或摸排发现名册外党员，待核实（组织管理员）",
+            audience="admin",
+        ),
+        Template(
+            "inflow_decided",
+            "流入登记审核结果",
+            (
+                Field("thing1", ("thing1", "org_name", "@title")),
+                Field("phrase2", ("phrase2", "result"), "已处理"),
+                Field("thing3", ("thing3", "note", "@body")),
+                Field("time4", ("time4", "decided_at", "@created_at")),
+            ),
+            "pages/inflow/index",
+            purpose="流入登记已核实或未通过，附原因与下一步提示",
+        ),
+        Template(
+            "inflow_prompt",
+            "亮明党员身份提醒",
+            (
+                Field("thing1", ("thing1", "entity_name", "@title")),
+                Field("thing2", ("thing2", "note", "@body")),
+                Field("time3", ("time3", "found_at", "@created_at")),
+            ),
+            "pages/inflow/declare",
+            purpose="摸排发现您在组织关系所在地以外的单位工作：亮身份、报到或转接组织关系",
         ),
         Template(
             "care_greeting",

@@ -18,11 +18,13 @@ as CTEs, each row of ``req`` on its own:
    of ``ON CONFLICT DO UPDATE`` serialises a member's awards of one day, and the SET
    sub-select reads the latest committed row, so the caps hold under concurrency:
    the database decides, not a read in Python;
-6. ``l``: append the ledger entry with the points actually awarded. Its unique indexes
+6. ``l``: append the ledger entry with the points actually awarded (the ledger is
+   partitioned by month);
+7. ``c``: its claim in ``credit_claims`` (not partitioned). Its unique indexes
    (member, source, source_id) and (member, client_event_id) are the claim: a racing
    duplicate that ``prev`` could not see yet fails on them, and the statement is
    rolled back whole, daily total included; run again, it sees that one in ``prev``
-   and answers its result (:func:`_award`).
+   (which reads the claims) and answers its result (:func:`_award`).
 """
 
 from __future__ import annotations
@@ -38,9 +40,7 @@ import asyncpg
 from sqlalchemy import (
     ColumnElement,
     Integer,
-    Select,
     SQLColumnExpression,
-    and_,
     cast,
     false,
     func,
@@ -121,7 +121,14 @@ l AS (
                OR d.points >= rule.overall_daily_cap,
            ok.at
     FROM ok JOIN rule ON rule.n = ok.n JOIN d ON d.member_id = ok.member_id
-    RETURNING id, member_id, points, daily_points, cap_reached
+    RETURNING id, member_id, day, points, daily_points, cap_reached
+),
+c AS (
+    INSERT INTO credit_claims (member_id, source, source_id, client_event_id, ledger_id, day,
+                               points, daily_points, cap_reached)
+    SELECT ok.member_id, ok.source, ok.source_id, ok.client_event_id, l.id, l.day,
+           l.points, l.daily_points, l.cap_reached
+    FROM ok JOIN l ON l.member_id = ok.member_id
 )
 SELECT req.n, src.n IS NOT NULL AS found, src.started_at, src.min_seconds,
        l.id AS new_id, l.points AS new_points, l.daily_points AS new_daily,
@@ -135,7 +142,8 @@ LEFT JOIN l ON l.member_id = req.member_id
 ORDER BY req.n
 """  # noqa: S608
 
-_LEDGER_COLUMNS = "l.id, l.points, l.daily_points, l.cap_reached"
+# ``prev`` reads the claims (one unpartitioned table), not the partitioned ledger.
+_LEDGER_COLUMNS = "l.ledger_id AS id, l.points, l.daily_points, l.cap_reached"
 
 _STUDY = f"""
 src AS (
@@ -150,11 +158,11 @@ src AS (
 prev AS (
     SELECT req.n, p.* FROM req CROSS JOIN LATERAL (
         SELECT {_LEDGER_COLUMNS}
-        FROM credit_ledger l
+        FROM credit_claims l
         WHERE l.member_id = req.member_id
           AND (l.client_event_id = req.client_event_id
                OR (l.source = 'study' AND l.source_id = req.session_id))
-        ORDER BY l.id
+        ORDER BY l.ledger_id
         LIMIT 1
     ) AS p
 ),
@@ -200,7 +208,7 @@ src AS (
 ),
 prev AS (
     SELECT req.n, {_LEDGER_COLUMNS}
-    FROM req JOIN credit_ledger l
+    FROM req JOIN credit_claims l
       ON l.member_id = req.member_id AND l.source = req.source AND l.source_id = req.source_id
 ),
 {_AWARD_TAIL}"""  # noqa: S608
@@ -493,71 +501,7 @@ async def current_streak(
 # Leaderboards
 
 
-def _totals(root_path: str, start: date, end: date) -> Select[int, int]:
-    """Points per member of the subtree under ``root_path`` in [start, end]."""
-    total = func.sum(CreditDaily.points).label("points")
-    return (
-        select(CreditDaily.member_id, total)
-        .join(Member, Member.id == CreditDaily.member_id)
-        .join(Organization, Organization.id == Member.home_org_id)
-        .where(
-            CreditDaily.day.between(start, end),
-            Organization.path.startswith(root_path, autoescape=True),
-        )
-        .group_by(CreditDaily.member_id)
-        .having(total > 0)
-    )
-
-
-def _ranked(root_path: str, start: date, end: date) -> Any:
-    totals = _totals(root_path, start, end).subquery("totals")
-    return select(
-        totals.c.member_id,
-        totals.c.points,
-        func.rank().over(order_by=totals.c.points.desc()).label("rank"),
-    ).subquery("ranked")
-
-
-async def leaderboard_page(
-    session: AsyncSession,
-    *,
-    root_path: str,
-    start: date,
-    end: date,
-    after: tuple[int, int] | None,
-    limit: int,
-) -> list[tuple[int, int, int, str]]:
-    """(rank, member_id, points, name) ordered by points desc, member id."""
-    ranked = _ranked(root_path, start, end)
-    stmt = select(ranked.c.rank, ranked.c.member_id, ranked.c.points, Member.name).join(
-        Member, Member.id == ranked.c.member_id
-    )
-    if after is not None:
-        points, member_id = after
-        stmt = stmt.where(
-            or_(
-                ranked.c.points < points,
-                and_(ranked.c.points == points, ranked.c.member_id > member_id),
-            )
-        )
-    stmt = stmt.order_by(ranked.c.points.desc(), ranked.c.member_id).limit(limit + 1)
-    rows = await session.execute(stmt)
-    return [(int(r), int(m), int(p), str(n)) for r, m, p, n in rows]
-
-
-async def standing(
-    session: AsyncSession, *, member_id: int, root_path: str, start: date, end: date
-) -> tuple[int | None, int]:
-    """The member's (rank, points) in the subtree; rank None when he earned nothing."""
-    ranked = _ranked(root_path, start, end)
-    row = (
-        await session.execute(
-            select(ranked.c.rank, ranked.c.points).where(ranked.c.member_id == member_id)
-        )
-    ).first()
-    if row is None:
-        return None, 0
-    return int(row[0]), int(row[1])
+# (The leaderboards' queries are in app.study.boards.)
 
 
 async def member_name(session: AsyncSession, member_id: int) -> str:

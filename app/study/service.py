@@ -28,7 +28,7 @@ from app.core.pagination import decode_cursor, encode_cursor
 from app.identity.principal import Principal
 from app.organization.models import path_ids
 from app.organization.scope import Scope, build_scope, get_visible_org
-from app.study import errors
+from app.study import boards, errors
 from app.study import repository as repo
 from app.study.models import CREDIT_KINDS, SOURCES, StudyItem
 from app.study.schemas import (
@@ -416,20 +416,19 @@ async def leaderboard(
         org = await get_visible_org(session, scope, target)
     me: MyStanding | None = None
     if org is not None:
-        rows = await repo.leaderboard_page(
-            session, root_path=org.path, start=start, end=end, after=after, limit=limit
+        rows = await boards.page(
+            session, period=period, root_path=org.path, start=start, after=after, limit=limit + 1
         )
         page = rows[:limit]
         next_cursor = None
         if len(rows) > limit:
-            _, member_id, points, _ = page[-1]
-            next_cursor = encode_cursor(points, member_id)
+            next_cursor = encode_cursor(page[-1].points, page[-1].member_id)
         items = [
-            LeaderboardEntry(rank=rank, member_id=member_id, points=points, name=name)
-            for rank, member_id, points, name in page
+            LeaderboardEntry(rank=r.rank, member_id=r.member_id, points=r.points, name=r.name)
+            for r in page
         ]
         if principal.member_id is not None:
-            me = await _standing(session, principal.member_id, org.path, start, end)
+            me = await _standing(session, principal.member_id, org.path, period, start)
         return LeaderboardOut(
             org_id=org.id,
             period=period,
@@ -454,7 +453,7 @@ async def leaderboard(
     own = await repo.get_org(session, target)
     if own is None:
         raise errors.org_not_found()
-    me = await _standing(session, principal.member_id, own.path, start, end)
+    me = await _standing(session, principal.member_id, own.path, period, start)
     items = []
     if me.rank is not None and after is None:
         items = [
@@ -471,10 +470,10 @@ def _default_root(scope: Scope) -> int | None:
 
 
 async def _standing(
-    session: AsyncSession, member_id: int, root_path: str, start: date, end: date
+    session: AsyncSession, member_id: int, root_path: str, period: Period, start: date
 ) -> MyStanding:
-    rank, points = await repo.standing(
-        session, member_id=member_id, root_path=root_path, start=start, end=end
+    rank, points = await boards.standing(
+        session, period=period, member_id=member_id, root_path=root_path, start=start
     )
     name = await repo.member_name(session, member_id)
     return MyStanding(member_id=member_id, name=name, points=points, rank=rank)

@@ -27,6 +27,8 @@ CREDIT_RULES = {
 }
 OVERALL_DAILY_CAP = 30
 CREDIT_KIND_WEIGHTS = [40, 30, 8, 20, 2]
+# Rows per COPY: 10,000,000 ledger rows at scale 10 do not fit in memory at once.
+CHUNK = 500_000
 
 
 async def seed_credits(conn: asyncpg.Connection, seeded: Seeded, count: int) -> int:
@@ -44,11 +46,19 @@ async def seed_credits(conn: asyncpg.Connection, seeded: Seeded, count: int) -> 
     ledger_ids = iter(await reserve_ids(conn, "credit_ledger", count))
     ledger: list[tuple[object, ...]] = []
     daily: list[tuple[object, ...]] = []
+    written = 0
+    days = 0
     full = 0
-    while len(ledger) < count and full < len(active):
+    while written + len(ledger) < count and full < len(active):
         for member_id in active:
-            if len(ledger) >= count:
+            if written + len(ledger) >= count:
                 break
+            if len(ledger) >= CHUNK:
+                # A member's days are complete here: their day rows go in before the
+                # ledger rows that reference them, and memory stays bounded at scale.
+                written += await _copy(conn, daily, ledger)
+                days += len(daily)
+                daily, ledger = [], []
             taken = used.setdefault(member_id, set())
             free = 365 - len(taken)
             if free == 0:
@@ -57,7 +67,7 @@ async def seed_credits(conn: asyncpg.Connection, seeded: Seeded, count: int) -> 
             want = min(free, int(rng.paretovariate(1.5) * 2))
             offsets = [d for d in rng.sample(range(365), min(365, want * 2)) if d not in taken]
             for offset in offsets[:want]:
-                if len(ledger) >= count:
+                if written + len(ledger) >= count:
                     break
                 taken.add(offset)
                 if len(taken) == 365:
@@ -67,7 +77,7 @@ async def seed_credits(conn: asyncpg.Connection, seeded: Seeded, count: int) -> 
                 total = 0
                 awarded = 0
                 for _ in range(rng.randint(1, 12)):
-                    if len(ledger) >= count:
+                    if written + len(ledger) >= count:
                         break
                     kind = rng.choices(kinds, CREDIT_KIND_WEIGHTS)[0]
                     points, cap = CREDIT_RULES[kind]
@@ -92,6 +102,15 @@ async def seed_credits(conn: asyncpg.Connection, seeded: Seeded, count: int) -> 
                         )
                     )
                 daily.append((member_id, day, total, *per_kind.values(), awarded))
+    await _copy(conn, daily, ledger)
+    return days + len(daily)
+
+
+async def _copy(
+    conn: asyncpg.Connection, daily: list[tuple[object, ...]], ledger: list[tuple[object, ...]]
+) -> int:
+    """COPY day rows, then the ledger rows that reference them; returns ledger rows."""
+    kinds = list(CREDIT_RULES)
     await conn.copy_records_to_table(
         "credit_daily",
         records=daily,
@@ -114,4 +133,20 @@ async def seed_credits(conn: asyncpg.Connection, seeded: Seeded, count: int) -> 
             "created_at",
         ],
     )
-    return len(daily)
+    # Each entry's claim (member, source, source_id) with its result, as the check-in
+    # statement writes it.
+    await conn.copy_records_to_table(
+        "credit_claims",
+        records=[(r[1], r[3], r[4], r[0], r[2], r[6], r[7], r[8]) for r in ledger],
+        columns=[
+            "member_id",
+            "source",
+            "source_id",
+            "ledger_id",
+            "day",
+            "points",
+            "daily_points",
+            "cap_reached",
+        ],
+    )
+    return len(ledger)

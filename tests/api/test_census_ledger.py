@@ -262,12 +262,8 @@ async def test_ledger_filters_and_pages(
     )
 
 
-async def test_rates_between_rounds(
-    client: httpx.AsyncClient, db: AsyncSession, settings: Settings
-) -> None:
-    c = await county(db, settings)
-    a = await create_entity(client, c.admin, c.street_a)
-    b = await create_entity(client, c.admin, c.street_a)
+async def _two_rounds(client: httpx.AsyncClient, c: County) -> list[int]:
+    """The county's rounds 2026Q3 and 2026Q4 (ids)."""
     ids = []
     for period in ("2026Q3", "2026Q4"):
         r = await client.post(
@@ -275,7 +271,18 @@ async def test_rates_between_rounds(
             json={"org_id": c.county.id, "period": period, "due_on": "2026-12-31"},
             headers=c.admin.headers,
         )
+        assert r.status_code == 201, r.text
         ids.append(r.json()["id"])
+    return ids
+
+
+async def test_rates_between_rounds(
+    client: httpx.AsyncClient, db: AsyncSession, settings: Settings
+) -> None:
+    c = await county(db, settings)
+    a = await create_entity(client, c.admin, c.street_a)
+    b = await create_entity(client, c.admin, c.street_a)
+    ids = await _two_rounds(client, c)
     for entity in (a, b):
         await client.post(
             f"{API}/entities/{entity['id']}/surveys",
@@ -411,3 +418,134 @@ async def _id_number_of(db: AsyncSession, settings: Settings, member_id: int) ->
     member = await db.get(Member, member_id)
     assert member is not None
     return pii.keyring(settings).decrypt(member.id_number_enc, context=pii.ID_NUMBER)
+
+
+async def test_change_between_rounds_equals_a_recount_of_the_surveys(
+    client: httpx.AsyncClient, db: AsyncSession, settings: Settings
+) -> None:
+    """The rates per round (and their change) read the round tally; they equal a recount
+    of the surveys themselves, for the county and narrowed to a street or the trade
+    committee, also after a survey is corrected in the same round."""
+    c = await county(db, settings)
+    rounds = await _two_rounds(client, c)
+    joint = await f.org(db, "联合党支部", parent=c.street_b)
+    instructor = await f.member(db, settings, c.street_a, "指导员")
+    entities = [
+        await create_entity(
+            client,
+            c.admin,
+            c.street_a if i % 2 else c.street_b,
+            **({"trade_org_id": c.trade.id} if i % 3 == 0 else {}),
+        )
+        for i in range(14)
+    ]
+
+    async def survey(round_id: int, entity: dict[str, Any], members: int) -> None:
+        response = await client.post(
+            f"{API}/entities/{entity['id']}/surveys",
+            json=survey_body(round_id, members),
+            headers=c.admin.headers,
+        )
+        assert response.status_code in (200, 201), response.text
+
+    for i, entity in enumerate(entities[:11]):
+        await survey(rounds[0], entity, i % 4)
+    # Between the rounds: organisations founded and joined, instructors assigned.
+    for i, entity in enumerate(entities):
+        if i % 4 == 0:
+            body: dict[str, Any] = {"mode": "joint", "org_id": joint.id}
+        elif i % 5 == 1:
+            new_org = {"name": f"企业{i}党支部", "parent_id": c.street_a.id}
+            body = {"mode": "own", "new_org": new_org}
+        elif i % 3 == 2:
+            await client.post(
+                f"{API}/entities/{entity['id']}/instructors",
+                json={"member_id": instructor.id},
+                headers=c.admin.headers,
+            )
+            continue
+        else:
+            continue
+        linked = await client.post(
+            f"{API}/entities/{entity['id']}/organization", json=body, headers=c.admin.headers
+        )
+        assert linked.status_code in (200, 201), linked.text
+    for i, entity in enumerate(entities[2:]):
+        await survey(rounds[1], entity, i % 3)
+    # A correction in the open round after the entity got its own organisation.
+    corrected = entities[3]
+    await client.post(
+        f"{API}/entities/{corrected['id']}/organization",
+        json={"mode": "own", "new_org": {"name": "更正后党支部", "parent_id": c.street_a.id}},
+        headers=c.admin.headers,
+    )
+    await survey(rounds[1], corrected, 4)
+
+    surveys = (
+        await db.execute(
+            text(
+                "SELECT s.round_id, s.coverage, ro.path AS responsible, tro.path AS trade "
+                "FROM census_surveys s JOIN organizations ro ON ro.id = s.responsible_org_id "
+                "LEFT JOIN organizations tro ON tro.id = s.trade_org_id"
+            )
+        )
+    ).all()
+    assert {s.coverage for s in surveys} == {"organization", "joint", "work", "none"}
+    assert len(surveys) == 11 + 12
+
+    def recount(path: str) -> list[tuple[str, int, float, float]]:
+        rates = []
+        for period, round_id in zip(("2026Q3", "2026Q4"), rounds, strict=True):
+            found = Counter(
+                s.coverage
+                for s in surveys
+                if s.round_id == round_id
+                and (s.responsible.startswith(path) or (s.trade or "").startswith(path))
+            )
+            n = sum(found.values())
+            rates.append(
+                (
+                    period,
+                    n,
+                    round((found["organization"] + found["joint"]) / n, 4) if n else 0.0,
+                    round((n - found["none"]) / n, 4) if n else 0.0,
+                )
+            )
+        return rates
+
+    for org in (c.county, c.street_a, c.street_b, c.trade):
+        stats = (
+            await client.get(
+                f"{API}/stats",
+                params={"org_id": org.id, "round_id": rounds[1]},
+                headers=c.admin.headers,
+            )
+        ).json()
+        want = recount(org.path)
+        got = [
+            (r["period"], r["surveyed"], r["organization_rate"], r["coverage_rate"])
+            for r in stats["rounds"]
+        ]
+        assert got == want, org.name
+        assert stats["change"] == {
+            "from_period": "2026Q3",
+            "to_period": "2026Q4",
+            "organization_rate": round(want[1][2] - want[0][2], 4),
+            "coverage_rate": round(want[1][3] - want[0][3], 4),
+        }, org.name
+    assert recount(c.county.path)[1][1] == 12
+
+    # The round tally equals a grouping of the surveys themselves.
+    tally = await db.execute(
+        text(
+            "SELECT round_id, responsible_org_id, trade_org_id, coverage, n "
+            "FROM census_round_tally WHERE n <> 0 ORDER BY 1, 2, 3, 4"
+        )
+    )
+    grouped = await db.execute(
+        text(
+            "SELECT round_id, responsible_org_id, coalesce(trade_org_id, 0), coverage, count(*) "
+            "FROM census_surveys GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4"
+        )
+    )
+    assert tally.all() == grouped.all()
