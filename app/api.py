@@ -21,6 +21,7 @@ from app.notify.router import router as notify_router
 from app.orders.router import router as orders_router
 from app.organization.router import router as organization_router
 from app.study.router import router as study_router
+from app.transfers.router import router as transfers_router
 
 API_PREFIX = "/api/v1"
 
@@ -38,5 +39,6 @@ DOMAIN_ROUTERS: tuple[APIRouter, ...] = (
     notify_router,
     census_router,
     inflows_router,
+    transfers_router,
     care_router,
 )

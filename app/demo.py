@@ -29,6 +29,7 @@ DOMAIN_SEEDS = (
     "orders",
     "census",
     "inflows",
+    "transfers",
     "care",
     "notify",
 )

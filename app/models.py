@@ -13,6 +13,7 @@ from app.notify import models as notify_models
 from app.orders import models as orders_models
 from app.organization import models as organization_models
 from app.study import models as study_models
+from app.transfers import models as transfer_models
 from app.wechat import models as wechat_models
 
 __all__ = [
@@ -30,5 +31,6 @@ __all__ = [
     "organization_models",
     "ratelimit",
     "study_models",
+    "transfer_models",
     "wechat_models",
 ]
