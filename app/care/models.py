@@ -88,8 +88,9 @@ class CareCampaignRecipient(Base):
     member_id: Mapped[int] = mapped_column(
         BigInteger, ForeignKey("members.id", ondelete="CASCADE"), primary_key=True
     )
-    # No foreign key: notifications are partitioned by month (their key is (id,
-    # created_at)) and old months are dropped; the id alone is unique (one sequence).
+    # No foreign key: notifications are partitioned by month (a key would have to carry
+    # the partition column, and would pin old months against detaching). A notification
+    # whose month was detached simply no longer counts as read.
     notification_id: Mapped[int | None] = mapped_column(BigInteger)
 
 
