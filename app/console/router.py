@@ -30,7 +30,12 @@ from app.mobility.schemas import AcceptCheckinIn, ApproveIn, DecisionWithReasonI
 from app.orders import reads as order_reads
 from app.study import service as study_service
 from app.transfers import service as transfer_service
-from app.transfers.schemas import TransferAcceptIn, TransferApproveIn, TransferReasonIn
+from app.transfers.schemas import (
+    TransferAcceptIn,
+    TransferApproveIn,
+    TransferOut,
+    TransferReasonIn,
+)
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
 
@@ -54,6 +59,9 @@ DECISIONS: dict[str, type[ApproveIn] | type[DecisionWithReasonIn] | type[AcceptC
     "refuse_checkin": DecisionWithReasonIn,
 }
 APPROVAL_LIMIT = 50
+# A transfer's two sides: the home side decides first, then the receiving side.
+OUT = ("approve", "reject")
+IN = ("accept", "refuse")
 
 
 def _qr_svg(content: str, scale: int = 6) -> Markup:
@@ -185,26 +193,20 @@ async def approvals(console: ConsoleDep, session: SessionDep) -> Response:
 
     registrations = await waiting(LedgerFilter(status="pending"))
     checkins = await waiting(LedgerFilter(checkin_status="pending"))
-    transfers_out = await transfer_service.admin_page(
-        session,
-        console.scope,
-        org_id=None,
-        status="requested",
-        direction="out",
-        member_id=None,
-        limit=APPROVAL_LIMIT,
-        cursor=None,
-    )
-    transfers_in = await transfer_service.admin_page(
-        session,
-        console.scope,
-        org_id=None,
-        status="approved",
-        direction="in",
-        member_id=None,
-        limit=APPROVAL_LIMIT,
-        cursor=None,
-    )
+
+    async def transfers(status: str, direction: str) -> list[TransferOut]:
+        page = await transfer_service.admin_page(
+            session,
+            console.scope,
+            org_id=None,
+            status=status,
+            direction=direction,
+            member_id=None,
+            limit=APPROVAL_LIMIT,
+            cursor=None,
+        )
+        return page.items
+
     declarations = await inflow_ledger.page(
         session,
         console.scope,
@@ -224,8 +226,8 @@ async def approvals(console: ConsoleDep, session: SessionDep) -> Response:
         sections=sections,
         inflows=declarations.items,
         transfers=[
-            ("transfers-out", "组织关系转出审批", transfers_out.items, ("approve", "reject")),
-            ("transfers-in", "组织关系转入接收", transfers_in.items, ("accept", "refuse")),
+            ("transfers-out", "组织关系转出审批", await transfers("requested", "out"), OUT),
+            ("transfers-in", "组织关系转入接收", await transfers("approved", "in"), IN),
         ],
         limit=APPROVAL_LIMIT,
     )
