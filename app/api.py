@@ -9,6 +9,7 @@ from fastapi import APIRouter
 
 from app.activity.router import router as activity_router
 from app.audit.router import router as audit_router
+from app.care.router import router as care_router
 from app.census.router import router as census_router
 from app.identity.router import router as identity_router
 from app.inflows.router import router as inflows_router
@@ -39,4 +40,5 @@ DOMAIN_ROUTERS: tuple[APIRouter, ...] = (
     census_router,
     inflows_router,
     transfers_router,
+    care_router,
 )

@@ -30,6 +30,7 @@ DOMAIN_SEEDS = (
     "census",
     "inflows",
     "transfers",
+    "care",
     "notify",
 )
 

@@ -2,6 +2,7 @@
 
 from app.activity import models as activity_models
 from app.audit import models as audit_models
+from app.care import models as care_models
 from app.census import models as census_models
 from app.core import idempotency, ratelimit
 from app.identity import models as identity_models
@@ -18,6 +19,7 @@ from app.wechat import models as wechat_models
 __all__ = [
     "activity_models",
     "audit_models",
+    "care_models",
     "census_models",
     "idempotency",
     "identity_models",

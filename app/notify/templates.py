@@ -41,6 +41,9 @@ TemplateName = Literal[
     "inflow_prompt",
     "transfer_requested",
     "transfer_status",
+    "care_greeting",
+    "care_case_requested",
+    "care_help_given",
 ]
 TEMPLATE_NAMES: Final[tuple[str, ...]] = get_args(TemplateName)
 
@@ -70,6 +73,9 @@ class TemplateIds(BaseSettings):
     inflow_prompt: str = "dev-tmpl-inflow-prompt"
     transfer_requested: str = "dev-tmpl-transfer-requested"
     transfer_status: str = "dev-tmpl-transfer-status"
+    care_greeting: str = "dev-tmpl-care-greeting"
+    care_case_requested: str = "dev-tmpl-care-case-requested"
+    care_help_given: str = "dev-tmpl-care-help-given"
 
     def for_template(self, name: str) -> str:
         return str(getattr(self, name))
@@ -326,6 +332,42 @@ TEMPLATES: Final[dict[str, Template]] = {
             ),
             "pages/transfer/detail",
             purpose="本人的组织关系转接进度：同意转出、完成接收、未同意或未接收",
+        ),
+        Template(
+            "care_greeting",
+            "节日问候",
+            (
+                Field("thing1", ("thing1", "campaign_title", "@title")),
+                Field("thing2", ("thing2", "org_name")),
+                Field("thing3", ("thing3", "message", "@body")),
+                Field("date4", ("date4", "send_on", "@created_at")),
+            ),
+            "pages/care/greeting",
+            purpose="党组织的节日问候、关怀慰问",
+        ),
+        Template(
+            "care_case_requested",
+            "困难帮扶申请",
+            (
+                Field("thing1", ("thing1", "member_name", "@title")),
+                Field("phrase2", ("phrase2", "kind_name"), "困难帮扶"),
+                Field("time3", ("time3", "requested_at", "@created_at")),
+                Field("thing4", ("thing4", "note", "@body")),
+            ),
+            "pages/admin/care",
+            purpose="党员提出困难帮扶申请，待走访（组织关系所在党组织管理员）",
+            audience="admin",
+        ),
+        Template(
+            "care_help_given",
+            "关怀帮扶记录",
+            (
+                Field("phrase1", ("phrase1", "form_name"), "关怀帮扶"),
+                Field("date2", ("date2", "given_on", "@created_at")),
+                Field("thing3", ("thing3", "note", "@body")),
+            ),
+            "pages/care/case",
+            purpose="党组织为您登记了走访、慰问或帮扶",
         ),
     )
 }

@@ -79,6 +79,9 @@ async def test_every_list_refuses_a_forged_cursor(
     assert set(paths) == {
         "/activities",
         "/audit",
+        "/care/campaigns",
+        "/care/cases",
+        "/care/me/cases",
         "/census/entities",
         "/census/found-members",
         "/census/me/entities",
