@@ -11,6 +11,7 @@ from app.activity.router import router as activity_router
 from app.audit.router import router as audit_router
 from app.care.router import router as care_router
 from app.census.router import router as census_router
+from app.identity.console_router import router as console_login_router
 from app.identity.router import router as identity_router
 from app.inflows.router import router as inflows_router
 from app.me.router import router as me_router
@@ -28,6 +29,7 @@ API_PREFIX = "/api/v1"
 DOMAIN_ROUTERS: tuple[APIRouter, ...] = (
     study_router,
     identity_router,
+    console_login_router,
     me_router,
     organization_router,
     roles_router,

@@ -281,6 +281,9 @@ def create_app(
 
     for router in DOMAIN_ROUTERS:
         app.include_router(router, prefix=API_PREFIX)
+    from app.console.install import install as install_console
+
+    install_console(app)
 
     if settings.cors_origins:
         app.add_middleware(

@@ -4,7 +4,8 @@
   subtree's mobile members, all members or members in hardship; ``ix_care_campaigns_due``
   finds the scheduled ones whose day has come.
 * ``care_campaign_recipients``: one row per member a campaign went to; its primary key
-  ``(campaign_id, member_id)`` makes a greeting reach a member once.
+  ``(campaign_id, member_id)`` makes a greeting reach a member once. Its
+  ``notification_id`` has no foreign key: notifications are partitioned by month.
 * ``care_cases`` / ``care_help``: hardship cases and the visits, calls and funds given;
   the description and the notes are ciphertext only.
 

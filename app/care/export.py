@@ -8,13 +8,10 @@ text a spreadsheet would take for a formula is neutralised.
 
 from __future__ import annotations
 
-import asyncio
-import os
-import tempfile
 from datetime import date
+from decimal import Decimal
 from typing import Any
 
-import xlsxwriter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.service import record
@@ -23,7 +20,7 @@ from app.care.cases import DESCRIPTION, KIND_NAMES, filters, org_conditions
 from app.core import clock, pii
 from app.core.config import Settings
 from app.core.errors import AppError
-from app.core.xlsx import write_cell
+from app.core.xlsx import LedgerSheet
 from app.mobility.export import ExportResult
 from app.organization.scope import Scope
 
@@ -41,7 +38,6 @@ HEADERS = (
     "结案时间",
     "困难情况",
 )
-FUNDS_COL = HEADERS.index("帮扶金额（元）")
 WIDTHS = (6, 10, 28, 10, 8, 11, 8, 8, 14, 17, 50)
 
 
@@ -56,7 +52,7 @@ def row_values(index: int, row: Any, description: str | None) -> list[Any]:
         row["opened_on"],
         "本人申请" if row["requested_by"] == "member" else "组织登记",
         row["help_count"],
-        repo.as_yuan(row["funds_yuan"]),
+        Decimal(row["funds_yuan"]),
         closed.astimezone(clock.SHANGHAI).strftime("%Y-%m-%d %H:%M") if closed else None,
         description,
     ]
@@ -81,39 +77,23 @@ async def export_cases(
         *await org_conditions(session, scope, org_id),
         *filters(status, kind),
     ]
-    fd, path = tempfile.mkstemp(prefix="care-", suffix=".xlsx")
-    os.close(fd)
     ring = pii.keyring(settings) if full else None
-    book = xlsxwriter.Workbook(path, {"constant_memory": True, "tmpdir": tempfile.gettempdir()})
-    count = 0
+    sheet = LedgerSheet(
+        prefix="care-",
+        sheet_name="困难党员帮扶台账",
+        title=f"困难党员帮扶台账（{today.isoformat()}）",
+        headers=HEADERS,
+        widths=WIDTHS,
+    )
     try:
-        sheet = book.add_worksheet("困难党员帮扶台账")
-        title_fmt = book.add_format({"bold": True, "font_size": 14, "align": "center"})
-        head_fmt = book.add_format({"bold": True, "border": 1, "bg_color": "#F2DCDB"})
-        fmt = book.add_format({"border": 1})
-        date_fmt = book.add_format({"border": 1, "num_format": "yyyy-mm-dd"})
-        money_fmt = book.add_format({"border": 1, "num_format": "#,##0.00"})
-        for col, width in enumerate(WIDTHS):
-            sheet.set_column(col, col, width)
-        title = f"困难党员帮扶台账（{today.isoformat()}）"
-        sheet.merge_range(0, 0, 0, len(HEADERS) - 1, title, title_fmt)
-        for col, header in enumerate(HEADERS):
-            sheet.write_string(1, col, header, head_fmt)
-        sheet.freeze_panes(2, 2)
         async for row in repo.stream_export(session, where):
-            count += 1
             description = (
                 ring.decrypt(row["description_enc"], context=DESCRIPTION) if ring else None
             )
-            for col, value in enumerate(row_values(count, row, description)):
-                if col == FUNDS_COL:  # amounts are numbers a spreadsheet can sum
-                    sheet.write_number(count + 1, col, value, money_fmt)
-                else:
-                    write_cell(sheet, count + 1, col, value, fmt, date_fmt)
-        await asyncio.to_thread(book.close)
+            sheet.add(row_values(sheet.rows + 1, row, description))
+        path, count = await sheet.finish()
     except BaseException:
-        book.close()
-        os.unlink(path)
+        sheet.discard()
         raise
     await record(
         session,

@@ -152,6 +152,12 @@ REGISTRY: tuple[ScheduledJob, ...] = (
         lambda fn, c: fn(c.engine),
     ),
     ScheduledJob(
+        "identity.purge_console_logins",
+        HOURLY,
+        ("app.identity.console_login:purge",),
+        lambda fn, c: fn(c.session, c.now),
+    ),
+    ScheduledJob(
         "core.create_partitions",
         monthly(),
         ("app.core.partitions:create_ahead",),

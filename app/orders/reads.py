@@ -35,7 +35,7 @@ async def _subtree_path(
     return org.path
 
 
-async def list_orders(
+async def list_for(
     session: AsyncSession,
     reader: ConnectionSource,
     principal: Principal,
@@ -49,37 +49,65 @@ async def list_orders(
     limit: int,
     cursor: str | None,
 ) -> Page[OrderOut]:
-    after_id = decode_cursor(cursor, int)
-    rows: list[ServiceOrder] | list[Row]
-    if mine and not assigned_to_me and org_id is None:
-        # The caller's own orders need no scope: one statement on the driver pool.
-        rows = await repo.own_orders(
-            reader,
-            principal.account_id,
-            status=status,
-            category=category,
-            needs_review=needs_review,
-            after_id=after_id,
-            limit=limit,
-        )
-    else:
-        scope = await build_scope(session, principal)
-        rows = await repo.list_orders(
+    """``GET /orders``: the caller's own orders need no scope, one statement on the
+    driver pool; everything else is read in his scope (:func:`list_orders`)."""
+    if not (mine and not assigned_to_me and org_id is None):
+        return await list_orders(
             session,
-            scope,
+            await build_scope(session, principal),
+            status=status,
+            org_id=org_id,
             mine=mine,
             assigned_to_me=assigned_to_me,
-            status=status,
-            subtree_path=await _subtree_path(session, scope, org_id, own_orders=mine),
             category=category,
             needs_review=needs_review,
-            after_id=after_id,
             limit=limit,
+            cursor=cursor,
         )
+    rows = await repo.own_orders(
+        reader,
+        principal.account_id,
+        status=status,
+        category=category,
+        needs_review=needs_review,
+        after_id=decode_cursor(cursor, int),
+        limit=limit,
+    )
+    return _page(rows, limit, principal.account_id)
+
+
+async def list_orders(
+    session: AsyncSession,
+    scope: Scope,
+    *,
+    status: str | None,
+    org_id: int | None,
+    mine: bool,
+    assigned_to_me: bool = False,
+    category: str | None,
+    needs_review: bool | None,
+    limit: int,
+    cursor: str | None,
+) -> Page[OrderOut]:
+    rows = await repo.list_orders(
+        session,
+        scope,
+        mine=mine,
+        assigned_to_me=assigned_to_me,
+        status=status,
+        subtree_path=await _subtree_path(session, scope, org_id, own_orders=mine),
+        category=category,
+        needs_review=needs_review,
+        after_id=decode_cursor(cursor, int),
+        limit=limit,
+    )
+    return _page(rows, limit, scope.principal.account_id)
+
+
+def _page(rows: list[ServiceOrder] | list[Row], limit: int, account_id: int) -> Page[OrderOut]:
     found: list[ServiceOrder | Row] = list(rows)
     page, next_cursor = page_of(found, limit, lambda o: (o.id,))
     now = clock.now()
-    account_id = principal.account_id
     return Page(items=[order_out(o, account_id, now) for o in page], next_cursor=next_cursor)
 
 

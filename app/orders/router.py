@@ -121,7 +121,7 @@ async def list_orders(
 ) -> Page[OrderOut]:
     """Admins: orders at (or once at) their organisations. Members and residents: their
     own (and, for volunteers, those assigned to them)."""
-    return await reads.list_orders(
+    return await reads.list_for(
         session,
         reader,
         principal,

@@ -41,6 +41,7 @@ from sqlalchemy import (
     ColumnElement,
     SQLColumnExpression,
     false,
+    func,
     insert,
     or_,
     select,
@@ -53,7 +54,7 @@ from app.core.db import DriverStatement
 from app.members.models import Member
 from app.organization.models import Organization, path_ids
 from app.organization.scope import Scope
-from app.study.models import CREDIT_KINDS, CreditRule, StudyItem, StudySession
+from app.study.models import CREDIT_KINDS, CreditDaily, CreditRule, StudyItem, StudySession
 
 # Every SQL fragment below is built from constants only (CREDIT_KINDS), never from input.
 
@@ -461,3 +462,24 @@ async def member_name(session: AsyncSession, member_id: int) -> str:
         await session.execute(select(Member.name).where(Member.id == member_id))
     ).scalar_one_or_none()
     return name or ""
+
+
+async def participation(
+    session: AsyncSession, scope: Scope, start: date, end: date
+) -> tuple[int, int]:
+    """Members of the caller's subtrees, and how many of them earned study credits
+    between ``start`` and ``end`` (inclusive)."""
+    studied = (
+        select(CreditDaily.member_id)
+        .where(CreditDaily.day >= start, CreditDaily.day <= end)
+        .where(CreditDaily.member_id == Member.id)
+        .exists()
+    )
+    row = (
+        await session.execute(
+            select(func.count(), func.count().filter(studied)).where(
+                scope.org_visible(Member.home_org_id)
+            )
+        )
+    ).one()
+    return int(row[0]), int(row[1])

@@ -142,13 +142,20 @@ router.add_api_route(
 
 @router.get("/study/leaderboard", response_model=LeaderboardOut, summary="积分排行")
 async def leaderboard(
-    session: ReadSessionDep,
+    session: SessionDep,
+    reads: ReadSessionDep,
     principal: PrincipalDep,
     org_id: Annotated[ParamId | None, Query()] = None,
     period: Annotated[Period, Query()] = "day",
     limit: LimitParam = DEFAULT_LIMIT,
     cursor: CursorParam = None,
 ) -> LeaderboardOut:
+    # A member sees only his own standing: his own read, on the primary.
     return await service.leaderboard(
-        session, principal, org_id=org_id, period=period, cursor=cursor, limit=limit
+        reads if principal.is_admin else session,
+        principal,
+        org_id=org_id,
+        period=period,
+        cursor=cursor,
+        limit=limit,
     )

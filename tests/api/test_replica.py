@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -21,9 +22,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from app.core.config import Settings
 from app.core.db import ReadSessionDep, Replica, SessionDep
 from app.main import create_app
+from app.study import service as study_service
+from tests import factories as f
 from tests.api.test_order_helpers import World, submit, world
 from tests.conftest import truncate_all
 from tests.support import standby as sb
+from tests.support.study import item, session_at
 
 STATS = "/api/v1/orders/stats"
 
@@ -147,3 +151,48 @@ async def test_a_standby_that_is_down_sends_reads_to_the_primary(
         await submit(client, w.submitter, w.village)
         assert await _total(client, w) == 1
         assert _replica(app).served == 0 and _replica(app).fallbacks == 1
+
+
+async def test_a_members_own_standing_reads_the_primary_and_the_admins_board_the_standby(
+    settings: Settings, engine: AsyncEngine, standby_url: str
+) -> None:
+    primary = settings.database_direct_url or settings.database_url
+    assert primary
+    async with AsyncSession(engine, expire_on_commit=False) as db:
+        await study_service.ensure_default_rules(db)
+        branch = await f.org(db, "排行支部")
+        admin = await f.admin_actor(db, settings, branch, name="排行管理员")
+        member = await f.member_actor(db, settings, branch, "排行党员")
+        article = await item(db, branch, kind="article", min_seconds=0, points=1)
+        started = datetime.now(UTC) - timedelta(minutes=5)
+        first = await session_at(db, member.member, article, started)
+        second = await session_at(db, member.member, article, started)
+        await db.commit()
+    board = "/api/v1/study/leaderboard"
+
+    async with _app(settings, engine, standby_url, max_lag_s=30) as app, _client(app) as client:
+
+        async def check_in(session_id: int) -> None:
+            response = await client.post(
+                "/api/v1/study/checkins",
+                json={"session_id": session_id, "client_event_id": f"board-{session_id}"},
+                headers=member.headers,
+            )
+            assert response.status_code == 200, response.text
+
+        async def points(actor: f.Actor) -> int:
+            response = await client.get(board, headers=actor.headers)
+            assert response.status_code == 200, response.text
+            body = response.json()
+            return int(body["me"]["points"] if actor is member else body["items"][0]["points"])
+
+        await check_in(first.id)
+        await asyncio.to_thread(sb.caught_up, primary, standby_url)
+        assert await points(admin) == 1
+        await asyncio.to_thread(sb.psql, standby_url, "SELECT pg_wal_replay_pause()")
+        try:
+            await check_in(second.id)
+            assert await points(member) == 2  # his own standing: the primary
+            assert await points(admin) == 1  # the board: the standby, within the bound
+        finally:
+            await asyncio.to_thread(sb.psql, standby_url, "SELECT pg_wal_replay_resume()")
