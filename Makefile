@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: run test test-fast lint format openapi openapi-check client-check migrations-check bench bench-scale clean
+.PHONY: run test test-fast test-pgbouncer lint format openapi openapi-check client-check migrations-check bench bench-scale clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,16 @@ test-fast: $(STAMP)
 	@$(PY) -m pytest -q -p no:cacheprovider -m "not slow"; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: that is a failure here"; exit 1; fi; \
 	exit $$rc
+
+## Logins, check-ins, transitions and the outbox worker through a real PgBouncer in
+## transaction mode (Debian's pgbouncer package); says so and stops when it is absent.
+PGBOUNCER_SLICE := tests/api/test_pgbouncer.py tests/api/test_auth_login.py \
+	tests/api/test_sessions.py tests/api/test_study_batching.py \
+	tests/api/test_order_transitions.py tests/api/test_worker.py tests/api/test_worker_concurrency.py
+test-pgbouncer: $(STAMP)
+	@if ! command -v pgbouncer >/dev/null && [ ! -x /usr/sbin/pgbouncer ]; then \
+		echo "pgbouncer is not installed: the PgBouncer slice is SKIPPED"; exit 0; fi; \
+	$(PY) -m pytest -q -p no:cacheprovider --via-pgbouncer $(PGBOUNCER_SLICE)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -214,7 +214,9 @@ def main(argv: list[str] | None = None) -> int:
 def _run(args: argparse.Namespace, url: str) -> int:
     settings = get_settings()
     if args.command == "migrate":
-        migrate(url)
+        from app.core.db import direct_url
+
+        migrate(direct_url(settings, url))  # DDL and its session lock: never via PgBouncer
     elif args.command == "create-admin":
         from app.organization.bootstrap import create_admin
 

@@ -9,7 +9,9 @@ from fastapi import APIRouter
 
 from app.activity.router import router as activity_router
 from app.audit.router import router as audit_router
+from app.care.router import router as care_router
 from app.census.router import router as census_router
+from app.identity.console_router import router as console_login_router
 from app.identity.router import router as identity_router
 from app.inflows.router import router as inflows_router
 from app.me.router import router as me_router
@@ -20,12 +22,14 @@ from app.notify.router import router as notify_router
 from app.orders.router import router as orders_router
 from app.organization.router import router as organization_router
 from app.study.router import router as study_router
+from app.transfers.router import router as transfers_router
 
 API_PREFIX = "/api/v1"
 
 DOMAIN_ROUTERS: tuple[APIRouter, ...] = (
     study_router,
     identity_router,
+    console_login_router,
     me_router,
     organization_router,
     roles_router,
@@ -37,4 +41,6 @@ DOMAIN_ROUTERS: tuple[APIRouter, ...] = (
     notify_router,
     census_router,
     inflows_router,
+    transfers_router,
+    care_router,
 )

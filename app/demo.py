@@ -21,7 +21,18 @@ from app.organization.service import create_organization
 
 # In dependency order: study rules before activities that award credits, outflows
 # before orders, notifications last.
-DOMAIN_SEEDS = ("members", "study", "activity", "mobility", "orders", "census", "inflows", "notify")
+DOMAIN_SEEDS = (
+    "members",
+    "study",
+    "activity",
+    "mobility",
+    "orders",
+    "census",
+    "inflows",
+    "transfers",
+    "care",
+    "notify",
+)
 
 LOGIN_HELP = """\
 Demo logins (WeChat simulator; POST /api/v1/auth/wechat/login {"code": ...}):

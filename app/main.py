@@ -21,7 +21,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from app.core import clock, embedded
 from app.core.config import Settings, get_settings
-from app.core.db import DriverPool, create_engine, make_sessionmaker
+from app.core.db import DriverPool, Replica, create_engine, make_sessionmaker
 from app.core.errors import AppError, FieldError, app_error_response, problem_response
 from app.core.health import pool_sampling
 from app.core.health import router as health_router
@@ -182,6 +182,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.driver_pool = await DriverPool.open(
             settings, engine.url.render_as_string(hide_password=False)
         )
+    app.state.replica = Replica.open(settings)  # heavy reads (app.core.db.ReadSessionDep)
     # Study check-ins share statements on the driver pool (app/study/batching.py).
     app.state.award_batcher = AwardBatcher(app.state.driver_pool)
 
@@ -228,6 +229,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await http.aclose()
         await app.state.award_batcher.drain()
         await listener.stop()
+        if app.state.replica is not None:
+            await app.state.replica.close()
+            app.state.replica = None
         if owns_driver_pool:
             await app.state.driver_pool.close()
             app.state.driver_pool = None
@@ -261,6 +265,7 @@ def create_app(
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine) if engine is not None else None
     app.state.driver_pool = None
+    app.state.replica = None
     app.state.sessions = SessionCache()
     app.state.wechat_transport = wechat_transport
     app.state.wechat_simulator = WeChatSimulator(settings.wechat_appid, settings.wechat_secret)
@@ -275,6 +280,9 @@ def create_app(
     for router in DOMAIN_ROUTERS:
         app.include_router(router, prefix=API_PREFIX)
     lean = LeanDispatch(app, [(API_PREFIX, router) for router in DOMAIN_ROUTERS])
+    from app.console.install import install as install_console
+
+    install_console(app)
 
     if settings.cors_origins:
         app.add_middleware(

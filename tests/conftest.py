@@ -126,9 +126,17 @@ async def _seeded_rows(url: str) -> dict[str, tuple[list[str], list[tuple[Any, .
         await conn.close()
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--via-pgbouncer",
+        action="store_true",
+        help="the app's pools through a real PgBouncer (tests/support/pgbouncer.py)",
+    )
+
+
 @pytest.fixture(scope="session")
-def settings(migrated_url: str) -> Settings:
-    return Settings(
+def settings(request: pytest.FixtureRequest, migrated_url: str) -> Iterator[Settings]:
+    direct = Settings(
         env="test",
         database_url=migrated_url,
         wechat_simulator=True,
@@ -136,6 +144,15 @@ def settings(migrated_url: str) -> Settings:
         db_pool_size=20,
         db_pool_timeout_s=5,
     )
+    if not request.config.getoption("--via-pgbouncer"):
+        yield direct
+        return
+    from tests.support import pgbouncer
+
+    if pgbouncer.binary() is None:
+        pytest.skip("--via-pgbouncer: pgbouncer is not installed (apt-get install pgbouncer)")
+    with pgbouncer.pgbouncer(migrated_url, direct) as url:
+        yield pgbouncer.behind(direct, url)
 
 
 @pytest.fixture(scope="session")

@@ -26,6 +26,16 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def end_process(process: subprocess.Popen[bytes], grace_s: float) -> None:
+    """SIGTERM, and SIGKILL if it is still there after ``grace_s``."""
+    process.terminate()
+    try:
+        process.wait(grace_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 @contextmanager
 def live_server(database_url: str, env: Mapping[str, str] | None = None) -> Iterator[str]:
     """Run ``uvicorn app.main:create_app`` on a free port; yield its base URL."""
@@ -72,11 +82,7 @@ def live_server(database_url: str, env: Mapping[str, str] | None = None) -> Iter
                 time.sleep(0.1)
             yield base
         finally:
-            process.terminate()
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
+            end_process(process, 10)
     live_server.last_log = log_path.read_text()  # type: ignore[attr-defined]
     log_path.unlink(missing_ok=True)
 

@@ -38,7 +38,7 @@ from app.census.schemas import (
 from app.census.views import entity_out
 from app.core import clock
 from app.core.config import Settings
-from app.core.db import SessionDep
+from app.core.db import ReadSessionDep, SessionDep
 from app.core.errors import AppError
 from app.core.idempotency import IdempotencyDep
 from app.core.pagination import (
@@ -147,7 +147,7 @@ async def create_entity(
 @router.get("/entities", response_model=Page[EntityOut])
 async def ledger(
     scope: AdminScopeDep,
-    session: SessionDep,
+    session: ReadSessionDep,
     filters: FiltersDep,
     org_id: OrgIdParam = None,
     limit: LimitParam = DEFAULT_LIMIT,
@@ -348,7 +348,7 @@ async def close_round(
 @router.get("/stats", response_model=CensusStats)
 async def stats(
     scope: AdminScopeDep,
-    session: SessionDep,
+    session: ReadSessionDep,
     org_id: OrgIdParam = None,
     round_id: Annotated[
         int | None, Query(ge=1, le=2**63 - 1, description="给出时附各轮覆盖率及其变化")

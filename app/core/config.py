@@ -46,6 +46,16 @@ class Settings(BaseSettings):
     db_statement_timeout_ms: int = 15_000
     # asyncpg connections for the check-in hot path, beside the engine's pool.
     db_driver_pool_size: int = 10
+    # Behind PgBouncer in transaction mode (1.18 tracks no prepared statements): unnamed
+    # statements only, and no startup parameters PgBouncer refuses (docs/scaling.md).
+    db_pgbouncer: bool = False
+    # A URL straight to the primary, for what cannot go through transaction pooling
+    # (LISTEN for the auth cache, migrations); default: the database URL.
+    database_direct_url: str | None = None
+    # A streaming replica for ledgers, statistics and leaderboards; reads fall back to
+    # the primary while its replay lags more than replica_max_lag_s (or it is down).
+    database_replica_url: str | None = None
+    replica_max_lag_s: float = 5.0
 
     host: str = "127.0.0.1"
     port: int = 8000

@@ -11,14 +11,16 @@ costs more CPU than the whole statement does in PostgreSQL.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Annotated, Any, Protocol
 
 import asyncpg
+import structlog
 from fastapi import Depends, Request
-from sqlalchemy import MetaData, TextClause, exc
+from sqlalchemy import MetaData, TextClause, exc, text
 from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -29,6 +31,8 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import DeclarativeBase
 
 from app.core.config import Settings
+
+log = structlog.stdlib.get_logger("app.core.db")
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -61,18 +65,50 @@ def to_driver_url(url: str) -> str:
     return "postgresql://" + to_async_url(url).removeprefix("postgresql+asyncpg://")
 
 
-def connect_args(settings: Settings) -> dict[str, Any]:
-    """asyncpg connection options of every connection, pooled by SQLAlchemy or not."""
-    return {
-        "timeout": 5,
-        "command_timeout": settings.db_statement_timeout_ms / 1000 + 5,
-        "server_settings": {
+def connect_args(settings: Settings, *, pooled: bool = True) -> dict[str, Any]:
+    """asyncpg connection options of every connection, pooled by SQLAlchemy or not.
+
+    ``pooled=False``: a connection straight to PostgreSQL (the direct URL, the replica)
+    even when the pools go through PgBouncer."""
+    server_settings = {"application_name": "branchlink", "timezone": "UTC"}
+    if not (settings.db_pgbouncer and pooled):
+        server_settings = {
             "statement_timeout": str(settings.db_statement_timeout_ms),
             "idle_in_transaction_session_timeout": "60000",
-            "application_name": "branchlink",
-            "timezone": "UTC",
-        },
+            **server_settings,
+        }
+    options: dict[str, Any] = {
+        "timeout": 5,
+        "command_timeout": settings.db_statement_timeout_ms / 1000 + 5,
+        "server_settings": server_settings,
     }
+    if settings.db_pgbouncer and pooled:
+        # PgBouncer 1.18 refuses startup parameters it does not track (the two timeouts
+        # above: set them on the role, or in its connect_query) and shares server
+        # connections between transactions, so a named statement could be missing or
+        # taken on the next one: no statement cache, unnamed statements only.
+        options["statement_cache_size"] = 0
+    return options
+
+
+def pgbouncer_dialect_args(settings: Settings) -> dict[str, Any]:
+    """SQLAlchemy's asyncpg adapter behind PgBouncer: no statement cache of its own, and
+    the unnamed statement (``""``) instead of ``__asyncpg_stmt_N__`` names, which
+    collide between clients on one server connection and pile up there. Its statements
+    run inside the session's transaction, so preparing and executing one stays on one
+    server connection."""
+    if not settings.db_pgbouncer:
+        return {}
+    return {"prepared_statement_cache_size": 0, "prepared_statement_name_func": _unnamed}
+
+
+def _unnamed() -> str:
+    return ""
+
+
+def direct_url(settings: Settings, url: str) -> str:
+    """Where session-level features go (LISTEN, migrations): never through PgBouncer."""
+    return settings.database_direct_url or url
 
 
 def create_engine(settings: Settings, url: str, **overrides: Any) -> AsyncEngine:
@@ -85,7 +121,7 @@ def create_engine(settings: Settings, url: str, **overrides: Any) -> AsyncEngine
         # pool, so after a database restart the app recovers on its own.
         "pool_pre_ping": False,
         "pool_recycle": 1800,
-        "connect_args": connect_args(settings),
+        "connect_args": {**connect_args(settings), **pgbouncer_dialect_args(settings)},
     }
     options.update(overrides)
     return create_async_engine(to_async_url(url), **options)
@@ -123,10 +159,11 @@ class DriverPool:
     @classmethod
     async def open(cls, settings: Settings, url: str) -> DriverPool:
         options = connect_args(settings)
-        options["server_settings"] = {
-            **options["server_settings"],
-            "plan_cache_mode": "force_generic_plan",
-        }
+        if not settings.db_pgbouncer:  # behind it statements are unnamed: planned each time
+            options["server_settings"] = {
+                **options["server_settings"],
+                "plan_cache_mode": "force_generic_plan",
+            }
         pool = await asyncpg.create_pool(
             to_driver_url(url),
             min_size=0,
@@ -318,3 +355,98 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 # ``scope="function"``: the commit runs right after the endpoint returns, before the
 # response is sent, so a failing commit turns into an error response.
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+
+
+# The streaming replica
+
+
+# Seconds behind the primary: 0 when it has replayed all it received (or is no standby
+# at all), else the age of the last transaction it replayed. Conservative: after a quiet
+# spell the first WAL not yet replayed looks as old as the quiet spell.
+_REPLICA_LAG = text(
+    "SELECT CASE"
+    " WHEN NOT pg_is_in_recovery() THEN 0"
+    " WHEN pg_last_wal_receive_lsn() IS NOT DISTINCT FROM pg_last_wal_replay_lsn() THEN 0"
+    " ELSE coalesce(extract(epoch FROM now() - pg_last_xact_replay_timestamp()), 1e9)"
+    " END::float8"
+)
+# Has this transaction written anything (it has a transaction id only once it does)?
+_WROTE = text("SELECT pg_current_xact_id_if_assigned() IS NOT NULL")
+
+
+class Replica:
+    """A streaming replica for ledgers, statistics and leaderboards
+    (``APP_DATABASE_REPLICA_URL``), trusted while its replay lags at most
+    ``replica_max_lag_s``: measured at most once per ``LAG_CHECK_S`` per process; down or
+    behind, reads go to the primary until the next measurement says otherwise."""
+
+    LAG_CHECK_S = 1.0
+
+    def __init__(self, engine: AsyncEngine, max_lag_s: float) -> None:
+        self.engine = engine
+        self.sessionmaker = make_sessionmaker(engine)
+        self.max_lag_s = max_lag_s
+        self.served = 0  # reads the replica answered
+        self.fallbacks = 0  # reads sent to the primary because it lagged or was down
+        self._fresh = False
+        self._checked_at = float("-inf")
+        self._lock = asyncio.Lock()
+
+    @classmethod
+    def open(cls, settings: Settings) -> Replica | None:
+        if not settings.database_replica_url:
+            return None
+        engine = create_engine(settings, settings.database_replica_url)
+        return cls(engine, settings.replica_max_lag_s)
+
+    async def fresh(self) -> bool:
+        if time.monotonic() - self._checked_at < self.LAG_CHECK_S:
+            return self._fresh
+        async with self._lock:
+            if time.monotonic() - self._checked_at >= self.LAG_CHECK_S:
+                self._fresh = await self._measure()
+                self._checked_at = time.monotonic()
+        return self._fresh
+
+    async def _measure(self) -> bool:
+        try:
+            async with self.engine.connect() as conn:
+                lag = (await conn.execute(_REPLICA_LAG)).scalar_one()
+        except Exception as error:  # down, refusing us, misconfigured: the primary answers
+            log.warning("replica unavailable: reads go to the primary", error=type(error).__name__)
+            return False
+        if lag > self.max_lag_s:
+            log.warning("replica lags: reads go to the primary", lag_s=round(lag, 1))
+            return False
+        return True
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+
+async def _has_written(session: AsyncSession) -> bool:
+    if session.new or session.dirty or session.deleted:
+        return True
+    if not session.in_transaction():
+        return False
+    return bool((await session.execute(_WROTE)).scalar_one())
+
+
+async def get_read_session(request: Request, primary: SessionDep) -> AsyncIterator[AsyncSession]:
+    """The session for a heavy read (ledger page, statistics, leaderboard): the replica
+    when one is configured and fresh and this request has written nothing yet, else the
+    request's own session on the primary. A member's own reads do not use this."""
+    replica: Replica | None = getattr(request.app.state, "replica", None)
+    if replica is None or await _has_written(primary):
+        yield primary
+        return
+    if not await replica.fresh():
+        replica.fallbacks += 1
+        yield primary
+        return
+    replica.served += 1
+    async with replica.sessionmaker() as session:  # read only: rolled back when closed
+        yield session
+
+
+ReadSessionDep = Annotated[AsyncSession, Depends(get_read_session, scope="function")]

@@ -81,6 +81,7 @@ TAGS: dict[str, str] = {
     "orders": "订单式服务：群众诉求的受理、转办、办结、评价",
     "time-bank": "志愿服务时间银行",
     "notify": "订阅消息与站内消息",
+    "transfers": "组织关系转接：转出审批（介绍信）、接收、办理过程",
 }
 
 # Dependencies whose presence tells what an operation needs or offers (by name, so the

@@ -44,6 +44,7 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any, Final
 
 import structlog
@@ -265,14 +266,16 @@ def neutralize(text: str) -> str:
 
 
 def write_cell(sheet: Any, row: int, col: int, value: Any, cell_fmt: Any, date_fmt: Any) -> None:
-    """One cell of an xlsxwriter worksheet: dates (the day) as dates, integers as numbers,
-    anything else as neutralised text."""
+    """One cell of an xlsxwriter worksheet: dates (the day) as dates, integers and
+    decimals as numbers, anything else as neutralised text."""
     if isinstance(value, date):
         sheet.write_datetime(row, col, datetime(value.year, value.month, value.day), date_fmt)
     elif value is None:
         sheet.write_blank(row, col, None, cell_fmt)
     elif isinstance(value, int) and not isinstance(value, bool):
         sheet.write_number(row, col, value, cell_fmt)
+    elif isinstance(value, Decimal):  # money (numeric columns): a number a sheet can sum
+        sheet.write_number(row, col, float(value), cell_fmt)
     else:
         sheet.write_string(row, col, neutralize(str(value)), cell_fmt)
 

@@ -74,3 +74,19 @@ def invalid_phone_code() -> AppError:
 
 def phone_not_mainland() -> AppError:
     return AppError("phone.not_mainland", 422, "仅支持绑定中国大陆手机号")
+
+
+def console_ticket_not_found() -> AppError:
+    return AppError("console.ticket_not_found", 404, "登录二维码不存在，请刷新控制台页面")
+
+
+def console_ticket_expired() -> AppError:
+    return AppError("console.ticket_expired", 410, "登录二维码已过期，请刷新控制台页面重新扫码")
+
+
+def console_ticket_used() -> AppError:
+    return AppError("console.ticket_used", 409, "该登录二维码已确认过，请勿重复扫码")
+
+
+def console_admin_required() -> AppError:
+    return AppError("console.admin_required", 403, "仅组织管理员可以登录管理控制台")

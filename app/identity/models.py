@@ -49,3 +49,40 @@ class RefreshToken(Base):
     used_by: Mapped[bytes | None] = mapped_column(LargeBinary)
     successor_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = created_at()
+
+
+class ConsoleTicket(Base):
+    """A web-console login ticket, shown as a QR code and confirmed from the mini-program.
+
+    ``id`` is public (it is in the QR code); only the browser that asked for it holds the
+    poll secret (its SHA-256 is stored) and can turn a confirmed ticket into a session.
+    """
+
+    __tablename__ = "console_tickets"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    poll_hash: Mapped[bytes] = mapped_column(LargeBinary)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    confirmed_by: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("accounts.id", ondelete="CASCADE")
+    )
+    confirmed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    consumed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = created_at()
+
+
+class ConsoleSession(Base):
+    """A web-console session (cookie): revocable, tied to its account. Only the SHA-256
+    of the cookie value is stored; ``csrf_token`` is the synchronizer token of its forms."""
+
+    __tablename__ = "console_sessions"
+
+    id: Mapped[int] = pk()
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary, unique=True)
+    account_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("accounts.id", ondelete="CASCADE"), index=True
+    )
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = created_at()

@@ -147,21 +147,25 @@ def _login_error(error: WeChatError) -> AppError:
     return errors.wechat_unavailable()
 
 
-async def _audit_admin_login(session: AsyncSession, account: Account, claims: TokenClaims) -> None:
-    """One entry per organisation where he administers, so each one's admins see it."""
-    detail = {
-        "roles": [[r.role, r.org_id] for r in claims.roles],
-        "superadmin": claims.superadmin,
-    }
-    org_ids: list[int | None] = [*sorted({r.org_id for r in claims.roles})] or [None]
+async def audit_admin_login(
+    session: AsyncSession,
+    account_id: int,
+    roles: tuple[RoleClaim, ...],
+    superadmin: bool,
+    action: str = "auth.login",
+) -> None:
+    """One entry per organisation where he administers, so each one's admins see it
+    (a login to the mini-program, or ``auth.console_login`` to the web console)."""
+    detail = {"roles": [[r.role, r.org_id] for r in roles], "superadmin": superadmin}
+    org_ids: list[int | None] = [*sorted({r.org_id for r in roles})] or [None]
     for org_id in org_ids:
         await record(
             session,
-            actor_account_id=account.id,
-            action="auth.login",
+            actor_account_id=account_id,
+            action=action,
             org_id=org_id,
             subject_type="account",
-            subject_id=account.id,
+            subject_id=account_id,
             detail=detail,
         )
 
@@ -192,7 +196,7 @@ async def login(
     await repo.touch_login(session, account, wx_session.unionid)
     pair = await issue_token_pair(session, settings, account)
     if pair.claims.kind == "admin":
-        await _audit_admin_login(session, account, pair.claims)
+        await audit_admin_login(session, account.id, pair.claims.roles, pair.claims.superadmin)
     return pair
 
 
@@ -296,6 +300,8 @@ async def logout(session: AsyncSession, principal: Principal, refresh_token: str
     """Revoke the family of ``refresh_token`` (if it is the caller's) or all his families."""
     now = clock.now()
     if refresh_token is None:
+        # Logging out everywhere ends the web console's sessions too.
+        await repo.revoke_account_console_sessions(session, principal.account_id, now)
         return await repo.revoke_account_tokens(session, principal.account_id, now)
     row = await repo.find_refresh_token(session, hash_token(refresh_token))
     if row is None or row.account_id != principal.account_id:

@@ -32,7 +32,7 @@ import structlog
 from starlette.requests import Request
 
 from app.core.config import Settings
-from app.core.db import ConnectionSource, connect_args, to_driver_url
+from app.core.db import ConnectionSource, connect_args, direct_url, to_driver_url
 from app.core.security import RoleClaim, TokenClaims
 
 log = structlog.stdlib.get_logger("app.identity.sessions")
@@ -219,12 +219,17 @@ class AuthListener:
 
     def __init__(self, settings: Settings, url: str, cache: SessionCache) -> None:
         self._settings = settings
-        self._url = to_driver_url(url)
+        # LISTEN needs a session of its own: never through PgBouncer's transaction pool.
+        self._url = to_driver_url(direct_url(settings, url))
         self._cache = cache
         self._task: asyncio.Task[None] | None = None
         self._conn: asyncpg.Connection | None = None
 
     def start(self) -> None:
+        if self._settings.db_pgbouncer and not self._settings.database_direct_url:
+            # Every request then reads its account (correct, one more query each).
+            log.warning("auth listener off: APP_DB_PGBOUNCER without APP_DATABASE_DIRECT_URL")
+            return
         self._task = asyncio.create_task(self._run(), name="auth-listener")
 
     async def stop(self) -> None:
@@ -251,7 +256,7 @@ class AuthListener:
             delay = min(delay * 2, 30.0)
 
     async def _listen(self) -> None:
-        options = connect_args(self._settings)
+        options = connect_args(self._settings, pooled=False)
         options["server_settings"] = {
             **options["server_settings"],
             "application_name": "branchlink-auth-listener",

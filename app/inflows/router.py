@@ -10,7 +10,7 @@ from starlette.responses import Response, StreamingResponse
 
 from app.core import clock
 from app.core.config import Settings
-from app.core.db import SessionDep
+from app.core.db import ReadSessionDep, SessionDep
 from app.core.idempotency import IdempotencyDep
 from app.core.pagination import DEFAULT_LIMIT, CursorParam, IdPath, LimitParam, Page
 from app.core.ratelimit import Policy, hit
@@ -129,7 +129,7 @@ async def list_my_inflows(
 @router.get("/inflows", response_model=Page[InflowOut])
 async def list_inflows(
     scope: AdminScopeDep,
-    session: SessionDep,
+    session: ReadSessionDep,
     today: TodayDep,
     filters: FiltersDep,
     org_id: OrgIdParam = None,
@@ -145,7 +145,7 @@ async def list_inflows(
 @router.get("/inflows/stats", response_model=InflowStats)
 async def inflow_stats(
     scope: AdminScopeDep,
-    session: SessionDep,
+    session: ReadSessionDep,
     today: TodayDep,
     filters: FiltersDep,
     org_id: OrgIdParam = None,

@@ -31,7 +31,18 @@ def id_number_taken() -> AppError:
         409,
         "该身份证号已登记在党员名册中，不能重复登记。"
         "如该党员的组织关系需转入本组织，请通过组织关系转接办理",
+        extra={"links": [TRANSFER_LINK]},
     )
+
+
+# Where the id_number_taken answer points (machine-readable): the relation transfer,
+# which the member himself or his own organisation requests (it names no one).
+TRANSFER_LINK: dict[str, str] = {
+    "rel": "transfer",
+    "method": "POST",
+    "href": "/api/v1/transfers",
+    "title": "组织关系转接：由党员本人或其组织关系所在党组织申请",
+}
 
 
 class IdNumberTaken(AppError):
@@ -40,7 +51,7 @@ class IdNumberTaken(AppError):
 
     def __init__(self, holder_id: int | None = None, holder_home_org_id: int | None = None):
         answer = id_number_taken()
-        super().__init__(answer.code, answer.status, answer.detail)
+        super().__init__(answer.code, answer.status, answer.detail, extra=answer.extra)
         self.holder_id = holder_id
         self.holder_home_org_id = holder_home_org_id
 

@@ -27,6 +27,7 @@ STATE_LABELS = {
     "returned": "已返回",
     "withdrawn": "已撤回",
     "cancelled": "已取消",
+    "transferred": "已转接组织关系",
 }
 ACTION_LABELS = {
     "approve": "审批通过",
@@ -40,6 +41,7 @@ ACTION_LABELS = {
     "withdraw": "撤回登记",
     "cancel": "取消外出",
     "inflow": "核实流入登记",
+    "transfer": "转接组织关系",
 }
 
 

@@ -63,6 +63,7 @@ STATUSES = {
     "returned": "已返回",
     "withdrawn": "已撤回",
     "cancelled": "已撤销",
+    "transferred": "已转接",
 }
 CHECKIN = {"pending": "待确认", "accepted": "已报到", "refused": "已拒绝"}
 FLAGS = {

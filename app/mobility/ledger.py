@@ -192,3 +192,19 @@ async def detail(
         events=[event_out(e) for e in events],
         recent_reports=[report_out(r) for r in reports],
     )
+
+
+async def monthly_flows(
+    session: AsyncSession, scope: Scope, *, today: date, months: int = 12
+) -> list[tuple[str, int, int]]:
+    """The last ``months`` months (oldest first): ``(YYYY-MM, outflows, returns)``."""
+    visible, _ = await visibility(session, scope, None)
+    year, month = today.year, today.month
+    labels: list[str] = []
+    for _ in range(months):
+        labels.append(f"{year:04d}-{month:02d}")
+        year, month = (year - 1, 12) if month == 1 else (year, month - 1)
+    labels.reverse()
+    first = date(int(labels[0][:4]), int(labels[0][5:]), 1)
+    counts = await repository.monthly_flows(session, visible, first)
+    return [(label, *counts.get(label, (0, 0))) for label in labels]

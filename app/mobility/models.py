@@ -34,7 +34,16 @@ from sqlalchemy.orm import Mapped, mapped_column
 from app.core.db import Base
 from app.core.models import created_at, pk, updated_at
 
-OUTFLOW_STATUSES = ("pending", "active", "rejected", "returned", "withdrawn", "cancelled")
+OUTFLOW_STATUSES = (
+    "pending",
+    "active",
+    "rejected",
+    "returned",
+    "withdrawn",
+    "cancelled",
+    # Closed by a completed relation transfer (组织关系转接): he belongs there now.
+    "transferred",
+)
 CHECKIN_STATUSES = ("none", "pending", "accepted", "refused")
 REASONS = ("work", "business", "study", "other")
 
@@ -89,7 +98,7 @@ class Outflow(Base):
     home_org_id: Mapped[int] = mapped_column(
         BigInteger, ForeignKey("organizations.id", ondelete="RESTRICT")
     )
-    status: Mapped[str] = mapped_column(String(10), server_default=text("'pending'"))
+    status: Mapped[str] = mapped_column(String(12), server_default=text("'pending'"))
     reason: Mapped[str] = mapped_column(String(10))
     # C collation: a province/city prefix LIKE uses the btree index.
     destination_region_code: Mapped[str] = mapped_column(String(6, collation="C"), index=True)

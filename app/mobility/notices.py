@@ -46,10 +46,11 @@ async def tell_admins(
     data: dict[str, str | int],
     query: str,
     dedupe: str,
+    page: str = ADMIN_LEDGER_PAGE,
 ) -> None:
     """Inbox + subscribe message to the admins responsible for ``org_id`` (its own, else
-    its nearest administered ancestor's), opening the ledger at ``?{query}``; sent once
-    per ``dedupe`` and admin."""
+    its nearest administered ancestor's), opening ``page`` (the outflow ledger unless
+    told) at ``?{query}``; sent once per ``dedupe`` and admin."""
     for admin_id in await org_repo.responsible_admin_member_ids(session, org_id):
         await notify_member(
             session,
@@ -58,6 +59,6 @@ async def tell_admins(
             title=title,
             body=body,
             data=data,
-            page=f"{ADMIN_LEDGER_PAGE}?{query}",
+            page=f"{page}?{query}",
             dedupe_key=f"{dedupe}:{admin_id}",
         )

@@ -531,3 +531,33 @@ async def member_names(session: AsyncSession, member_ids: list[int]) -> dict[int
         return {}
     rows = await session.execute(select(Member.id, Member.name).where(Member.id.in_(member_ids)))
     return {int(i): str(n) for i, n in rows}
+
+
+async def monthly_flows(
+    session: AsyncSession, visible: ColumnElement[bool], first_month: date
+) -> dict[str, tuple[int, int]]:
+    """Outflows by month of departure and returns by month of return, from ``first_month``
+    on: ``{"2026-07": (outflows, returns)}`` (the console's chart)."""
+    departed = func.to_char(Outflow.departed_on, "YYYY-MM")
+    returned = func.to_char(Outflow.returned_on, "YYYY-MM")
+    base = select().select_from(Outflow).join(Member, Member.id == Outflow.member_id)
+    outs = await session.execute(
+        base.add_columns(departed, func.count())
+        .where(
+            visible,
+            Outflow.departed_on >= first_month,
+            Outflow.status.in_(("active", "returned")),
+        )
+        .group_by(departed)
+    )
+    backs = await session.execute(
+        base.add_columns(returned, func.count())
+        .where(visible, Outflow.returned_on >= first_month)
+        .group_by(returned)
+    )
+    months: dict[str, list[int]] = {}
+    for month, n in outs:
+        months.setdefault(str(month), [0, 0])[0] = int(n)
+    for month, n in backs:
+        months.setdefault(str(month), [0, 0])[1] = int(n)
+    return {month: (pair[0], pair[1]) for month, pair in months.items()}

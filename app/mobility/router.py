@@ -10,7 +10,7 @@ from starlette.responses import Response, StreamingResponse
 
 from app.core import clock
 from app.core.config import Settings
-from app.core.db import SessionDep
+from app.core.db import ReadSessionDep, SessionDep
 from app.core.idempotency import IdempotencyDep
 from app.core.pagination import (
     DEFAULT_LIMIT,
@@ -224,7 +224,7 @@ async def register_outflow(
 @router.get("/outflows", response_model=Page[OutflowOut])
 async def list_outflows(
     scope: AdminScopeDep,
-    session: SessionDep,
+    session: ReadSessionDep,
     today: TodayDep,
     filters: FiltersDep,
     org_id: OrgIdParam = None,
@@ -239,7 +239,7 @@ async def list_outflows(
 @router.get("/outflows/stats", response_model=OutflowStats)
 async def outflow_stats(
     scope: AdminScopeDep,
-    session: SessionDep,
+    session: ReadSessionDep,
     today: TodayDep,
     filters: FiltersDep,
     org_id: OrgIdParam = None,

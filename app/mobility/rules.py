@@ -5,7 +5,7 @@ State machine
 The state of an outflow is its ``status``, refined for active outflows by the
 destination check-in sub-state: ``pending``, ``active:none``, ``active:pending``,
 ``active:accepted``, ``active:refused``, ``rejected``, ``returned``, ``withdrawn``,
-``cancelled``. Every legal move is
+``cancelled``, ``transferred``. Every legal move is
 one entry of :data:`TRANSITIONS`; anything else is ``409 outflow.invalid_transition``.
 
 Flags (all days in Asia/Shanghai)
@@ -90,6 +90,9 @@ TRANSITIONS: dict[tuple[str, str], str] = {
     # there, accepted, at once; a member without an outflow gets one (app.mobility.arrivals).
     ("new", "inflow"): "active:accepted",
     **{(state, "inflow"): "active:accepted" for state in _ACTIVE},
+    # A completed relation transfer (app.transfers) closes whatever is still open: his
+    # records belong to the receiving organisation now.
+    **{(state, "transfer"): "transferred" for state in ("pending", *_ACTIVE)},
 }
 
 

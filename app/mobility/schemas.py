@@ -15,7 +15,9 @@ from app.mobility.rules import TRANSITIONS
 from app.regions import service as regions
 
 Reason = Literal["work", "business", "study", "other"]
-Status = Literal["pending", "active", "rejected", "returned", "withdrawn", "cancelled"]
+Status = Literal[
+    "pending", "active", "rejected", "returned", "withdrawn", "cancelled", "transferred"
+]
 CheckinStatus = Literal["none", "pending", "accepted", "refused"]
 Flag = Literal["checkin_overdue", "report_overdue", "lost_contact", "transfer_suggested"]
 NextActionCode = Literal[
@@ -175,6 +177,15 @@ class DueDates(BaseModel):
     transfer_suggest_on: date | None
 
 
+class Link(BaseModel):
+    """An action the client can take next (the path it calls and how)."""
+
+    rel: Literal["transfer"]
+    method: Literal["POST"]
+    href: str
+    title: str
+
+
 class OutflowOut(BaseModel):
     id: int
     member: MemberRef
@@ -201,6 +212,10 @@ class OutflowOut(BaseModel):
     location_consent: bool
     lost_contact_escalated_at: datetime | None
     returned_on: date | None
+    links: list[Link] = Field(
+        description="建议转接（transfer_suggested）时：发起组织关系转接的接口"
+        "（管理员带 member_id，党员本人不带）"
+    )
     version: int
     created_at: datetime
     updated_at: datetime

@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
+from sqlalchemy import true
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -431,6 +432,25 @@ async def return_outflow(
     )
     await recompute(session, outflow)
     return outflow
+
+
+async def close_for_transfer(
+    session: AsyncSession, member_id: int, *, actor: Principal, now: datetime, transfer_id: int
+) -> int | None:
+    """A completed relation transfer closes the member's open outflow as ``transferred``
+    (locked, through the transition table); co-management ends with it. Returns its id."""
+    outflow_id = await repository.open_outflow_id(session, member_id)
+    if outflow_id is None:
+        return None
+    outflow = await repository.find_outflow(session, outflow_id, true(), lock=True)
+    if outflow is None:  # pragma: no cover - deleted between the two reads
+        return None
+    await repository.end_grants(session, outflow.id, now)
+    await move(
+        session, outflow, "transfer", actor=actor, now=now, data={"transfer_id": transfer_id}
+    )
+    await recompute(session, outflow)
+    return outflow.id
 
 
 # ---------------------------------------------------------------------------

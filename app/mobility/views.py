@@ -13,6 +13,7 @@ from app.mobility.schemas import (
     CheckinOut,
     DueDates,
     EventOut,
+    Link,
     MemberRef,
     OrgRef,
     OutflowOut,
@@ -22,9 +23,18 @@ from app.mobility.schemas import (
 )
 from app.regions import service as regions
 
+# Away long enough at one place (transfer_suggested): the relation transfer to start.
+TRANSFER_LINK = Link(
+    rel="transfer",
+    method="POST",
+    href="/api/v1/transfers",
+    title="办理组织关系转接（组织关系转入现所在地党组织）",
+)
+
 
 def outflow_out(row: LedgerRow, today: date) -> OutflowOut:
     o = row.outflow
+    flags = flags_of(o, today)
     checkin_org = (
         OrgRef(id=o.checkin_org_id, name=row.checkin_org_name or "")
         if o.checkin_org_id is not None
@@ -63,10 +73,11 @@ def outflow_out(row: LedgerRow, today: date) -> OutflowOut:
             lost_contact_on=o.lost_contact_on,
             transfer_suggest_on=o.transfer_suggest_on,
         ),
-        flags=flags_of(o, today),
+        flags=flags,
         location_consent=row.location_consent,
         lost_contact_escalated_at=o.lost_contact_escalated_at,
         returned_on=o.returned_on,
+        links=[TRANSFER_LINK] if "transfer_suggested" in flags else [],
         version=o.version,
         created_at=o.created_at,
         updated_at=o.updated_at,

@@ -128,6 +128,12 @@ REGISTRY: tuple[ScheduledJob, ...] = (
         lambda fn, c: fn(c.session, c.now, within_minutes=60),
     ),
     ScheduledJob(
+        "care.send_due_campaigns",
+        every(15),
+        ("app.care.campaigns:send_due_campaigns",),
+        lambda fn, c: fn(c.session, c.now),
+    ),
+    ScheduledJob(
         "members.rotate_pii",
         every(10),
         ("app.members.rotation:rotate_pii",),
@@ -144,6 +150,12 @@ REGISTRY: tuple[ScheduledJob, ...] = (
         HOURLY,
         ("app.core.ratelimit:purge",),
         lambda fn, c: fn(c.engine),
+    ),
+    ScheduledJob(
+        "identity.purge_console_logins",
+        HOURLY,
+        ("app.identity.console_login:purge",),
+        lambda fn, c: fn(c.session, c.now),
     ),
     ScheduledJob(
         "core.create_partitions",

@@ -11,10 +11,11 @@ Template names and the ``data`` keys each template reads are in
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import DateTime, bindparam, select, text, update
+from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core import clock
@@ -149,6 +150,60 @@ async def notify_member(
         page=page,
         dedupe_key=dedupe_key,
     )
+
+
+_NOTIFY_MEMBERS = text(
+    """
+    WITH acc AS (
+        SELECT id AS account_id, member_id FROM accounts
+        WHERE member_id = ANY(CAST(:member_ids AS bigint[]))
+    ), n AS (
+        INSERT INTO notifications (account_id, template, title, body, data, page)
+        SELECT account_id, :template, :title, :body, :data, :page FROM acc
+        RETURNING id, account_id
+    ), j AS (
+        INSERT INTO outbox_jobs (kind, payload, dedupe_key, run_after)
+        SELECT :kind, jsonb_build_object('notification_id', n.id), 'notification:' || n.id, :now
+        FROM n
+        ON CONFLICT (dedupe_key) DO NOTHING
+    )
+    SELECT acc.member_id, n.id FROM n JOIN acc USING (account_id)
+    """
+).bindparams(bindparam("data", type_=JSONB), bindparam("now", type_=DateTime(timezone=True)))
+
+
+async def notify_members(
+    session: AsyncSession,
+    member_ids: Sequence[int],
+    *,
+    template: str,
+    title: str,
+    body: str,
+    data: dict[str, str | int] | None = None,
+    page: str | None = None,
+) -> dict[int, int]:
+    """:func:`notify_member` for many members in one statement (a campaign's thousands of
+    recipients): an inbox row and a subscribe-message job for each member with a bound
+    account. Returns member id -> notification id. The caller keeps it to once per
+    member (e.g. a unique row per recipient written first)."""
+    if not member_ids:
+        return {}
+    if page is None and template in TEMPLATES:
+        page = TEMPLATES[template].page
+    rows = await session.execute(
+        _NOTIFY_MEMBERS,
+        {
+            "member_ids": list(member_ids),
+            "template": template,
+            "title": title[:100],
+            "body": body[:500],
+            "data": data or {},
+            "page": page,
+            "kind": SUBSCRIBE_SEND,
+            "now": clock.now(),
+        },
+    )
+    return {int(member_id): int(notification_id) for member_id, notification_id in rows}
 
 
 # -- inbox -----------------------------------------------------------------------------

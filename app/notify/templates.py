@@ -39,6 +39,11 @@ TemplateName = Literal[
     "inflow_declared",
     "inflow_decided",
     "inflow_prompt",
+    "transfer_requested",
+    "transfer_status",
+    "care_greeting",
+    "care_case_requested",
+    "care_help_given",
 ]
 TEMPLATE_NAMES: Final[tuple[str, ...]] = get_args(TemplateName)
 
@@ -66,6 +71,11 @@ class TemplateIds(BaseSettings):
     inflow_declared: str = "dev-tmpl-inflow-declared"
     inflow_decided: str = "dev-tmpl-inflow-decided"
     inflow_prompt: str = "dev-tmpl-inflow-prompt"
+    transfer_requested: str = "dev-tmpl-transfer-requested"
+    transfer_status: str = "dev-tmpl-transfer-status"
+    care_greeting: str = "dev-tmpl-care-greeting"
+    care_case_requested: str = "dev-tmpl-care-case-requested"
+    care_help_given: str = "dev-tmpl-care-help-given"
 
     def for_template(self, name: str) -> str:
         return str(getattr(self, name))
@@ -297,6 +307,67 @@ TEMPLATES: Final[dict[str, Template]] = {
             ),
             "pages/inflow/declare",
             purpose="摸排发现您在组织关系所在地以外的单位工作：亮身份、报到或转接组织关系",
+        ),
+        Template(
+            "transfer_requested",
+            "组织关系转接待办理",
+            (
+                Field("thing1", ("thing1", "member_name", "@title")),
+                Field("thing2", ("thing2", "to_org_name", "@body")),
+                Field("phrase3", ("phrase3", "step"), "待办理"),
+                Field("time4", ("time4", "requested_at", "@created_at")),
+            ),
+            "pages/admin/transfers",
+            purpose="组织关系转接待本组织审批转出或接收（转出、接收党组织管理员）",
+            audience="admin",
+        ),
+        Template(
+            "transfer_status",
+            "组织关系转接进度",
+            (
+                Field("thing1", ("thing1", "to_org_name", "@title")),
+                Field("phrase2", ("phrase2", "result"), "已更新"),
+                Field("thing3", ("thing3", "note", "@body")),
+                Field("time4", ("time4", "updated_at", "@created_at")),
+            ),
+            "pages/transfer/detail",
+            purpose="本人的组织关系转接进度：同意转出、完成接收、未同意或未接收",
+        ),
+        Template(
+            "care_greeting",
+            "节日问候",
+            (
+                Field("thing1", ("thing1", "campaign_title", "@title")),
+                Field("thing2", ("thing2", "org_name")),
+                Field("thing3", ("thing3", "message", "@body")),
+                Field("date4", ("date4", "send_on", "@created_at")),
+            ),
+            "pages/care/greeting",
+            purpose="党组织的节日问候、关怀慰问",
+        ),
+        Template(
+            "care_case_requested",
+            "困难帮扶申请",
+            (
+                Field("thing1", ("thing1", "member_name", "@title")),
+                Field("phrase2", ("phrase2", "kind_name"), "困难帮扶"),
+                Field("time3", ("time3", "requested_at", "@created_at")),
+                Field("thing4", ("thing4", "note", "@body")),
+            ),
+            "pages/admin/care",
+            purpose="党员提出困难帮扶申请，待走访（组织关系所在党组织管理员）",
+            audience="admin",
+        ),
+        Template(
+            "care_help_given",
+            "关怀帮扶记录",
+            (
+                Field("phrase1", ("phrase1", "form_name"), "关怀帮扶"),
+                Field("date2", ("date2", "given_on", "@created_at")),
+                Field("thing3", ("thing3", "note", "@body")),
+            ),
+            "pages/care/case",
+            purpose="党组织为您登记了走访、慰问或帮扶",
         ),
     )
 }

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Path, Query, Request
 from starlette.responses import Response
 
 from app.core.config import Settings
-from app.core.db import SessionDep
+from app.core.db import ReadSessionDep, SessionDep
 from app.core.idempotency import IdempotencyDep
 from app.core.pagination import DEFAULT_LIMIT, CursorParam, IdPath, LimitParam, Page
 from app.core.types import ParamId
@@ -69,7 +69,7 @@ async def configure_category(
 
 @router.get("/orders/stats", response_model=OrderStats)
 async def order_stats(
-    session: SessionDep,
+    session: ReadSessionDep,
     scope: AdminScopeDep,
     org_id: Annotated[ParamId | None, Query()] = None,
     from_: Annotated[date | None, Query(alias="from", description="起始日（含，北京时间）")] = None,

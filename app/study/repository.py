@@ -509,3 +509,24 @@ async def member_name(session: AsyncSession, member_id: int) -> str:
         await session.execute(select(Member.name).where(Member.id == member_id))
     ).scalar_one_or_none()
     return name or ""
+
+
+async def participation(
+    session: AsyncSession, scope: Scope, start: date, end: date
+) -> tuple[int, int]:
+    """Members of the caller's subtrees, and how many of them earned study credits
+    between ``start`` and ``end`` (inclusive)."""
+    studied = (
+        select(CreditDaily.member_id)
+        .where(CreditDaily.day >= start, CreditDaily.day <= end)
+        .where(CreditDaily.member_id == Member.id)
+        .exists()
+    )
+    row = (
+        await session.execute(
+            select(func.count(), func.count().filter(studied)).where(
+                scope.org_visible(Member.home_org_id)
+            )
+        )
+    ).one()
+    return int(row[0]), int(row[1])

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 from starlette.requests import Request
 from starlette.responses import Response
 
-from app.core.db import SessionDep, driver_connection
+from app.core.db import ReadSessionDep, SessionDep, driver_connection
 from app.core.idempotency import IdempotencyDep
 from app.core.lean import model_response, parse_body, served_by
 from app.core.pagination import DEFAULT_LIMIT, CursorParam, LimitParam, Page
@@ -138,12 +138,19 @@ async def my_credits(session: SessionDep, member: MemberDep) -> CreditsOut:
 @router.get("/study/leaderboard", response_model=LeaderboardOut, summary="积分排行")
 async def leaderboard(
     session: SessionDep,
+    reads: ReadSessionDep,
     principal: PrincipalDep,
     org_id: Annotated[ParamId | None, Query()] = None,
     period: Annotated[Period, Query()] = "day",
     limit: LimitParam = DEFAULT_LIMIT,
     cursor: CursorParam = None,
 ) -> LeaderboardOut:
+    # A member sees only his own standing: his own read, on the primary.
     return await service.leaderboard(
-        session, principal, org_id=org_id, period=period, cursor=cursor, limit=limit
+        reads if principal.is_admin else session,
+        principal,
+        org_id=org_id,
+        period=period,
+        cursor=cursor,
+        limit=limit,
     )

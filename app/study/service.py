@@ -477,3 +477,21 @@ async def _standing(
     )
     name = await repo.member_name(session, member_id)
     return MyStanding(member_id=member_id, name=name, points=points, rank=rank)
+
+
+@dataclass(frozen=True)
+class Participation:
+    members: int
+    studied: int
+
+    @property
+    def rate(self) -> float:
+        return self.studied / self.members if self.members else 0.0
+
+
+async def participation_this_month(
+    session: AsyncSession, scope: Scope, today: date
+) -> Participation:
+    """How many members of the caller's subtrees earned study credits this month."""
+    members, studied = await repo.participation(session, scope, today.replace(day=1), today)
+    return Participation(members, studied)

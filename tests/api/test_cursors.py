@@ -79,6 +79,9 @@ async def test_every_list_refuses_a_forged_cursor(
     assert set(paths) == {
         "/activities",
         "/audit",
+        "/care/campaigns",
+        "/care/cases",
+        "/care/me/cases",
         "/census/entities",
         "/census/found-members",
         "/census/me/entities",
@@ -89,6 +92,7 @@ async def test_every_list_refuses_a_forged_cursor(
         "/me/notifications",
         "/me/outflows",
         "/me/time-bank",
+        "/me/transfers",
         "/members",
         "/orders",
         "/orgs",
@@ -101,6 +105,7 @@ async def test_every_list_refuses_a_forged_cursor(
         "/study/items",
         "/study/leaderboard",
         "/time-bank/rewards",
+        "/transfers",
     }, "a new cursor list: add it here once it answers a forged cursor with 422"
 
     answered: dict[tuple[str, str], tuple[int, str]] = {}

@@ -70,6 +70,9 @@ def answer(response: httpx.Response) -> dict[str, Any]:
     body = problem(response, 409, "member.id_number_taken")
     assert "组织关系转接" in body["detail"]
     assert "管辖" not in body["detail"] and "以外" not in body["detail"]
+    assert [(link["rel"], link["method"], link["href"]) for link in body["links"]] == [
+        ("transfer", "POST", "/api/v1/transfers")
+    ]
     return body
 
 

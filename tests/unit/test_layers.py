@@ -125,3 +125,37 @@ def test_one_cursor_decoder() -> None:
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and "cursor" in node.name
     }
     assert {path for path, _ in defining} == {"app/core/pagination.py"}
+
+
+def test_console_runs_no_queries() -> None:
+    """The console is a second face of the services: no SQL, no repository function, no
+    statement of its own (app/console/); what it reads comes through the services and
+    the one scope module. A filter type it fills in may come from a repository module."""
+    offending = set()
+    for path, tree in _modules().items():
+        if not path.startswith("app/console/"):
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                offending.update(
+                    (path, a.name)
+                    for a in node.names
+                    if a.name.startswith(("sqlalchemy", "asyncpg"))
+                )
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                if node.module.startswith(("sqlalchemy", "asyncpg")):
+                    offending.add((path, node.module))
+                for alias in node.names:
+                    name = f"{node.module}.{alias.name}"
+                    from_repository = node.module.endswith("repository")
+                    if alias.name.endswith("repository") or (
+                        from_repository and not alias.name[:1].isupper()
+                    ):
+                        offending.add((path, name))
+            elif (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr in ("execute", "scalars", "scalar", "stream", "fetch")
+            ):
+                offending.add((path, node.func.attr))
+    assert offending == set()
