@@ -130,8 +130,14 @@ async def openid_of(session: AsyncSession, account_id: int) -> str | None:
 
 
 async def member_home_org_id(session: AsyncSession, member_id: int) -> int | None:
+    """His home organisation, for a write that starts an outflow from it: the member row is
+    share-locked, so a relation transfer completing at the same time (which locks it for
+    update, then closes his open outflow) either waits for this outflow and closes it too,
+    or has already moved him and this outflow starts from the new home."""
     return (
-        await session.execute(select(Member.home_org_id).where(Member.id == member_id))
+        await session.execute(
+            select(Member.home_org_id).where(Member.id == member_id).with_for_update(read=True)
+        )
     ).scalar_one_or_none()
 
 

@@ -158,19 +158,20 @@ async def test_partition_job_creates_months_ahead_and_moves_strays(
         engine=conn.engine,
         registry=(JOB,),
     )
-    may = datetime(2027, 5, 15, 4, tzinfo=UTC)
+    # Far ahead: other tests may run the real scheduler with a moved clock (and commit).
+    may = datetime(2041, 5, 15, 4, tzinfo=UTC)
     assert (await scheduler.tick(may))[JOB.name] == "ran"
     for spec in partitions.TABLES:
         made = await _partitions_of(db, spec.table)
-        assert {f"{spec.table}_p{m}" for m in ("202705", "202706", "202707", "202708")} <= made
-        assert f"{spec.table}_p202709" not in made
+        assert {f"{spec.table}_p{m}" for m in ("204105", "204106", "204107", "204108")} <= made
+        assert f"{spec.table}_p204109" not in made
         assert f"{spec.table}_default" in made
     assert (await scheduler.tick(may + timedelta(days=10)))[JOB.name] == "settled"
 
-    # A notification of September 2027 arrives before its month exists: the default
+    # A notification of September 2041 arrives before its month exists: the default
     # partition takes it, and creating September moves it there.
     account = await _account(db, "partition-stray")
-    september = datetime(2027, 9, 10, 9, tzinfo=SHANGHAI)
+    september = datetime(2041, 9, 10, 9, tzinfo=SHANGHAI)
     row = await db.execute(
         text(
             "INSERT INTO notifications (account_id, template, title, body, created_at) "
@@ -181,12 +182,12 @@ async def test_partition_job_creates_months_ahead_and_moves_strays(
     notification_id = int(row.scalar_one())
     assert await _where(db, "notifications", "id", notification_id) == ["notifications_default"]
 
-    june = datetime(2027, 5, 31, 16, 30, tzinfo=UTC)  # 1 June, 00:30 in Shanghai
+    june = datetime(2041, 5, 31, 16, 30, tzinfo=UTC)  # 1 June, 00:30 in Shanghai
     assert (await scheduler.tick(june))[JOB.name] == "ran"
-    assert "notifications_p202709" in await _partitions_of(db, "notifications")
-    assert await _where(db, "notifications", "id", notification_id) == ["notifications_p202709"]
+    assert "notifications_p204109" in await _partitions_of(db, "notifications")
+    assert await _where(db, "notifications", "id", notification_id) == ["notifications_p204109"]
     # The month's bounds are Shanghai's: 1 September 00:00 +08 is in September.
-    edge = datetime(2027, 9, 1, 0, 0, tzinfo=SHANGHAI)
+    edge = datetime(2041, 9, 1, 0, 0, tzinfo=SHANGHAI)
     row = await db.execute(
         text(
             "INSERT INTO notifications (account_id, template, title, body, created_at) "
@@ -195,7 +196,7 @@ async def test_partition_job_creates_months_ahead_and_moves_strays(
         {"a": account, "at": edge},
     )
     assert await _where(db, "notifications", "id", int(row.scalar_one())) == [
-        "notifications_p202709"
+        "notifications_p204109"
     ]
 
 
