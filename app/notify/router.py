@@ -10,6 +10,7 @@ from starlette.responses import Response
 from app.core.db import ReaderDep, SessionDep
 from app.core.idempotency import IdempotencyDep
 from app.core.pagination import DEFAULT_LIMIT, CursorParam, IdPath, LimitParam
+from app.core.responses import json_response
 from app.core.routing import PlainRoute
 from app.identity.principal import PrincipalDep
 from app.notify import service
@@ -63,9 +64,11 @@ async def list_notifications(
     limit: LimitParam = DEFAULT_LIMIT,
     cursor: CursorParam = None,
     unread: Annotated[bool, Query(description="只看未读")] = False,
-) -> NotificationPage:
-    return await service.inbox(
-        reader, principal.account_id, unread_only=unread, limit=limit, cursor=cursor
+) -> Response:
+    return json_response(
+        await service.inbox(
+            reader, principal.account_id, unread_only=unread, limit=limit, cursor=cursor
+        )
     )
 
 
@@ -74,7 +77,11 @@ router.add_api_route(
     "/me/notifications", list_notifications, methods=["GET"], route_class_override=PlainRoute
 )
 router.add_api_route(
-    "/me/notifications", list_notifications, methods=["GET"], summary="站内消息（最新在前）"
+    "/me/notifications",
+    list_notifications,
+    methods=["GET"],
+    response_model=NotificationPage,
+    summary="站内消息（最新在前）",
 )
 
 

@@ -28,7 +28,6 @@ from app.notify.errors import notification_not_found
 from app.notify.models import Notification, OutboxJob, SubscriptionGrant
 from app.notify.schemas import (
     NotificationOut,
-    NotificationPage,
     ReadAllOut,
     SubscriptionList,
     SubscriptionOut,
@@ -238,6 +237,36 @@ def _out(n: Notification | Row) -> NotificationOut:
     )
 
 
+_TEMPLATES = frozenset(TEMPLATE_NAMES)
+_INT64 = range(-(2**63), 2**63)
+
+
+def _plain_item(n: Row) -> dict[str, Any] | orjson.Fragment:
+    """A row of :func:`repository.inbox_page` as :func:`_out`'s model dumps it to JSON,
+    shaped as a plain dict (no model built and validated). A row whose template or data
+    the model would coerce or refuse (or orjson could not write) is the model's own
+    JSON, so the body is the model's either way."""
+    stored = (orjson.loads(n.data) if isinstance(n.data, str) else n.data) or {}
+    data = _ids_as_integers(stored) if type(stored) is dict else None
+    if (
+        data is None
+        or n.template not in _TEMPLATES
+        or not all(type(v) is str or (type(v) is int and v in _INT64) for v in data.values())
+    ):
+        return orjson.Fragment(_out(n).model_dump_json())
+    return {
+        "id": n.id,
+        "template": n.template,
+        "title": n.title,
+        "body": n.body,
+        "data": data,
+        "page": n.page,
+        "read": n.read_at is not None,
+        "read_at": n.read_at,
+        "created_at": n.created_at,
+    }
+
+
 async def inbox(
     source: ConnectionSource,
     account_id: int,
@@ -245,15 +274,19 @@ async def inbox(
     unread_only: bool,
     limit: int,
     cursor: str | None,
-) -> NotificationPage:
+) -> dict[str, Any]:
+    """A :class:`NotificationPage` as plain JSON values (``app.core.responses``): the
+    inbox is read each time the mini-program opens."""
     before_id = decode_cursor(cursor, int)
     unread_count, rows = await repository.inbox_page(
         source, account_id, unread_only=unread_only, limit=limit, before_id=before_id
     )
     page, next_cursor = page_of(rows, limit, lambda r: (r.id,))
-    return NotificationPage(
-        items=[_out(r) for r in page], next_cursor=next_cursor, unread_count=unread_count
-    )
+    return {
+        "items": [_plain_item(r) for r in page],
+        "next_cursor": next_cursor,
+        "unread_count": unread_count,
+    }
 
 
 async def read(session: AsyncSession, account_id: int, notification_id: int) -> NotificationOut:

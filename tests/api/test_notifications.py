@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import Settings
 from app.notify import service
 from app.notify.models import Notification, OutboxJob, SubscriptionGrant
+from app.notify.schemas import NotificationPage
 from app.notify.templates import TEMPLATE_NAMES
 from tests import factories
 from tests.conftest import problem
@@ -146,6 +147,64 @@ async def test_inbox_newest_first_paginated_with_unread_count(
         seen += [n["id"] for n in page["items"]]
         cursor = page["next_cursor"]
     assert seen == list(reversed(ids))
+
+
+async def test_inbox_body_is_the_models_json_on_both_routes(
+    client: httpx.AsyncClient, db: AsyncSession, settings: Settings
+) -> None:
+    """The page is shaped as plain dicts and serialized once (app/core/responses.py);
+    its bytes are what the pydantic models make of the same rows, whatever the data."""
+    actor = await person(db, settings)
+    datas: list[dict[str, Any]] = [
+        {"certificate_no": "511621-2026-0001"},
+        {"order_id": "12", "status": "受理"},  # an id stored as text: an integer in the body
+        {"order_id": 7, "big_id": "99999999999999999999"},  # beyond bigint: the model's way
+        {"urgent": True},  # a value the model coerces: the model's way
+        {},
+    ]
+    ids = [await inbox_message(db, actor, f"消息 {i}", data=d) for i, d in enumerate(datas)]
+    # Whole seconds (no fraction in the timestamp) and a read message.
+    await db.execute(
+        update(Notification)
+        .where(Notification.id == ids[0])
+        .values(created_at=func.date_trunc("second", Notification.created_at))
+    )
+    await db.execute(
+        update(Notification).where(Notification.id == ids[1]).values(read_at=func.now())
+    )
+    await db.commit()
+
+    plain = await client.get("/api/v1/me/notifications?limit=4", headers=actor.headers)
+    browser = await client.get(
+        "/api/v1/me/notifications?limit=4",
+        headers={**actor.headers, "Origin": "https://console.example.org"},
+    )
+    assert plain.status_code == 200, plain.text
+    assert plain.headers["content-type"] == "application/json"
+    stored = (
+        await db.scalars(
+            select(Notification).where(Notification.id.in_(ids)).order_by(Notification.id.desc())
+        )
+    ).all()
+    expected = NotificationPage(
+        items=[service._out(n) for n in stored[:4]],
+        next_cursor=plain.json()["next_cursor"],
+        unread_count=4,
+    )
+    assert plain.content == browser.content == expected.model_dump_json().encode()
+    items = plain.json()["items"]
+    assert [n["id"] for n in items] == ids[:0:-1]
+    assert items[0]["data"] == {} and items[2]["data"]["big_id"] == 99999999999999999999
+    assert items[3]["data"] == {"order_id": 12, "status": "受理"} and items[3]["read"] is True
+    last = await client.get(
+        "/api/v1/me/notifications",
+        params={"limit": 4, "cursor": plain.json()["next_cursor"]},
+        headers=actor.headers,
+    )
+    only = NotificationPage(items=[service._out(stored[4])], unread_count=4)
+    assert last.content == only.model_dump_json().encode()
+    created_at = last.json()["items"][0]["created_at"]
+    assert created_at.endswith("Z") and "." not in created_at
 
 
 async def test_read_marks_once_and_unread_filter(
