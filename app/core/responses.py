@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
+from pydantic import BaseModel
 from starlette.responses import Response
 
 _OPTIONS = orjson.OPT_UTC_Z
@@ -26,3 +27,8 @@ def json_response(content: Any, status_code: int = 200) -> Response:
         status_code=status_code,
         media_type="application/json",
     )
+
+
+def model_json(model: BaseModel) -> orjson.Fragment:
+    """A model's own JSON, to place in (or return as) such a body unchanged."""
+    return orjson.Fragment(model.model_dump_json())

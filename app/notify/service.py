@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core import clock
 from app.core.db import ConnectionSource, Row
 from app.core.pagination import decode_cursor, page_of
+from app.core.responses import model_json
 from app.identity.models import Account
 from app.notify import repository
 from app.notify.errors import notification_not_found
@@ -253,7 +254,7 @@ def _plain_item(n: Row) -> dict[str, Any] | orjson.Fragment:
         or n.template not in _TEMPLATES
         or not all(type(v) is str or (type(v) is int and v in _INT64) for v in data.values())
     ):
-        return orjson.Fragment(_out(n).model_dump_json())
+        return model_json(_out(n))
     return {
         "id": n.id,
         "template": n.template,

@@ -4,18 +4,21 @@ the statistics of a subtree. The state machine and its writes are in ``service.p
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
+from typing import Any
 
+import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core import clock
 from app.core.db import ConnectionSource, Row
 from app.core.pagination import Page, decode_cursor, page_of
+from app.core.responses import model_json
 from app.identity.principal import Principal
 from app.orders import errors
 from app.orders import repository as repo
 from app.orders.models import ServiceOrder
 from app.orders.schemas import OrderDetail, OrderOut, OrderStats
-from app.orders.views import order_detail, order_out
+from app.orders.views import order_detail, order_item, order_out
 from app.organization.scope import Scope, build_scope, get_visible_org
 
 
@@ -48,11 +51,12 @@ async def list_for(
     needs_review: bool | None,
     limit: int,
     cursor: str | None,
-) -> Page[OrderOut]:
-    """``GET /orders``: the caller's own orders need no scope, one statement on the
-    driver pool; everything else is read in his scope (:func:`list_orders`)."""
+) -> dict[str, Any] | orjson.Fragment:
+    """``GET /orders`` as a ``Page[OrderOut]``'s JSON (``app.core.responses``): the
+    caller's own orders need no scope, one statement on the driver pool, shaped as plain
+    dicts; everything else is read in his scope (:func:`list_orders`)."""
     if not (mine and not assigned_to_me and org_id is None):
-        return await list_orders(
+        page = await list_orders(
             session,
             await build_scope(session, principal),
             status=status,
@@ -64,6 +68,7 @@ async def list_for(
             limit=limit,
             cursor=cursor,
         )
+        return model_json(page)
     rows = await repo.own_orders(
         reader,
         principal.account_id,
@@ -73,7 +78,12 @@ async def list_for(
         after_id=decode_cursor(cursor, int),
         limit=limit,
     )
-    return _page(rows, limit, principal.account_id)
+    own, next_cursor = page_of(rows, limit, lambda o: (o.id,))
+    now = clock.now()
+    return {
+        "items": [order_item(o, principal.account_id, now) for o in own],
+        "next_cursor": next_cursor,
+    }
 
 
 async def list_orders(

@@ -12,6 +12,7 @@ from app.core.config import Settings
 from app.core.db import ReaderDep, ReadSessionDep, SessionDep
 from app.core.idempotency import IdempotencyDep
 from app.core.pagination import DEFAULT_LIMIT, CursorParam, IdPath, LimitParam, Page
+from app.core.responses import json_response
 from app.core.types import ParamId
 from app.identity.principal import PrincipalDep
 from app.orders import categories, reads, service
@@ -118,10 +119,10 @@ async def list_orders(
     needs_review: bool | None = None,
     limit: LimitParam = DEFAULT_LIMIT,
     cursor: CursorParam = None,
-) -> Page[OrderOut]:
+) -> Response:
     """Admins: orders at (or once at) their organisations. Members and residents: their
     own (and, for volunteers, those assigned to them)."""
-    return await reads.list_for(
+    body = await reads.list_for(
         session,
         reader,
         principal,
@@ -134,6 +135,7 @@ async def list_orders(
         limit=limit,
         cursor=cursor,
     )
+    return json_response(body)
 
 
 @router.get("/orders/{order_id}", response_model=OrderDetail)

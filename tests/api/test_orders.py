@@ -10,7 +10,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.models import AuditEntry
 from app.core.config import Settings
+from app.core.pagination import Page
 from app.orders.models import ServiceOrder, ServiceOrderEvent, ServiceOrderOrg
+from app.orders.schemas import OrderOut
+from app.orders.views import order_out
 from app.organization.models import Organization
 from app.wechat.simulator import WeChatSimulator
 from tests import factories as f
@@ -446,3 +449,70 @@ async def test_reveal_contact_phone_is_audited(
     (entry,) = entries.scalars().all()
     assert entry.actor_account_id == w.village_admin.account_id and entry.reason == "电话联系"
     assert "13812345678" not in str(entry.detail)
+
+
+async def test_own_orders_body_is_the_models_json(
+    client: httpx.AsyncClient, db: AsyncSession, settings: Settings, clock: Clock
+) -> None:
+    """``GET /orders?mine=true`` shapes its page as plain dicts and serializes it once
+    (app/core/responses.py): its bytes are what ``Page[OrderOut]`` makes of the rows."""
+    w = await world(db, settings)
+    closed = await submit(client, w.submitter, w.village, address=None, lat=None, lon=None)
+    closed = await moved(client, w.village_admin, closed, "accept")
+    closed = await moved(client, w.village_admin, closed, "start")
+    clock.advance(hours=2)
+    closed = await moved(
+        client,
+        w.village_admin,
+        closed,
+        "resolve",
+        note="已修好",
+        volunteer_member_id=w.volunteer.member_id,
+        hours=1.5,
+    )
+    rated = await client.post(
+        f"/api/v1/orders/{closed['id']}/rating",
+        json={"score": 4, "version": closed["version"]},
+        headers=w.submitter.headers,
+    )
+    assert rated.status_code == 200, rated.text
+    late = await submit(client, w.submitter, w.village)
+    clock.advance(hours=30)  # past the 24 h to accept: overdue
+    fresh = await submit(client, w.submitter, w.village, lat=30.0, lon=106.0)
+
+    first = await client.get("/api/v1/orders?mine=true&limit=2", headers=w.submitter.headers)
+    assert first.status_code == 200, first.text
+    assert first.headers["content-type"] == "application/json"
+    body = first.json()
+    assert [o["id"] for o in body["items"]] == [fresh["id"], late["id"]]
+    assert [o["overdue"] for o in body["items"]] == [False, True]
+    rest = await client.get(
+        "/api/v1/orders",
+        params={"mine": "true", "limit": 2, "cursor": body["next_cursor"]},
+        headers=w.submitter.headers,
+    )
+    assert [o["id"] for o in rest.json()["items"]] == [closed["id"]]
+    assert rest.json()["items"][0]["rating"]["score"] == 4
+    assert rest.json()["items"][0]["hours"] == 1.5 and rest.json()["items"][0]["lat"] is None
+
+    stored = (
+        await db.scalars(
+            select(ServiceOrder)
+            .where(ServiceOrder.submitter_account_id == w.submitter.account_id)
+            .order_by(ServiceOrder.id.desc())
+        )
+    ).all()
+    now = clock.now
+    mine = w.submitter.account_id
+    expected = Page[OrderOut](
+        items=[order_out(o, mine, now) for o in stored[:2]], next_cursor=body["next_cursor"]
+    )
+    assert first.content == expected.model_dump_json().encode()
+    expected = Page[OrderOut](items=[order_out(stored[2], mine, now)])
+    assert rest.content == expected.model_dump_json().encode()
+    # The scoped list (an admin's) is the model's JSON too.
+    scoped = await client.get("/api/v1/orders", headers=w.village_admin.headers)
+    assert {o["id"] for o in scoped.json()["items"]} == {closed["id"], late["id"], fresh["id"]}
+    assert Page[OrderOut].model_validate_json(scoped.content).model_dump_json().encode() == (
+        scoped.content
+    )
