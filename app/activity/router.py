@@ -25,6 +25,7 @@ from app.core.config import Settings
 from app.core.db import ReaderDep, SessionDep
 from app.core.idempotency import IdempotencyDep
 from app.core.pagination import DEFAULT_LIMIT, CursorParam, IdPath, LimitParam, Page
+from app.core.responses import json_response
 from app.core.routing import PlainRoute
 from app.core.types import ParamId
 from app.identity.principal import MemberDep, PrincipalDep
@@ -64,11 +65,11 @@ async def list_activities(
     starts_to: Annotated[AwareDatetime | None, Query(description="开始时间早于")] = None,
     limit: LimitParam = DEFAULT_LIMIT,
     cursor: CursorParam = None,
-) -> Page[ActivityOut]:
+) -> Response:
     """Members: their organisations' menu; admins: activities in their scope.
 
     Newest start first; use ``starts_from`` for upcoming ones."""
-    items, next_cursor = await service.list_activities(
+    page = await service.list_activities_page(
         reader,
         principal,
         service.ActivityFilters(
@@ -77,7 +78,7 @@ async def list_activities(
         limit=limit,
         cursor=cursor,
     )
-    return Page[ActivityOut](items=items, next_cursor=next_cursor)
+    return json_response(page)
 
 
 # Plain requests (no Origin) take the plain route (app/core/routing.py); same endpoint.

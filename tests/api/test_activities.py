@@ -16,10 +16,13 @@ from fastapi import FastAPI
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from app.activity import service as activity_service
 from app.activity.models import Activity, ActivitySignup
+from app.activity.schemas import ActivityOut
 from app.audit.models import AuditEntry
 from app.core.config import Settings
 from app.core.db import get_session
+from app.core.pagination import Page
 from app.organization.models import DualManagementGrant, Organization
 from tests import factories as f
 from tests.conftest import TransactionSource, _build_app, problem
@@ -546,3 +549,61 @@ async def test_capacity_holds_under_concurrent_signups(
         ).scalar_one()
         stored = await session.get(Activity, activity.id)
         assert count == 3 and stored is not None and stored.signup_count == 3
+
+
+async def test_menu_body_is_the_models_json(
+    client: httpx.AsyncClient, db: AsyncSession, settings: Settings, tree: Tree
+) -> None:
+    """``GET /activities`` shapes its page as plain dicts and serializes it once
+    (app/core/responses.py): its bytes are what ``Page[ActivityOut]`` makes of them."""
+    member = await f.member_actor(db, settings, tree.village)
+    signed = await make_activity(db, tree.village, times=upcoming(1), capacity=30)
+    cancelled = await make_activity(db, tree.town, times=upcoming(2), kind="party_class")
+    online = await make_activity(db, tree.county, times=upcoming(3), online=True)
+    # Whole seconds: no fraction in the timestamps.
+    whole = upcoming(4)
+    whole = {k: v.replace(microsecond=0) for k, v in whole.items()}
+    plain = await make_activity(db, tree.village, times=whole, title="志愿服务")
+    await db.commit()
+    for activity in (signed, cancelled):
+        response = await client.post(
+            f"/api/v1/activities/{activity.id}/signups", headers=member.headers
+        )
+        assert response.status_code in (200, 201), response.text
+    cancel = await client.delete(
+        f"/api/v1/activities/{cancelled.id}/signups/me", headers=member.headers
+    )
+    assert cancel.status_code == 200, cancel.text
+
+    first = await client.get("/api/v1/activities?limit=3", headers=member.headers)
+    browser = await client.get(
+        "/api/v1/activities?limit=3",
+        headers={**member.headers, "Origin": "https://console.example.org"},
+    )
+    assert first.status_code == 200, first.text
+    assert first.headers["content-type"] == "application/json"
+    body = first.json()
+    assert [a["id"] for a in body["items"]] == [plain.id, online.id, cancelled.id]
+    assert [a["my_signup_status"] for a in body["items"]] == [None, None, "cancelled"]
+    rest = await client.get(
+        "/api/v1/activities",
+        params={"limit": 3, "cursor": body["next_cursor"]},
+        headers=member.headers,
+    )
+    assert [a["my_signup_status"] for a in rest.json()["items"]] == ["signed_up"]
+
+    names = {tree.village.id: tree.village.name, tree.town.id: tree.town.name}
+    names[tree.county.id] = tree.county.name
+    status = {signed.id: "signed_up", cancelled.id: "cancelled"}
+    items = []
+    for activity in (plain, online, cancelled, signed):
+        await db.refresh(activity)
+        items.append(
+            activity_service._out(
+                activity, names[activity.org_id], signup_status=status.get(activity.id)
+            )
+        )
+    expected = Page[ActivityOut](items=items[:3], next_cursor=body["next_cursor"])
+    assert first.content == browser.content == expected.model_dump_json().encode()
+    assert rest.content == Page[ActivityOut](items=items[3:]).model_dump_json().encode()
+    assert "." not in body["items"][0]["starts_at"] and body["items"][0]["starts_at"][-1] == "Z"
