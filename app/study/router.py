@@ -54,9 +54,6 @@ async def create_item(session: SessionDep, scope: AdminScopeDep, body: ItemCreat
     return await service.create_item(session, scope, body, account_id=scope.principal.account_id)
 
 
-@router.post(
-    "/study/sessions", response_model=SessionOut, status_code=201, summary="开始学习（服务器计时）"
-)
 async def start_session(
     reader: ReaderDep, member: MemberDep, idem: IdempotencyDep, body: SessionCreate
 ) -> Response:
@@ -64,6 +61,24 @@ async def start_session(
         lambda: service.start_session(idem.source(reader), member, body.item_id),
         status_code=201,
     )
+
+
+# Plain JSON without a key or an Origin takes the plain route (app/core/routing.py).
+router.add_api_route(
+    "/study/sessions",
+    start_session,
+    methods=["POST"],
+    status_code=201,
+    route_class_override=PlainRoute,
+)
+router.add_api_route(
+    "/study/sessions",
+    start_session,
+    methods=["POST"],
+    response_model=SessionOut,
+    status_code=201,
+    summary="开始学习（服务器计时）",
+)
 
 
 def _batcher(request: Request) -> AwardBatcher:

@@ -14,6 +14,7 @@ from app.notify.models import Notification, OutboxJob, SubscriptionGrant
 from app.notify.schemas import NotificationPage
 from app.notify.templates import TEMPLATE_NAMES
 from tests import factories
+from tests.api.test_plain_routes import both_routes
 from tests.conftest import problem
 from tests.factories import Actor
 
@@ -174,11 +175,7 @@ async def test_inbox_body_is_the_models_json_on_both_routes(
     )
     await db.commit()
 
-    plain = await client.get("/api/v1/me/notifications?limit=4", headers=actor.headers)
-    browser = await client.get(
-        "/api/v1/me/notifications?limit=4",
-        headers={**actor.headers, "Origin": "https://console.example.org"},
-    )
+    plain, browser = await both_routes(client, "/api/v1/me/notifications?limit=4", actor.headers)
     assert plain.status_code == 200, plain.text
     assert plain.headers["content-type"] == "application/json"
     stored = (

@@ -7,10 +7,13 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import Settings
+from app.study.models import StudySession
 from tests import factories as f
+from tests.support.study import item
 
 BROWSER = {"Origin": "https://console.example.org"}
 
@@ -23,9 +26,10 @@ def _comparable(response: httpx.Response) -> tuple[int, str, Any]:
     return response.status_code, response.headers["content-type"], body
 
 
-async def _both(
+async def both_routes(
     client: httpx.AsyncClient, path: str, headers: dict[str, str]
 ) -> tuple[httpx.Response, httpx.Response]:
+    """``path`` as a phone asks (the plain route) and as a browser (the documented one)."""
     plain = await client.get(path, headers=headers)
     browser = await client.get(path, headers={**headers, **BROWSER})
     return plain, browser
@@ -40,13 +44,13 @@ async def test_me_and_credits_answer_alike_on_both_routes(
     admin = await f.admin_actor(db, settings, county)
     resident = await f.resident_actor(db, settings)
     for actor in (member, admin, resident):
-        plain, browser = await _both(client, "/api/v1/me", actor.headers)
+        plain, browser = await both_routes(client, "/api/v1/me", actor.headers)
         assert plain.status_code == 200, plain.text
         assert _comparable(plain) == _comparable(browser)
     me = (await client.get("/api/v1/me", headers=admin.headers)).json()
     assert me["account"]["kind"] == "admin"
     assert [r["org"]["id"] for r in me["roles"]] == [county.id]
-    plain, browser = await _both(client, "/api/v1/me/credits", member.headers)
+    plain, browser = await both_routes(client, "/api/v1/me/credits", member.headers)
     assert plain.status_code == 200 and plain.json()["total"] == 0
     assert _comparable(plain) == _comparable(browser)
 
@@ -61,7 +65,7 @@ async def test_errors_are_the_same_on_both_routes(
         ("/api/v1/me/credits", {}, 401, "auth.missing_token"),
         ("/api/v1/me/credits", resident.headers, 403, "auth.member_required"),
     ):
-        plain, browser = await _both(client, path, headers)
+        plain, browser = await both_routes(client, path, headers)
         assert plain.status_code == status and plain.json()["code"] == code
         assert _comparable(plain) == _comparable(browser)
 
@@ -83,6 +87,55 @@ async def test_query_parameters_parse_and_fail_alike_on_both_routes(
         "/api/v1/activities?org_id=-1",
         "/api/v1/activities?starts_from=2026-12-01T00:00:00%2B08:00&limit=2",
     ):
-        plain, browser = await _both(client, path, member.headers)
+        plain, browser = await both_routes(client, path, member.headers)
         assert plain.status_code in (200, 400, 422), (path, plain.text)
         assert _comparable(plain) == _comparable(browser), path
+
+
+async def test_study_session_starts_alike_on_both_routes(
+    client: httpx.AsyncClient, db: AsyncSession, settings: Settings
+) -> None:
+    """``POST /study/sessions`` from a phone (plain JSON) takes the plain route, from a
+    browser the documented one: the same session is started, the same errors given."""
+    branch = await f.org(db, "支部")
+    other = await f.org(db, "另一支部")
+    member = await f.member_actor(db, settings, branch)
+    resident = await f.resident_actor(db, settings)
+    article = await item(db, branch, min_seconds=90)
+    foreign = await item(db, other)
+    await db.commit()
+    path = "/api/v1/study/sessions"
+    plain = await client.post(path, json={"item_id": article.id}, headers=member.headers)
+    browser = await client.post(
+        path, json={"item_id": article.id}, headers={**member.headers, **BROWSER}
+    )
+    assert plain.status_code == browser.status_code == 201, plain.text
+    assert plain.headers["content-type"] == browser.headers["content-type"]
+    started = [plain.json(), browser.json()]
+    assert [(s["item_id"], s["min_seconds"]) for s in started] == [(article.id, 90)] * 2
+    assert member.member is not None
+    rows = (
+        await db.scalars(select(StudySession.id).where(StudySession.member_id == member.member.id))
+    ).all()
+    assert sorted(rows) == sorted(s["session_id"] for s in started)
+    for content, headers in (
+        (b'{"item_id": %d}' % foreign.id, member.headers),
+        (b'{"item_id": 999999999}', member.headers),
+        (b'{"item_id": 0}', member.headers),
+        (b"{}", member.headers),
+        (b"{", member.headers),
+        (b'{"item_id": %d, "x": 1}' % article.id, member.headers),
+        (b'{"item_id": %d}' % article.id, resident.headers),
+        (b'{"item_id": %d}' % article.id, {}),
+    ):
+        json_headers = {**headers, "Content-Type": "application/json"}
+        plain = await client.post(path, content=content, headers=json_headers)
+        browser = await client.post(path, content=content, headers={**json_headers, **BROWSER})
+        assert plain.status_code in (400, 401, 403, 404, 422), (content, plain.text)
+        assert _comparable(plain) == _comparable(browser), content
+    assert (
+        await db.scalar(
+            select(func.count()).select_from(StudySession).where(StudySession.item_id == foreign.id)
+        )
+        == 0
+    )
