@@ -425,44 +425,53 @@ async def stream_ledger(
         yield _row(values)
 
 
+# grouping() of (status, reason, destination region) in the statistics' one pass: a bit
+# is set for each column the row's grouping set leaves out.
+_BY_STATUS, _BY_REASON, _BY_REGION = 0b011, 0b101, 0b110
+
+
 async def ledger_stats(
     session: AsyncSession, visible: ColumnElement[bool], f: LedgerFilter, today: date
 ) -> dict[str, Any]:
-    conditions = ledger_conditions(f, today)
-
-    def scoped(*columns: Any) -> Select[Any]:
-        return (
-            select(*columns)
-            .select_from(Outflow)
-            .join(Member, Member.id == Outflow.member_id)
-            .where(visible, *conditions)
-        )
-
-    def count_if(condition: ColumnElement[bool]) -> Any:
-        return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
-
-    flag_sums = [
-        count_if(getattr(Outflow, column) < today).label(flag)
-        for flag, column in FLAG_COLUMNS.items()
+    """The ledger's counts in one pass over the visible outflows: grouping sets by
+    status, by reason and by destination; the totals, flags and missing consents are the
+    sums over the status groups. ``members`` is joined only for the name search."""
+    keys = (Outflow.status, Outflow.reason, Outflow.destination_region_code)
+    flag_counts = [
+        func.count().filter(getattr(Outflow, column) < today) for column in FLAG_COLUMNS.values()
     ]
-    missing = count_if(and_(Outflow.status == "active", ~consent_granted(Outflow.member_id))).label(
-        "consent_missing"
+    missing = func.count().filter(
+        and_(Outflow.status == "active", ~consent_granted(Outflow.member_id))
     )
-    totals = (await session.execute(scoped(func.count(), *flag_sums, missing))).one()
-    by_status = await session.execute(scoped(Outflow.status, func.count()).group_by(Outflow.status))
-    by_reason = await session.execute(scoped(Outflow.reason, func.count()).group_by(Outflow.reason))
-    by_region = await session.execute(
-        scoped(Outflow.destination_region_code, func.count()).group_by(
-            Outflow.destination_region_code
-        )
+    stmt = select(func.grouping(*keys), *keys, func.count(), *flag_counts, missing).where(
+        visible, *ledger_conditions(f, today)
     )
+    if f.q:
+        stmt = stmt.join(Member, Member.id == Outflow.member_id)
+    stmt = stmt.group_by(func.grouping_sets(*keys))
+    total = missing_count = 0
+    by_flag = dict.fromkeys(FLAG_COLUMNS, 0)
+    by_status: dict[str, int] = {}
+    by_reason: dict[str, int] = {}
+    by_region: list[tuple[str, int]] = []
+    for grouping, status, reason, region, n, *counts in await session.execute(stmt):
+        if grouping == _BY_STATUS:
+            by_status[str(status)] = int(n)
+            total += int(n)
+            for flag, count in zip(FLAG_COLUMNS, counts[:-1], strict=True):
+                by_flag[flag] += int(count)
+            missing_count += int(counts[-1])
+        elif grouping == _BY_REASON:
+            by_reason[str(reason)] = int(n)
+        elif grouping == _BY_REGION:
+            by_region.append((str(region), int(n)))
     return {
-        "total": int(totals[0]),
-        "by_flag": {flag: int(totals[i + 1]) for i, flag in enumerate(FLAG_COLUMNS)},
-        "location_consent_missing": int(totals[len(FLAG_COLUMNS) + 1]),
-        "by_status": {str(s): int(n) for s, n in by_status},
-        "by_reason": {str(r): int(n) for r, n in by_reason},
-        "by_region": [(str(code), int(n)) for code, n in by_region],
+        "total": total,
+        "by_flag": by_flag,
+        "location_consent_missing": missing_count,
+        "by_status": by_status,
+        "by_reason": by_reason,
+        "by_region": by_region,
     }
 
 
