@@ -11,7 +11,6 @@ from sqlalchemy import (
     ColumnElement,
     Select,
     and_,
-    case,
     false,
     func,
     literal,
