@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -437,17 +438,13 @@ async def stream_ledger(
         yield _row(values)
 
 
-# grouping() of (status, reason, destination region) in the statistics' one pass: a bit
-# is set for each column the row's grouping set leaves out.
-_BY_STATUS, _BY_REASON, _BY_REGION = 0b011, 0b101, 0b110
-
-
 async def ledger_stats(
     session: AsyncSession, visible: ColumnElement[bool], f: LedgerFilter, today: date
 ) -> dict[str, Any]:
-    """The ledger's counts in one pass over the visible outflows: grouping sets by
-    status, by reason and by destination; the totals, flags and missing consents are the
-    sums over the status groups. ``members`` is joined only for the name search."""
+    """The ledger's counts in one pass over the visible outflows: one hash aggregate by
+    (status, reason, destination), folded here into the totals and the counts by status,
+    reason and destination (one grouping is cheaper than grouping sets' three hash
+    tables). ``members`` is joined only for the name search."""
     keys = (Outflow.status, Outflow.reason, Outflow.destination_region_code)
     flag_counts = [
         func.count().filter(getattr(Outflow, column) < today) for column in FLAG_COLUMNS.values()
@@ -455,35 +452,32 @@ async def ledger_stats(
     missing = func.count().filter(
         and_(Outflow.status == "active", Outflow.member_id.not_in(consenting_member_ids()))
     )
-    stmt = select(func.grouping(*keys), *keys, func.count(), *flag_counts, missing).where(
+    stmt = select(*keys, func.count(), *flag_counts, missing).where(
         visible, *ledger_conditions(f, today)
     )
     if f.q:
         stmt = stmt.join(Member, Member.id == Outflow.member_id)
-    stmt = stmt.group_by(func.grouping_sets(*keys))
+    stmt = stmt.group_by(*keys)
     total = missing_count = 0
     by_flag = dict.fromkeys(FLAG_COLUMNS, 0)
-    by_status: dict[str, int] = {}
-    by_reason: dict[str, int] = {}
-    by_region: list[tuple[str, int]] = []
-    for grouping, status, reason, region, n, *counts in await session.execute(stmt):
-        if grouping == _BY_STATUS:
-            by_status[str(status)] = int(n)
-            total += int(n)
-            for flag, count in zip(FLAG_COLUMNS, counts[:-1], strict=True):
-                by_flag[flag] += int(count)
-            missing_count += int(counts[-1])
-        elif grouping == _BY_REASON:
-            by_reason[str(reason)] = int(n)
-        elif grouping == _BY_REGION:
-            by_region.append((str(region), int(n)))
+    by_status: Counter[str] = Counter()
+    by_reason: Counter[str] = Counter()
+    by_region: Counter[str] = Counter()
+    for status, reason, region, n, *counts in await session.execute(stmt):
+        total += n
+        by_status[status] += n
+        by_reason[reason] += n
+        by_region[region] += n
+        for flag, count in zip(FLAG_COLUMNS, counts[:-1], strict=True):
+            by_flag[flag] += count
+        missing_count += counts[-1]
     return {
         "total": total,
         "by_flag": by_flag,
         "location_consent_missing": missing_count,
-        "by_status": by_status,
-        "by_reason": by_reason,
-        "by_region": by_region,
+        "by_status": dict(by_status),
+        "by_reason": dict(by_reason),
+        "by_region": list(by_region.items()),
     }
 
 
