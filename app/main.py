@@ -25,7 +25,6 @@ from app.core.db import DriverPool, Replica, create_engine, make_sessionmaker
 from app.core.errors import AppError, FieldError, app_error_response, problem_response
 from app.core.health import pool_sampling
 from app.core.health import router as health_router
-from app.core.lean import LeanDispatch
 from app.core.logging import configure_logging, flush_logs
 from app.core.middleware import RequestContextMiddleware
 from app.core.openapi import install_openapi, operation_id
@@ -260,6 +259,9 @@ def create_app(
         docs_url="/docs" if settings.docs_on else None,
         redoc_url=None,
         openapi_url="/openapi.json" if settings.docs_on else None,
+        # Metrics and the access log are the app's own (app/core/middleware.py); FastAPI's
+        # OpenTelemetry hooks would otherwise look up providers on every request.
+        telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
     app.state.settings = settings
     app.state.engine = engine
@@ -279,7 +281,6 @@ def create_app(
 
     for router in DOMAIN_ROUTERS:
         app.include_router(router, prefix=API_PREFIX)
-    lean = LeanDispatch(app, [(API_PREFIX, router) for router in DOMAIN_ROUTERS])
     from app.console.install import install as install_console
 
     install_console(app)
@@ -291,7 +292,7 @@ def create_app(
             allow_methods=["GET", "POST", "PATCH", "DELETE"],
             allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID"],
         )
-    app.add_middleware(RequestContextMiddleware, lean=lean, routes=app.routes)
+    app.add_middleware(RequestContextMiddleware, routes=app.routes)
     # Outermost: logs, rate limits and audit see the client behind trusted proxies.
     app.add_middleware(
         ProxyHeadersMiddleware, trusted_hosts=[str(n) for n in settings.trusted_proxies]

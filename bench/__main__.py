@@ -12,6 +12,7 @@ import sys
 import time
 
 BENCHMARKS = [
+    "endpoints",
     "checkin",
     "ledger",
     "leaderboard",

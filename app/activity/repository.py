@@ -16,14 +16,34 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, false, or_, select, update
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    ColumnElement,
+    DateTime,
+    Integer,
+    String,
+    bindparam,
+    false,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.activity.models import Activity, ActivityAttendance, ActivitySignup
+from app.core.db import ConnectionSource, DriverStatement, Row
 from app.members.models import Member
 from app.organization.models import Organization, path_ids
-from app.organization.scope import Scope, co_managing_org_ids
+from app.organization.scope import (
+    Scope,
+    administered_sql,
+    co_managing_org_ids,
+    co_managing_path_sql,
+    on_home_path_sql,
+)
 
 
 @dataclass(frozen=True)
@@ -66,42 +86,73 @@ def _with_org_name() -> tuple[type[Activity], ColumnElement[str]]:
     return Activity, Organization.name.label("org_name")
 
 
+# ``GET /activities`` in one statement: what the caller may see (a superadmin all; an
+# admin his subtrees; a member his menu: his home organisation, those co-managing him
+# and their ancestors, as :meth:`Viewer.activity_visible` says, here as the scope
+# module's SQL), the filters, and the caller's own sign-up and attendance.
+_LIST = DriverStatement.of(
+    text(
+        f"""
+SELECT a.id, a.org_id, o.name AS org_name, a.title, a.kind, a.description, a.starts_at,
+       a.ends_at, a.checkin_opens_at, a.checkin_closes_at, a.online, a.lat, a.lon,
+       a.radius_m, a.capacity, a.signup_count, a.credit_points, a.version, a.created_at,
+       s.status AS signup_status, t.attended_at
+FROM activities a
+JOIN organizations o ON o.id = a.org_id
+LEFT JOIN activity_signups s ON s.activity_id = a.id AND s.member_id = :member_id
+LEFT JOIN activity_attendances t ON t.activity_id = a.id AND t.member_id = :member_id
+WHERE (:superadmin
+       OR {administered_sql(":member_id", "o.path")}
+       OR {on_home_path_sql(":member_id", "o.path")}
+       OR {co_managing_path_sql(":member_id", "o.path")})
+  AND (:org_id IS NULL OR a.org_id = :org_id)
+  AND (:kind IS NULL OR a.kind = :kind)
+  AND (:starts_from IS NULL OR a.starts_at >= :starts_from)
+  AND (:starts_to IS NULL OR a.starts_at < :starts_to)
+  AND (:after_at IS NULL OR (a.starts_at, a.id) < (:after_at, :after_id))
+ORDER BY a.starts_at DESC, a.id DESC
+LIMIT :rows
+"""  # noqa: S608 - the scope module's SQL, no input
+    ).bindparams(
+        bindparam("superadmin", type_=Boolean),
+        bindparam("member_id", type_=BigInteger),
+        bindparam("org_id", type_=BigInteger),
+        bindparam("kind", type_=String),
+        bindparam("starts_from", type_=DateTime(timezone=True)),
+        bindparam("starts_to", type_=DateTime(timezone=True)),
+        bindparam("after_at", type_=DateTime(timezone=True)),
+        bindparam("after_id", type_=BigInteger),
+        bindparam("rows", type_=Integer),
+    )
+)
+
+
 async def list_activities(
-    session: AsyncSession,
-    visible: ColumnElement[bool],
+    source: ConnectionSource,
     *,
+    member_id: int | None,
+    superadmin: bool,
     org_id: int | None,
     kind: str | None,
     starts_from: datetime | None,
     starts_to: datetime | None,
     after: tuple[datetime, int] | None,
     limit: int,
-) -> Sequence[tuple[Activity, str]]:
-    """Newest start first; ``after`` is the (starts_at, id) of the last row seen."""
-    stmt = (
-        select(*_with_org_name())
-        .join(Organization, Organization.id == Activity.org_id)
-        .where(visible)
-        .order_by(Activity.starts_at.desc(), Activity.id.desc())
-        .limit(limit + 1)
+) -> list[Row]:
+    """Newest start first, up to ``limit + 1``; ``after`` is the (starts_at, id) of the
+    last row seen."""
+    return await _LIST.read_rows(
+        source,
+        member_id=member_id,
+        superadmin=superadmin,
+        org_id=org_id,
+        kind=kind,
+        starts_from=starts_from,
+        starts_to=starts_to,
+        after_at=after[0] if after else None,
+        after_id=after[1] if after else None,
+        rows=limit + 1,
     )
-    if org_id is not None:
-        stmt = stmt.where(Activity.org_id == org_id)
-    if kind is not None:
-        stmt = stmt.where(Activity.kind == kind)
-    if starts_from is not None:
-        stmt = stmt.where(Activity.starts_at >= starts_from)
-    if starts_to is not None:
-        stmt = stmt.where(Activity.starts_at < starts_to)
-    if after is not None:
-        starts_at, last_id = after
-        stmt = stmt.where(
-            or_(
-                Activity.starts_at < starts_at,
-                (Activity.starts_at == starts_at) & (Activity.id < last_id),
-            )
-        )
-    return (await session.execute(stmt)).tuples().all()
 
 
 async def get_activity(

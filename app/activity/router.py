@@ -22,9 +22,10 @@ from app.activity.schemas import (
 )
 from app.core import clock
 from app.core.config import Settings
-from app.core.db import SessionDep
+from app.core.db import ReaderDep, SessionDep
 from app.core.idempotency import IdempotencyDep
 from app.core.pagination import DEFAULT_LIMIT, CursorParam, IdPath, LimitParam, Page
+from app.core.routing import PlainRoute
 from app.core.types import ParamId
 from app.identity.principal import MemberDep, PrincipalDep
 from app.organization.scope import AdminScopeDep
@@ -34,7 +35,7 @@ router = APIRouter(prefix="/activities", tags=["activity"])
 ActivityId = IdPath
 
 
-def _settings(request: Request) -> Settings:
+async def _settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
@@ -54,10 +55,9 @@ ViewerDep = Annotated[Viewer, Depends(_viewer)]
 MemberViewerDep = Annotated[Viewer, Depends(_member_viewer)]
 
 
-@router.get("", response_model=Page[ActivityOut])
 async def list_activities(
-    session: SessionDep,
-    viewer: ViewerDep,
+    reader: ReaderDep,
+    principal: PrincipalDep,
     org_id: Annotated[ParamId | None, Query()] = None,
     kind: ActivityKind | None = None,
     starts_from: Annotated[AwareDatetime | None, Query(description="开始时间不早于（含）")] = None,
@@ -69,8 +69,8 @@ async def list_activities(
 
     Newest start first; use ``starts_from`` for upcoming ones."""
     items, next_cursor = await service.list_activities(
-        session,
-        viewer,
+        reader,
+        principal,
         service.ActivityFilters(
             org_id=org_id, kind=kind, starts_from=starts_from, starts_to=starts_to
         ),
@@ -78,6 +78,11 @@ async def list_activities(
         cursor=cursor,
     )
     return Page[ActivityOut](items=items, next_cursor=next_cursor)
+
+
+# Plain requests (no Origin) take the plain route (app/core/routing.py); same endpoint.
+router.add_api_route("", list_activities, methods=["GET"], route_class_override=PlainRoute)
+router.add_api_route("", list_activities, methods=["GET"], response_model=Page[ActivityOut])
 
 
 @router.post("", status_code=201, response_model=ActivityOut)

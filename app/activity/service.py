@@ -30,6 +30,7 @@ from app.activity.schemas import (
 from app.audit.service import record
 from app.core import clock
 from app.core.config import Settings
+from app.core.db import ConnectionSource, Row
 from app.core.errors import AppError
 from app.core.pagination import decode_cursor, encode_cursor
 from app.identity.principal import Principal
@@ -72,7 +73,7 @@ async def viewer_for(session: AsyncSession, principal: Principal) -> Viewer:
 
 
 def _out(
-    activity: Activity,
+    activity: Activity | Row,
     org_name: str,
     *,
     signup_status: str | None = None,
@@ -154,8 +155,8 @@ class ActivityFilters:
 
 
 async def list_activities(
-    session: AsyncSession,
-    viewer: Viewer,
+    source: ConnectionSource,
+    principal: Principal,
     filters: ActivityFilters,
     *,
     limit: int,
@@ -163,8 +164,9 @@ async def list_activities(
 ) -> tuple[list[ActivityOut], str | None]:
     after = decode_cursor(cursor, datetime, int)
     rows = await repo.list_activities(
-        session,
-        viewer.activity_visible(),
+        source,
+        member_id=principal.member_id,
+        superadmin=principal.superadmin,
         org_id=filters.org_id,
         kind=filters.kind,
         starts_from=filters.starts_from,
@@ -175,22 +177,11 @@ async def list_activities(
     next_cursor = None
     if len(rows) > limit:
         rows = rows[:limit]
-        last = rows[-1][0]
+        last = rows[-1]
         next_cursor = encode_cursor(last.starts_at.isoformat(), last.id)
-    signups: dict[int, str] = {}
-    attended: dict[int, datetime] = {}
-    if viewer.member_id is not None:
-        signups, attended = await repo.my_states(
-            session, viewer.member_id, [activity.id for activity, _ in rows]
-        )
     items = [
-        _out(
-            activity,
-            name,
-            signup_status=signups.get(activity.id),
-            attended_at=attended.get(activity.id),
-        )
-        for activity, name in rows
+        _out(row, row.org_name, signup_status=row.signup_status, attended_at=row.attended_at)
+        for row in rows
     ]
     return items, next_cursor
 

@@ -38,7 +38,7 @@ router = APIRouter(prefix="/care", tags=["care"])
 OrgIdParam = Annotated[ParamId | None, Query(description="组织（含下级）")]
 
 
-def _settings(request: Request) -> Settings:
+async def _settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 

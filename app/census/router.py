@@ -63,7 +63,7 @@ NO_CONTROL = r"^[^\x00-\x1f]*$"
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
-def _settings(request: Request) -> Settings:
+async def _settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
@@ -79,7 +79,7 @@ async def _caller_scope(principal: PrincipalDep, session: SessionDep) -> Scope:
 CallerScopeDep = Annotated[Scope, Depends(_caller_scope)]
 
 
-def _filters(
+async def _filters(
     coverage: Coverage | None = None,
     recommendation: Recommendation | None = None,
     kind: Kind | None = None,

@@ -22,7 +22,7 @@ from app.census.schemas import Coverage, EntityOut, Kind, Recommendation
 from app.census.views import entity_out
 from app.console.web import PAGE_SIZE, PREFIX, ConsoleDep, Cursor, Text, choice, form_model
 from app.core import clock
-from app.core.db import SessionDep
+from app.core.db import InTransaction, SessionDep
 from app.core.pagination import Page, decode_cursor, page_of
 from app.core.types import ParamId
 from app.mobility.export import xlsx_download
@@ -147,7 +147,6 @@ async def activities(
     cursor: Cursor = None,
 ) -> Response:
     """Newest start first, like the API; ``when=upcoming`` from now on, ``past`` before."""
-    viewer = await activity_service.viewer_for(session, console.identity.principal)
     now = clock.now()
     when = choice(when, ("upcoming", "past"), "when")
     filters = activity_service.ActivityFilters(
@@ -155,8 +154,9 @@ async def activities(
         starts_from=now if when == "upcoming" else None,
         starts_to=now if when == "past" else None,
     )
+    # The API's one statement, inside the page's own transaction.
     items, next_cursor = await activity_service.list_activities(
-        session, viewer, filters, limit=PAGE_SIZE, cursor=cursor
+        InTransaction(session), console.identity.principal, filters, limit=PAGE_SIZE, cursor=cursor
     )
     return console.render(
         "activities.html",

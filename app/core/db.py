@@ -3,9 +3,9 @@
 Services ``flush()``; only :func:`get_session` commits, after the endpoint returned and
 before the response is sent, so a failed commit can never hide behind a 2xx.
 
-The driver pool hands out plain asyncpg connections for the few statements that run
-on every check-in (see :mod:`app.core.lean`): one SQLAlchemy session per request
-costs more CPU than the whole statement does in PostgreSQL.
+The driver pool hands out plain asyncpg connections for the statements of the hot
+paths (the shared check-in award, the member-facing reads): one SQLAlchemy session per
+request costs more CPU than the whole statement does in PostgreSQL.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
-from contextlib import AbstractAsyncContextManager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any, Protocol
 
@@ -215,9 +215,29 @@ async def _no_session_state(conn: asyncpg.Connection) -> None:
     :class:`_Checkout` (the reset query used to find that out by failing)."""
 
 
-def driver_source(request: Request) -> ConnectionSource:
+async def driver_source(request: Request) -> ConnectionSource:
     source: ConnectionSource = request.app.state.driver_pool
     return source
+
+
+class InTransaction:
+    """A :class:`ConnectionSource` over a session's own connection: a driver statement
+    runs inside the request's transaction (beside an Idempotency-Key's row, say)."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[asyncpg.Connection]:
+        yield await driver_connection(self._session)
+
+    async def close(self) -> None:
+        return None
+
+
+# Reads of the hot paths: one statement (DriverStatement.read_row / read_rows) on the
+# driver pool, no SQLAlchemy session, no BEGIN/COMMIT round trips around it.
+ReaderDep = Annotated[ConnectionSource, Depends(driver_source)]
 
 
 async def driver_connection(session: AsyncSession) -> asyncpg.Connection:
@@ -232,6 +252,17 @@ async def driver_connection(session: AsyncSession) -> asyncpg.Connection:
     if not driver.is_in_transaction():
         await conn.exec_driver_sql("SELECT 1")
     return driver
+
+
+class Row(asyncpg.Record):  # type: ignore[misc]
+    """A driver row that also reads as attributes (``row.status``), so the views that
+    shape responses take it where they take a model instance."""
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
 
 
 _DRIVER_DIALECT = PGDialect_asyncpg()  # type: ignore[no-untyped-call]
@@ -259,6 +290,17 @@ class DriverStatement:
 
     async def fetch(self, conn: asyncpg.Connection, **params: Any) -> list[asyncpg.Record]:
         rows: list[asyncpg.Record] = await conn.fetch(self.sql, *self.args(params))
+        return rows
+
+    async def read_row(self, source: ConnectionSource, **params: Any) -> Row | None:
+        """One round trip on a driver-pool connection (autocommit): the whole read."""
+        async with source.connection() as conn:
+            row: Row | None = await conn.fetchrow(self.sql, *self.args(params), record_class=Row)
+        return row
+
+    async def read_rows(self, source: ConnectionSource, **params: Any) -> list[Row]:
+        async with source.connection() as conn:
+            rows: list[Row] = await conn.fetch(self.sql, *self.args(params), record_class=Row)
         return rows
 
 
@@ -349,7 +391,10 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
                 await session.commit()
             raise
         else:
-            await session.commit()
+            if session.in_transaction() or session.new or session.dirty or session.deleted:
+                await session.commit()
+            # else: the request never used its session (a check-in without key, say):
+            # nothing to commit, and no round trip or greenlet hop for it.
 
 
 # ``scope="function"``: the commit runs right after the endpoint returns, before the

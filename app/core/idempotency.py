@@ -26,8 +26,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 from starlette.responses import Response
 
-from app.core.db import Base, SessionDep
+from app.core.db import Base, ConnectionSource, InTransaction, SessionDep
 from app.core.errors import AppError
+from app.core.routing import PLAIN_SUBSTITUTES
 
 RETENTION = "24 hours"
 
@@ -58,7 +59,13 @@ class Idempotency:
         self.session = session
         self.scope = scope
         self.key = key
-        self.request_hash = hashlib.sha256(body).digest()
+        self.request_hash = hashlib.sha256(body).digest() if key is not None else b""
+
+    def source(self, reader: ConnectionSource) -> ConnectionSource:
+        """Where a one-statement write runs: on ``reader`` (the driver pool, its own
+        transaction) without a key, in the request's transaction beside the key's row
+        with one."""
+        return reader if self.key is None else InTransaction(self.session)
 
     async def run(
         self, action: Callable[[], Awaitable[Any]], *, status_code: int = 200
@@ -130,6 +137,23 @@ async def get_idempotency(
 
 
 IdempotencyDep = Annotated[Idempotency, Depends(get_idempotency, scope="function")]
+
+
+class _Keyless(Idempotency):
+    """The handle of a request without ``Idempotency-Key`` on a plain route
+    (app/core/routing.py): it runs the action and stores nothing, so it has no session."""
+
+    def __init__(self) -> None:  # no session: ``session`` is never set, never used
+        self.scope = ""
+        self.key = None
+        self.request_hash = b""
+
+
+async def _keyless(_request: Request) -> Idempotency:
+    return _Keyless()
+
+
+PLAIN_SUBSTITUTES[get_idempotency] = _keyless
 
 
 async def purge_expired(session: AsyncSession) -> int:

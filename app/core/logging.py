@@ -18,6 +18,7 @@ import sys
 import threading
 import time
 import weakref
+from datetime import UTC, datetime
 from typing import Any, TextIO
 
 import orjson
@@ -35,6 +36,16 @@ logging._srcfile = None  # no caller frame lookup
 
 class BufferedStreamHandler(logging.StreamHandler[TextIO]):
     """A StreamHandler that flushes warnings at once and other lines in batches."""
+
+    def write_access(self, line: str) -> None:
+        """An access line rendered by :func:`log_access`: buffered like the others."""
+        self.acquire()
+        try:
+            self.stream.write(line + self.terminator)
+        except Exception:
+            return
+        finally:
+            self.release()
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
@@ -66,6 +77,9 @@ def _flush_now_and_then() -> None:
 
 
 _BUFFERED: weakref.WeakSet[BufferedStreamHandler] = weakref.WeakSet()
+# The handler that writes JSON lines, when configured so (not the development console).
+_JSON_HANDLER: BufferedStreamHandler | None = None
+_ACCESS = logging.getLogger(ACCESS_LOGGER)
 _FLUSHER = threading.Thread(target=_flush_now_and_then, name="log-flush", daemon=True)
 
 
@@ -116,8 +130,10 @@ def configure_logging(
     root = logging.getLogger()
     # Idempotent: replace only our own handler, keep others (e.g. a test's capture).
     root.handlers[:] = [h for h in root.handlers if not getattr(h, "_branchlink", False)]
+    global _JSON_HANDLER
     handler = BufferedStreamHandler(sys.stdout)
     _BUFFERED.add(handler)
+    _JSON_HANDLER = handler if json else None
     if not _FLUSHER.is_alive():
         _FLUSHER.start()
     handler.setFormatter(formatter)
@@ -126,6 +142,37 @@ def configure_logging(
     root.setLevel(level)
     for noisy in ("uvicorn.access",):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def log_access(method: str, route: str, status: int, duration_ms: float) -> None:
+    """One request's access line, ``{"request_id", "event": "request", "method", "route",
+    "status", "duration_ms", "level", "logger", "timestamp"}`` like every JSON line.
+
+    Rendered here with orjson and handed to the JSON handler directly: through
+    structlog's processors, a ``LogRecord`` and the formatter a line cost about 100 µs
+    on a busy worker, a fifth of a whole request. With the console renderer
+    (development) or the logger switched off it goes the ordinary way, or nowhere.
+    """
+    handler = _JSON_HANDLER
+    if not _ACCESS.isEnabledFor(logging.INFO):
+        return
+    if handler is None:
+        structlog.stdlib.get_logger(ACCESS_LOGGER).info(
+            "request", method=method, route=route, status=status, duration_ms=duration_ms
+        )
+        return
+    event = structlog.contextvars.get_contextvars()
+    event["event"] = "request"
+    event["method"] = method
+    event["route"] = route
+    event["status"] = status
+    event["duration_ms"] = duration_ms
+    event["level"] = "info"
+    event["logger"] = ACCESS_LOGGER
+    # Wall time as structlog's TimeStamper writes it (not the app's clock, which tests
+    # move: a log line says when it was written).
+    event["timestamp"] = datetime.fromtimestamp(time.time(), UTC).isoformat().replace("+00:00", "Z")
+    handler.write_access(_json_line(event))
 
 
 def get_logger(name: str) -> structlog.stdlib.BoundLogger:

@@ -21,7 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app.core.context import set_request_meta
 from app.core.db import is_database_unavailable, is_invalid_input
 from app.core.errors import AppError, app_error_response, problem_response, service_unavailable
-from app.core.lean import LeanDispatch
+from app.core.logging import log_access
 from app.core.metrics import method_label, record, route_label, route_paths
 
 log = structlog.stdlib.get_logger("app.request")
@@ -102,14 +102,10 @@ def _limit_for(headers: dict[bytes, bytes]) -> int:
 
 
 class RequestContextMiddleware:
-    """Request id, access log, metrics and body limits for every request; requests a
-    lean handler takes (``lean``, see app/core/lean.py) go to it instead of ``app``."""
+    """Request id, access log, metrics and body limits for every request."""
 
-    def __init__(
-        self, app: ASGIApp, lean: LeanDispatch | None = None, routes: Iterable[Any] = ()
-    ) -> None:
+    def __init__(self, app: ASGIApp, routes: Iterable[Any] = ()) -> None:
         self.app = app
-        self.lean = lean
         # Metrics and access lines name a request by its route's OpenAPI path.
         self.route_paths = route_paths(routes)
 
@@ -156,12 +152,11 @@ class RequestContextMiddleware:
                     raise BodyTooLarge()
             return message
 
-        app = (self.lean.app_for(scope, headers) if self.lean is not None else None) or self.app
         IN_FLIGHT.inc()
         try:
             if declared is not None and declared.isdigit() and int(declared) > limit:
                 raise BodyTooLarge()
-            await app(scope, receive_wrapper, send_wrapper)
+            await self.app(scope, receive_wrapper, send_wrapper)
         except BaseException as error:
             if not isinstance(error, Exception):
                 raise
@@ -178,13 +173,7 @@ class RequestContextMiddleware:
             status = str(status_holder["status"])
             method = method_label(scope["method"])
             record("http_requests", lambda: _observe(method, template, status, elapsed))
-            log.info(
-                "request",
-                method=method,
-                route=template,
-                status=status_holder["status"],
-                duration_ms=round(elapsed * 1000, 2),
-            )
+            log_access(method, template, status_holder["status"], round(elapsed * 1000, 2))
 
     @staticmethod
     def _error_response(error: Exception, request_id: str, limit: int, route: str | None) -> Any:

@@ -11,7 +11,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.identity.models import Account, ConsoleSession, ConsoleTicket, RefreshToken
 from app.members.models import Member
-from app.organization.models import Organization, RoleAssignment
 
 
 async def upsert_account(session: AsyncSession, openid: str, unionid: str | None) -> Account:
@@ -99,18 +98,6 @@ async def revoke_account_tokens(session: AsyncSession, account_id: int, at: date
     return int(getattr(result, "rowcount", 0) or 0)
 
 
-async def roles_with_orgs(
-    session: AsyncSession, member_id: int
-) -> list[tuple[RoleAssignment, Organization]]:
-    rows = await session.execute(
-        select(RoleAssignment, Organization)
-        .join(Organization, Organization.id == RoleAssignment.org_id)
-        .where(RoleAssignment.member_id == member_id)
-        .order_by(Organization.path, RoleAssignment.role)
-    )
-    return [(role, org) for role, org in rows.tuples()]
-
-
 async def get_member(session: AsyncSession, member_id: int, *, lock: bool = False) -> Member | None:
     stmt = select(Member).where(Member.id == member_id)
     if lock:
@@ -118,10 +105,6 @@ async def get_member(session: AsyncSession, member_id: int, *, lock: bool = Fals
     return (
         await session.execute(stmt.execution_options(populate_existing=True))
     ).scalar_one_or_none()
-
-
-async def get_organization(session: AsyncSession, org_id: int) -> Organization | None:
-    return await session.get(Organization, org_id)
 
 
 async def account_bound_to(session: AsyncSession, member_id: int) -> int | None:

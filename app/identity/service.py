@@ -45,8 +45,7 @@ from app.identity.validators import (
     normalize_mobile_phone,
     normalize_person_name,
 )
-from app.members.models import Member
-from app.organization.models import Organization, RoleAssignment
+from app.organization.models import RoleAssignment
 from app.wechat.client import WeChatClient
 from app.wechat.errors import (
     CODE_USED,
@@ -323,37 +322,6 @@ async def current_account(
     if account.disabled_at is not None:
         raise errors.account_disabled()
     return account
-
-
-@dataclass(frozen=True)
-class Profile:
-    account: Account
-    kind: str
-    member: Member | None
-    home_org: Organization | None
-    roles: list[tuple[RoleAssignment, Organization]]
-
-
-async def profile(session: AsyncSession, principal: Principal) -> Profile:
-    """The caller's account, member, home organisation and roles (``GET /me`` adds what
-    other domains know about him, in ``app/me``)."""
-    account = await current_account(session, principal)
-    member = None
-    home_org = None
-    roles: list[tuple[RoleAssignment, Organization]] = []
-    if account.member_id is not None:
-        member = await repo.get_member(session, account.member_id)
-        if member is not None:
-            home_org = await repo.get_organization(session, member.home_org_id)
-            roles = await repo.roles_with_orgs(session, member.id)
-    claims = tuple(RoleClaim(role.role, org.id) for role, org in roles)
-    return Profile(
-        account=account,
-        kind=account_kind(account, claims),
-        member=member,
-        home_org=home_org,
-        roles=roles,
-    )
 
 
 # -- binding to the roster -------------------------------------------------------------

@@ -53,12 +53,12 @@ CallerScopeDep = Annotated[Scope, Depends(_caller_scope)]
 NO_CONTROL = r"^[^\x00-\x1f]*$"
 
 
-def _settings(request: Request) -> Settings:
+async def _settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def _today() -> date:
+async def _today() -> date:
     """Today in Asia/Shanghai (the app's one clock): the day the flags count in."""
     return clock.today()
 
@@ -67,7 +67,7 @@ SettingsDep = Annotated[Settings, Depends(_settings)]
 TodayDep = Annotated[date, Depends(_today)]
 
 
-def _filters(
+async def _filters(
     status: InflowStatus | None = None,
     source: InflowSource | None = None,
     flag: Annotated[

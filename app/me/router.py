@@ -4,38 +4,25 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from app.core.db import SessionDep
+from app.core.db import ReaderDep, SessionDep
+from app.core.routing import PlainRoute
 from app.identity.principal import PrincipalDep
-from app.identity.schemas import AUTH_ERRORS, AccountOut, BindIn, TokenPairOut
+from app.identity.schemas import AUTH_ERRORS, BindIn, TokenPairOut
 from app.me import service
-from app.me.schemas import MemberProfileOut, MeOrgOut, MeOut, MeRoleOut
+from app.me.schemas import MeOut
 
 router = APIRouter(tags=["identity"])
 
 
-def _org_out(org: object) -> MeOrgOut:
-    return MeOrgOut.model_validate(org, from_attributes=True)
-
-
-@router.get("/me", response_model=MeOut, responses=AUTH_ERRORS)
-async def me(principal: PrincipalDep, session: SessionDep) -> MeOut:
+async def me(principal: PrincipalDep, reader: ReaderDep) -> MeOut:
     """当前用户：账号、党员信息（脱敏）、管理角色及其组织、所在支部。"""
-    mine = await service.me(session, principal)
-    profile = mine.profile
-    account = profile.account
-    member = profile.member
-    return MeOut(
-        account=AccountOut.of(account.id, profile.kind, account.member_id),
-        # A member who bound by ID number never gave a display name: show his roster name.
-        display_name=account.display_name or (member.name if member else None),
-        is_superadmin=account.is_superadmin,
-        member=MemberProfileOut.model_validate(member, from_attributes=True) if member else None,
-        home_org=_org_out(profile.home_org) if profile.home_org else None,
-        roles=[
-            MeRoleOut(id=role.id, role=role.role, org=_org_out(org)) for role, org in profile.roles
-        ],
-        active_outflow=mine.active_outflow,
-    )
+    return await service.me(reader, principal)
+
+
+# What a phone asks whenever the mini-program opens: plain requests (no Origin) take the
+# plain route (app/core/routing.py), browsers the documented one; same endpoint.
+router.add_api_route("/me", me, methods=["GET"], route_class_override=PlainRoute)
+router.add_api_route("/me", me, methods=["GET"], response_model=MeOut, responses=AUTH_ERRORS)
 
 
 @router.post(

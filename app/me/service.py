@@ -3,31 +3,68 @@ for binding) and mobility (the open outflow). Identity itself knows no other dom
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
-
+import orjson
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from app.core import clock
 from app.core.config import Settings
+from app.core.db import ConnectionSource
+from app.core.security import RoleClaim
 from app.identity import errors as identity_errors
 from app.identity import service as identity
 from app.identity.principal import Principal
+from app.identity.schemas import AccountOut
+from app.identity.sessions import kind_of
+from app.me import repository as repo
+from app.me.schemas import MemberProfileOut, MeOrgOut, MeOut, MeRoleOut
 from app.members.service import find_by_id_number
-from app.mobility.service import active_outflow_summary
+from app.mobility.schemas import ActiveOutflowOut
+from app.mobility.service import outflow_summary
 
 
-@dataclass(frozen=True)
-class Me:
-    profile: identity.Profile
-    active_outflow: dict[str, Any] | None
-
-
-async def me(session: AsyncSession, principal: Principal) -> Me:
-    profile = await identity.profile(session, principal)
+async def me(source: ConnectionSource, principal: Principal) -> MeOut:
+    """Account, member (masked), roles and their organisations, home organisation and
+    the open outflow's summary, read in one statement (app/me/repository.py)."""
+    row = await repo.me(source, principal.account_id)
+    if row is None:
+        raise identity_errors.account_not_found()
+    if row.disabled:
+        raise identity_errors.account_disabled()
+    roles = [
+        MeRoleOut(id=role_id, role=role, org=MeOrgOut(id=org_id, name=name, kind=kind))
+        for role_id, role, org_id, name, kind in orjson.loads(row.roles)
+    ]
+    claims = tuple(RoleClaim(role.role, role.org.id) for role in roles)
+    member = None
+    home_org = None
+    if row.m_id is not None:
+        member = MemberProfileOut(
+            id=row.m_id,
+            name=row.m_name,
+            gender=row.m_gender,
+            birth_date=row.m_birth_date,
+            status=row.m_status,
+            joined_on=row.m_joined_on,
+            id_number_masked=row.m_id_number_masked,
+            phone_masked=row.m_phone_masked,
+        )
+        home_org = MeOrgOut(id=row.home_id, name=row.home_name, kind=row.home_kind)
     active_outflow = None
-    if profile.member is not None:
-        active_outflow = await active_outflow_summary(session, profile.member.id)
-    return Me(profile=profile, active_outflow=active_outflow)
+    if member is not None and row.id is not None:
+        summary = outflow_summary(row, clock.today(), location_consent=row.location_consent)
+        active_outflow = ActiveOutflowOut.model_validate(summary)
+    return MeOut(
+        account=AccountOut.of(
+            row.account_id, kind_of(row.is_superadmin, row.member_id, claims), row.member_id
+        ),
+        # A member who bound by ID number never gave a display name: show his roster name.
+        display_name=row.display_name or (member.name if member else None),
+        is_superadmin=row.is_superadmin,
+        member=member,
+        home_org=home_org,
+        roles=roles,
+        active_outflow=active_outflow,
+    )
 
 
 async def bind(

@@ -60,7 +60,7 @@ NO_CONTROL = r"^[^\x00-\x1f]*$"
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
-def get_now() -> datetime:
+async def get_now() -> datetime:
     """The current instant (UTC). Tests override this dependency to move the clock."""
     return clock.now()
 
@@ -68,7 +68,7 @@ def get_now() -> datetime:
 NowDep = Annotated[datetime, Depends(get_now)]
 
 
-def get_today(now: NowDep) -> date:
+async def get_today(now: NowDep) -> date:
     """Today in Asia/Shanghai: the day every flag rule counts in."""
     return clock.shanghai_day(now)
 
@@ -76,7 +76,7 @@ def get_today(now: NowDep) -> date:
 TodayDep = Annotated[date, Depends(get_today)]
 
 
-def _settings(request: Request) -> Settings:
+async def _settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
@@ -84,7 +84,7 @@ def _settings(request: Request) -> Settings:
 SettingsDep = Annotated[Settings, Depends(_settings)]
 
 
-def _wechat(request: Request) -> WeChatClient:
+async def _wechat(request: Request) -> WeChatClient:
     client: WeChatClient = request.app.state.wechat
     return client
 
@@ -104,7 +104,7 @@ CallerScopeDep = Annotated[Scope, Depends(_caller_scope)]
 MemberScopeDep = Annotated[Scope, Depends(_member_scope)]
 
 
-def _filters(
+async def _filters(
     status: Status | None = None,
     flag: Annotated[
         Flag | None, Query(description="标记：逾期未报到/逾期未报告/失联/建议转接")

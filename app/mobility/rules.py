@@ -35,6 +35,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from app.core import clock
+from app.core.db import Row
 from app.mobility.errors import (
     already_departed,
     checkin_to_home_subtree,
@@ -222,7 +223,7 @@ def recompute_due_dates(outflow: Outflow, rules: Rules) -> None:
     outflow.transfer_suggest_on = settled + timedelta(days=rules.transfer_after_days)
 
 
-def flags_of(outflow: Outflow, today: date) -> list[str]:
+def flags_of(outflow: Outflow | Row, today: date) -> list[str]:
     """The flags raised today: exactly the ledger's SQL rule ``due_on < today``."""
     raised = []
     for flag, column in FLAG_COLUMNS.items():
@@ -269,7 +270,9 @@ def _due_text(what: str, due: date, today: date) -> str:
     return f"{what}还有 {days} 天到期（{due.isoformat()} 前）"
 
 
-def next_actions(outflow: Outflow, today: date, *, location_consent: bool) -> list[dict[str, Any]]:
+def next_actions(
+    outflow: Outflow | Row, today: date, *, location_consent: bool
+) -> list[dict[str, Any]]:
     actions: list[dict[str, Any]] = []
     if outflow.status == "pending":
         actions.append({"code": "await_approval", "text": "外出登记等待党支部审批", "due_on": None})

@@ -19,6 +19,7 @@ from app.audit.service import audited_refusal
 from app.core import clock, pii
 from app.core.config import Settings
 from app.core.crypto import mask_phone
+from app.core.db import Row
 from app.core.errors import AppError, service_unavailable, stale_version
 from app.core.pagination import Page, decode_cursor, encode_cursor
 from app.identity.principal import Principal
@@ -40,6 +41,7 @@ from app.mobility.notices import tell_admins
 from app.mobility.rules import (
     Rules,
     apply_state,
+    flags_of,
     guard_checkin,
     guard_return,
     is_far,
@@ -64,7 +66,12 @@ from app.wechat.client import WeChatClient
 from app.wechat.errors import WeChatError, WeChatUnavailable
 
 # The scheduled jobs live in app.mobility.jobs; re-exported for the worker.
-__all__ = ["active_outflow_summary", "escalate_lost_contact", "remind_reports_due"]
+__all__ = [
+    "active_outflow_summary",
+    "escalate_lost_contact",
+    "outflow_summary",
+    "remind_reports_due",
+]
 
 CONTACT_PHONE = "outflow.contact_phone"
 
@@ -504,26 +511,36 @@ async def my_outflow(session: AsyncSession, member_id: int, today: date) -> MyOu
     return MyOutflowOut(**base.model_dump(), next_actions=[NextAction(**a) for a in actions])
 
 
+def outflow_summary(
+    outflow: Outflow | Row, today: date, *, location_consent: bool
+) -> dict[str, Any]:
+    """The open outflow as ``GET /me`` shows it (JSON-ready): ``{id, status,
+    certificate_no, destination_region_code, destination_region_name, checkin_status,
+    flags, next_actions, version}``."""
+    actions = next_actions(outflow, today, location_consent=location_consent)
+    return {
+        "id": outflow.id,
+        "status": outflow.status,
+        "certificate_no": outflow.certificate_no,
+        "destination_region_code": outflow.destination_region_code,
+        "destination_region_name": regions.region_name(outflow.destination_region_code),
+        "checkin_status": outflow.checkin_status,
+        "flags": flags_of(outflow, today),
+        "next_actions": [NextAction(**a).model_dump(mode="json") for a in actions],
+        "version": outflow.version,
+    }
+
+
 async def active_outflow_summary(
     session: AsyncSession, member_id: int, today: date | None = None
 ) -> dict[str, Any] | None:
-    """The member's pending or active outflow for ``GET /me``, or None.
-
-    JSON-ready: ``{id, status, certificate_no, destination_region_code,
-    destination_region_name, checkin_status, flags, next_actions, version}``.
-    """
+    """The member's pending or active outflow for ``GET /me``, or None (see
+    :func:`outflow_summary`)."""
     today = today or clock.today()
-    if await repository.open_outflow_id(session, member_id) is None:
+    outflow_id = await repository.open_outflow_id(session, member_id)
+    if outflow_id is None:
         return None
-    mine = await my_outflow(session, member_id, today)
-    return {
-        "id": mine.id,
-        "status": mine.status,
-        "certificate_no": mine.certificate_no,
-        "destination_region_code": mine.destination_region_code,
-        "destination_region_name": mine.destination_region_name,
-        "checkin_status": mine.checkin.status,
-        "flags": list(mine.flags),
-        "next_actions": [a.model_dump(mode="json") for a in mine.next_actions],
-        "version": mine.version,
-    }
+    row = await repository.ledger_row(session, outflow_id)
+    if row is None:  # pragma: no cover - deleted between the two reads
+        return None
+    return outflow_summary(row.outflow, today, location_consent=row.location_consent)

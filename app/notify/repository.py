@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import delete, func, select, text, update
+from sqlalchemy import BigInteger, Boolean, Integer, bindparam, delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.db import ConnectionSource, DriverStatement, Row
 from app.identity.models import Account
 from app.notify.models import Notification, OutboxJob, ScheduledRun, SubscriptionGrant
 
@@ -22,22 +23,47 @@ MAX_GRANTS = 100
 # -- inbox -----------------------------------------------------------------------------
 
 
-async def notifications_page(
-    session: AsyncSession,
+# A page of the inbox (newest first) and the unread count, in one statement: the count
+# is the outer row, so an empty page still brings it (with NULL notification columns).
+_INBOX_PAGE = DriverStatement.of(
+    text(
+        """
+SELECT c.unread_count, n.id, n.template, n.title, n.body, n.data::text AS data, n.page,
+       n.read_at, n.created_at
+FROM (SELECT count(*) AS unread_count FROM notifications u
+      WHERE u.account_id = :account_id AND u.read_at IS NULL) AS c
+LEFT JOIN LATERAL (
+    SELECT * FROM notifications x
+    WHERE x.account_id = :account_id
+      AND x.id < coalesce(:before_id, 9223372036854775807)
+      AND (NOT :unread_only OR x.read_at IS NULL)
+    ORDER BY x.id DESC
+    LIMIT :rows
+) AS n ON true
+ORDER BY n.id DESC
+"""
+    ).bindparams(
+        bindparam("before_id", type_=BigInteger),
+        bindparam("unread_only", type_=Boolean),
+        bindparam("rows", type_=Integer),
+    )
+)
+
+
+async def inbox_page(
+    source: ConnectionSource,
     account_id: int,
     *,
     unread_only: bool,
     limit: int,
     before_id: int | None,
-) -> list[Notification]:
-    """Newest first; ``limit + 1`` rows so the caller knows whether a next page exists."""
-    stmt = select(Notification).where(Notification.account_id == account_id)
-    if unread_only:
-        stmt = stmt.where(Notification.read_at.is_(None))
-    if before_id is not None:
-        stmt = stmt.where(Notification.id < before_id)
-    stmt = stmt.order_by(Notification.id.desc()).limit(limit + 1)
-    return list((await session.execute(stmt)).scalars())
+) -> tuple[int, list[Row]]:
+    """The unread count and up to ``limit + 1`` notifications (newest first), so the
+    caller knows whether a next page exists."""
+    rows = await _INBOX_PAGE.read_rows(
+        source, account_id=account_id, before_id=before_id, unread_only=unread_only, rows=limit + 1
+    )
+    return int(rows[0]["unread_count"]), [r for r in rows if r["id"] is not None]
 
 
 async def unread_count(session: AsyncSession, account_id: int) -> int:

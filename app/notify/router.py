@@ -7,9 +7,10 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from starlette.responses import Response
 
-from app.core.db import SessionDep
+from app.core.db import ReaderDep, SessionDep
 from app.core.idempotency import IdempotencyDep
 from app.core.pagination import DEFAULT_LIMIT, CursorParam, IdPath, LimitParam
+from app.core.routing import PlainRoute
 from app.identity.principal import PrincipalDep
 from app.notify import service
 from app.notify.schemas import (
@@ -56,17 +57,25 @@ async def list_subscriptions(principal: PrincipalDep, session: SessionDep) -> Su
     return await service.subscriptions(session, principal.account_id)
 
 
-@router.get("/me/notifications", summary="站内消息（最新在前）")
 async def list_notifications(
     principal: PrincipalDep,
-    session: SessionDep,
+    reader: ReaderDep,
     limit: LimitParam = DEFAULT_LIMIT,
     cursor: CursorParam = None,
     unread: Annotated[bool, Query(description="只看未读")] = False,
 ) -> NotificationPage:
     return await service.inbox(
-        session, principal.account_id, unread_only=unread, limit=limit, cursor=cursor
+        reader, principal.account_id, unread_only=unread, limit=limit, cursor=cursor
     )
+
+
+# Plain requests (no Origin) take the plain route (app/core/routing.py); same endpoint.
+router.add_api_route(
+    "/me/notifications", list_notifications, methods=["GET"], route_class_override=PlainRoute
+)
+router.add_api_route(
+    "/me/notifications", list_notifications, methods=["GET"], summary="站内消息（最新在前）"
+)
 
 
 @router.post("/me/notifications/read-all", summary="全部标为已读")

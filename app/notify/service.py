@@ -14,11 +14,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import orjson
 from sqlalchemy import DateTime, bindparam, select, text, update
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core import clock
+from app.core.db import ConnectionSource, Row
 from app.core.pagination import decode_cursor, page_of
 from app.identity.models import Account
 from app.notify import repository
@@ -219,13 +221,16 @@ def _ids_as_integers(data: dict[str, Any]) -> dict[str, str | int]:
     }
 
 
-def _out(n: Notification) -> NotificationOut:
+def _out(n: Notification | Row) -> NotificationOut:
+    """A notification, as the session loads it or as a row of
+    :func:`repository.inbox_page` (``data`` as JSON text there)."""
+    data = orjson.loads(n.data) if isinstance(n.data, str) else n.data
     return NotificationOut(
         id=n.id,
         template=n.template,
         title=n.title,
         body=n.body,
-        data=_ids_as_integers(n.data or {}),
+        data=_ids_as_integers(data or {}),
         page=n.page,
         read=n.read_at is not None,
         read_at=n.read_at,
@@ -234,7 +239,7 @@ def _out(n: Notification) -> NotificationOut:
 
 
 async def inbox(
-    session: AsyncSession,
+    source: ConnectionSource,
     account_id: int,
     *,
     unread_only: bool,
@@ -242,14 +247,12 @@ async def inbox(
     cursor: str | None,
 ) -> NotificationPage:
     before_id = decode_cursor(cursor, int)
-    rows = await repository.notifications_page(
-        session, account_id, unread_only=unread_only, limit=limit, before_id=before_id
+    unread_count, rows = await repository.inbox_page(
+        source, account_id, unread_only=unread_only, limit=limit, before_id=before_id
     )
-    page, next_cursor = page_of(rows, limit, lambda n: (n.id,))
+    page, next_cursor = page_of(rows, limit, lambda r: (r.id,))
     return NotificationPage(
-        items=[_out(n) for n in page],
-        next_cursor=next_cursor,
-        unread_count=await repository.unread_count(session, account_id),
+        items=[_out(r) for r in page], next_cursor=next_cursor, unread_count=unread_count
     )
 
 

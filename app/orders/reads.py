@@ -8,13 +8,15 @@ from datetime import date, datetime, time, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core import clock
+from app.core.db import ConnectionSource, Row
 from app.core.pagination import Page, decode_cursor, page_of
+from app.identity.principal import Principal
 from app.orders import errors
 from app.orders import repository as repo
 from app.orders.models import ServiceOrder
 from app.orders.schemas import OrderDetail, OrderOut, OrderStats
 from app.orders.views import order_detail, order_out
-from app.organization.scope import Scope, get_visible_org
+from app.organization.scope import Scope, build_scope, get_visible_org
 
 
 async def _subtree_path(
@@ -33,6 +35,47 @@ async def _subtree_path(
     return org.path
 
 
+async def list_for(
+    session: AsyncSession,
+    reader: ConnectionSource,
+    principal: Principal,
+    *,
+    status: str | None,
+    org_id: int | None,
+    mine: bool,
+    assigned_to_me: bool = False,
+    category: str | None,
+    needs_review: bool | None,
+    limit: int,
+    cursor: str | None,
+) -> Page[OrderOut]:
+    """``GET /orders``: the caller's own orders need no scope, one statement on the
+    driver pool; everything else is read in his scope (:func:`list_orders`)."""
+    if not (mine and not assigned_to_me and org_id is None):
+        return await list_orders(
+            session,
+            await build_scope(session, principal),
+            status=status,
+            org_id=org_id,
+            mine=mine,
+            assigned_to_me=assigned_to_me,
+            category=category,
+            needs_review=needs_review,
+            limit=limit,
+            cursor=cursor,
+        )
+    rows = await repo.own_orders(
+        reader,
+        principal.account_id,
+        status=status,
+        category=category,
+        needs_review=needs_review,
+        after_id=decode_cursor(cursor, int),
+        limit=limit,
+    )
+    return _page(rows, limit, principal.account_id)
+
+
 async def list_orders(
     session: AsyncSession,
     scope: Scope,
@@ -46,7 +89,6 @@ async def list_orders(
     limit: int,
     cursor: str | None,
 ) -> Page[OrderOut]:
-    after_id = decode_cursor(cursor, int)
     rows = await repo.list_orders(
         session,
         scope,
@@ -56,12 +98,16 @@ async def list_orders(
         subtree_path=await _subtree_path(session, scope, org_id, own_orders=mine),
         category=category,
         needs_review=needs_review,
-        after_id=after_id,
+        after_id=decode_cursor(cursor, int),
         limit=limit,
     )
-    page, next_cursor = page_of(rows, limit, lambda o: (o.id,))
+    return _page(rows, limit, scope.principal.account_id)
+
+
+def _page(rows: list[ServiceOrder] | list[Row], limit: int, account_id: int) -> Page[OrderOut]:
+    found: list[ServiceOrder | Row] = list(rows)
+    page, next_cursor = page_of(found, limit, lambda o: (o.id,))
     now = clock.now()
-    account_id = scope.principal.account_id
     return Page(items=[order_out(o, account_id, now) for o in page], next_cursor=next_cursor)
 
 

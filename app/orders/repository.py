@@ -6,10 +6,25 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, false, func, or_, select, true
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    ColumnElement,
+    Integer,
+    String,
+    and_,
+    bindparam,
+    false,
+    func,
+    or_,
+    select,
+    text,
+    true,
+)
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.db import ConnectionSource, DriverStatement, Row
 from app.identity.models import Account
 from app.identity.principal import Principal
 from app.members.models import Member
@@ -244,6 +259,58 @@ async def list_orders(
         stmt = stmt.where(ServiceOrder.id < after_id)
     stmt = stmt.order_by(ServiceOrder.id.desc()).limit(limit + 1)
     return list((await session.execute(stmt)).scalars().all())
+
+
+# The caller's own orders (``GET /orders?mine=true``), newest first, in one statement:
+# what :func:`app.orders.views.order_out` shows, nothing else (no encrypted phone).
+_OWN_ORDERS = DriverStatement.of(
+    text(
+        """
+SELECT o.id, o.category_code, o.category_name, o.title, o.description, o.address,
+       o.lat, o.lon, o.contact_phone_masked, o.org_id, o.status, o.version,
+       o.needs_review, o.review_reason, o.submitted_at, o.received_at, o.accept_due_at,
+       o.due_at, o.escalated_at, o.accepted_at, o.resolved_at, o.closed_at, o.reply,
+       o.reject_reason, o.volunteer_member_id, o.hours, o.rating_score, o.rating_comment,
+       o.rated_at, o.submitter_account_id, o.created_at, o.updated_at
+FROM service_orders o
+WHERE o.submitter_account_id = :account_id
+  AND o.id < coalesce(:before_id, 9223372036854775807)
+  AND (:status IS NULL OR o.status = :status)
+  AND (:category IS NULL OR o.category_code = :category)
+  AND (:needs_review IS NULL OR o.needs_review = :needs_review)
+ORDER BY o.id DESC
+LIMIT :rows
+"""
+    ).bindparams(
+        bindparam("before_id", type_=BigInteger),
+        bindparam("status", type_=String),
+        bindparam("category", type_=String),
+        bindparam("needs_review", type_=Boolean),
+        bindparam("rows", type_=Integer),
+    )
+)
+
+
+async def own_orders(
+    source: ConnectionSource,
+    account_id: int,
+    *,
+    status: str | None,
+    category: str | None,
+    needs_review: bool | None,
+    after_id: int | None,
+    limit: int,
+) -> list[Row]:
+    """Up to ``limit + 1`` of the orders ``account_id`` filed, newest first."""
+    return await _OWN_ORDERS.read_rows(
+        source,
+        account_id=account_id,
+        before_id=after_id,
+        status=status,
+        category=category,
+        needs_review=needs_review,
+        rows=limit + 1,
+    )
 
 
 async def timeline(session: AsyncSession, order_id: int) -> Sequence[ServiceOrderEvent]:

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Path, Query, Request
 from starlette.responses import Response
 
 from app.core.config import Settings
-from app.core.db import ReadSessionDep, SessionDep
+from app.core.db import ReaderDep, ReadSessionDep, SessionDep
 from app.core.idempotency import IdempotencyDep
 from app.core.pagination import DEFAULT_LIMIT, CursorParam, IdPath, LimitParam, Page
 from app.core.types import ParamId
@@ -106,7 +106,8 @@ async def submit_order(
 @router.get("/orders", response_model=Page[OrderOut])
 async def list_orders(
     session: SessionDep,
-    scope: ScopeDep,
+    reader: ReaderDep,
+    principal: PrincipalDep,
     status: OrderStatus | None = None,
     org_id: Annotated[ParamId | None, Query(description="该组织及其下级组织的诉求")] = None,
     mine: Annotated[bool, Query(description="只看我提交的")] = False,
@@ -120,9 +121,10 @@ async def list_orders(
 ) -> Page[OrderOut]:
     """Admins: orders at (or once at) their organisations. Members and residents: their
     own (and, for volunteers, those assigned to them)."""
-    return await reads.list_orders(
+    return await reads.list_for(
         session,
-        scope,
+        reader,
+        principal,
         assigned_to_me=assigned == "me",
         status=status,
         org_id=org_id,

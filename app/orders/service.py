@@ -20,6 +20,7 @@ from app.audit.service import record as audit
 from app.core import clock, pii
 from app.core.config import Settings
 from app.core.crypto import mask_phone
+from app.core.db import Row
 from app.core.errors import stale_version
 from app.identity.principal import Principal
 from app.members import repository as members_repo
@@ -535,7 +536,7 @@ async def reveal_contact_phone(
     return value
 
 
-def is_overdue(order: ServiceOrder, now: datetime) -> bool:
+def is_overdue(order: ServiceOrder | Row, now: datetime) -> bool:
     if order.status not in repo.OPEN_STATUSES:
         return False
     return order.due_at < now or (order.status == "submitted" and order.accept_due_at < now)

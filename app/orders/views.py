@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
+from app.core.db import Row
 from app.orders.models import OrderCategory, ServiceOrder, ServiceOrderEvent
 from app.orders.schemas import CategoryOut, OrderDetail, OrderOut, RatingOut, TimelineItem
 from app.orders.service import is_overdue
@@ -21,7 +22,7 @@ def category_out(category: OrderCategory) -> CategoryOut:
     )
 
 
-def order_out(order: ServiceOrder, account_id: int, now: datetime) -> OrderOut:
+def order_out(order: ServiceOrder | Row, account_id: int, now: datetime) -> OrderOut:
     """``account_id``: the caller's account (``mine`` is whether he filed the order)."""
     rating = None
     if order.rating_score is not None and order.rated_at is not None:

@@ -112,6 +112,45 @@ class Scope:
         )
 
 
+# The read verb for statements written as SQL text and built once (one round trip per
+# request: the caller's roles are read inside the statement, so a removed role stops
+# working at once). ``member`` is the SQL of the caller's member id (a parameter),
+# ``path`` the SQL of an organisation path.
+_ADMIN_ROLES_SQL = "(" + ", ".join(f"'{role}'" for role in ADMIN_ROLES) + ")"
+
+
+def administered_sql(member: str, path: str) -> str:
+    """SQL: true if the organisation at ``path`` lies in a subtree the caller
+    administers (what :func:`build_scope` gives as the scope's roots)."""
+    return (
+        "EXISTS (SELECT 1 FROM role_assignments scope_r "  # noqa: S608 - no input in it
+        "JOIN organizations scope_o ON scope_o.id = scope_r.org_id "
+        f"WHERE scope_r.member_id = {member} AND scope_r.role IN {_ADMIN_ROLES_SQL} "
+        f"AND starts_with({path}, scope_o.path))"
+    )
+
+
+def on_home_path_sql(member: str, path: str) -> str:
+    """SQL: true if the organisation at ``path`` is the member's home organisation or
+    one of its ancestors (what a member sees of an organisation's own offers)."""
+    return (
+        "EXISTS (SELECT 1 FROM members home_m "  # noqa: S608 - no input in it
+        "JOIN organizations home_o ON home_o.id = home_m.home_org_id "
+        f"WHERE home_m.id = {member} AND starts_with(home_o.path, {path}))"
+    )
+
+
+def co_managing_path_sql(member: str, path: str) -> str:
+    """SQL: true if the organisation at ``path`` co-manages the member through an open
+    dual-management grant, or is an ancestor of one that does."""
+    return (
+        "EXISTS (SELECT 1 FROM dual_management_grants guest_g "  # noqa: S608 - no input in it
+        "JOIN organizations guest_o ON guest_o.id = guest_g.org_id "
+        f"WHERE guest_g.member_id = {member} AND guest_g.ended_at IS NULL "
+        f"AND starts_with(guest_o.path, {path}))"
+    )
+
+
 def co_managed_member_ids(org_ids: Select[int]) -> Select[int]:
     """Members co-managed by any of ``org_ids`` through open dual-management grants."""
     return select(DualManagementGrant.member_id).where(

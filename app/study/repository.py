@@ -39,9 +39,7 @@ from typing import Any
 import asyncpg
 from sqlalchemy import (
     ColumnElement,
-    Integer,
     SQLColumnExpression,
-    cast,
     false,
     func,
     insert,
@@ -451,51 +449,6 @@ async def insert_session(
 
 
 # Credits
-
-
-async def credit_totals(
-    session: AsyncSession, member_id: int, *, today: date, month_start: date, year_start: date
-) -> tuple[int, int, int, int]:
-    points = CreditDaily.points
-    row = (
-        await session.execute(
-            select(
-                func.coalesce(func.sum(points).filter(CreditDaily.day == today), 0),
-                func.coalesce(
-                    func.sum(points).filter(CreditDaily.day.between(month_start, today)), 0
-                ),
-                func.coalesce(
-                    func.sum(points).filter(CreditDaily.day.between(year_start, today)), 0
-                ),
-                func.coalesce(func.sum(points), 0),
-            ).where(CreditDaily.member_id == member_id)
-        )
-    ).one()
-    return int(row[0]), int(row[1]), int(row[2]), int(row[3])
-
-
-async def current_streak(
-    session: AsyncSession, member_id: int, *, until: date
-) -> tuple[int, date | None]:
-    """Length and last day of the most recent run of consecutive earning days.
-
-    Days counted backwards get ``day + row_number`` constant along a run of consecutive
-    days, and the most recent run has the largest such value.
-    """
-    row_number = func.row_number().over(order_by=CreditDaily.day.desc())
-    days = (
-        select(CreditDaily.day, (CreditDaily.day + cast(row_number, Integer)).label("grp"))
-        .where(CreditDaily.member_id == member_id, CreditDaily.points > 0, CreditDaily.day <= until)
-        .subquery("days")
-    )
-    row = (
-        await session.execute(
-            select(func.count(), func.max(days.c.day)).where(
-                days.c.grp == select(func.max(days.c.grp)).scalar_subquery()
-            )
-        )
-    ).one()
-    return int(row[0]), row[1]
 
 
 # Leaderboards

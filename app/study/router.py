@@ -8,12 +8,12 @@ from fastapi import APIRouter, Query
 from starlette.requests import Request
 from starlette.responses import Response
 
-from app.core.db import ReadSessionDep, SessionDep, driver_connection
+from app.core.db import ReaderDep, ReadSessionDep, SessionDep, driver_connection
 from app.core.idempotency import IdempotencyDep
-from app.core.lean import model_response, parse_body, served_by
 from app.core.pagination import DEFAULT_LIMIT, CursorParam, LimitParam, Page
+from app.core.routing import PlainRoute
 from app.core.types import ParamId
-from app.identity.principal import MemberDep, PrincipalDep, get_member_principal, get_principal
+from app.identity.principal import MemberDep, PrincipalDep
 from app.organization.scope import AdminScopeDep
 from app.study import service
 from app.study.batching import AwardBatcher
@@ -58,10 +58,11 @@ async def create_item(session: SessionDep, scope: AdminScopeDep, body: ItemCreat
     "/study/sessions", response_model=SessionOut, status_code=201, summary="开始学习（服务器计时）"
 )
 async def start_session(
-    session: SessionDep, member: MemberDep, idem: IdempotencyDep, body: SessionCreate
+    reader: ReaderDep, member: MemberDep, idem: IdempotencyDep, body: SessionCreate
 ) -> Response:
     return await idem.run(
-        lambda: service.start_session(session, member, body.item_id), status_code=201
+        lambda: service.start_session(idem.source(reader), member, body.item_id),
+        status_code=201,
     )
 
 
@@ -71,24 +72,39 @@ def _batcher(request: Request) -> AwardBatcher:
     return batcher
 
 
-async def serve_checkin(request: Request) -> Response:
-    """The check-in as most phones send it: plain JSON, no Idempotency-Key (the
-    ``client_event_id`` already makes it safe to repeat), awarded together with the
-    other check-ins of the moment (app/study/batching.py). See app/core/lean.py."""
-    member = await get_member_principal(await get_principal(request))
+async def checkin(
+    request: Request, member: MemberDep, idem: IdempotencyDep, body: CheckinCreate
+) -> Response:
+    """Without ``Idempotency-Key`` (as most phones send it: ``client_event_id`` already
+    makes a repeat safe) the award is shared with the other check-ins of the moment
+    (app/study/batching.py) and no session is opened; with a key it runs in the
+    request's transaction, beside the stored key."""
     assert member.member_id is not None
-    body = await parse_body(request, CheckinCreate)
-    result = await service.checkin(
-        _batcher(request).award,
-        member_id=member.member_id,
-        session_id=body.session_id,
-        client_event_id=body.client_event_id,
-    )
-    return model_response(result)
+    member_id = member.member_id
+
+    async def run() -> CheckinOut:
+        award = (
+            _batcher(request).award
+            if idem.key is None
+            else service.on_connection(await driver_connection(idem.session))
+        )
+        return await service.checkin(
+            award,
+            member_id=member_id,
+            session_id=body.session_id,
+            client_event_id=body.client_event_id,
+        )
+
+    return await idem.run(run)
 
 
-@router.post(
+# One endpoint, two routes on its path (app/core/routing.py): plain JSON without a key
+# or an Origin is served by the plain route, everything else by the documented one.
+router.add_api_route("/study/checkins", checkin, methods=["POST"], route_class_override=PlainRoute)
+router.add_api_route(
     "/study/checkins",
+    checkin,
+    methods=["POST"],
     response_model=CheckinOut,
     summary="学习打卡",
     description=(
@@ -96,22 +112,6 @@ async def serve_checkin(request: Request) -> Response:
         "并附 seconds_remaining；同一 client_event_id 或同一学习记录重复打卡返回首次结果。"
     ),
 )
-@served_by(serve_checkin)
-async def checkin(
-    session: SessionDep, member: MemberDep, idem: IdempotencyDep, body: CheckinCreate
-) -> Response:
-    assert member.member_id is not None
-    member_id = member.member_id
-
-    async def run() -> CheckinOut:
-        return await service.checkin(
-            service.on_connection(await driver_connection(session)),
-            member_id=member_id,
-            session_id=body.session_id,
-            client_event_id=body.client_event_id,
-        )
-
-    return await idem.run(run)
 
 
 @router.post(
@@ -129,10 +129,15 @@ async def checkin_batch(
     )
 
 
-@router.get("/me/credits", response_model=CreditsOut, summary="我的学习积分")
-async def my_credits(session: SessionDep, member: MemberDep) -> CreditsOut:
+async def my_credits(reader: ReaderDep, member: MemberDep) -> CreditsOut:
     assert member.member_id is not None
-    return await service.my_credits(session, member.member_id)
+    return await service.my_credits(reader, member.member_id)
+
+
+router.add_api_route("/me/credits", my_credits, methods=["GET"], route_class_override=PlainRoute)
+router.add_api_route(
+    "/me/credits", my_credits, methods=["GET"], response_model=CreditsOut, summary="我的学习积分"
+)
 
 
 @router.get("/study/leaderboard", response_model=LeaderboardOut, summary="积分排行")

@@ -22,13 +22,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.service import record
 from app.core import clock
-from app.core.db import driver_connection
+from app.core.db import ConnectionSource, driver_connection
 from app.core.errors import AppError, forbidden
 from app.core.pagination import decode_cursor, encode_cursor
 from app.identity.principal import Principal
 from app.organization.models import path_ids
 from app.organization.scope import Scope, build_scope, get_visible_org
 from app.study import boards, errors
+from app.study import member_repository as member_repo
 from app.study import repository as repo
 from app.study.models import CREDIT_KINDS, SOURCES, StudyItem
 from app.study.schemas import (
@@ -164,20 +165,23 @@ async def list_items(
     return [_item_out(item) for item in rows[:limit]], next_cursor
 
 
-async def start_session(session: AsyncSession, principal: Principal, item_id: int) -> SessionOut:
+async def start_session(source: ConnectionSource, principal: Principal, item_id: int) -> SessionOut:
     assert principal.member_id is not None
-    item = await repo.get_item(session, item_id, await _visibility(session, principal))
-    if item is None:
-        raise errors.item_not_found()
     started_at = clock.now()
-    session_id = await repo.insert_session(
-        session, member_id=principal.member_id, item_id=item.id, started_at=started_at
-    )
-    return SessionOut(
-        session_id=session_id,
-        item_id=item.id,
+    started = await member_repo.start_session(
+        source,
+        member_id=principal.member_id,
+        superadmin=principal.superadmin,
+        item_id=item_id,
         started_at=started_at,
-        min_seconds=item.min_seconds,
+    )
+    if started is None:
+        raise errors.item_not_found()
+    return SessionOut(
+        session_id=started.id,
+        item_id=started.item_id,
+        started_at=started_at,
+        min_seconds=started.min_seconds,
     )
 
 
@@ -370,24 +374,24 @@ async def award_credits(
 # Credits and rankings
 
 
-async def my_credits(session: AsyncSession, member_id: int) -> CreditsOut:
+async def my_credits(source: ConnectionSource, member_id: int) -> CreditsOut:
     today = clock.today()
-    totals = await repo.credit_totals(
-        session,
+    mine = await member_repo.my_credits(
+        source,
         member_id,
         today=today,
         month_start=today.replace(day=1),
         year_start=today.replace(month=1, day=1),
     )
-    run, last_day = await repo.current_streak(session, member_id, until=today)
     # A run is still alive if its last day is today or yesterday (today is not over).
+    last_day = mine.streak_last_day
     alive = last_day is not None and last_day >= today - timedelta(days=1)
     return CreditsOut(
-        today=totals[0],
-        this_month=totals[1],
-        this_year=totals[2],
-        total=totals[3],
-        streak_days=run if alive else 0,
+        today=mine.today,
+        this_month=mine.this_month,
+        this_year=mine.this_year,
+        total=mine.total,
+        streak_days=mine.streak_days if alive else 0,
         day=today,
     )
 

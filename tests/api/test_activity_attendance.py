@@ -33,7 +33,7 @@ from tests.api.test_activities import (  # the shared fixtures and builders of t
     upcoming,
 )
 from tests.clock import Clock
-from tests.conftest import problem
+from tests.conftest import TransactionSource, problem
 
 __all__ = ["app", "tree"]  # fixtures used by name
 
@@ -296,7 +296,7 @@ async def test_attendance_earns_the_activity_credits_once(
     # The daily cap of 10 for activities leaves 5 of these 8 points today.
     third = await _attend(client, capped, member, NEAR)
     assert third.json()["credits_awarded"] == 5
-    credits = await my_credits(db, member.member.id)
+    credits = await my_credits(TransactionSource(db), member.member.id)
     assert credits.today == 10 and credits.total == 10
 
 

@@ -1,8 +1,9 @@
-"""The check-in's lean path (app/core/lean.py) and its regular path answer alike.
+"""The check-in's two data paths answer alike.
 
-Plain JSON without ``Idempotency-Key`` takes the lean handler on the driver pool; the
-same request with a key takes the dependency-injected endpoint. Results, validation
-errors and auth errors must not depend on which path served them.
+One endpoint serves every check-in, through the framework like every route: without
+``Idempotency-Key`` the award is shared on the driver pool (app/study/batching.py);
+with a key it runs in the request's transaction beside the stored key. Results,
+validation errors and auth errors must not depend on which data path served them.
 """
 
 from __future__ import annotations
@@ -17,13 +18,10 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-from fastapi import APIRouter, FastAPI
+from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession
-from starlette.requests import Request
-from starlette.responses import Response
 
 from app.core.config import Settings
-from app.core.lean import LeanDispatch, served_by
 from app.core.pagination import MAX_ID
 from app.study.batching import AwardBatcher
 from app.study.models import StudySession
@@ -43,7 +41,7 @@ _keys = itertools.count()
 
 
 class CountingSource:
-    """The test's driver source, counting the connections the lean path takes."""
+    """The test's driver source, counting the connections the shared award takes."""
 
     def __init__(self, inner: Any) -> None:
         self.inner = inner
@@ -213,7 +211,7 @@ async def test_other_content_types_take_the_regular_path(
             CHECKINS, content=content, headers={**member.headers, "Content-Type": content_type}
         )
         problem(response, 422, "validation.failed")
-    # application/json with a charset parameter is still plain JSON: the lean path.
+    # application/json with a charset parameter is still plain JSON: the shared award.
     response = await client.post(
         CHECKINS,
         content=content,
@@ -223,7 +221,7 @@ async def test_other_content_types_take_the_regular_path(
     assert source.taken == 1
 
 
-async def test_browser_requests_take_the_regular_path(
+async def test_browser_requests_share_the_award_too(
     client: httpx.AsyncClient,
     db: AsyncSession,
     settings: Settings,
@@ -231,27 +229,37 @@ async def test_browser_requests_take_the_regular_path(
     rules: None,
     source: CountingSource,
 ) -> None:
-    """CORS is answered on the regular path: a request with ``Origin`` goes there."""
+    """A request with ``Origin`` is served by the same endpoint and data path (CORS is
+    the middleware's, for every request alike)."""
     member, one = await _member_with_a_session(db, settings)
     await known(client, source, member)
     body = {"session_id": one.id, "client_event_id": "from-a-browser"}
     headers = {**member.headers, "Origin": "https://admin.example.org"}
     response = await client.post(CHECKINS, json=body, headers=headers)
     assert response.status_code == 200 and response.json()["points_awarded"] == 1
-    assert source.taken == 0
+    assert source.taken == 1
     assert await ledger_points(db, member_id(member)) == (1, 1)
 
 
-def test_lean_routes_take_no_path_parameters(app: FastAPI) -> None:
-    async def lean(request: Request) -> Response:
-        raise AssertionError("never served")
+async def test_dependency_overrides_apply_to_plain_requests(
+    app: FastAPI, client: httpx.AsyncClient, db: AsyncSession, settings: Settings
+) -> None:
+    """The plain route resolves the endpoint's dependencies through the app's overrides,
+    as FastAPI does for the documented route."""
+    from app.core.errors import forbidden
+    from app.identity.principal import get_member_principal
 
-    router = APIRouter()
+    async def nobody() -> None:
+        raise forbidden("auth.member_required", "请先绑定党员身份")
 
-    @router.post("/things/{thing_id}")
-    @served_by(lean)
-    async def thing(thing_id: int) -> None:
-        return None
-
-    with pytest.raises(ValueError, match="no path parameters"):
-        LeanDispatch(app, [("/api", router)])
+    member, one = await _member_with_a_session(db, settings)
+    app.dependency_overrides[get_member_principal] = nobody
+    try:
+        content = b'{"session_id": %d, "client_event_id": "overridden"}' % one.id
+        headers = {**member.headers, "Content-Type": "application/json"}
+        lean, regular = await _both(client, content, headers)
+    finally:
+        del app.dependency_overrides[get_member_principal]
+    problem(lean, 403, "auth.member_required")
+    assert _comparable(lean) == _comparable(regular)
+    assert await ledger_points(db, member_id(member)) == (0, 0)

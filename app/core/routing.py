@@ -1,0 +1,228 @@
+"""A route class for the plainest requests of hot endpoints, inside the framework.
+
+FastAPI's generic dependency solving (exit stacks, parameter walks, overrides lookup per
+node) costs more CPU than the check-in's whole statement does in PostgreSQL. An
+endpoint that phones call in bursts is registered twice on one path, with the *same*
+endpoint function: first with :class:`PlainRoute` (not in the OpenAPI document),
+then as documented. :meth:`PlainRoute.matches` takes only plain requests: without
+``Idempotency-Key`` or ``Origin``, and with a JSON body where the endpoint takes one;
+everything else (keyed requests, browsers and CORS, other content types) falls through
+to the documented route.
+
+A plain request still goes through every middleware (request id, access log, metrics,
+body limits, CORS), the router and the app's exception handlers; only the parameters
+are resolved here, by the same functions and with the same errors:
+
+* the request, and sub-dependencies that take only the request or other such
+  sub-dependencies (authentication), honouring ``app.dependency_overrides``;
+* one JSON body parameter, parsed and validated as FastAPI does (:func:`read_json`,
+  :func:`validate_body`), and the endpoint's query parameters (FastAPI's own
+  ``request_params_to_args``);
+* a dependency named in :data:`PLAIN_SUBSTITUTES` by its plain-request substitute
+  (``Idempotency-Key`` absent: a keyless handle that never opens a session).
+
+A route whose endpoint needs anything else is refused when it is built, so nothing is
+silently resolved differently.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from typing import Any
+
+from fastapi.dependencies.models import Dependant
+from fastapi.dependencies.utils import get_dependant, request_params_to_args
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
+from pydantic import BaseModel, ValidationError
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Match
+from starlette.types import Scope
+
+Provider = Callable[[Request, dict[Any, Any]], Awaitable[Any]]
+
+# Dependencies replaced on plain requests: {dependency: substitute(request)}. Filled by
+# the modules that own the dependency (app/core/idempotency.py).
+PLAIN_SUBSTITUTES: dict[Callable[..., Any], Callable[[Request], Awaitable[Any]]] = {}
+
+
+def is_plain(scope: Scope, *, with_body: bool) -> bool:
+    """No ``Idempotency-Key`` or ``Origin`` (raw ASGI headers), and, for a route with a
+    body, declared as JSON."""
+    content_type = b""
+    for name, value in scope.get("headers") or ():
+        if name == b"idempotency-key" or name == b"origin":
+            return False
+        if name == b"content-type":
+            content_type = value
+    if not with_body:
+        return True
+    return content_type.partition(b";")[0].strip().lower() == b"application/json"
+
+
+async def read_json(request: Request) -> Any:
+    """The body as JSON; errors exactly as FastAPI reports an unparseable body."""
+    raw = await request.body()
+    if not raw:
+        raise RequestValidationError(
+            [{"type": "missing", "loc": ("body",), "msg": "Field required", "input": None}]
+        )
+    try:
+        return json.loads(raw)  # what FastAPI parses with, so NaN and the like match too
+    except json.JSONDecodeError as error:
+        raise RequestValidationError(
+            [{"type": "json_invalid", "loc": ("body",), "msg": "JSON decode error", "input": {}}],
+            body=raw,
+        ) from error
+    except (UnicodeDecodeError, RecursionError) as error:
+        # FastAPI answers any other failure to parse (JSON nested 10,000 deep, say)
+        # with this 400.
+        raise HTTPException(400, "There was an error parsing the body") from error
+
+
+def validate_body(model: type[BaseModel], data: Any, raw: bytes) -> BaseModel:
+    """``data`` as ``model``; errors exactly as FastAPI reports a body parameter's."""
+    try:
+        return model.model_validate(data, from_attributes=True)
+    except ValidationError as error:
+        raise RequestValidationError(
+            [{**e, "loc": ("body", *e["loc"])} for e in error.errors(include_url=False)],
+            body=raw,
+        ) from None
+
+
+class PlainRoute(APIRoute):
+    """See the module docstring. Register it before the documented route of the path."""
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        kwargs["include_in_schema"] = False
+        super().__init__(path, endpoint, **kwargs)
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        match, child_scope = super().matches(scope)
+        if match is not Match.FULL or not is_plain(
+            scope, with_body=bool(self.dependant.body_params)
+        ):
+            return Match.NONE, {}
+        return match, child_scope
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        endpoint = self.endpoint
+        providers = _providers(self.dependant, top=True)
+        query = _query(self.dependant)
+        body = _body_model(self.dependant)
+        status_code = self.status_code or 200
+
+        async def handle(request: Request) -> Response:
+            data = await read_json(request) if body is not None else None
+            overrides: Mapping[Any, Any] = request.app.dependency_overrides
+            solved: dict[Any, Any] = {"overrides": overrides}
+            values = {name: await provide(request, solved) for name, provide in providers}
+            values.update(query(request))
+            if body is not None:
+                name, model = body
+                values[name] = validate_body(model, data, await request.body())
+            result = await endpoint(**values)
+            if isinstance(result, Response):
+                return result
+            if isinstance(result, BaseModel):
+                return Response(
+                    result.model_dump_json(), status_code=status_code, media_type="application/json"
+                )
+            raise TypeError("a plain route's endpoint returns a Response or a model")
+
+        return handle
+
+
+def _body_model(dependant: Dependant) -> tuple[str, type[BaseModel]] | None:
+    if not dependant.body_params:
+        return None
+    if len(dependant.body_params) != 1:
+        raise ValueError("a plain route takes at most one body parameter")
+    field = dependant.body_params[0]
+    model = field.field_info.annotation
+    if not (inspect.isclass(model) and issubclass(model, BaseModel)):
+        raise ValueError("a plain route's body is one pydantic model")
+    return field.name, model
+
+
+def _query(dependant: Dependant) -> Callable[[Request], dict[str, Any]]:
+    """The endpoint's query parameters, converted and validated by FastAPI's own
+    function, so values and errors are the documented route's."""
+    fields = dependant.query_params
+
+    def read(request: Request) -> dict[str, Any]:
+        values, errors = request_params_to_args(fields, request.query_params)
+        if errors:
+            raise RequestValidationError(errors)
+        return values
+
+    return read
+
+
+def _providers(dependant: Dependant, *, top: bool = False) -> list[tuple[str, Provider]]:
+    """How to obtain each parameter of ``dependant`` but its body and (``top``, the
+    endpoint's own) query parameters."""
+    if (
+        dependant.path_params
+        or (dependant.query_params and not top)
+        or dependant.header_params
+        or dependant.cookie_params
+    ):
+        raise ValueError(f"a plain route resolves no path, header or cookie: {dependant}")
+    providers: list[tuple[str, Provider]] = []
+    if dependant.request_param_name:
+        providers.append((dependant.request_param_name, _the_request))
+    for sub in dependant.dependencies:
+        if sub.name is None or sub.call is None:
+            raise ValueError("a plain route has no unnamed dependencies")
+        providers.append((sub.name, _dependency(sub)))
+    return providers
+
+
+_OVERRIDES: dict[Callable[..., Any], list[tuple[str, Provider]]] = {}
+
+
+def _override_providers(target: Callable[..., Any]) -> list[tuple[str, Provider]]:
+    """The parameters of an override (tests), resolved by its own signature."""
+    found = _OVERRIDES.get(target)
+    if found is None:
+        found = _OVERRIDES[target] = _providers(get_dependant(path="", call=target))
+    return found
+
+
+async def _the_request(request: Request, _solved: dict[Any, Any]) -> Request:
+    return request
+
+
+def _dependency(sub: Dependant) -> Provider:
+    call = sub.call
+    assert call is not None
+    substitute = PLAIN_SUBSTITUTES.get(call)
+    if substitute is not None:
+
+        async def substituted(request: Request, _solved: dict[Any, Any]) -> Any:
+            return await substitute(request)
+
+        return substituted
+    if not inspect.iscoroutinefunction(call) or sub.body_params:
+        raise ValueError(f"a plain route resolves only async dependencies: {call!r}")
+    inner = _providers(sub)
+
+    async def resolved(request: Request, solved: dict[Any, Any]) -> Any:
+        # Once per request, like FastAPI's dependency cache; overrides as FastAPI does.
+        if call in solved:
+            return solved[call]
+        target = solved["overrides"].get(call, call)
+        params = inner if target is call else _override_providers(target)
+        value = target(**{name: await get(request, solved) for name, get in params})
+        if inspect.isawaitable(value):  # an override may be a plain function
+            value = await value
+        solved[call] = value
+        return value
+
+    return resolved
