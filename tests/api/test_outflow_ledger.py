@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+from collections import Counter
 from datetime import date, timedelta
 from typing import Any
 
@@ -17,8 +18,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.audit.models import AuditEntry
 from app.core.config import Settings
+from app.members.models import Member
 from app.mobility.jobs import escalate_lost_contact, remind_reports_due
-from app.mobility.models import Outflow
+from app.mobility.models import MemberConsent, Outflow
+from app.mobility.rules import FLAG_COLUMNS
 from app.notify.models import Notification
 from app.organization.models import Organization
 from tests import factories
@@ -223,6 +226,100 @@ async def test_stats(
     assert {"code": "330100", "name": "浙江省杭州市", "count": 1} in stats["by_city"]
     other = (await client.get("/api/v1/outflows/stats", headers=world.other_admin.headers)).json()
     assert other["total"] == 0
+
+
+async def test_stats_equal_a_recount_after_transitions(
+    client: httpx.AsyncClient, world: World, clock: Clock, db: AsyncSession, settings: Settings
+) -> None:
+    """The one-pass statistics count what the rows say, also with filters: approved,
+    rejected, returned and pending outflows; consent granted, granted then withdrawn, never
+    given; flags raised by the clock."""
+    plans = [
+        ("440305", "work", "consent"),
+        ("440304", "study", "withdrawn"),
+        ("330106", "business", "none"),
+        ("440305", "other", "reject"),
+        ("330106", "work", "return"),
+        ("440305", "work", "pending"),
+    ]
+    for i, (region, reason, plan) in enumerate(plans):
+        actor = await factories.member_actor(db, settings, world.branch, f"统计{i}")
+        o = await register(client, actor, destination_region_code=region, reason=reason)
+        if plan == "pending":
+            continue
+        if plan == "reject":
+            response = await client.post(
+                f"/api/v1/outflows/{o['id']}/reject",
+                json={"version": o["version"], "reason": "材料不全"},
+                headers=world.branch_admin.headers,
+            )
+            assert response.status_code == 200, response.text
+            continue
+        o = await approve(client, world.branch_admin, o)
+        if plan in ("consent", "withdrawn"):
+            await consent(client, actor)
+        if plan == "withdrawn":
+            await consent(client, actor, granted=False)
+        if plan == "return":
+            response = await client.post(
+                f"/api/v1/outflows/{o['id']}/return",
+                json={"returned_on": "2026-03-02", "version": o["version"]},
+                headers=actor.headers,
+            )
+            assert response.status_code == 200, response.text
+    today = date(2026, 6, 15)  # check-in and report overdue for the active ones
+    clock.set_day(today)
+
+    async def recount(status: str | None, name: str | None) -> dict[str, Any]:
+        rows = (
+            await db.execute(
+                select(Outflow, Member.name)
+                .join(Member, Member.id == Outflow.member_id)
+                .where(Outflow.home_org_id == world.branch.id)
+            )
+        ).all()
+        picked = [
+            o
+            for o, member_name in rows
+            if (status is None or o.status == status) and (name is None or name in member_name)
+        ]
+        latest: dict[int, bool] = {}
+        for member_id, granted in await db.execute(
+            select(MemberConsent.member_id, MemberConsent.granted).order_by(MemberConsent.id)
+        ):
+            latest[member_id] = granted
+        return {
+            "total": len(picked),
+            "by_status": dict(Counter(o.status for o in picked)),
+            "by_reason": dict(Counter(o.reason for o in picked)),
+            "by_flag": {
+                flag: sum(1 for o in picked if (getattr(o, column) or date.max) < today)
+                for flag, column in FLAG_COLUMNS.items()
+            },
+            "location_consent_missing": sum(
+                1 for o in picked if o.status == "active" and not latest.get(o.member_id, False)
+            ),
+        }
+
+    for query, status, name in [
+        ("", None, None),
+        ("&status=active", "active", None),
+        ("&q=统计1", None, "统计1"),
+    ]:
+        stats = (
+            await client.get(
+                f"/api/v1/outflows/stats?org_id={world.county.id}{query}",
+                headers=world.county_admin.headers,
+            )
+        ).json()
+        expected = await recount(status, name)
+        assert {key: stats[key] for key in expected} == expected, query
+        assert sum(p["count"] for p in stats["by_province"]) == expected["total"]
+    everything = await recount(None, None)
+    assert everything["total"] == 6
+    assert everything["by_status"] == {"active": 3, "rejected": 1, "returned": 1, "pending": 1}
+    assert everything["location_consent_missing"] == 2
+    assert everything["by_flag"]["checkin_overdue"] == 3
 
 
 async def _export(client: httpx.AsyncClient, headers: dict[str, str], query: str = "") -> Any:
