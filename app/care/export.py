@@ -20,8 +20,7 @@ from app.care.cases import DESCRIPTION, KIND_NAMES, filters, org_conditions
 from app.core import clock, pii
 from app.core.config import Settings
 from app.core.errors import AppError
-from app.core.xlsx import LedgerSheet
-from app.mobility.export import ExportResult
+from app.core.xlsx import ExportResult, LedgerSheet
 from app.organization.scope import Scope
 
 STATUS_NAMES = {"open": "帮扶中", "closed": "已结案"}

@@ -29,8 +29,8 @@ from app.core.db import SessionDep
 from app.core.idempotency import IdempotencyDep
 from app.core.pagination import DEFAULT_LIMIT, CursorParam, IdPath, LimitParam, Page
 from app.core.types import ParamId
+from app.core.xlsx import XLSX, xlsx_download
 from app.identity.principal import MemberDep, PrincipalDep
-from app.mobility.export import XLSX, xlsx_download
 from app.organization.scope import AdminScopeDep, Scope, build_scope
 
 router = APIRouter(prefix="/care", tags=["care"])

@@ -31,8 +31,7 @@ from app.census.service import CONTACT_PHONE, PERSON_IN_CHARGE, entity_scope
 from app.census.views import industry_of, recommendation_reason
 from app.core import pii
 from app.core.config import Settings
-from app.core.xlsx import write_cell
-from app.mobility.export import ExportResult
+from app.core.xlsx import ExportResult, write_cell
 from app.organization.scope import Scope
 from app.regions import service as regions
 

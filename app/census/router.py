@@ -49,8 +49,8 @@ from app.core.pagination import (
     decode_cursor,
     page_of,
 )
+from app.core.xlsx import xlsx_download
 from app.identity.principal import MemberDep, PrincipalDep
-from app.mobility.export import xlsx_download
 from app.organization.scope import AdminScopeDep, Scope, build_scope
 
 router = APIRouter(prefix="/census", tags=["census"])

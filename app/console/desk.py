@@ -25,7 +25,7 @@ from app.core import clock
 from app.core.db import InTransaction, SessionDep
 from app.core.pagination import Page, decode_cursor, page_of
 from app.core.types import ParamId
-from app.mobility.export import xlsx_download
+from app.core.xlsx import xlsx_download
 from app.orders import reads as order_reads
 from app.orders import service as order_service
 from app.orders.schemas import OrderOut, TransitionIn

@@ -15,11 +15,11 @@ from app.core.db import SessionDep
 from app.core.errors import AppError
 from app.core.pagination import Page, decode_cursor, page_of
 from app.core.types import ParamId
+from app.core.xlsx import xlsx_download
 from app.members import importer
 from app.members import service as members_service
 from app.members.schemas import MemberOut
 from app.mobility import ledger
-from app.mobility.export import xlsx_download
 from app.mobility.repository import LedgerFilter
 from app.mobility.schemas import CheckinStatus, Flag, Reason, Status
 from app.organization.scope import get_visible_org

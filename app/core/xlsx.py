@@ -45,11 +45,13 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, Final
+from typing import Any, BinaryIO, Final
+from urllib.parse import quote
 
 import structlog
 import xlsxwriter
 from openpyxl import DEFUSEDXML  # True when defusedxml is installed: openpyxl parses with it
+from starlette.responses import StreamingResponse
 
 from app.core.errors import AppError
 
@@ -329,3 +331,46 @@ class LedgerSheet:
     def discard(self) -> None:
         self._book.close()
         os.unlink(self.path)
+
+
+# ------------------------------------------------------------------------ downloads
+@dataclass(frozen=True)
+class ExportResult:
+    """A ledger workbook written to a temporary file, and how many data rows it holds."""
+
+    path: str
+    rows: int
+
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def xlsx_download(result: ExportResult, *, ascii_name: str, name: str) -> StreamingResponse:
+    """The written workbook as a streamed, uncached download named ``name`` (``ascii_name``
+    for clients that cannot read RFC 5987), with its row count in ``X-Total-Count``."""
+    return StreamingResponse(
+        stream_file(result.path),
+        media_type=XLSX,
+        headers={
+            "Content-Disposition": f'attachment; filename="{ascii_name}"; '
+            f"filename*=UTF-8''{quote(name)}",
+            "X-Total-Count": str(result.rows),
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+def stream_file(path: str) -> Iterator[bytes]:
+    """The file's bytes as an iterator. The name is unlinked at once, so nothing is left
+    behind even if the client goes away; the data is freed when the handle closes."""
+    handle = open(path, "rb")  # noqa: SIM115 - closed by _chunks
+    os.unlink(path)
+    return _chunks(handle)
+
+
+def _chunks(handle: BinaryIO, chunk_size: int = 64 * 1024) -> Iterator[bytes]:
+    try:
+        while chunk := handle.read(chunk_size):
+            yield chunk
+    finally:
+        handle.close()

@@ -16,7 +16,7 @@ from app.audit.service import record
 from app.core import pii
 from app.core.config import Settings
 from app.core.pagination import Page, decode_cursor, page_of
-from app.core.xlsx import LedgerSheet
+from app.core.xlsx import ExportResult, LedgerSheet
 from app.inflows import errors
 from app.inflows import repository as repo
 from app.inflows.export import HEADERS, WIDTHS, ledger_title, row_values
@@ -24,7 +24,6 @@ from app.inflows.repository import LedgerFilter
 from app.inflows.schemas import InflowOut, InflowStats
 from app.inflows.service import ID_NUMBER, PHONE
 from app.inflows.views import inflow_out, stats_out
-from app.mobility.export import ExportResult
 from app.organization.scope import ADMIN_ROLES, Scope, get_visible_org
 
 

@@ -15,6 +15,7 @@ from app.core.idempotency import IdempotencyDep
 from app.core.pagination import DEFAULT_LIMIT, CursorParam, IdPath, LimitParam, Page
 from app.core.ratelimit import Policy, hit
 from app.core.types import ParamId
+from app.core.xlsx import XLSX, xlsx_download
 from app.identity.principal import PrincipalDep
 from app.identity.sessions import cache_of
 from app.inflows import ledger, service
@@ -32,7 +33,6 @@ from app.inflows.schemas import (
     VerifyIn,
     WithdrawIn,
 )
-from app.mobility.export import XLSX, xlsx_download
 from app.organization.scope import AdminScopeDep, Scope, build_scope
 
 router = APIRouter(tags=["inflows"])

@@ -11,20 +11,16 @@ from __future__ import annotations
 import asyncio
 import os
 import tempfile
-from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import date
-from typing import Any, BinaryIO
-from urllib.parse import quote
+from typing import Any
 
 import xlsxwriter
 from sqlalchemy import ColumnElement
 from sqlalchemy.ext.asyncio import AsyncSession
-from starlette.responses import StreamingResponse
 
 from app.core import clock, pii
 from app.core.config import Settings
-from app.core.xlsx import write_cell
+from app.core.xlsx import ExportResult, write_cell
 from app.mobility import repository
 from app.mobility.repository import LedgerFilter, LedgerRow
 from app.mobility.rules import flags_of
@@ -106,12 +102,6 @@ def ledger_title(filters: LedgerFilter, today: date, org_name: str | None) -> st
     return f"流动党员外出登记台账（{'；'.join(parts)}；截至 {today.isoformat()}）"
 
 
-@dataclass(frozen=True)
-class ExportResult:
-    path: str
-    rows: int
-
-
 def row_values(index: int, row: LedgerRow, today: date, phone: str) -> list[Any]:
     o = row.outflow
     checkin = ""
@@ -190,37 +180,3 @@ async def write_ledger_xlsx(
         os.unlink(path)
         raise
     return ExportResult(path=path, rows=count)
-
-
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-
-
-def xlsx_download(result: ExportResult, *, ascii_name: str, name: str) -> StreamingResponse:
-    """The written workbook as a streamed, uncached download named ``name`` (``ascii_name``
-    for clients that cannot read RFC 5987), with its row count in ``X-Total-Count``."""
-    return StreamingResponse(
-        stream_file(result.path),
-        media_type=XLSX,
-        headers={
-            "Content-Disposition": f'attachment; filename="{ascii_name}"; '
-            f"filename*=UTF-8''{quote(name)}",
-            "X-Total-Count": str(result.rows),
-            "Cache-Control": "no-store",
-        },
-    )
-
-
-def stream_file(path: str) -> Iterator[bytes]:
-    """The file's bytes as an iterator. The name is unlinked at once, so nothing is left
-    behind even if the client goes away; the data is freed when the handle closes."""
-    handle = open(path, "rb")  # noqa: SIM115 - closed by _chunks
-    os.unlink(path)
-    return _chunks(handle)
-
-
-def _chunks(handle: BinaryIO, chunk_size: int = 64 * 1024) -> Iterator[bytes]:
-    try:
-        while chunk := handle.read(chunk_size):
-            yield chunk
-    finally:
-        handle.close()

@@ -15,9 +15,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.audit.service import record
 from app.core.config import Settings
 from app.core.pagination import Page, decode_cursor, encode_cursor, page_of
+from app.core.xlsx import ExportResult
 from app.mobility import repository
 from app.mobility.errors import export_reason_required, org_not_found, outflow_not_found
-from app.mobility.export import ExportResult, ledger_title, write_ledger_xlsx
+from app.mobility.export import ledger_title, write_ledger_xlsx
 from app.mobility.repository import LedgerFilter
 from app.mobility.schemas import (
     EventOut,

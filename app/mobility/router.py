@@ -20,9 +20,9 @@ from app.core.pagination import (
     Page,
 )
 from app.core.types import ParamId
+from app.core.xlsx import xlsx_download
 from app.identity.principal import MemberDep, PrincipalDep
 from app.mobility import decisions, ledger, service
-from app.mobility.export import xlsx_download
 from app.mobility.repository import LedgerFilter
 from app.mobility.schemas import (
     AcceptCheckinIn,
