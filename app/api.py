@@ -20,6 +20,7 @@ from app.members.router import router as members_router
 from app.mobility.router import router as mobility_router
 from app.notify.router import router as notify_router
 from app.orders.router import router as orders_router
+from app.orders.time_bank_router import router as time_bank_router
 from app.organization.router import router as organization_router
 from app.study.router import router as study_router
 from app.transfers.router import router as transfers_router
@@ -37,6 +38,7 @@ DOMAIN_ROUTERS: tuple[APIRouter, ...] = (
     audit_router,
     mobility_router,
     activity_router,
+    time_bank_router,
     orders_router,
     notify_router,
     census_router,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import Depends, Query, Request
 from pydantic import AwareDatetime
 from starlette.responses import Response
 
@@ -26,12 +26,12 @@ from app.core.db import ReaderDep, SessionDep
 from app.core.idempotency import IdempotencyDep
 from app.core.pagination import DEFAULT_LIMIT, CursorParam, IdPath, LimitParam, Page
 from app.core.responses import json_response
-from app.core.routing import PlainRoute
+from app.core.routing import DomainRouter, PlainRoute
 from app.core.types import ParamId
 from app.identity.principal import MemberDep, PrincipalDep
 from app.organization.scope import AdminScopeDep
 
-router = APIRouter(prefix="/activities", tags=["activity"])
+router = DomainRouter(prefix="/activities", tags=["activity"])
 
 ActivityId = IdPath
 

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 
 from app.audit import service
 from app.audit.schemas import AuditEntryOut
 from app.core.db import SessionDep
 from app.core.pagination import DEFAULT_LIMIT, CursorParam, LimitParam, Page
+from app.core.routing import DomainRouter
 from app.core.types import ParamId
 from app.organization.scope import AdminScopeDep
 
-router = APIRouter(tags=["audit"])
+router = DomainRouter(tags=["audit"])
 
 
 @router.get(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import Depends, Query, Request
 from starlette.responses import Response, StreamingResponse
 
 from app.care import campaigns, cases, export
@@ -28,12 +28,13 @@ from app.core.config import Settings
 from app.core.db import SessionDep
 from app.core.idempotency import IdempotencyDep
 from app.core.pagination import DEFAULT_LIMIT, CursorParam, IdPath, LimitParam, Page
+from app.core.routing import DomainRouter
 from app.core.types import ParamId
 from app.core.xlsx import XLSX, xlsx_download
 from app.identity.principal import MemberDep, PrincipalDep
 from app.organization.scope import AdminScopeDep, Scope, build_scope
 
-router = APIRouter(prefix="/care", tags=["care"])
+router = DomainRouter(prefix="/care", tags=["care"])
 
 OrgIdParam = Annotated[ParamId | None, Query(description="组织（含下级）")]
 

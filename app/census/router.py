@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, File, Path, Query, Request, UploadFile
+from fastapi import Depends, File, Path, Query, Request, UploadFile
 from starlette.responses import Response, StreamingResponse
 
 from app.census import export, registry, rounds, service
@@ -49,11 +49,12 @@ from app.core.pagination import (
     decode_cursor,
     page_of,
 )
+from app.core.routing import DomainRouter
 from app.core.xlsx import xlsx_download
 from app.identity.principal import MemberDep, PrincipalDep
 from app.organization.scope import AdminScopeDep, Scope, build_scope
 
-router = APIRouter(prefix="/census", tags=["census"])
+router = DomainRouter(prefix="/census", tags=["census"])
 
 EntityId = Annotated[int, Path(ge=1, le=2**63 - 1, description="单位编号")]
 RoundId = Annotated[int, Path(ge=1, le=2**63 - 1, description="摸排轮次编号")]

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Path, Request, Response
+from fastapi import Path, Request, Response
 from pydantic import BaseModel, Field
 
 from app.core.config import Settings
 from app.core.db import SessionDep
+from app.core.routing import DomainRouter
 from app.identity import console_login
 from app.identity.principal import PrincipalDep
 from app.identity.schemas import AUTH_ERRORS
 
-router = APIRouter(prefix="/auth/console", tags=["identity"])
+router = DomainRouter(prefix="/auth/console", tags=["identity"])
 
 TicketPath = Annotated[str, Path(min_length=16, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 

@@ -4,13 +4,14 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.core.config import Settings
 from app.core.db import SessionDep
 from app.core.errors import app_error_response
 from app.core.idempotency import IdempotencyDep
+from app.core.routing import DomainRouter
 from app.identity import service, sessions
 from app.identity.principal import MemberDep, PrincipalDep
 from app.identity.schemas import (
@@ -24,7 +25,7 @@ from app.identity.schemas import (
 )
 from app.wechat.client import WeChatClient
 
-router = APIRouter(tags=["identity"])
+router = DomainRouter(tags=["identity"])
 
 
 def _settings(request: Request) -> Settings:

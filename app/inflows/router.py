@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import Depends, Query, Request
 from starlette.responses import Response, StreamingResponse
 
 from app.core import clock
@@ -14,6 +14,7 @@ from app.core.db import ReadSessionDep, SessionDep
 from app.core.idempotency import IdempotencyDep
 from app.core.pagination import DEFAULT_LIMIT, CursorParam, IdPath, LimitParam, Page
 from app.core.ratelimit import Policy, hit
+from app.core.routing import DomainRouter
 from app.core.types import ParamId
 from app.core.xlsx import XLSX, xlsx_download
 from app.identity.principal import PrincipalDep
@@ -35,7 +36,7 @@ from app.inflows.schemas import (
 )
 from app.organization.scope import AdminScopeDep, Scope, build_scope
 
-router = APIRouter(tags=["inflows"])
+router = DomainRouter(tags=["inflows"])
 
 InflowId = IdPath
 OrgIdParam = Annotated[ParamId | None, Query(description="组织 id（含下级）")]

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 
 from app.core.db import ReaderDep, SessionDep
-from app.core.routing import PlainRoute
+from app.core.routing import DomainRouter, PlainRoute
 from app.identity.principal import PrincipalDep
 from app.identity.schemas import AUTH_ERRORS, BindIn, TokenPairOut
 from app.me import service
 from app.me.schemas import MeOut
 
-router = APIRouter(tags=["identity"])
+router = DomainRouter(tags=["identity"])
 
 
 async def me(principal: PrincipalDep, reader: ReaderDep) -> MeOut:

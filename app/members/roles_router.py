@@ -5,18 +5,19 @@ organisation's path and tag."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from starlette.responses import Response
 
 from app.core.db import SessionDep
 from app.core.idempotency import IdempotencyDep
 from app.core.pagination import DEFAULT_LIMIT, CursorParam, IdPath, LimitParam, Page
+from app.core.routing import DomainRouter
 from app.identity.sessions import cache_of
 from app.members import roles
 from app.organization.schemas import OrgId, RoleGrant, RoleOut
 from app.organization.scope import AdminScopeDep
 
-router = APIRouter(prefix="/orgs", tags=["organization"])
+router = DomainRouter(prefix="/orgs", tags=["organization"])
 
 
 @router.get("/{org_id}/roles", response_model=Page[RoleOut])

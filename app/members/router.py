@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, File, Path, Query, Request, UploadFile
+from fastapi import File, Path, Query, Request, UploadFile
 from starlette.responses import Response
 
 from app.core.db import SessionDep
@@ -18,6 +18,7 @@ from app.core.pagination import (
     page_of,
 )
 from app.core.ratelimit import Policy, hit
+from app.core.routing import DomainRouter
 from app.core.types import ParamId
 from app.identity.validators import MobilePhone
 from app.members import importer, service
@@ -32,7 +33,7 @@ from app.members.schemas import (
 from app.members.spreadsheet import build_template
 from app.organization.scope import AdminScopeDep
 
-router = APIRouter(prefix="/members", tags=["members"])
+router = DomainRouter(prefix="/members", tags=["members"])
 
 MemberId = Annotated[ParamId, Path(description="党员编号")]
 REVEAL_POLICY = Policy("pii.reveal", limit=120, window_s=3600)

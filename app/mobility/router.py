@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import Depends, Query, Request
 from starlette.responses import Response, StreamingResponse
 
 from app.core import clock
@@ -19,6 +19,7 @@ from app.core.pagination import (
     LimitParam,
     Page,
 )
+from app.core.routing import DomainRouter
 from app.core.types import ParamId
 from app.core.xlsx import xlsx_download
 from app.identity.principal import MemberDep, PrincipalDep
@@ -52,7 +53,7 @@ from app.mobility.views import report_out
 from app.organization.scope import AdminScopeDep, Scope, build_scope
 from app.wechat.client import WeChatClient
 
-router = APIRouter(tags=["mobility"])
+router = DomainRouter(tags=["mobility"])
 
 OutflowId = IdPath
 OrgIdParam = Annotated[ParamId | None, Query(description="组织 id（含下级）")]

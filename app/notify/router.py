@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 from starlette.responses import Response
 
 from app.core.db import ReaderDep, SessionDep
 from app.core.idempotency import IdempotencyDep
 from app.core.pagination import DEFAULT_LIMIT, CursorParam, IdPath, LimitParam
 from app.core.responses import json_response
-from app.core.routing import PlainRoute
+from app.core.routing import DomainRouter, PlainRoute
 from app.identity.principal import PrincipalDep
 from app.notify import service
 from app.notify.schemas import (
@@ -24,7 +24,7 @@ from app.notify.schemas import (
     TemplateList,
 )
 
-router = APIRouter(tags=["notify"])
+router = DomainRouter(tags=["notify"])
 
 NotificationId = IdPath
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import Path, Query, Request
 from starlette.responses import Response
 
 from app.core.config import Settings
@@ -13,6 +13,7 @@ from app.core.db import ReaderDep, ReadSessionDep, SessionDep
 from app.core.idempotency import IdempotencyDep
 from app.core.pagination import DEFAULT_LIMIT, CursorParam, IdPath, LimitParam, Page
 from app.core.responses import json_response
+from app.core.routing import DomainRouter
 from app.core.types import ParamId
 from app.identity.principal import PrincipalDep
 from app.orders import categories, reads, service
@@ -30,13 +31,11 @@ from app.orders.schemas import (
     RevealOut,
     TransitionIn,
 )
-from app.orders.time_bank_router import router as time_bank_router
 from app.orders.views import category_out
 from app.organization.scope import AdminScopeDep
 from app.wechat.client import WeChatClient
 
-router = APIRouter(tags=["orders"])
-router.include_router(time_bank_router)
+router = DomainRouter(tags=["orders"])
 
 OrderId = IdPath
 CategoryCode = Annotated[str, Path(pattern=r"^[a-z][a-z0-9_]{1,39}$")]

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 from starlette.responses import Response
 
 from app.core.db import SessionDep
 from app.core.idempotency import IdempotencyDep
 from app.core.pagination import DEFAULT_LIMIT, CursorParam, LimitParam, Page, decode_cursor, page_of
+from app.core.routing import DomainRouter
 from app.core.types import ParamId
 from app.identity.principal import MemberDep
 from app.orders import time_bank
@@ -25,7 +26,7 @@ from app.orders.schemas import (
 )
 from app.organization.scope import AdminScopeDep
 
-router = APIRouter(tags=["time-bank"])
+router = DomainRouter(tags=["time-bank"])
 
 
 def entry_out(entry: TimeBankEntry) -> EntryOut:

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 from starlette.responses import Response
 
 from app.core.db import SessionDep
 from app.core.idempotency import IdempotencyDep
 from app.core.pagination import DEFAULT_LIMIT, CursorParam, LimitParam, Page
+from app.core.routing import DomainRouter
 from app.identity.principal import PrincipalDep
 from app.organization import service
 from app.organization.schemas import (
@@ -28,7 +29,7 @@ from app.organization.schemas import (
 )
 from app.organization.scope import AdminScopeDep
 
-router = APIRouter(prefix="/orgs", tags=["organization"])
+router = DomainRouter(prefix="/orgs", tags=["organization"])
 
 
 @router.post("", status_code=201, response_model=OrgOut)

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 from starlette.requests import Request
 from starlette.responses import Response
 
 from app.core.db import ReaderDep, ReadSessionDep, SessionDep, driver_connection
 from app.core.idempotency import IdempotencyDep
 from app.core.pagination import DEFAULT_LIMIT, CursorParam, LimitParam, Page
-from app.core.routing import PlainRoute
+from app.core.routing import DomainRouter, PlainRoute
 from app.core.types import ParamId
 from app.identity.principal import MemberDep, PrincipalDep
 from app.organization.scope import AdminScopeDep
@@ -32,7 +32,7 @@ from app.study.schemas import (
     SessionOut,
 )
 
-router = APIRouter(tags=["study"])
+router = DomainRouter(tags=["study"])
 
 
 @router.get("/study/items", response_model=Page[ItemOut], summary="可学习的内容")

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 from starlette.responses import Response
 
 from app.core import clock
 from app.core.db import SessionDep
 from app.core.idempotency import IdempotencyDep
 from app.core.pagination import DEFAULT_LIMIT, CursorParam, IdPath, LimitParam, Page
+from app.core.routing import DomainRouter
 from app.core.types import ParamId
 from app.identity.principal import MemberDep
 from app.orders.deps import ScopeDep
@@ -28,7 +29,7 @@ from app.transfers.schemas import (
     TransferWithdrawIn,
 )
 
-router = APIRouter(tags=["transfers"])
+router = DomainRouter(tags=["transfers"])
 
 TransferId = IdPath
 

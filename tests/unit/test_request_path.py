@@ -90,3 +90,31 @@ def test_plain_routes_share_the_documented_endpoint() -> None:
         assert len(documented) == 1
         assert documented[0].endpoint is route.endpoint
         assert documented[0].include_in_schema and not route.include_in_schema
+
+
+def test_domain_routers_decline_only_paths_they_cannot_match() -> None:
+    """A domain router declines a path that contains none of its routes' literal heads
+    (app/core/routing.py): every served route's own path (parameters filled in) gets
+    past its router's check, and most other domains' paths are declined."""
+    from app.api import DOMAIN_ROUTERS
+    from app.core.routing import DomainRouter, literal_heads
+
+    app = create_app(Settings(env="test", database_url="postgresql://bench/none"))
+    served = [
+        (context.path_format, route.original_router)
+        for route in app.routes
+        if hasattr(route, "effective_route_contexts")
+        for context in route.effective_route_contexts()
+    ]
+    assert all(isinstance(router, DomainRouter) for router in DOMAIN_ROUTERS)
+    heads = {id(router): literal_heads(router.routes) for router in DOMAIN_ROUTERS}
+    assert all(h is not None for h in heads.values())  # every domain can decline
+    declined = 0
+    for path_format, owner in served:
+        path = "/api/v1" + path_format.replace("{", "").replace("}", "")  # .../orders/order_id
+        for router in DOMAIN_ROUTERS:
+            passes = any(h in path for h in heads[id(router)] or ())
+            if router is owner:
+                assert passes, path_format
+            declined += not passes
+    assert declined > len(served) * (len(DOMAIN_ROUTERS) - 2)
