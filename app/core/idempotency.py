@@ -20,6 +20,7 @@ from typing import Annotated, Any
 import orjson
 from fastapi import Depends, Header, Request
 from fastapi.encoders import jsonable_encoder
+from pydantic import BaseModel
 from sqlalchemy import DateTime, Integer, LargeBinary, String, delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -72,6 +73,10 @@ class Idempotency:
     ) -> Response:
         if self.key is None:
             result = await action()
+            if isinstance(result, BaseModel):  # its own JSON, without a detour through dicts
+                return Response(
+                    result.model_dump_json(), status_code=status_code, media_type="application/json"
+                )
             return _json(status_code, jsonable_encoder(result))
         claimed = await self.session.execute(
             insert(IdempotencyKey)

@@ -32,6 +32,7 @@ import json
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import Any
 
+import orjson
 from fastapi.dependencies.models import Dependant
 from fastapi.dependencies.utils import get_dependant, request_params_to_args
 from fastapi.exceptions import RequestValidationError
@@ -72,7 +73,14 @@ async def read_json(request: Request) -> Any:
             [{"type": "missing", "loc": ("body",), "msg": "Field required", "input": None}]
         )
     try:
-        return json.loads(raw)  # what FastAPI parses with, so NaN and the like match too
+        # orjson where it parses (what phones send); whatever it refuses (NaN, integers
+        # beyond 64 bits, lone surrogates) goes to json.loads, FastAPI's own parser, so
+        # values and errors stay the documented route's.
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        pass
+    try:
+        return json.loads(raw)
     except json.JSONDecodeError as error:
         raise RequestValidationError(
             [{"type": "json_invalid", "loc": ("body",), "msg": "JSON decode error", "input": {}}],
@@ -169,6 +177,8 @@ def _query(dependant: Dependant) -> Callable[[Request], dict[str, Any]]:
     """The endpoint's query parameters, converted and validated by FastAPI's own
     function, so values and errors are the documented route's."""
     fields = dependant.query_params
+    if not fields:
+        return lambda _request: {}
 
     def read(request: Request) -> dict[str, Any]:
         values, errors = request_params_to_args(fields, request.query_params)
