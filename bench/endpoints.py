@@ -66,6 +66,7 @@ class Figures:
     non_2xx: int
     socket_errors: int
     cpu_ms_per_request: float
+    db_cpu_ms_per_request: float | None  # the PostgreSQL server's, when it runs here
 
     @property
     def rps(self) -> float:
@@ -282,9 +283,44 @@ def _script(endpoint: Endpoint | None, world: World, rows: int, offset: int) -> 
     return "\n".join(lines) + "\n" + _DONE
 
 
-def _cpu_seconds(pid: int) -> float:
+def _cpu_seconds(pid: int, *, children: bool = False) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime
+    ticks = int(fields[11]) + int(fields[12])  # utime, stime
+    if children:  # cutime, cstime: of the children that ended
+        ticks += int(fields[13]) + int(fields[14])
+    return ticks / CLOCK_TICKS
+
+
+def _postgres_cpu_seconds(postmaster: int | None) -> float | None:
+    """CPU time of the PostgreSQL server on this machine (postmaster, its backends and
+    helpers, and those that ended), or None when it runs elsewhere."""
+    if postmaster is None:
+        return None
+    try:
+        children = Path(f"/proc/{postmaster}/task/{postmaster}/children").read_text().split()
+        total = _cpu_seconds(postmaster, children=True)
+    except OSError:
+        return None
+    for child in children:
+        try:
+            total += _cpu_seconds(int(child))
+        except OSError:  # ended meanwhile: counted in the postmaster's cutime from now
+            continue
+    return total
+
+
+async def _postmaster(url: str) -> int | None:
+    conn = await asyncpg.connect(url)
+    try:
+        directory = await conn.fetchval("SHOW data_directory")
+    except asyncpg.PostgresError:
+        return None
+    finally:
+        await conn.close()
+    try:
+        return int((Path(directory) / "postmaster.pid").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None  # a server elsewhere
 
 
 def _wrk(
@@ -300,6 +336,7 @@ def _wrk(
             stderr=subprocess.DEVNULL,
         )  # fmt: skip
     before = _cpu_seconds(pid)
+    db_before = _postgres_cpu_seconds(args.postmaster)
     completed = subprocess.run(
         ["wrk", "-t1", f"-c{args.concurrency}", f"-d{args.duration}s", "--timeout", "10s",
          "-s", str(script), base],
@@ -308,6 +345,8 @@ def _wrk(
         check=True,
     )  # fmt: skip
     used = _cpu_seconds(pid) - before
+    db_after = _postgres_cpu_seconds(args.postmaster)
+    db_used = db_after - db_before if db_after is not None and db_before is not None else None
     if spy is not None:
         spy.wait(30)
     line = next(x for x in completed.stdout.splitlines() if x.startswith("WRK "))
@@ -320,6 +359,7 @@ def _wrk(
         non_2xx=int(data["non_2xx"]),
         socket_errors=int(data["socket_errors"]),
         cpu_ms_per_request=used * 1000 / requests if requests else float("nan"),
+        db_cpu_ms_per_request=db_used * 1000 / requests if requests and db_used else None,
     )
 
 
@@ -360,6 +400,7 @@ async def main() -> None:
 
     async with bench_database("bench_endpoints") as url:
         world = await _prepare(url, args)
+        args.postmaster = await _postmaster(url)
         print(
             f"synchronous_commit {'off' if args.async_commit else 'on'}; "
             f"{len(world.tokens)} callers, {world.orders_per_caller} orders each at least; "
@@ -437,25 +478,36 @@ def _verdict(endpoint: Endpoint, bare: Figures, app: Figures) -> str:
     return "ok" if not misses else "MISSED: " + ", ".join(misses)
 
 
+def _ms(value: float | None) -> str:
+    return f"{value:.2f} ms" if value is not None else "n/a"
+
+
 def _print_row(endpoint: Endpoint, bare: Figures, app: Figures) -> None:
     print(
         f"{endpoint.name:<28} app {app.rps:7.0f} req/s p99 {app.p99_ms:7.1f} ms "
-        f"cpu {app.cpu_ms_per_request:5.2f} ms | bare({endpoint.rows or 'insert'}) "
-        f"{bare.rps:7.0f} req/s p99 {bare.p99_ms:6.1f} ms | ratio {_ratio(bare, app):4.2f} "
-        f"(≥ {endpoint.target}) {_verdict(endpoint, bare, app)}",
+        f"cpu {app.cpu_ms_per_request:5.2f} ms db {_ms(app.db_cpu_ms_per_request)} | "
+        f"bare({endpoint.rows or 'insert'}) {bare.rps:7.0f} req/s p99 {bare.p99_ms:6.1f} ms "
+        f"cpu {bare.cpu_ms_per_request:5.2f} ms db {_ms(bare.db_cpu_ms_per_request)} | "
+        f"ratio {_ratio(bare, app):4.2f} (≥ {endpoint.target}) {_verdict(endpoint, bare, app)}",
         flush=True,
     )
 
 
 def _print_table(rows: list[tuple[Endpoint, Figures, Figures]]) -> None:
+    """CPU per request: the uvicorn process's and PostgreSQL's (all its processes) over
+    the requests served, for the app and for its bare neighbour."""
     print()
-    print("| endpoint | req/s | p99 | app CPU per request | bare req/s | ratio | target | |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    print(
+        "| endpoint | req/s | p99 | app CPU / req | its DB CPU / req | bare req/s | "
+        "bare CPU / req | bare DB CPU / req | ratio | target | |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for endpoint, bare, app in rows:
         print(
             f"| {endpoint.name} | {app.rps:.0f} | {app.p99_ms:.1f} ms | "
-            f"{app.cpu_ms_per_request:.2f} ms | {bare.rps:.0f} "
-            f"({endpoint.rows or 'insert'}) | {_ratio(bare, app):.2f} | "
+            f"{app.cpu_ms_per_request:.2f} ms | {_ms(app.db_cpu_ms_per_request)} | "
+            f"{bare.rps:.0f} ({endpoint.rows or 'insert'}) | {bare.cpu_ms_per_request:.2f} ms | "
+            f"{_ms(bare.db_cpu_ms_per_request)} | {_ratio(bare, app):.2f} | "
             f"≥ {endpoint.target} | {_verdict(endpoint, bare, app)} |"
         )
     for endpoint, bare, app in rows:
