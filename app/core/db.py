@@ -202,19 +202,22 @@ class DriverPool:
         if self._opened < self._size:
             self._opened += 1
             return await self._connect()
-        waiter: asyncio.Future[asyncpg.Connection | None] = (
-            asyncio.get_running_loop().create_future()
-        )
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[asyncpg.Connection | None] = loop.create_future()
         self._waiters.append(waiter)
+        # A bare timer (a busy pool has most callers waiting: asyncio.timeout() costs
+        # several times as much per wait).
+        timer = loop.call_at(loop.time() + self._timeout_s, _give_up, waiter)
         try:
-            async with asyncio.timeout(self._timeout_s):
-                conn = await waiter
+            conn = await waiter
         except BaseException:
-            if waiter.done() and not waiter.cancelled():
+            if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
                 self._pass_on(waiter.result())  # handed over as we gave up: not ours
             else:
                 waiter.cancel()
             raise
+        finally:
+            timer.cancel()
         return conn if conn is not None else await self._connect()
 
     def release(self, conn: asyncpg.Connection, *, broken: bool = False) -> None:
@@ -267,6 +270,11 @@ class DriverPool:
                 waiter.set_exception(asyncpg.exceptions.InterfaceError("the driver pool is closed"))
         self._waiters.clear()
         await asyncio.gather(*(_close_quietly(conn) for conn, _ in idle), *self._closing)
+
+
+def _give_up(waiter: asyncio.Future[Any]) -> None:
+    if not waiter.done():
+        waiter.set_exception(TimeoutError("no database connection became free in time"))
 
 
 async def _close_quietly(conn: asyncpg.Connection) -> None:
