@@ -26,7 +26,8 @@ from app.orders.schemas import (
 )
 from app.organization.scope import AdminScopeDep
 
-router = DomainRouter(tags=["time-bank"])
+# Tagged as when it was included through the orders router (the OpenAPI document).
+router = DomainRouter(tags=["orders", "time-bank"])
 
 
 def entry_out(entry: TimeBankEntry) -> EntryOut:
