@@ -41,8 +41,7 @@ from app.organization.scope import (
     Scope,
     administered_sql,
     co_managing_org_ids,
-    co_managing_path_sql,
-    on_home_path_sql,
+    menu_org_ids_sql,
 )
 
 
@@ -86,7 +85,15 @@ def _with_org_name() -> tuple[type[Activity], ColumnElement[str]]:
     return Activity, Organization.name.label("org_name")
 
 
-# ``GET /activities`` in one statement: what the caller may see (a superadmin all; an
+# The path of the activity's organisation, looked up inside the administered test: the
+# visibility test then reads the activity row only, so PostgreSQL filters activities
+# (newest first on ix_activities_starts_at_id) before joining their organisation, rather
+# than testing organisations one by one in id order (a merge join that walked hundreds
+# of them per request, ~1.3 ms; now ~0.13 ms with the bench's data, generic plan too).
+_ACTIVITY_ORG_PATH = "(SELECT act_o.path FROM organizations act_o WHERE act_o.id = a.org_id)"
+
+# ``GET /activities`` in one statement (its columns are ``ActivityOut``'s fields in
+# their order, named as its JSON names them): what the caller may see (a superadmin all; an
 # admin his subtrees; a member his menu: his home organisation, those co-managing him
 # and their ancestors, as :meth:`Viewer.activity_visible` says, here as the scope
 # module's SQL), the filters, and the caller's own sign-up and attendance.
@@ -96,15 +103,14 @@ _LIST = DriverStatement.of(
 SELECT a.id, a.org_id, o.name AS org_name, a.title, a.kind, a.description, a.starts_at,
        a.ends_at, a.checkin_opens_at, a.checkin_closes_at, a.online, a.lat, a.lon,
        a.radius_m, a.capacity, a.signup_count, a.credit_points, a.version, a.created_at,
-       s.status AS signup_status, t.attended_at
+       s.status AS my_signup_status, t.attended_at AS my_attended_at
 FROM activities a
 JOIN organizations o ON o.id = a.org_id
 LEFT JOIN activity_signups s ON s.activity_id = a.id AND s.member_id = :member_id
 LEFT JOIN activity_attendances t ON t.activity_id = a.id AND t.member_id = :member_id
 WHERE (:superadmin
-       OR {administered_sql(":member_id", "o.path")}
-       OR {on_home_path_sql(":member_id", "o.path")}
-       OR {co_managing_path_sql(":member_id", "o.path")})
+       OR a.org_id IN ({menu_org_ids_sql(":member_id")})
+       OR {administered_sql(":member_id", _ACTIVITY_ORG_PATH)})
   AND (:org_id IS NULL OR a.org_id = :org_id)
   AND (:kind IS NULL OR a.kind = :kind)
   AND (:starts_from IS NULL OR a.starts_at >= :starts_from)

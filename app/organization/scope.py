@@ -151,6 +151,24 @@ def co_managing_path_sql(member: str, path: str) -> str:
     )
 
 
+def menu_org_ids_sql(member: str) -> str:
+    """SQL: a query of the ids of the organisations :func:`on_home_path_sql` or
+    :func:`co_managing_path_sql` accept (the member's home organisation, those
+    co-managing him and their ancestors), read from the paths (``/1/7/42/``) of at most
+    a few rows: ``org_id IN (...)`` with it is one hashed lookup per row, where the path
+    forms test every organisation they are joined to."""
+    return (
+        "SELECT unnest(string_to_array(btrim(home_o.path, '/'), '/'))::bigint "  # noqa: S608
+        "FROM members home_m JOIN organizations home_o ON home_o.id = home_m.home_org_id "
+        f"WHERE home_m.id = {member} "
+        "UNION ALL "
+        "SELECT unnest(string_to_array(btrim(guest_o.path, '/'), '/'))::bigint "
+        "FROM dual_management_grants guest_g "
+        "JOIN organizations guest_o ON guest_o.id = guest_g.org_id "
+        f"WHERE guest_g.member_id = {member} AND guest_g.ended_at IS NULL"
+    )
+
+
 def co_managed_member_ids(org_ids: Select[int]) -> Select[int]:
     """Members co-managed by any of ``org_ids`` through open dual-management grants."""
     return select(DualManagementGrant.member_id).where(
