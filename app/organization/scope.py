@@ -130,6 +130,16 @@ def administered_sql(member: str, path: str) -> str:
     )
 
 
+def administers_any_sql(member: str) -> str:
+    """SQL: true if the caller holds an admin role anywhere (uncorrelated, so
+    PostgreSQL tests it once per statement: a one-time filter that skips the
+    :func:`administered_sql` side for everybody else)."""
+    return (
+        "EXISTS (SELECT 1 FROM role_assignments gate_r "  # noqa: S608 - no input in it
+        f"WHERE gate_r.member_id = {member} AND gate_r.role IN {_ADMIN_ROLES_SQL})"
+    )
+
+
 def on_home_path_sql(member: str, path: str) -> str:
     """SQL: true if the organisation at ``path`` is the member's home organisation or
     one of its ancestors (what a member sees of an organisation's own offers)."""
