@@ -179,7 +179,7 @@ async def _list_rows(
     if len(rows) > limit:
         rows = rows[:limit]
         last = rows[-1]
-        next_cursor = encode_cursor(last.starts_at.isoformat(), last.id)
+        next_cursor = encode_cursor(last["starts_at"].isoformat(), last["id"])
     return rows, next_cursor
 
 
@@ -193,38 +193,15 @@ async def list_activities(
 ) -> tuple[list[ActivityOut], str | None]:
     rows, next_cursor = await _list_rows(source, principal, filters, limit=limit, cursor=cursor)
     items = [
-        _out(row, row.org_name, signup_status=row.signup_status, attended_at=row.attended_at)
+        _out(
+            row,
+            row["org_name"],
+            signup_status=row["my_signup_status"],
+            attended_at=row["my_attended_at"],
+        )
         for row in rows
     ]
     return items, next_cursor
-
-
-def _plain_item(row: Row) -> dict[str, Any]:
-    """:func:`_out`'s JSON of a row of :func:`repo.list_activities` as a plain dict (no
-    model built and validated): the row's values are the model's types already."""
-    return {
-        "id": row.id,
-        "org_id": row.org_id,
-        "org_name": row.org_name,
-        "title": row.title,
-        "kind": row.kind,
-        "description": row.description,
-        "starts_at": row.starts_at,
-        "ends_at": row.ends_at,
-        "checkin_opens_at": row.checkin_opens_at,
-        "checkin_closes_at": row.checkin_closes_at,
-        "online": row.online,
-        "lat": row.lat,
-        "lon": row.lon,
-        "radius_m": row.radius_m,
-        "capacity": row.capacity,
-        "signup_count": row.signup_count,
-        "credit_points": row.credit_points,
-        "version": row.version,
-        "created_at": row.created_at,
-        "my_signup_status": row.signup_status,
-        "my_attended_at": row.attended_at,
-    }
 
 
 async def list_activities_page(
@@ -238,7 +215,14 @@ async def list_activities_page(
     """:func:`list_activities` as a ``Page[ActivityOut]``'s plain JSON values
     (``app.core.responses``), for ``GET /activities``: read each time the app opens."""
     rows, next_cursor = await _list_rows(source, principal, filters, limit=limit, cursor=cursor)
-    return {"items": [_plain_item(row) for row in rows], "next_cursor": next_cursor}
+    # The statement's columns are the model's fields, in order and by JSON name, and its
+    # values the model's types: each item is the row as a dict (no model built, and item
+    # access, not ``Row``'s slow attribute access).
+    keys = tuple(rows[0].keys()) if rows else ()
+    return {
+        "items": [dict(zip(keys, row, strict=True)) for row in rows],
+        "next_cursor": next_cursor,
+    }
 
 
 async def _visible_activity(

@@ -25,11 +25,13 @@ MAX_GRANTS = 100
 
 # A page of the inbox (newest first) and the unread count, in one statement: the count
 # is the outer row, so an empty page still brings it (with NULL notification columns).
+# The columns before ``unread_count`` are ``NotificationOut``'s fields in their order,
+# named as its JSON names them (``data`` as JSON text), for app/notify/service.py.
 _INBOX_PAGE = DriverStatement.of(
     text(
         """
-SELECT c.unread_count, n.id, n.template, n.title, n.body, n.data::text AS data, n.page,
-       n.read_at, n.created_at
+SELECT n.id, n.template, n.title, n.body, n.data::text AS data, n.page,
+       n.read_at IS NOT NULL AS read, n.read_at, n.created_at, c.unread_count
 FROM (SELECT count(*) AS unread_count FROM notifications u
       WHERE u.account_id = :account_id AND u.read_at IS NULL) AS c
 LEFT JOIN LATERAL (

@@ -18,7 +18,7 @@ from app.orders import errors
 from app.orders import repository as repo
 from app.orders.models import ServiceOrder
 from app.orders.schemas import OrderDetail, OrderOut, OrderStats
-from app.orders.views import order_detail, order_item, order_out
+from app.orders.views import order_detail, order_out, own_order_item
 from app.organization.scope import Scope, build_scope, get_visible_org
 
 
@@ -38,9 +38,35 @@ async def _subtree_path(
     return org.path
 
 
-async def list_for(
-    session: AsyncSession,
+async def own_page(
     reader: ConnectionSource,
+    principal: Principal,
+    *,
+    status: str | None,
+    category: str | None,
+    needs_review: bool | None,
+    limit: int,
+    cursor: str | None,
+) -> dict[str, Any]:
+    """``GET /orders?mine=true`` as a ``Page[OrderOut]``'s JSON (``app.core.responses``):
+    the caller's own orders need no scope, one statement on the driver pool, shaped as
+    plain dicts."""
+    rows = await repo.own_orders(
+        reader,
+        principal.account_id,
+        status=status,
+        category=category,
+        needs_review=needs_review,
+        after_id=decode_cursor(cursor, int),
+        limit=limit,
+    )
+    own, next_cursor = page_of(rows, limit, lambda o: (o["id"],))
+    now = clock.now()
+    return {"items": [own_order_item(o, now) for o in own], "next_cursor": next_cursor}
+
+
+async def list_in_scope(
+    session: AsyncSession,
     principal: Principal,
     *,
     status: str | None,
@@ -51,39 +77,22 @@ async def list_for(
     needs_review: bool | None,
     limit: int,
     cursor: str | None,
-) -> dict[str, Any] | orjson.Fragment:
-    """``GET /orders`` as a ``Page[OrderOut]``'s JSON (``app.core.responses``): the
-    caller's own orders need no scope, one statement on the driver pool, shaped as plain
-    dicts; everything else is read in his scope (:func:`list_orders`)."""
-    if not (mine and not assigned_to_me and org_id is None):
-        page = await list_orders(
-            session,
-            await build_scope(session, principal),
-            status=status,
-            org_id=org_id,
-            mine=mine,
-            assigned_to_me=assigned_to_me,
-            category=category,
-            needs_review=needs_review,
-            limit=limit,
-            cursor=cursor,
-        )
-        return model_json(page)
-    rows = await repo.own_orders(
-        reader,
-        principal.account_id,
+) -> orjson.Fragment:
+    """``GET /orders`` but the caller's own orders alone: read in his scope
+    (:func:`list_orders`), as the model's JSON."""
+    page = await list_orders(
+        session,
+        await build_scope(session, principal),
         status=status,
+        org_id=org_id,
+        mine=mine,
+        assigned_to_me=assigned_to_me,
         category=category,
         needs_review=needs_review,
-        after_id=decode_cursor(cursor, int),
         limit=limit,
+        cursor=cursor,
     )
-    own, next_cursor = page_of(rows, limit, lambda o: (o.id,))
-    now = clock.now()
-    return {
-        "items": [order_item(o, principal.account_id, now) for o in own],
-        "next_cursor": next_cursor,
-    }
+    return model_json(page)
 
 
 async def list_orders(

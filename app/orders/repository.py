@@ -263,15 +263,21 @@ async def list_orders(
 
 # The caller's own orders (``GET /orders?mine=true``), newest first, in one statement:
 # what :func:`app.orders.views.order_out` shows, nothing else (no encrypted phone).
+# ``GET /orders?mine=true``: the caller's own orders. The columns up to ``updated_at``
+# are ``OrderOut``'s fields in their order, named and typed as its JSON has them
+# (app/orders/views.py ``own_order_item`` takes each row as a dict and sets ``overdue``,
+# which needs the request's clock, and ``rating``, from the three columns after them).
 _OWN_ORDERS = DriverStatement.of(
     text(
         """
-SELECT o.id, o.category_code, o.category_name, o.title, o.description, o.address,
-       o.lat, o.lon, o.contact_phone_masked, o.org_id, o.status, o.version,
-       o.needs_review, o.review_reason, o.submitted_at, o.received_at, o.accept_due_at,
-       o.due_at, o.escalated_at, o.accepted_at, o.resolved_at, o.closed_at, o.reply,
-       o.reject_reason, o.volunteer_member_id, o.hours, o.rating_score, o.rating_comment,
-       o.rated_at, o.submitter_account_id, o.created_at, o.updated_at
+SELECT o.id, o.category_code AS category, o.category_name, o.title, o.description,
+       o.address, o.lat, o.lon, o.contact_phone_masked AS contact_phone, o.org_id, o.status,
+       o.version, o.needs_review, o.review_reason, o.submitted_at, o.received_at,
+       o.accept_due_at, o.due_at, NULL::boolean AS overdue, o.escalated_at, o.accepted_at,
+       o.resolved_at, o.closed_at, o.reply, o.reject_reason, o.volunteer_member_id,
+       o.hours::float8 AS hours, NULL::text AS rating, true AS mine, o.created_at,
+       o.updated_at,
+       o.rating_score, o.rating_comment, o.rated_at
 FROM service_orders o
 WHERE o.submitter_account_id = :account_id
   AND o.id < coalesce(:before_id, 9223372036854775807)
@@ -301,7 +307,8 @@ async def own_orders(
     after_id: int | None,
     limit: int,
 ) -> list[Row]:
-    """Up to ``limit + 1`` of the orders ``account_id`` filed, newest first."""
+    """Up to ``limit + 1`` of the orders ``account_id`` filed, newest first, as
+    :data:`_OWN_ORDERS` names them."""
     return await _OWN_ORDERS.read_rows(
         source,
         account_id=account_id,

@@ -13,11 +13,11 @@ from app.core.db import ReaderDep, ReadSessionDep, SessionDep
 from app.core.idempotency import IdempotencyDep
 from app.core.pagination import DEFAULT_LIMIT, CursorParam, IdPath, LimitParam, Page
 from app.core.responses import json_response
-from app.core.routing import DomainRouter
+from app.core.routing import DomainRouter, PlainRoute
 from app.core.types import ParamId
 from app.identity.principal import PrincipalDep
 from app.orders import categories, reads, service
-from app.orders.deps import ScopeDep
+from app.orders.deps import ScopeDep, SessionOnDemandDep
 from app.orders.schemas import (
     CategoryConfigIn,
     CategoryOut,
@@ -103,11 +103,10 @@ async def submit_order(
     return await idem.run(_run, status_code=201)
 
 
-@router.get("/orders", response_model=Page[OrderOut])
 async def list_orders(
-    session: SessionDep,
     reader: ReaderDep,
     principal: PrincipalDep,
+    sessions: SessionOnDemandDep,
     status: OrderStatus | None = None,
     org_id: Annotated[ParamId | None, Query(description="该组织及其下级组织的诉求")] = None,
     mine: Annotated[bool, Query(description="只看我提交的")] = False,
@@ -121,20 +120,37 @@ async def list_orders(
 ) -> Response:
     """Admins: orders at (or once at) their organisations. Members and residents: their
     own (and, for volunteers, those assigned to them)."""
-    body = await reads.list_for(
-        session,
-        reader,
-        principal,
-        assigned_to_me=assigned == "me",
-        status=status,
-        org_id=org_id,
-        mine=mine,
-        category=category,
-        needs_review=needs_review,
-        limit=limit,
-        cursor=cursor,
-    )
-    return json_response(body)
+    if mine and assigned is None and org_id is None:
+        # The caller's own orders: one statement on the driver pool, no session, no scope.
+        body = await reads.own_page(
+            reader,
+            principal,
+            status=status,
+            category=category,
+            needs_review=needs_review,
+            limit=limit,
+            cursor=cursor,
+        )
+        return json_response(body)
+    async with sessions.open() as session:
+        page = await reads.list_in_scope(
+            session,
+            principal,
+            assigned_to_me=assigned == "me",
+            status=status,
+            org_id=org_id,
+            mine=mine,
+            category=category,
+            needs_review=needs_review,
+            limit=limit,
+            cursor=cursor,
+        )
+    return json_response(page)
+
+
+# Plain requests (no Origin) take the plain route (app/core/routing.py); same endpoint.
+router.add_api_route("/orders", list_orders, methods=["GET"], route_class_override=PlainRoute)
+router.add_api_route("/orders", list_orders, methods=["GET"], response_model=Page[OrderOut])
 
 
 @router.get("/orders/{order_id}", response_model=OrderDetail)

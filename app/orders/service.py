@@ -537,6 +537,11 @@ async def reveal_contact_phone(
 
 
 def is_overdue(order: ServiceOrder | Row, now: datetime) -> bool:
-    if order.status not in repo.OPEN_STATUSES:
+    return overdue(order.status, order.due_at, order.accept_due_at, now)
+
+
+def overdue(status: str, due_at: datetime, accept_due_at: datetime, now: datetime) -> bool:
+    """An open order past its due time, or a submitted one past its time to accept."""
+    if status not in repo.OPEN_STATUSES:
         return False
-    return order.due_at < now or (order.status == "submitted" and order.accept_due_at < now)
+    return due_at < now or (status == "submitted" and accept_due_at < now)

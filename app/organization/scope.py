@@ -130,6 +130,16 @@ def administered_sql(member: str, path: str) -> str:
     )
 
 
+def administers_any_sql(member: str) -> str:
+    """SQL: true if the caller holds an admin role anywhere (uncorrelated, so
+    PostgreSQL tests it once per statement: a one-time filter that skips the
+    :func:`administered_sql` side for everybody else)."""
+    return (
+        "EXISTS (SELECT 1 FROM role_assignments gate_r "  # noqa: S608 - no input in it
+        f"WHERE gate_r.member_id = {member} AND gate_r.role IN {_ADMIN_ROLES_SQL})"
+    )
+
+
 def on_home_path_sql(member: str, path: str) -> str:
     """SQL: true if the organisation at ``path`` is the member's home organisation or
     one of its ancestors (what a member sees of an organisation's own offers)."""
@@ -148,6 +158,24 @@ def co_managing_path_sql(member: str, path: str) -> str:
         "JOIN organizations guest_o ON guest_o.id = guest_g.org_id "
         f"WHERE guest_g.member_id = {member} AND guest_g.ended_at IS NULL "
         f"AND starts_with(guest_o.path, {path}))"
+    )
+
+
+def menu_org_ids_sql(member: str) -> str:
+    """SQL: a query of the ids of the organisations :func:`on_home_path_sql` or
+    :func:`co_managing_path_sql` accept (the member's home organisation, those
+    co-managing him and their ancestors), read from the paths (``/1/7/42/``) of at most
+    a few rows: ``org_id IN (...)`` with it is one hashed lookup per row, where the path
+    forms test every organisation they are joined to."""
+    return (
+        "SELECT unnest(string_to_array(btrim(home_o.path, '/'), '/'))::bigint "  # noqa: S608
+        "FROM members home_m JOIN organizations home_o ON home_o.id = home_m.home_org_id "
+        f"WHERE home_m.id = {member} "
+        "UNION ALL "
+        "SELECT unnest(string_to_array(btrim(guest_o.path, '/'), '/'))::bigint "
+        "FROM dual_management_grants guest_g "
+        "JOIN organizations guest_o ON guest_o.id = guest_g.org_id "
+        f"WHERE guest_g.member_id = {member} AND guest_g.ended_at IS NULL"
     )
 
 

@@ -331,6 +331,54 @@ async def test_admin_sees_subtree_and_own_menu_but_not_other_subtree(
     assert len(await _titles(client, superadmin.headers)) == 4
 
 
+async def test_admin_pages_through_menu_and_subtree_once_in_order(
+    client: httpx.AsyncClient, db: AsyncSession, settings: Settings, tree: Tree
+) -> None:
+    """The page is picked from the menu and from the administered subtrees: an admin's
+    pages interleave both in start order, an activity on both sides (his own
+    organisation's) comes once, and the filters hold on either side."""
+    base = datetime.now(UTC) + timedelta(days=1)
+    order = (tree.village, tree.county, tree.town, tree.sibling, tree.town, tree.other_branch)
+    for index, where in enumerate(order):
+        start = base + timedelta(days=index)
+        times = {
+            "starts_at": start,
+            "ends_at": start + timedelta(hours=1),
+            "checkin_opens_at": start,
+            "checkin_closes_at": start + timedelta(minutes=30),
+        }
+        kind = "party_class" if index % 2 else "theme_day"
+        await make_activity(db, where, title=f"活动{index}", times=times, kind=kind)
+    town_admin = await f.admin_actor(db, settings, tree.town)
+
+    async def pages(**params: Any) -> list[str]:
+        seen: list[str] = []
+        cursor = None
+        for _ in range(10):
+            query = {**params, "limit": 1, **({"cursor": cursor} if cursor else {})}
+            page = (
+                await client.get("/api/v1/activities", params=query, headers=town_admin.headers)
+            ).json()
+            seen += [item["title"] for item in page["items"]]
+            cursor = page["next_cursor"]
+            if cursor is None:
+                return seen
+        raise AssertionError(seen)
+
+    assert await pages() == ["活动4", "活动3", "活动2", "活动1", "活动0"]
+    assert await pages(kind="party_class") == ["活动3", "活动1"]
+    assert await pages(org_id=tree.town.id) == ["活动4", "活动2"]
+    assert await pages(org_id=tree.other_branch.id) == []
+    whole = await client.get("/api/v1/activities", headers=town_admin.headers)
+    assert [item["title"] for item in whole.json()["items"]] == [
+        "活动4",
+        "活动3",
+        "活动2",
+        "活动1",
+        "活动0",
+    ]
+
+
 async def test_get_and_list_need_a_token(
     client: httpx.AsyncClient, db: AsyncSession, tree: Tree
 ) -> None:

@@ -9,13 +9,13 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import Settings
-from app.notify import service
+from app.notify import repository, service
 from app.notify.models import Notification, OutboxJob, SubscriptionGrant
-from app.notify.schemas import NotificationPage
+from app.notify.schemas import NotificationOut, NotificationPage
 from app.notify.templates import TEMPLATE_NAMES
 from tests import factories
 from tests.api.test_plain_routes import both_routes
-from tests.conftest import problem
+from tests.conftest import TransactionSource, problem
 from tests.factories import Actor
 
 
@@ -202,6 +202,40 @@ async def test_inbox_body_is_the_models_json_on_both_routes(
     assert last.content == only.model_dump_json().encode()
     created_at = last.json()["items"][0]["created_at"]
     assert created_at.endswith("Z") and "." not in created_at
+
+
+async def test_inbox_items_are_the_rows_with_data_parsed(
+    client: httpx.AsyncClient, db: AsyncSession, settings: Settings
+) -> None:
+    """Each item is its row (the statement names its columns as the model's fields)
+    with ``data`` parsed as the model would: ids held as text become integers, anything
+    else the model would coerce or refuse takes the model's own way."""
+    actor = await person(db, settings)
+    datas: list[Any] = [
+        {"order_id": "１２"},  # not ASCII digits: stays text
+        {"order_id": "-5", "n": -3},
+        {"order_id": "9223372036854775807", "x": "y"},
+        {"order_id": "9223372036854775808"},  # one past bigint: the model's way
+        {"big": 9223372036854775808},  # the model's way
+        {"a": "1", "b_id": "007"},
+    ]
+    ids = [await inbox_message(db, actor, f"消息 {i}", data=d) for i, d in enumerate(datas)]
+    await db.commit()
+    plain, browser = await both_routes(client, "/api/v1/me/notifications", actor.headers)
+    assert plain.status_code == 200, plain.text
+    stored = (
+        await db.scalars(
+            select(Notification).where(Notification.id.in_(ids)).order_by(Notification.id.desc())
+        )
+    ).all()
+    expected = NotificationPage(items=[service._out(n) for n in stored], unread_count=len(ids))
+    assert plain.content == browser.content == expected.model_dump_json().encode()
+    assert plain.json()["items"][0]["data"] == {"a": "1", "b_id": 7}
+    _, rows = await repository.inbox_page(
+        TransactionSource(db), actor.account.id, unread_only=False, limit=1, before_id=None
+    )
+    fields = tuple(NotificationOut.model_fields)
+    assert tuple(rows[0].keys())[: len(fields)] == fields
 
 
 async def test_read_marks_once_and_unread_filter(

@@ -12,6 +12,7 @@ from app.audit.models import AuditEntry
 from app.core.config import Settings
 from app.core.pagination import Page
 from app.orders.models import ServiceOrder, ServiceOrderEvent, ServiceOrderOrg
+from app.orders.repository import own_orders
 from app.orders.schemas import OrderOut
 from app.orders.views import order_out
 from app.organization.models import Organization
@@ -28,7 +29,7 @@ from tests.api.test_order_helpers import (
     world,
 )
 from tests.clock import Clock
-from tests.conftest import problem
+from tests.conftest import TransactionSource, problem
 from tests.leakscan import FINDINGS
 
 # ------------------------------------------------------------------ submission
@@ -510,6 +511,18 @@ async def test_own_orders_body_is_the_models_json(
     assert first.content == expected.model_dump_json().encode()
     expected = Page[OrderOut](items=[order_out(stored[2], mine, now)])
     assert rest.content == expected.model_dump_json().encode()
+    # The statement's leading columns are the model's fields (each item is its row).
+    rows = await own_orders(
+        TransactionSource(db),
+        mine,
+        status=None,
+        category=None,
+        needs_review=None,
+        after_id=None,
+        limit=1,
+    )
+    fields = tuple(OrderOut.model_fields)
+    assert tuple(rows[0].keys())[: len(fields)] == fields
     # The scoped list (an admin's) is the model's JSON too.
     scoped = await client.get("/api/v1/orders", headers=w.village_admin.headers)
     assert {o["id"] for o in scoped.json()["items"]} == {closed["id"], late["id"], fresh["id"]}

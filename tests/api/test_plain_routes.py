@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.config import Settings
 from app.study.models import StudySession
 from tests import factories as f
+from tests.api.test_order_helpers import submit, world
 from tests.support.study import item
 
 BROWSER = {"Origin": "https://console.example.org"}
@@ -139,3 +140,47 @@ async def test_study_session_starts_alike_on_both_routes(
         )
         == 0
     )
+
+
+async def test_orders_answer_alike_on_both_routes(
+    client: httpx.AsyncClient, db: AsyncSession, settings: Settings
+) -> None:
+    """``GET /orders`` from a phone takes the plain route: the caller's own orders on the
+    driver pool, every other query in his scope through the session it opens then; a
+    browser's takes the documented route. Pages and errors are the same."""
+    w = await world(db, settings)
+    mine = await submit(client, w.submitter, w.village)
+    await submit(client, w.submitter, w.village, title="路灯不亮")
+    await submit(client, w.stranger, w.village)
+    for actor, path in (
+        (w.submitter, "/api/v1/orders?mine=true"),
+        (w.submitter, "/api/v1/orders?mine=true&limit=1"),
+        (w.submitter, "/api/v1/orders?mine=true&status=submitted&category=life_support"),
+        (w.submitter, "/api/v1/orders?mine=true&needs_review=false"),
+        (w.submitter, "/api/v1/orders?mine=true&status=closed"),
+        (w.submitter, "/api/v1/orders?mine=true&cursor=bad"),
+        (w.submitter, "/api/v1/orders?mine=true&status=nonsense"),
+        (w.submitter, "/api/v1/orders?mine=true&limit=0"),
+        (w.submitter, f"/api/v1/orders?mine=true&org_id={w.village.id}"),
+        (w.submitter, f"/api/v1/orders?mine=true&org_id={w.other_county.id}"),
+        (w.submitter, "/api/v1/orders"),
+        (w.submitter, "/api/v1/orders?assigned=me"),
+        (w.submitter, "/api/v1/orders?mine=true&assigned=me"),
+        (w.village_admin, "/api/v1/orders"),
+        (w.village_admin, "/api/v1/orders?limit=1"),
+        (w.village_admin, f"/api/v1/orders?org_id={w.village.id}&status=submitted"),
+        (w.village_admin, f"/api/v1/orders?org_id={w.other_county.id}"),
+        (w.village_admin, "/api/v1/orders?mine=perhaps"),
+        (w.county_admin, "/api/v1/orders?mine=true"),
+        (w.resident, "/api/v1/orders?mine=true"),
+    ):
+        plain, browser = await both_routes(client, path, actor.headers)
+        assert plain.status_code in (200, 404, 422), (path, plain.text)
+        assert _comparable(plain) == _comparable(browser), path
+    plain, _ = await both_routes(client, "/api/v1/orders?mine=true", w.submitter.headers)
+    assert len(plain.json()["items"]) == 2 and plain.json()["items"][1]["id"] == mine["id"]
+    plain, _ = await both_routes(client, "/api/v1/orders", w.village_admin.headers)
+    assert len(plain.json()["items"]) == 3
+    unauthenticated, browser = await both_routes(client, "/api/v1/orders?mine=true", {})
+    assert unauthenticated.status_code == 401
+    assert _comparable(unauthenticated) == _comparable(browser)

@@ -76,6 +76,7 @@ def test_plain_routes_share_the_documented_endpoint() -> None:
         "/api/v1/me/credits",
         "/api/v1/me/notifications",
         "/api/v1/activities",
+        "/api/v1/orders",
         "/api/v1/study/checkins",
         "/api/v1/study/sessions",
     }
