@@ -11,6 +11,7 @@ request costs more CPU than the whole statement does in PostgreSQL.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
 from collections import deque
 from collections.abc import AsyncIterator
@@ -504,6 +505,31 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 # ``scope="function"``: the commit runs right after the endpoint returns, before the
 # response is sent, so a failing commit turns into an error response.
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+
+
+class SessionOnDemand:
+    """The request's session, opened only by a request that needs one: ``get_session``
+    (or the app's override of it, as FastAPI would resolve it) run as a context manager,
+    so it commits when the block ends and rolls back on an error, as ``SessionDep``
+    does when the endpoint returns. For an endpoint on a plain route
+    (app/core/routing.py resolves no generator dependency) whose hot case reads on the
+    driver pool and whose other cases need the session (``GET /orders``)."""
+
+    def __init__(self, request: Request) -> None:
+        self._request = request
+
+    def open(self) -> AbstractAsyncContextManager[AsyncSession]:
+        provide = self._request.app.dependency_overrides.get(get_session, get_session)
+        takes_request = "request" in inspect.signature(provide).parameters
+        session = asynccontextmanager(provide)
+        return session(self._request) if takes_request else session()
+
+
+async def session_on_demand(request: Request) -> SessionOnDemand:
+    return SessionOnDemand(request)
+
+
+SessionOnDemandDep = Annotated[SessionOnDemand, Depends(session_on_demand)]
 
 
 # The streaming replica

@@ -9,7 +9,7 @@ from fastapi import Path, Query, Request
 from starlette.responses import Response
 
 from app.core.config import Settings
-from app.core.db import ReaderDep, ReadSessionDep, SessionDep
+from app.core.db import ReaderDep, ReadSessionDep, SessionDep, SessionOnDemandDep
 from app.core.idempotency import IdempotencyDep
 from app.core.pagination import DEFAULT_LIMIT, CursorParam, IdPath, LimitParam, Page
 from app.core.responses import json_response
@@ -17,7 +17,7 @@ from app.core.routing import DomainRouter, PlainRoute
 from app.core.types import ParamId
 from app.identity.principal import PrincipalDep
 from app.orders import categories, reads, service
-from app.orders.deps import ScopeDep, SessionOnDemandDep
+from app.orders.deps import ScopeDep
 from app.orders.schemas import (
     CategoryConfigIn,
     CategoryOut,
