@@ -21,7 +21,8 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from app.core import clock, embedded
 from app.core.config import Settings, get_settings
-from app.core.db import DriverPool, Replica, create_engine, make_sessionmaker
+from app.core.db import Replica, create_engine, make_sessionmaker
+from app.core.driver_pool import DriverPool
 from app.core.errors import AppError, FieldError, app_error_response, problem_response
 from app.core.health import pool_sampling
 from app.core.health import router as health_router

@@ -34,7 +34,7 @@ import orjson
 
 from app.core.clock import shanghai_day
 from app.core.config import Settings
-from app.core.db import DriverPool
+from app.core.driver_pool import DriverPool
 from app.study.batching import AwardBatcher
 from app.study.repository import StudyClaim
 from tests.live import free_port

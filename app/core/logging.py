@@ -175,7 +175,7 @@ def log_access(method: str, route: str, status: int, duration_ms: float) -> None
     # Wall time as structlog's TimeStamper writes it (not the app's clock, which tests
     # move: a log line says when it was written).
     # (orjson writes the aware datetime as isoformat() would, with ``Z`` for +00:00.)
-    event["timestamp"] = datetime.now(UTC)
+    event["timestamp"] = datetime.fromtimestamp(time.time(), UTC)
     handler.write_access(_json_line(event))
 
 

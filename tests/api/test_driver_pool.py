@@ -10,7 +10,8 @@ import asyncpg
 import pytest
 
 from app.core.config import Settings
-from app.core.db import DriverPool, is_database_unavailable
+from app.core.db import is_database_unavailable
+from app.core.driver_pool import DriverPool
 
 
 @pytest.fixture

@@ -16,7 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.core import clock
 from app.core.config import Settings
-from app.core.db import DriverPool, is_database_unavailable, to_driver_url
+from app.core.db import is_database_unavailable, to_driver_url
+from app.core.driver_pool import DriverPool
 from app.study import repository as repo
 from app.study import service
 from app.study.batching import AwardBatcher
