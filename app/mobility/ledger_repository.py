@@ -46,6 +46,10 @@ from app.organization.scope import (
 # whether ``org_id`` is in scope (else 404); a page without rows is one row of NULLs.
 SMALL_SCOPE = 32
 _NO_CURSOR = 2**63 - 1
+# Limits the planner can read: a generic plan takes ``LIMIT :rows`` for a tenth of the
+# rows (and would sort a whole status to take 20 of it). The page stops at ``:rows``
+# anyway: its ``LIMIT :rows`` stops pulling rows from the scans below it.
+_MOST = MAX_LIMIT + 1
 _FLAG_DUE = (
     "CASE :flag "
     + " ".join(f"WHEN '{flag}' THEN o.{column}" for flag, column in FLAG_COLUMNS.items())
@@ -73,6 +77,15 @@ _FILTERS = f"""o.id < coalesce(:before_id, {_NO_CURSOR})
        OR strpos(o.certificate_no, :q_certificate) > 0)
   AND (:consent IS NULL OR {_CONSENT} = :consent)"""  # noqa: S608 - constants, no input
 _IN_ROOTS = "EXISTS (SELECT 1 FROM roots r WHERE {})"
+# ``repository.admin_visible`` for the scope at ``roots``, and ``outflow_visible``'s own.
+_VISIBLE = f"""(EXISTS (SELECT 1 FROM organizations h
+              WHERE h.id = o.home_org_id AND {_IN_ROOTS.format("starts_with(h.path, r.path)")})
+      OR o.id IN (SELECT outflow_id FROM co_managed)
+      OR (o.checkin_status = 'pending'
+          AND EXISTS (SELECT 1 FROM organizations c
+                      WHERE c.id = o.checkin_org_id
+                        AND {_IN_ROOTS.format("starts_with(c.path, r.path)")}))
+      OR (:org_id IS NULL AND o.member_id = :member_id))"""  # noqa: S608 - constants, no input
 _LEDGER_PAGE = DriverStatement.of(
     text(
         f"""
@@ -89,19 +102,23 @@ WITH roots AS MATERIALIZED (
 ), co_managed AS MATERIALIZED (
     {co_managed_outflows_sql("roots")}
 ), large AS (
-    SELECT o.id FROM outflows o
-    WHERE {_FILTERS}
-      AND (EXISTS (SELECT 1 FROM organizations h
-                   WHERE h.id = o.home_org_id
-                     AND {_IN_ROOTS.format("starts_with(h.path, r.path)")})
-           OR o.id IN (SELECT outflow_id FROM co_managed)
-           OR (o.checkin_status = 'pending'
-               AND EXISTS (SELECT 1 FROM organizations c
-                           WHERE c.id = o.checkin_org_id
-                             AND {_IN_ROOTS.format("starts_with(c.path, r.path)")}))
-           OR (:org_id IS NULL AND o.member_id = :member_id))
-    ORDER BY o.id DESC
-    LIMIT :rows
+    -- Newest first by primary key, but the pending registrations: an approval queue,
+    -- bounded by the members registering now, read through (status, id) whatever
+    -- the county's history holds (a generic plan cannot tell a rare status from a
+    -- common one, so the queue is named here).
+    SELECT id FROM (
+        SELECT o.id FROM outflows o
+        WHERE :status IS DISTINCT FROM 'pending' AND {_FILTERS} AND {_VISIBLE}
+        ORDER BY o.id DESC
+        LIMIT {_MOST}
+    ) AS by_id
+    UNION ALL
+    SELECT id FROM (
+        SELECT o.id FROM outflows o
+        WHERE o.status = 'pending' AND :status = 'pending' AND {_FILTERS} AND {_VISIBLE}
+        ORDER BY o.id DESC
+        LIMIT {_MOST}
+    ) AS queue
 ), small AS (
     SELECT own.id FROM orgs
     CROSS JOIN LATERAL (
@@ -121,12 +138,15 @@ WITH roots AS MATERIALIZED (
     WHERE :org_id IS NULL AND o.member_id = :member_id AND {_FILTERS}
 ), page AS MATERIALIZED (
     SELECT id FROM (
-        SELECT id FROM large WHERE (SELECT n FROM scope_size) > :small_scope
-        UNION ALL
-        SELECT id FROM (SELECT id FROM small ORDER BY id DESC LIMIT :rows) AS few
-        WHERE (SELECT n FROM scope_size) <= :small_scope
-    ) AS chosen
-    LIMIT {MAX_LIMIT}  -- never more than :rows: tells the planner the page is short
+        SELECT id FROM (
+            SELECT id FROM large WHERE (SELECT n FROM scope_size) > :small_scope
+            UNION ALL
+            SELECT id FROM (SELECT id FROM small ORDER BY id DESC LIMIT :rows) AS few
+            WHERE (SELECT n FROM scope_size) <= :small_scope
+        ) AS chosen
+        LIMIT :rows
+    ) AS short
+    LIMIT {_MOST}
 )
 SELECT (:superadmin OR EXISTS ({administered_roots_sql(":member_id")})) AS administers,
        (:org_id IS NULL OR EXISTS (SELECT 1 FROM roots)) AS org_visible,

@@ -12,7 +12,7 @@ from datetime import date
 
 import httpx
 import pytest
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import Settings
@@ -172,6 +172,7 @@ async def test_the_page_is_the_models_json(
     assert second["next_cursor"]
     for query in (
         {"status": "active"},
+        {"status": "pending"},
         {"status": "returned"},
         {"flag": "transfer_suggested"},
         {"flag": "checkin_overdue"},
@@ -202,6 +203,40 @@ async def test_the_page_is_the_models_json(
     everything = await _same_as_model(client, db, clock, superadmin, limit=100)
     assert len(everything["items"]) == 6  # type: ignore[arg-type]
     await _same_as_model(client, db, clock, superadmin, org_id=world.destination.id)
+
+
+@pytest.mark.parametrize("small_scope", [0, 10_000], ids=["by-id", "by-organisation"])
+async def test_a_full_page_of_a_hundred_has_a_next_cursor(
+    client: httpx.AsyncClient,
+    world: World,
+    clock: Clock,
+    db: AsyncSession,
+    monkeypatch: pytest.MonkeyPatch,
+    small_scope: int,
+) -> None:
+    monkeypatch.setattr(ledger_repository, "SMALL_SCOPE", small_scope)
+    o = await approve(client, world.branch_admin, await register(client, world.member))
+    columns = [
+        c.name
+        for c in Outflow.__table__.columns
+        if c.name not in ("id", "status", "certificate_no", "returned_on")
+    ]
+    copied = ", ".join(columns)
+    await db.execute(
+        text(
+            f"INSERT INTO outflows ({copied}, status, returned_on) "
+            f"SELECT {copied}, 'returned', departed_on FROM outflows, generate_series(1, 101) "
+            "WHERE id = :id"
+        ),
+        {"id": o["id"]},
+    )
+    await db.commit()
+    first = await _same_as_model(client, db, clock, world.county_admin, limit=100)
+    assert len(first["items"]) == 100 and first["next_cursor"]  # type: ignore[arg-type]
+    rest = await _same_as_model(
+        client, db, clock, world.county_admin, limit=100, cursor=first["next_cursor"]
+    )
+    assert len(rest["items"]) == 2 and rest["next_cursor"] is None  # type: ignore[arg-type]
 
 
 async def test_scope_answers_come_from_the_statement(
