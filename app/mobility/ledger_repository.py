@@ -128,8 +128,13 @@ WITH roots AS MATERIALIZED (
         LIMIT :rows
     ) AS own
     UNION
-    SELECT o.id FROM orgs JOIN outflows o ON o.checkin_org_id = orgs.id
-    WHERE o.checkin_status = 'pending' AND {_FILTERS}
+    SELECT checking_in.id FROM orgs
+    CROSS JOIN LATERAL (
+        SELECT o.id FROM outflows o
+        WHERE o.checkin_org_id = orgs.id AND o.checkin_status = 'pending' AND {_FILTERS}
+        ORDER BY o.id DESC
+        LIMIT :rows
+    ) AS checking_in
     UNION
     SELECT o.id FROM outflows o
     WHERE o.id IN (SELECT outflow_id FROM co_managed) AND {_FILTERS}
