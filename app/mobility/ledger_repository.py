@@ -37,11 +37,11 @@ from app.organization.scope import (
 #   newest outflows through ``(home_org_id, id)``, so a branch secretary's page never
 #   walks the county's outflows.
 #
-# An outflow is visible as ``repository.admin_visible`` says (his home organisation in scope,
-# the one outflow an open grant there was opened for, a check-in pending at one of its
-# organisations) or, without ``org_id``, as the caller's own (``outflow_visible``).
-# With ``org_id`` the scope is that organisation's subtree, which lies inside the
-# caller's, so the caller's own visibility adds nothing there.
+# An outflow is visible as ``repository.admin_visible`` says (his home organisation in
+# scope, the one outflow an open grant there was opened for, a check-in pending at one
+# of its organisations) or, without ``org_id``, as the caller's own
+# (``repository.outflow_visible``). With ``org_id`` the scope is that organisation's
+# subtree, which lies inside the caller's: ``visible AND narrowed`` is ``narrowed``.
 # The first column says whether the caller administers anything (else 403), the second
 # whether ``org_id`` is in scope (else 404); a page without rows is one row of NULLs.
 SMALL_SCOPE = 32
@@ -59,8 +59,8 @@ _CONSENT = (
     "coalesce((SELECT mc.granted FROM member_consents mc WHERE mc.member_id = o.member_id "
     "AND mc.kind = 'location' ORDER BY mc.id DESC LIMIT 1), false)"
 )
-# The filters of ``repository.ledger_conditions``, on the outflow ``o`` alone (subqueries where they
-# need more, so the scan joins nothing for the filters not given).
+# The filters of ``repository.ledger_conditions`` on the outflow ``o`` alone (subqueries
+# where they need more, so the scans join nothing for the filters not given).
 _FILTERS = f"""o.id < coalesce(:before_id, {_NO_CURSOR})
   AND (:status IS NULL OR o.status = :status)
   AND (:flag IS NULL OR {_FLAG_DUE} < :today)
