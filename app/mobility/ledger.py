@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.audit.service import record
 from app.core.config import Settings
 from app.core.db import ConnectionSource
+from app.core.errors import AppError
 from app.core.pagination import Page, decode_cursor, encode_cursor, page_of
 from app.core.xlsx import ExportResult
 from app.identity.principal import Principal
@@ -83,6 +84,12 @@ async def admin_page(
     """``GET /outflows``: :func:`page`'s answer as a ``Page[OutflowOut]``'s JSON (plain
     dicts, written once), from one statement that reads the caller's scope itself: 403
     if he administers nothing now, 404 if ``org_id`` is outside his scope."""
+    # A garbled cursor is 422, but after the scope's 403 and 404, as it always was.
+    garbled: AppError | None = None
+    try:
+        before_id = decode_cursor(cursor, int)
+    except AppError as error:
+        before_id, garbled = None, error
     rows = await ledger_repository.admin_ledger_page(
         reader,
         member_id=principal.member_id,
@@ -90,14 +97,16 @@ async def admin_page(
         org_id=org_id,
         f=filters,
         today=today,
-        limit=limit + 1,
-        before_id=decode_cursor(cursor, int),
+        limit=limit + 1 if garbled is None else 1,
+        before_id=before_id,
     )
     first = rows[0]
     if not first["administers"]:
         raise admin_required()
     if not first["org_visible"]:
         raise org_not_found()
+    if garbled is not None:
+        raise garbled
     if first["id"] is None:
         return {"items": [], "next_cursor": None}
     next_cursor = None

@@ -254,6 +254,20 @@ async def test_scope_answers_come_from_the_statement(
         404,
         "org.not_found",
     )
+    # The scope answers before a garbled cursor, as before.
+    problem(
+        await client.get(
+            f"/api/v1/outflows?org_id={world.county.id}&cursor=garbage!",
+            headers=world.branch_admin.headers,
+        ),
+        404,
+        "org.not_found",
+    )
+    problem(
+        await client.get("/api/v1/outflows?cursor=garbage!", headers=world.branch_admin.headers),
+        422,
+        "pagination.invalid_cursor",
+    )
     # A removed role stops at once: nothing administered is 403, as before.
     assert world.branch_admin.member is not None
     await db.execute(
