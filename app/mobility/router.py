@@ -10,7 +10,7 @@ from starlette.responses import Response, StreamingResponse
 
 from app.core import clock
 from app.core.config import Settings
-from app.core.db import ReadSessionDep, SessionDep
+from app.core.db import ReaderDep, ReadSessionDep, SessionDep
 from app.core.idempotency import IdempotencyDep
 from app.core.pagination import (
     DEFAULT_LIMIT,
@@ -19,6 +19,7 @@ from app.core.pagination import (
     LimitParam,
     Page,
 )
+from app.core.responses import json_response
 from app.core.routing import DomainRouter
 from app.core.types import ParamId
 from app.core.xlsx import xlsx_download
@@ -50,7 +51,7 @@ from app.mobility.schemas import (
     WithdrawIn,
 )
 from app.mobility.views import report_out
-from app.organization.scope import AdminScopeDep, Scope, build_scope
+from app.organization.scope import AdminPrincipalDep, AdminScopeDep, Scope, build_scope
 from app.wechat.client import WeChatClient
 
 router = DomainRouter(tags=["mobility"])
@@ -224,17 +225,20 @@ async def register_outflow(
 
 @router.get("/outflows", response_model=Page[OutflowOut])
 async def list_outflows(
-    scope: AdminScopeDep,
-    session: ReadSessionDep,
+    principal: AdminPrincipalDep,
+    reader: ReaderDep,
     today: TodayDep,
     filters: FiltersDep,
     org_id: OrgIdParam = None,
     limit: LimitParam = DEFAULT_LIMIT,
     cursor: CursorParam = None,
-) -> Page[OutflowOut]:
-    return await ledger.page(
-        session, scope, org_id=org_id, filters=filters, today=today, limit=limit, cursor=cursor
+) -> Response:
+    """One statement on the driver pool, its scope read inside it; the page is written
+    once (``app.core.responses``). It reads the primary: the driver pool has no replica."""
+    page = await ledger.admin_page(
+        reader, principal, org_id=org_id, filters=filters, today=today, limit=limit, cursor=cursor
     )
+    return json_response(page)
 
 
 @router.get("/outflows/stats", response_model=OutflowStats)

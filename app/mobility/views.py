@@ -6,9 +6,10 @@ from collections import Counter
 from datetime import date
 from typing import Any
 
+from app.core.db import Row
 from app.mobility.models import OutflowEvent, OutflowReport
 from app.mobility.repository import LedgerRow
-from app.mobility.rules import flags_of
+from app.mobility.rules import FLAG_COLUMNS, flags_of
 from app.mobility.schemas import (
     CheckinOut,
     DueDates,
@@ -82,6 +83,68 @@ def outflow_out(row: LedgerRow, today: date) -> OutflowOut:
         created_at=o.created_at,
         updated_at=o.updated_at,
     )
+
+
+_TRANSFER_LINK_JSON = TRANSFER_LINK.model_dump()
+_FLAG_DUE = tuple(FLAG_COLUMNS.items())
+
+
+def outflow_item(row: Row, today: date) -> dict[str, Any]:
+    """:func:`outflow_out`'s JSON as a plain dict (no model built and validated) from a
+    driver row of the ledger page (``app.mobility.ledger_repository``), for the page
+    written once with orjson (``app.core.responses``). Same keys in the same order, so
+    the bytes are the model's."""
+    flags = [flag for flag, column in _FLAG_DUE if (due := row[column]) is not None and due < today]
+    checkin_org_id = row["checkin_org_id"]
+    region = row["destination_region_code"]
+    return {
+        "id": row["id"],
+        "member": {
+            "id": row["member_id"],
+            "name": row["member_name"],
+            "gender": row["member_gender"],
+        },
+        "home_org": {"id": row["home_org_id"], "name": row["home_org_name"]},
+        "status": row["status"],
+        "reason": row["reason"],
+        "destination_region_code": region,
+        "destination_region_name": regions.region_name(region),
+        "destination_address": row["destination_address"],
+        "employer": row["employer"],
+        "contact_phone": row["contact_phone_masked"],
+        "departed_on": row["departed_on"],
+        "expected_return_on": row["expected_return_on"],
+        "certificate_no": row["certificate_no"],
+        "decided_at": row["decided_at"],
+        "reject_reason": row["reject_reason"],
+        "cancel_reason": row["cancel_reason"],
+        "checkin": {
+            "status": row["checkin_status"],
+            "org": {"id": checkin_org_id, "name": row["checkin_org_name"] or ""}
+            if checkin_org_id is not None
+            else None,
+            "requested_at": row["checkin_requested_at"],
+            "decided_at": row["checkin_decided_at"],
+            "refuse_reason": row["checkin_refuse_reason"],
+        },
+        "last_report_at": row["last_report_at"],
+        "last_report_region_code": row["last_report_region_code"],
+        "last_report_far": row["last_report_far"],
+        "due": {
+            "checkin_due_on": row["checkin_due_on"],
+            "report_due_on": row["report_due_on"],
+            "lost_contact_on": row["lost_contact_on"],
+            "transfer_suggest_on": row["transfer_suggest_on"],
+        },
+        "flags": flags,
+        "location_consent": row["location_consent"],
+        "lost_contact_escalated_at": row["lost_contact_escalated_at"],
+        "returned_on": row["returned_on"],
+        "links": [_TRANSFER_LINK_JSON] if "transfer_suggested" in flags else [],
+        "version": row["version"],
+        "created_at": row["created_at"],
+        "updated_at": row["updated_at"],
+    }
 
 
 def event_out(event: OutflowEvent) -> EventOut:
