@@ -183,6 +183,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             settings, engine.url.render_as_string(hide_password=False)
         )
     app.state.replica = Replica.open(settings)  # heavy reads (app.core.db.ReadSessionDep)
+    if app.state.replica is not None and settings.database_replica_url:
+        app.state.replica.driver = await DriverPool.open(settings, settings.database_replica_url)
     # Study check-ins share statements on the driver pool (app/study/batching.py).
     app.state.award_batcher = AwardBatcher(app.state.driver_pool)
 

@@ -388,6 +388,9 @@ class Replica:
     def __init__(self, engine: AsyncEngine, max_lag_s: float) -> None:
         self.engine = engine
         self.sessionmaker = make_sessionmaker(engine)
+        # Its driver pool, for one-statement heavy reads (ReplicaReaderDep); the
+        # lifespan opens it (app/core/driver_pool.py).
+        self.driver: ConnectionSource | None = None
         self.max_lag_s = max_lag_s
         self.served = 0  # reads the replica answered
         self.fallbacks = 0  # reads sent to the primary because it lagged or was down
@@ -424,6 +427,8 @@ class Replica:
         return True
 
     async def close(self) -> None:
+        if self.driver is not None:
+            await self.driver.close()
         await self.engine.dispose()
 
 
@@ -453,3 +458,22 @@ async def get_read_session(request: Request, primary: SessionDep) -> AsyncIterat
 
 
 ReadSessionDep = Annotated[AsyncSession, Depends(get_read_session, scope="function")]
+
+
+async def replica_source(request: Request) -> ConnectionSource:
+    """Where a heavy read of one statement runs (the admin ledger page): the replica's
+    driver pool when one is configured and fresh, else the primary's. Unlike
+    :func:`get_read_session` there is nothing to check for writes: a request served by
+    one autocommit statement has written nothing before it."""
+    primary: ConnectionSource = request.app.state.driver_pool
+    replica: Replica | None = getattr(request.app.state, "replica", None)
+    if replica is None or replica.driver is None:
+        return primary
+    if not await replica.fresh():
+        replica.fallbacks += 1
+        return primary
+    replica.served += 1
+    return replica.driver
+
+
+ReplicaReaderDep = Annotated[ConnectionSource, Depends(replica_source)]

@@ -10,7 +10,7 @@ from starlette.responses import Response, StreamingResponse
 
 from app.core import clock
 from app.core.config import Settings
-from app.core.db import ReaderDep, ReadSessionDep, SessionDep
+from app.core.db import ReadSessionDep, ReplicaReaderDep, SessionDep
 from app.core.idempotency import IdempotencyDep
 from app.core.pagination import (
     DEFAULT_LIMIT,
@@ -226,15 +226,16 @@ async def register_outflow(
 @router.get("/outflows", response_model=Page[OutflowOut])
 async def list_outflows(
     principal: AdminPrincipalDep,
-    reader: ReaderDep,
+    reader: ReplicaReaderDep,
     today: TodayDep,
     filters: FiltersDep,
     org_id: OrgIdParam = None,
     limit: LimitParam = DEFAULT_LIMIT,
     cursor: CursorParam = None,
 ) -> Response:
-    """One statement on the driver pool, its scope read inside it; the page is written
-    once (``app.core.responses``). It reads the primary: the driver pool has no replica."""
+    """One statement on a driver pool (the replica's while it is fresh, as the other
+    ledgers read), its scope read inside it; the page is written once
+    (``app.core.responses``)."""
     page = await ledger.admin_page(
         reader, principal, org_id=org_id, filters=filters, today=today, limit=limit, cursor=cursor
     )

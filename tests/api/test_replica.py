@@ -20,7 +20,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.core.config import Settings
-from app.core.db import ReadSessionDep, Replica, SessionDep
+from app.core.db import ReadSessionDep, Replica, ReplicaReaderDep, SessionDep
 from app.main import create_app
 from app.study import service as study_service
 from tests import factories as f
@@ -54,6 +54,11 @@ async def _app(
     @application.get("/_test/write-then-read")
     async def _write_then_read(session: SessionDep, read: ReadSessionDep) -> dict[str, bool]:
         return {"recovery": bool((await read.execute(text("SELECT pg_is_in_recovery()"))).scalar())}
+
+    @application.get("/_test/replica-reader")
+    async def _replica_reader(reader: ReplicaReaderDep) -> dict[str, bool]:
+        async with reader.connection() as conn:
+            return {"recovery": bool(await conn.fetchval("SELECT pg_is_in_recovery()"))}
 
     @application.post("/_test/write-then-read")
     async def _written(request: Request, session: SessionDep) -> dict[str, bool]:
@@ -130,6 +135,24 @@ async def test_statistics_come_from_the_standby_and_fall_back_when_it_lags(
         await asyncio.sleep(Replica.LAG_CHECK_S + 0.1)
         assert await _total(client, w) == 2
         assert _replica(app).served == served + 1
+
+
+async def test_the_admin_ledger_page_reads_the_standby_on_its_driver_pool(
+    settings: Settings, engine: AsyncEngine, standby_url: str
+) -> None:
+    """The outflow ledger page is one statement on a driver pool: the standby's while it
+    is fresh, like the ledgers read through sessions."""
+    primary = settings.database_direct_url or settings.database_url
+    assert primary
+    w = await _world(engine, settings)
+    async with _app(settings, engine, standby_url, max_lag_s=3) as app, _client(app) as client:
+        await asyncio.to_thread(sb.caught_up, primary, standby_url)
+        before = _replica(app).served
+        page = await client.get("/api/v1/outflows", headers=w.county_admin.headers)
+        assert page.status_code == 200, page.text
+        assert _replica(app).served == before + 1
+        probe = await client.get("/_test/replica-reader")
+        assert probe.json() == {"recovery": True}
 
 
 async def test_after_a_write_the_same_request_reads_the_primary(
