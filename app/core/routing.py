@@ -30,7 +30,12 @@ from __future__ import annotations
 import inspect
 import json
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from datetime import date, datetime
+from decimal import Decimal
+from enum import Enum
+from types import MappingProxyType
 from typing import Any
+from uuid import UUID
 
 import orjson
 from fastapi.dependencies.models import Dependant
@@ -173,17 +178,38 @@ def _body_model(dependant: Dependant) -> tuple[str, type[BaseModel]] | None:
     return field.name, model
 
 
-def _query(dependant: Dependant) -> Callable[[Request], dict[str, Any]]:
+# Values a query string converts to that no endpoint can change in place: an answer
+# made of them can be handed to the next request with the same query string.
+_IMMUTABLE = (str, int, float, Decimal, Enum, date, datetime, UUID, type(None))
+QUERY_CACHE_SIZE = 256
+
+
+def _query(dependant: Dependant) -> Callable[[Request], Mapping[str, Any]]:
     """The endpoint's query parameters, converted and validated by FastAPI's own
-    function, so values and errors are the documented route's."""
+    function, so values and errors are the documented route's.
+
+    That function costs ~9 µs a parameter (a pydantic validation each; 75 µs for the
+    eight of ``GET /orders``) and is a function of the query string alone, which phones
+    repeat (``?mine=true``, ``?limit=10``): its answer is kept per route for the last
+    :data:`QUERY_CACHE_SIZE` query strings, when every value is immutable. A query
+    string that fails is validated anew each time."""
     fields = dependant.query_params
     if not fields:
         return lambda _request: {}
+    known: dict[bytes, Mapping[str, Any]] = {}
 
-    def read(request: Request) -> dict[str, Any]:
+    def read(request: Request) -> Mapping[str, Any]:
+        raw: bytes = request.scope.get("query_string", b"")
+        values = known.get(raw)
+        if values is not None:
+            return values
         values, errors = request_params_to_args(fields, request.query_params)
         if errors:
             raise RequestValidationError(errors)
+        if all(isinstance(value, _IMMUTABLE) for value in values.values()):
+            if len(known) >= QUERY_CACHE_SIZE:
+                del known[next(iter(known))]  # the oldest
+            known[raw] = MappingProxyType(values)
         return values
 
     return read
