@@ -140,20 +140,27 @@ class PlainRoute(APIRoute):
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         endpoint = self.endpoint
-        providers = _providers(self.dependant, top=True)
-        query = _query(self.dependant)
+        arguments = _arguments(self.dependant)
         body = _body_model(self.dependant)
         status_code = self.status_code or 200
 
         async def handle(request: Request) -> Response:
             data = await read_json(request) if body is not None else None
             overrides: Mapping[Any, Any] = request.app.dependency_overrides
-            solved: dict[Any, Any] = {"overrides": overrides}
-            values = {name: await provide(request, solved) for name, provide in providers}
-            values.update(query(request))
-            if body is not None:
+            solved: dict[Any, Any] = {"overrides": overrides, "errors": []}
+            values = await arguments(request, solved)
+            errors: list[Any] = solved["errors"]
+            if body is not None:  # its errors join the parameters', as FastAPI reports them
                 name, model = body
-                values[name] = validate_body(model, data, await request.body())
+                try:
+                    validated = validate_body(model, data, await request.body())
+                except RequestValidationError as invalid:
+                    errors.extend(invalid.errors())
+                else:
+                    if values is not None:
+                        values[name] = validated
+            if errors or values is None:
+                raise RequestValidationError(errors)
             result = await endpoint(**values)
             if isinstance(result, Response):
                 return result
@@ -183,47 +190,51 @@ def _body_model(dependant: Dependant) -> tuple[str, type[BaseModel]] | None:
 _IMMUTABLE = (str, int, float, Decimal, Enum, date, datetime, UUID, type(None))
 QUERY_CACHE_SIZE = 256
 
+Query = Callable[[Request], tuple[Mapping[str, Any], list[Any]]]
 
-def _query(dependant: Dependant) -> Callable[[Request], Mapping[str, Any]]:
-    """The endpoint's query parameters, converted and validated by FastAPI's own
-    function, so values and errors are the documented route's.
+
+def _query(dependant: Dependant) -> Query:
+    """The query parameters of an endpoint or dependency and their errors, converted
+    and validated by FastAPI's own function, so values and errors are the documented
+    route's.
 
     That function costs ~9 µs a parameter (a pydantic validation each; 75 µs for the
     eight of ``GET /orders``) and is a function of the query string alone, which phones
-    repeat (``?mine=true``, ``?limit=10``): its answer is kept per route for the last
-    :data:`QUERY_CACHE_SIZE` query strings, when every value is immutable. A query
+    repeat (``?mine=true``, ``?limit=10``): its answer is kept per dependant for the
+    last :data:`QUERY_CACHE_SIZE` query strings, when every value is immutable. A query
     string that fails is validated anew each time."""
     fields = dependant.query_params
     if not fields:
-        return lambda _request: {}
+        return lambda _request: ({}, [])
     known: dict[bytes, Mapping[str, Any]] = {}
 
-    def read(request: Request) -> Mapping[str, Any]:
+    def read(request: Request) -> tuple[Mapping[str, Any], list[Any]]:
         raw: bytes = request.scope.get("query_string", b"")
         values = known.get(raw)
         if values is not None:
-            return values
+            return values, []
         values, errors = request_params_to_args(fields, request.query_params)
         if errors:
-            raise RequestValidationError(errors)
+            return {}, list(errors)
         if all(isinstance(value, _IMMUTABLE) for value in values.values()):
             if len(known) >= QUERY_CACHE_SIZE:
                 del known[next(iter(known))]  # the oldest
             known[raw] = MappingProxyType(values)
-        return values
+        return values, []
 
     return read
 
 
-def _providers(dependant: Dependant, *, top: bool = False) -> list[tuple[str, Provider]]:
-    """How to obtain each parameter of ``dependant`` but its body and (``top``, the
-    endpoint's own) query parameters."""
-    if (
-        dependant.path_params
-        or (dependant.query_params and not top)
-        or dependant.header_params
-        or dependant.cookie_params
-    ):
+Arguments = Callable[[Request, dict[Any, Any]], Awaitable[dict[str, Any] | None]]
+
+
+def _arguments(dependant: Dependant) -> Arguments:
+    """The keyword arguments of a call of ``dependant`` (an endpoint or a dependency):
+    the request, its sub-dependencies in order, then its query parameters; None when
+    one of them failed validation. As FastAPI's ``solve_dependencies`` does, failures
+    are gathered in ``solved["errors"]`` (sub-dependencies' first, then the query's),
+    a dependency whose parameters failed is not called, the others are."""
+    if dependant.path_params or dependant.header_params or dependant.cookie_params:
         raise ValueError(f"a plain route resolves no path, header or cookie: {dependant}")
     providers: list[tuple[str, Provider]] = []
     if dependant.request_param_name:
@@ -232,22 +243,40 @@ def _providers(dependant: Dependant, *, top: bool = False) -> list[tuple[str, Pr
         if sub.name is None or sub.call is None:
             raise ValueError("a plain route has no unnamed dependencies")
         providers.append((sub.name, _dependency(sub)))
-    return providers
+    query = _query(dependant)
+
+    async def arguments(request: Request, solved: dict[Any, Any]) -> dict[str, Any] | None:
+        values: dict[str, Any] = {}
+        valid = True
+        for name, provide in providers:
+            value = values[name] = await provide(request, solved)
+            valid = valid and value is not _INVALID
+        found, errors = query(request)
+        if errors:
+            solved["errors"].extend(errors)
+            return None
+        values.update(found)
+        return values if valid else None
+
+    return arguments
 
 
-_OVERRIDES: dict[Callable[..., Any], list[tuple[str, Provider]]] = {}
+_OVERRIDES: dict[Callable[..., Any], Arguments] = {}
 
 
-def _override_providers(target: Callable[..., Any]) -> list[tuple[str, Provider]]:
+def _override_arguments(target: Callable[..., Any]) -> Arguments:
     """The parameters of an override (tests), resolved by its own signature."""
     found = _OVERRIDES.get(target)
     if found is None:
-        found = _OVERRIDES[target] = _providers(get_dependant(path="", call=target))
+        found = _OVERRIDES[target] = _arguments(get_dependant(path="", call=target))
     return found
 
 
 async def _the_request(request: Request, _solved: dict[Any, Any]) -> Request:
     return request
+
+
+_INVALID = object()  # what a dependency whose parameters failed validation gives
 
 
 def _dependency(sub: Dependant) -> Provider:
@@ -262,15 +291,18 @@ def _dependency(sub: Dependant) -> Provider:
         return substituted
     if not inspect.iscoroutinefunction(call) or sub.body_params:
         raise ValueError(f"a plain route resolves only async dependencies: {call!r}")
-    inner = _providers(sub)
+    inner = _arguments(sub)
 
     async def resolved(request: Request, solved: dict[Any, Any]) -> Any:
         # Once per request, like FastAPI's dependency cache; overrides as FastAPI does.
         if call in solved:
             return solved[call]
         target = solved["overrides"].get(call, call)
-        params = inner if target is call else _override_providers(target)
-        value = target(**{name: await get(request, solved) for name, get in params})
+        arguments = inner if target is call else _override_arguments(target)
+        kwargs = await arguments(request, solved)
+        if kwargs is None:
+            return _INVALID  # not called, not kept: as FastAPI solves it
+        value = target(**kwargs)
         if inspect.isawaitable(value):  # an override may be a plain function
             value = await value
         solved[call] = value

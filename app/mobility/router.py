@@ -20,7 +20,7 @@ from app.core.pagination import (
     Page,
 )
 from app.core.responses import json_response
-from app.core.routing import DomainRouter
+from app.core.routing import DomainRouter, PlainRoute
 from app.core.types import ParamId
 from app.core.xlsx import xlsx_download
 from app.identity.principal import MemberDep, PrincipalDep
@@ -223,7 +223,6 @@ async def register_outflow(
 # ---------------------------------------------------------------------------
 
 
-@router.get("/outflows", response_model=Page[OutflowOut])
 async def list_outflows(
     principal: AdminPrincipalDep,
     reader: ReplicaReaderDep,
@@ -240,6 +239,11 @@ async def list_outflows(
         reader, principal, org_id=org_id, filters=filters, today=today, limit=limit, cursor=cursor
     )
     return json_response(page)
+
+
+# Plain requests (no Origin) take the plain route (app/core/routing.py); same endpoint.
+router.add_api_route("/outflows", list_outflows, methods=["GET"], route_class_override=PlainRoute)
+router.add_api_route("/outflows", list_outflows, methods=["GET"], response_model=Page[OutflowOut])
 
 
 @router.get("/outflows/stats", response_model=OutflowStats)

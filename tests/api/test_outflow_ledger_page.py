@@ -279,3 +279,40 @@ async def test_scope_answers_come_from_the_statement(
         403,
         "auth.admin_required",
     )
+
+
+async def test_the_page_answers_alike_on_both_routes(
+    client: httpx.AsyncClient, world: World, clock: Clock
+) -> None:
+    """A phone's request takes the plain route, a browser's the documented one: the
+    same pages, filters (a dependency's query parameters) and errors, together when
+    several parameters fail."""
+    from tests.api.test_plain_routes import _comparable, both_routes
+
+    o = await approve(client, world.branch_admin, await register(client, world.member))
+    await consent(client, world.member)
+    await checkin(client, world, o)
+    county = world.county.id
+    for actor, path in (
+        (world.county_admin, "/api/v1/outflows"),
+        (world.county_admin, f"/api/v1/outflows?org_id={county}&limit=1"),
+        (world.county_admin, "/api/v1/outflows?status=active&consent=true&reason=work"),
+        (world.county_admin, "/api/v1/outflows?q=%E5%BC%A0&departed_from=2020-01-01"),
+        (world.branch_admin, "/api/v1/outflows?flag=report_overdue"),
+        (world.branch_admin, f"/api/v1/outflows?org_id={county}"),
+        (world.county_admin, "/api/v1/outflows?status=nonsense"),
+        (world.county_admin, "/api/v1/outflows?status=nonsense&limit=0&departed_to=x"),
+        (world.county_admin, "/api/v1/outflows?destination_region_code=12"),
+        (world.county_admin, "/api/v1/outflows?cursor=garbage!"),
+        (world.member, "/api/v1/outflows"),
+    ):
+        plain, browser = await both_routes(client, path, actor.headers)
+        assert plain.status_code in (200, 403, 404, 422), (path, plain.text)
+        assert _comparable(plain) == _comparable(browser), path
+    plain, _ = await both_routes(
+        client, "/api/v1/outflows?status=nonsense&limit=0&departed_to=x", world.county_admin.headers
+    )
+    assert {e["field"] for e in plain.json()["errors"]} == {"status", "limit", "departed_to"}
+    unauthenticated, browser = await both_routes(client, "/api/v1/outflows", {})
+    assert unauthenticated.status_code == 401
+    assert _comparable(unauthenticated) == _comparable(browser)

@@ -77,6 +77,7 @@ def test_plain_routes_share_the_documented_endpoint() -> None:
         "/api/v1/me/notifications",
         "/api/v1/activities",
         "/api/v1/orders",
+        "/api/v1/outflows",
         "/api/v1/study/checkins",
         "/api/v1/study/sessions",
     }
