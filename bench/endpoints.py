@@ -62,7 +62,9 @@ class Endpoint:
 class Figures:
     requests: int
     seconds: float
+    p50_ms: float
     p99_ms: float
+    max_ms: float
     non_2xx: int
     socket_errors: int
     cpu_ms_per_request: float
@@ -238,8 +240,10 @@ _DONE = """
 done = function(summary, latency, requests)
   local e = summary.errors
   io.write(string.format(
-    'WRK {"requests":%d,"duration_us":%d,"p99_us":%d,"non_2xx":%d,"socket_errors":%d}\\n',
-    summary.requests, summary.duration, latency:percentile(99), e.status,
+    'WRK {"requests":%d,"duration_us":%d,"p50_us":%d,"p99_us":%d,"max_us":%d,'
+    .. '"non_2xx":%d,"socket_errors":%d}\\n',
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
+    latency.max, e.status,
     e.connect + e.read + e.write + e.timeout))
 end
 """
@@ -355,7 +359,9 @@ def _wrk(
     return Figures(
         requests=requests,
         seconds=data["duration_us"] / 1e6,
+        p50_ms=data["p50_us"] / 1000,
         p99_ms=data["p99_us"] / 1000,
+        max_ms=data["max_us"] / 1000,
         non_2xx=int(data["non_2xx"]),
         socket_errors=int(data["socket_errors"]),
         cpu_ms_per_request=used * 1000 / requests if requests else float("nan"),
@@ -484,7 +490,8 @@ def _ms(value: float | None) -> str:
 
 def _print_row(endpoint: Endpoint, bare: Figures, app: Figures) -> None:
     print(
-        f"{endpoint.name:<28} app {app.rps:7.0f} req/s p99 {app.p99_ms:7.1f} ms "
+        f"{endpoint.name:<28} app {app.rps:7.0f} req/s p50 {app.p50_ms:5.1f} p99 {app.p99_ms:7.1f} "
+        f"max {app.max_ms:7.1f} ms "
         f"cpu {app.cpu_ms_per_request:5.2f} ms db {_ms(app.db_cpu_ms_per_request)} | "
         f"bare({endpoint.rows or 'insert'}) {bare.rps:7.0f} req/s p99 {bare.p99_ms:6.1f} ms "
         f"cpu {bare.cpu_ms_per_request:5.2f} ms db {_ms(bare.db_cpu_ms_per_request)} | "
