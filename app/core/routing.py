@@ -13,16 +13,21 @@ A plain request still goes through every middleware (request id, access log, met
 body limits, CORS), the router and the app's exception handlers; only the parameters
 are resolved here, by the same functions and with the same errors:
 
-* the request, and sub-dependencies that take only the request or other such
-  sub-dependencies (authentication), honouring ``app.dependency_overrides``;
+* the request, and ``async def`` sub-dependencies that take the request, query
+  parameters or other such sub-dependencies (authentication, a ledger's filters),
+  honouring ``app.dependency_overrides``;
 * one JSON body parameter, parsed and validated as FastAPI does (:func:`read_json`,
-  :func:`validate_body`), and the endpoint's query parameters (FastAPI's own
-  ``request_params_to_args``);
+  :func:`validate_body`), and the query parameters of the endpoint and its
+  dependencies (FastAPI's own ``request_params_to_args``, kept per query string:
+  :func:`_query`), every failure reported together as FastAPI reports them;
 * a dependency named in :data:`PLAIN_SUBSTITUTES` by its plain-request substitute
   (``Idempotency-Key`` absent: a keyless handle that never opens a session).
 
 A route whose endpoint needs anything else is refused when it is built, so nothing is
 silently resolved differently.
+
+:class:`DomainRouter`, the router of every domain, declines at a glance a request whose
+path none of its routes can match.
 """
 
 from __future__ import annotations
