@@ -232,9 +232,9 @@ async def list_outflows(
     limit: LimitParam = DEFAULT_LIMIT,
     cursor: CursorParam = None,
 ) -> Response:
-    """One statement on a driver pool (the replica's while it is fresh, as the other
-    ledgers read), its scope read inside it; the page is written once
-    (``app.core.responses``)."""
+    # One statement on a driver pool (the replica's while it is fresh, as the other
+    # ledgers read), its scope read inside it; the page is written once
+    # (app/core/responses.py).
     page = await ledger.admin_page(
         reader, principal, org_id=org_id, filters=filters, today=today, limit=limit, cursor=cursor
     )
