@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from fastapi import Request
+from starlette.responses import Response
 
 from app.core.db import ReaderDep, SessionDep
+from app.core.responses import json_response
 from app.core.routing import DomainRouter, PlainRoute
 from app.identity.principal import PrincipalDep
 from app.identity.schemas import AUTH_ERRORS, BindIn, TokenPairOut
@@ -14,9 +16,9 @@ from app.me.schemas import MeOut
 router = DomainRouter(tags=["identity"])
 
 
-async def me(principal: PrincipalDep, reader: ReaderDep) -> MeOut:
+async def me(principal: PrincipalDep, reader: ReaderDep) -> Response:
     """当前用户：账号、党员信息（脱敏）、管理角色及其组织、所在支部。"""
-    return await service.me(reader, principal)
+    return json_response(await service.me(reader, principal))
 
 
 # What a phone asks whenever the mini-program opens: plain requests (no Origin) take the

@@ -162,6 +162,9 @@ def region_name(code: str) -> str | None:
     """
     if not isinstance(code, str):
         return None
+    name = _names.get(code)
+    if name is not None:
+        return name
     chain = _chain(code)
     if chain is None:
         return None
@@ -169,7 +172,13 @@ def region_name(code: str) -> str | None:
     for region in (chain.province, chain.city, chain.district):
         if region is not None and (not parts or parts[-1] != region.name):
             parts.append(region.name)
-    return "".join(parts)
+    # Known codes only (bounded by the dataset): a ledger page names twenty
+    # destinations, and the package's chain attributes are looked up anew on each read.
+    name = _names[code] = "".join(parts)
+    return name
+
+
+_names: dict[str, str] = {}
 
 
 def province_of(code: str) -> str:

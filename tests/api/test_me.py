@@ -454,6 +454,7 @@ async def test_me_shows_the_active_outflow(
     )
     response = await client.get(ME, headers=actor.headers)
     assert "13600001111" not in response.text
+    _is_the_models_json(response)
     summary = response.json()["active_outflow"]
     assert summary["id"] == outflow.id
     assert summary["status"] == "pending"
@@ -479,3 +480,28 @@ async def test_bind_phone_retry_with_the_same_key_is_replayed(
         422,
         "idempotency.key_reused",
     )
+
+
+def _is_the_models_json(response: httpx.Response) -> None:
+    """The body (plain dicts written by orjson, app/me/service.py) has exactly the bytes
+    ``MeOut`` would write for the same values."""
+    from app.me.schemas import MeOut
+
+    assert response.status_code == 200, response.text
+    model = MeOut.model_validate_json(response.content)
+    assert response.content == model.model_dump_json().encode()
+
+
+async def test_me_body_is_the_models_json_for_every_kind_of_caller(
+    client: httpx.AsyncClient, db: AsyncSession, settings: Settings
+) -> None:
+    county = await factories.org(db, "县委")
+    branch = await factories.org(db, "支部", parent=county)
+    for actor in (
+        await factories.member_actor(db, settings, branch),
+        await factories.admin_actor(db, settings, county),
+        await factories.resident_actor(db, settings),
+        await factories.superadmin_actor(db, settings),
+    ):
+        _is_the_models_json(await client.get(ME, headers=actor.headers))
+
