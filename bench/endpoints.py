@@ -41,6 +41,7 @@ from bench._bare import ROWS_DDL, TABLE_DDL, uvicorn_process
 from bench.env import bench_database
 from bench.load import report
 from bench.seed import seed
+from bench.stacks import summarise
 
 COMMAND = "python -m bench.endpoints"
 API = "/api/v1"
@@ -460,6 +461,8 @@ async def main() -> None:
                             offsets["app"] += app_figures.requests + 64
                         rows.append((endpoint, base_figures, app_figures))
                         _print_row(endpoint, base_figures, app_figures)
+                        if profile is not None and profile.exists():
+                            print(summarise(profile), flush=True)
                         if offsets["app"] >= world.sessions:
                             raise SystemExit("out of check-in sessions: raise --sessions")
         finally:

@@ -504,4 +504,3 @@ async def test_me_body_is_the_models_json_for_every_kind_of_caller(
         await factories.superadmin_actor(db, settings),
     ):
         _is_the_models_json(await client.get(ME, headers=actor.headers))
-
