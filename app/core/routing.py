@@ -332,6 +332,31 @@ class DomainRouter(APIRouter):
 
     _heads: tuple[str, ...] | None = None  # None: any path may match
     _heads_of: int = -1  # len(self.routes) the heads were computed for
+    _plain_first: int = 0  # plain routes moved to the front so far
+
+    def add_api_route(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        """As FastAPI's; a :class:`PlainRoute` then moves to the front of the domain's
+        routes (after the plain routes before it), where FastAPI's two walks reach it
+        first, unless a route before it could take its requests (its path has no
+        parameters, so that is a route whose pattern matches the path, for one of its
+        methods): the answer stays the one the order of declaration gives."""
+        super().add_api_route(path, endpoint, **kwargs)
+        route = self.routes[-1]
+        if not isinstance(route, PlainRoute):
+            return
+        earlier = self.routes[self._plain_first : -1]
+        if any(
+            isinstance(other, APIRoute)
+            and (other.methods or set()) & (route.methods or set())
+            and other.path_regex.match(route.path)
+            for other in earlier
+        ):
+            return
+        self.routes.insert(self._plain_first, self.routes.pop())
+        self._plain_first += 1
+        changed = getattr(self, "_mark_routes_changed", None)  # FastAPI's route caches
+        if changed is not None:
+            changed()
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
         if self._heads_of != len(self.routes):
