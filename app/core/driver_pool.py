@@ -53,6 +53,7 @@ class DriverPool:
         # A waiter gets a connection, or None: "a place is free, open one".
         self._waiters: deque[asyncio.Future[asyncpg.Connection | None]] = deque()
         self._closing: set[asyncio.Task[None]] = set()
+        self._trim: asyncio.TimerHandle | None = None  # closes what stayed idle too long
         self._closed = False
 
     @classmethod
@@ -121,6 +122,18 @@ class DriverPool:
         self._idle.append((conn, now))
         if self._idle[0][1] < now - self.IDLE_S:
             self._close_idle(now - self.IDLE_S)
+        if self._trim is None:  # and, should the traffic stop, a timer does it
+            self._trim = asyncio.get_running_loop().call_later(self.IDLE_S, self._trim_idle)
+
+    def _trim_idle(self) -> None:
+        self._trim = None
+        if self._closed:
+            return
+        now = time.monotonic()
+        self._close_idle(now - self.IDLE_S)
+        if self._idle:  # again when the oldest left has been idle long enough
+            wait = self._idle[0][1] + self.IDLE_S - now
+            self._trim = asyncio.get_running_loop().call_later(max(wait, 0.01), self._trim_idle)
 
     def _close_idle(self, before: float) -> None:
         while self._idle and self._idle[0][1] < before:
@@ -142,6 +155,9 @@ class DriverPool:
     async def close(self) -> None:
         """Close the idle connections; those in use close when they come back."""
         self._closed = True
+        if self._trim is not None:
+            self._trim.cancel()
+            self._trim = None
         idle, self._idle = self._idle, []
         self._opened -= len(idle)
         for waiter in self._waiters:

@@ -118,6 +118,27 @@ async def test_idle_connections_close_after_a_while(
     assert len(now & old) == 1
 
 
+async def test_idle_connections_close_when_the_traffic_stops(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert settings.database_url
+    monkeypatch.setattr(DriverPool, "IDLE_S", 0.2)
+    pool = await DriverPool.open(settings, settings.database_url)
+    try:
+        async with pool.connection() as a, pool.connection() as b:
+            pass
+        assert not a.is_closed() and not b.is_closed()
+        for _ in range(50):  # no request comes: the timer closes them
+            await asyncio.sleep(0.05)
+            if a.is_closed() and b.is_closed():
+                break
+        assert a.is_closed() and b.is_closed()
+        async with pool.connection() as conn:  # and the pool opens anew
+            assert await conn.fetchval("SELECT 1") == 1
+    finally:
+        await pool.close()
+
+
 async def test_a_closed_pool_refuses_and_closes_what_comes_back(settings: Settings) -> None:
     assert settings.database_url
     pool = await DriverPool.open(settings, settings.database_url)
