@@ -9,7 +9,7 @@ from typing import Any
 from app.core.db import Row
 from app.mobility.models import OutflowEvent, OutflowReport
 from app.mobility.repository import LedgerRow
-from app.mobility.rules import FLAG_COLUMNS, flags_of
+from app.mobility.rules import flags_of
 from app.mobility.schemas import (
     CheckinOut,
     DueDates,
@@ -86,7 +86,6 @@ def outflow_out(row: LedgerRow, today: date) -> OutflowOut:
 
 
 _TRANSFER_LINK_JSON = TRANSFER_LINK.model_dump()
-_FLAG_DUE = tuple(FLAG_COLUMNS.items())
 
 
 def outflow_item(row: Row, today: date) -> dict[str, Any]:
@@ -94,7 +93,7 @@ def outflow_item(row: Row, today: date) -> dict[str, Any]:
     driver row of the ledger page (``app.mobility.ledger_repository``), for the page
     written once with orjson (``app.core.responses``). Same keys in the same order, so
     the bytes are the model's."""
-    flags = [flag for flag, column in _FLAG_DUE if (due := row[column]) is not None and due < today]
+    flags = flags_of(row, today)
     checkin_org_id = row["checkin_org_id"]
     region = row["destination_region_code"]
     return {
