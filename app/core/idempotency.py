@@ -29,6 +29,7 @@ from starlette.responses import Response
 
 from app.core.db import Base, ConnectionSource, InTransaction, SessionDep
 from app.core.errors import AppError
+from app.core.responses import model_response
 from app.core.routing import PLAIN_SUBSTITUTES
 
 RETENTION = "24 hours"
@@ -73,10 +74,8 @@ class Idempotency:
     ) -> Response:
         if self.key is None:
             result = await action()
-            if isinstance(result, BaseModel):  # its own JSON, without a detour through dicts
-                return Response(
-                    result.model_dump_json(), status_code=status_code, media_type="application/json"
-                )
+            if isinstance(result, BaseModel):
+                return model_response(result, status_code)
             return _json(status_code, jsonable_encoder(result))
         claimed = await self.session.execute(
             insert(IdempotencyKey)

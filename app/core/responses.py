@@ -32,3 +32,8 @@ def json_response(content: Any, status_code: int = 200) -> Response:
 def model_json(model: BaseModel) -> orjson.Fragment:
     """A model's own JSON, to place in (or return as) such a body unchanged."""
     return orjson.Fragment(model.model_dump_json())
+
+
+def model_response(model: BaseModel, status_code: int = 200) -> Response:
+    """A model's own JSON as the body (``model_dump_json``: no detour through dicts)."""
+    return Response(model.model_dump_json(), status_code=status_code, media_type="application/json")

@@ -54,6 +54,8 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Match
 from starlette.types import Receive, Scope, Send
 
+from app.core.responses import model_response
+
 Provider = Callable[[Request, dict[Any, Any]], Awaitable[Any]]
 
 # Dependencies replaced on plain requests: {dependency: substitute(request)}. Filled by
@@ -170,9 +172,7 @@ class PlainRoute(APIRoute):
             if isinstance(result, Response):
                 return result
             if isinstance(result, BaseModel):
-                return Response(
-                    result.model_dump_json(), status_code=status_code, media_type="application/json"
-                )
+                return model_response(result, status_code)
             raise TypeError("a plain route's endpoint returns a Response or a model")
 
         return handle
