@@ -112,9 +112,9 @@ async def test_fuzz_every_operation_as_admin_and_member(migrated_url: str, tmp_p
                 har = tmp_path / f"{role}.har"
                 result = _run_schemathesis(base_url, token, har)
                 if result.returncode != 0:
-                    failures.append(
-                        f"--- as {role} ---\n{result.stdout[-6000:]}{result.stderr[-2000:]}"
-                    )
+                    # Whole: its error details come before a long list of warnings, and
+                    # a tail cut them off (a runtime error once went unexplained so).
+                    failures.append(f"--- as {role} ---\n{result.stdout}{result.stderr[-2000:]}")
                 if har.exists():
                     _scan_har(har, findings)
         server_log = live_server.last_log  # type: ignore[attr-defined]
